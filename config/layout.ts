@@ -1,0 +1,107 @@
+// The address plan: which zone and which fixed private address every host gets.
+// Fixed addresses let the PKI and every host file be computed before any instance exists.
+import { addressAt, Cidr, formatCidr, parseCidr, subnet } from "./cidr";
+
+export type HostRole = "master" | "worker" | "etcd" | "bastion";
+
+/** A host as the address plan sees it: plain data, the same on every cloud. */
+export interface PlannedHost {
+    /** Resource and host name: master-1, worker-3, etcd-2, bastion. */
+    readonly name: string;
+    readonly role: HostRole;
+    readonly zoneIndex: number;
+    readonly privateIp: string;
+    /** Runs an etcd member (masters unless etcd is dedicated, and dedicated etcd hosts). */
+    readonly etcdMember: boolean;
+}
+
+export interface LayoutInput {
+    readonly vpcCidr: string;
+    readonly zoneCount: number;
+    readonly masters: number;
+    readonly workers: number;
+    /** Dedicated etcd hosts; 0 when etcd runs on the masters. */
+    readonly dedicatedEtcd: number;
+}
+
+/** The VPC is cut into 16 equal blocks: private subnet of zone i = block i, public = block 8 + i. */
+const blocksPerVpc = 16;
+export const maxZones = blocksPerVpc / 2;
+
+// Offsets inside a zone's private subnet. Clouds reserve the first addresses (AWS .0-.3,
+// Aliyun .0-.3) and the last; each role has its own range so scaling one never moves another.
+const firstOffset = { bastion: 4, master: 10, etcd: 20, worker: 32 } as const;
+const perZoneCapacity = { master: firstOffset.etcd - firstOffset.master, etcd: firstOffset.worker - firstOffset.etcd };
+const reservedAtEnd = 1;
+
+export function zoneSubnets(vpcCidr: string, zoneIndex: number): { private: string; public: string } {
+    const { private: priv, public: pub } = zoneBlocks(parseCidr(vpcCidr), zoneIndex);
+    return { private: formatCidr(priv), public: formatCidr(pub) };
+}
+
+function zoneBlocks(vpc: Cidr, zoneIndex: number): { private: Cidr; public: Cidr } {
+    const prefix = vpc.prefix + Math.log2(blocksPerVpc);
+    return { private: subnet(vpc, prefix, zoneIndex), public: subnet(vpc, prefix, maxZones + zoneIndex) };
+}
+
+/** Problems that make the layout impossible (too many zones, subnets too small), for config validation. */
+export function layoutProblems(input: LayoutInput): string[] {
+    const vpc = parseCidr(input.vpcCidr);
+    const problems: string[] = [];
+    if (input.zoneCount > maxZones) {
+        problems.push(`zones: at most ${maxZones} zones are supported, got ${input.zoneCount}`);
+        return problems;
+    }
+    const zonePrefix = vpc.prefix + Math.log2(blocksPerVpc);
+    if (zonePrefix > 28) {
+        problems.push(`network.vpcCidr: /${vpc.prefix} is too small; use /24 or larger (each zone gets 1/16 of it)`);
+        return problems;
+    }
+    const perZone = (count: number) => Math.ceil(count / input.zoneCount);
+    const subnetSize = 2 ** (32 - zonePrefix);
+    const needed = firstOffset.worker + perZone(input.workers) + reservedAtEnd;
+    if (perZone(input.masters) > perZoneCapacity.master || perZone(input.dedicatedEtcd) > perZoneCapacity.etcd) {
+        problems.push(`zones: too many masters or etcd hosts per zone; spread them over more zones`);
+    }
+    if (needed > subnetSize) {
+        const minPrefix = 32 - Math.ceil(Math.log2(needed)) - Math.log2(blocksPerVpc);
+        problems.push(
+            `network.vpcCidr: /${vpc.prefix} gives zone subnets of ${subnetSize} addresses, ` +
+                `but ${perZone(input.workers)} workers per zone need ${needed}; use a /${minPrefix} VPC or larger`,
+        );
+    }
+    return problems;
+}
+
+/** Every host with its zone and fixed private address. Masters, workers and etcd hosts go round-robin over zones. */
+export function planHosts(input: LayoutInput): PlannedHost[] {
+    const problems = layoutProblems(input);
+    if (problems.length > 0) throw new Error(problems.join("\n"));
+    const vpc = parseCidr(input.vpcCidr);
+    const spread = (role: Exclude<HostRole, "bastion">, count: number, etcdMember: boolean): PlannedHost[] =>
+        Array.from({ length: count }, (_, i) => {
+            const zoneIndex = i % input.zoneCount;
+            const offset = firstOffset[role] + Math.floor(i / input.zoneCount);
+            return {
+                name: `${role}-${i + 1}`,
+                role,
+                zoneIndex,
+                privateIp: addressAt(zoneBlocks(vpc, zoneIndex).private, offset),
+                etcdMember,
+            };
+        });
+    const bastion: PlannedHost = {
+        name: "bastion",
+        role: "bastion",
+        zoneIndex: 0,
+        privateIp: addressAt(zoneBlocks(vpc, 0).public, firstOffset.bastion),
+        etcdMember: false,
+    };
+    return [
+        bastion,
+        ...spread("master", input.masters, input.dedicatedEtcd === 0),
+        ...spread("etcd", input.dedicatedEtcd, true),
+        ...spread("worker", input.workers, false),
+    ];
+}
+

@@ -1,0 +1,50 @@
+// Where hosts fetch packages and images. The china preset avoids the Great Firewall for
+// Aliyun stacks; every item can be overridden one by one in `kubeha:mirrors`.
+
+export type MirrorPreset = "china" | "global";
+
+export interface Mirrors {
+    /** Ubuntu archive; undefined keeps the image's own sources (already a regional mirror on AWS). */
+    readonly ubuntuApt?: string;
+    /** Base of the per-minor Kubernetes apt repositories (`<base>/v1.36/deb/`). */
+    readonly kubernetesApt: string;
+    /** Docker's apt repository, the source of containerd 2.x (`containerd.io`). */
+    readonly containerdApt: string;
+    /** Image repository for kube-* images, pause and coredns (kubeadm `imageRepository`). */
+    readonly kubernetesImages: string;
+    /** Repository holding the flannel and flannel-cni-plugin images. */
+    readonly flannelImages: string;
+    /** Repository holding the Kubernetes Dashboard images (dashboard, metrics-scraper). */
+    readonly dashboardImages: string;
+    /** Repository holding the Headlamp image. */
+    readonly headlampImages: string;
+}
+
+export type MirrorOverrides = Partial<Mirrors> & { readonly preset?: MirrorPreset };
+
+export const mirrorPresets: Record<MirrorPreset, Mirrors> = {
+    global: {
+        kubernetesApt: "https://pkgs.k8s.io/core:/stable:",
+        containerdApt: "https://download.docker.com/linux/ubuntu",
+        kubernetesImages: "registry.k8s.io",
+        flannelImages: "ghcr.io/flannel-io",
+        dashboardImages: "docker.io/kubernetesui",
+        headlampImages: "ghcr.io/headlamp-k8s",
+    },
+    china: {
+        ubuntuApt: "https://mirrors.aliyun.com/ubuntu",
+        kubernetesApt: "https://mirrors.aliyun.com/kubernetes-new/core/stable",
+        containerdApt: "https://mirrors.aliyun.com/docker-ce/linux/ubuntu",
+        kubernetesImages: "registry.aliyuncs.com/google_containers",
+        // No maintained China mirror exists for ghcr.io or the dashboard images: override these where needed.
+        flannelImages: "ghcr.io/flannel-io",
+        dashboardImages: "docker.io/kubernetesui",
+        headlampImages: "ghcr.io/headlamp-k8s",
+    },
+};
+
+/** The preset's mirrors with the user's per-item overrides applied. */
+export function resolveMirrors(preset: MirrorPreset, overrides: MirrorOverrides): Mirrors {
+    const { preset: _ignored, ...items } = overrides;
+    return { ...mirrorPresets[preset], ...items };
+}

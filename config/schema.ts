@@ -1,0 +1,257 @@
+// The stack configuration (namespace `kubeha`): its schema, defaults and cross-field rules.
+// Pulumi.yaml declares the same keys and defaults; test/config-reference.test.ts keeps them in step.
+import { z } from "zod";
+import { cidrProblem, overlaps, parseCidr } from "./cidr";
+import { layoutProblems } from "./layout";
+import { defaultKubernetesVersion, supportedKubernetesMinors } from "./versions";
+
+export const clouds = ["aliyun", "aws"] as const;
+export type Cloud = (typeof clouds)[number];
+
+const cidr = z.string().superRefine((value, ctx) => {
+    const problem = cidrProblem(value);
+    if (problem) ctx.addIssue({ code: "custom", message: problem });
+});
+
+const hostName = z
+    .string()
+    .regex(/^[a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)+$/, {
+        message: "must be a lower-case DNS name with at least two labels, like k8s.internal",
+    });
+
+const count = (min: number, max: number, fallback: number) =>
+    z
+        .number({ message: `must be a whole number from ${min} to ${max}` })
+        .int({ message: `must be a whole number from ${min} to ${max}` })
+        .min(min, { message: `must be at least ${min}` })
+        .max(max, { message: `must be at most ${max}` })
+        .default(fallback);
+
+const odd = (why: string) => [(value: number) => value % 2 === 1, { message: `must be odd (1, 3, 5 or 7): ${why}` }] as const;
+
+const diskSize = (min: number, fallback: number) =>
+    z
+        .number()
+        .int()
+        .min(min, { message: `must be at least ${min} (GiB)` })
+        .max(32768, { message: "must be at most 32768 (GiB)" })
+        .default(fallback);
+
+const instanceType = z.string().min(1).optional();
+
+const hostGroup = (counts: z.ZodDefault<z.ZodNumber>, systemDisk: number, containerdDisk: number) =>
+    z
+        .strictObject({
+            count: counts,
+            /** Cloud instance type; default per cloud (see defaultInstanceTypes). */
+            instanceType,
+            /** System disk (GiB). */
+            diskSizeGb: diskSize(20, systemDisk),
+            /** Separate data disk for containerd's images and containers (GiB). */
+            containerdDiskSizeGb: diskSize(20, containerdDisk),
+        })
+        .prefault({});
+
+export const configSchema = z
+    .strictObject({
+        cloud: z.enum(clouds, { message: `must be one of ${clouds.join(", ")}` }),
+        zones: z.array(z.string().min(1)).min(1, { message: "must list at least one zone, or be left out" }).optional(),
+        kubernetesVersion: z
+            .string()
+            .default(defaultKubernetesVersion)
+            .superRefine((value, ctx) => {
+                const match = /^(1\.\d+)(\.\d+)?$/.exec(value);
+                if (!match || !(supportedKubernetesMinors as readonly string[]).includes(match[1])) {
+                    ctx.addIssue({
+                        code: "custom",
+                        message:
+                            `"${value}" is not a supported version; use a minor (${supportedKubernetesMinors.join(", ")}) ` +
+                            `or an exact patch of one (e.g. ${defaultKubernetesVersion}.4)`,
+                    });
+                }
+            }),
+        masters: hostGroup(
+            count(1, 7, 3).refine(...odd("etcd and the control plane need a majority")),
+            40,
+            50,
+        ),
+        workers: hostGroup(count(0, 1000, 3), 40, 100),
+        bastion: z.strictObject({ instanceType }).prefault({}),
+        etcd: z
+            .strictObject({
+                /** Run etcd on its own hosts (etcd-N) instead of on the masters. */
+                dedicated: z.boolean().default(false),
+                /** Members when dedicated; otherwise every master runs one. */
+                count: count(1, 7, 3).refine(...odd("etcd needs a majority of members to accept writes")),
+                instanceType,
+                /** etcd's own data disk (GiB), on every host that runs a member. */
+                diskSizeGb: diskSize(20, 20),
+                /** Seed 000: the 2 GiB default stops writes too early; 8 GiB is etcd's suggested maximum. */
+                quotaBackendBytes: z
+                    .number()
+                    .int()
+                    .min(2 ** 30, { message: "must be at least 1 GiB (1073741824)" })
+                    .max(8 * 2 ** 30, { message: "must be at most 8 GiB (8589934592), etcd's suggested maximum" })
+                    .default(8 * 2 ** 30),
+                /** Seed 000: 1.5 MiB default is too small; 10 MiB is etcd's recommended ceiling. */
+                maxRequestBytes: z
+                    .number()
+                    .int()
+                    .min(1572864, { message: "must be at least 1.5 MiB (1572864), etcd's default" })
+                    .max(32 * 2 ** 20, { message: "must be at most 32 MiB (33554432)" })
+                    .default(10 * 2 ** 20),
+                /** Periodic compaction keeps this much history (seed 000: hourly). */
+                compactionRetention: z
+                    .string()
+                    .regex(/^\d+(m|h)$/, { message: 'must be a duration in minutes or hours, like "1h" or "30m"' })
+                    .default("1h"),
+            })
+            .prefault({}),
+        network: z
+            .strictObject({
+                vpcCidr: cidr.default("192.168.0.0/16"),
+                podCidr: cidr.default("10.244.0.0/16"),
+                serviceCidr: cidr.default("10.96.0.0/12"),
+                clusterDomain: hostName.default("cluster.local"),
+                /** Private DNS zone holding every host's name (`master-1.<privateDomain>`). */
+                privateDomain: hostName.default("k8s.internal"),
+                /** Port of the per-node API proxy on 127.0.0.1 (not 6443, which the apiserver holds on masters). */
+                apiProxyPort: z
+                    .number()
+                    .int()
+                    .min(1024)
+                    .max(65535)
+                    .refine((port) => port !== 6443, { message: "must not be 6443, which the apiserver holds on masters" })
+                    .default(8443),
+                /** AWS: one NAT gateway for the VPC, or one per zone (survives a zone outage, costs more). */
+                natGateways: z.enum(["single", "per-zone"], { message: "must be single or per-zone" }).default("single"),
+            })
+            .prefault({}),
+        allowedCidrs: z
+            .strictObject({
+                /** Who may SSH to the bastion (pulumi itself connects through it). */
+                ssh: z.array(cidr).default(["0.0.0.0/0"]),
+                /** Who may reach the API load balancer on 6443. */
+                api: z.array(cidr).default(["0.0.0.0/0"]),
+            })
+            .prefault({}),
+        mirrors: z
+            .strictObject({
+                /** china is the default on Aliyun, global on AWS. */
+                preset: z.enum(["china", "global"], { message: "must be china or global" }).optional(),
+                ubuntuApt: z.url().optional(),
+                kubernetesApt: z.url().optional(),
+                containerdApt: z.url().optional(),
+                kubernetesImages: z.string().min(1).optional(),
+                flannelImages: z.string().min(1).optional(),
+                dashboardImages: z.string().min(1).optional(),
+                headlampImages: z.string().min(1).optional(),
+            })
+            .prefault({}),
+        kubeProxyMode: z
+            .enum(["nftables", "ipvs", "iptables"], { message: "must be one of nftables, ipvs, iptables" })
+            .default("nftables"),
+        addons: z
+            .strictObject({
+                cni: z
+                    .strictObject({
+                        backend: z
+                            .enum(["vxlan", "wireguard"], {
+                                message: "must be vxlan or wireguard (host-gw needs one L2 segment, which a multi-zone VPC is not)",
+                            })
+                            .default("vxlan"),
+                    })
+                    .prefault({}),
+                dashboard: z
+                    .enum(["kubernetes-dashboard", "headlamp", "none"], {
+                        message: "must be one of kubernetes-dashboard, headlamp, none",
+                    })
+                    .default("kubernetes-dashboard"),
+            })
+            .prefault({}),
+        pki: z
+            .strictObject({
+                caValidityHours: count(24, 20 * 8760, 87600),
+                certValidityHours: count(24, 5 * 8760, 8760),
+                earlyRenewalHours: count(0, 5 * 8760, 720),
+            })
+            .prefault({}),
+        timezone: z
+            .string()
+            .default("UTC")
+            .refine(isTimeZone, { message: "must be an IANA time zone, like UTC or Asia/Shanghai" }),
+    })
+    // Cross-field rules: each runs as soon as the keys it reads are valid, so every problem is reported at once.
+    .superRefine(
+        (config, ctx) => {
+            const ranges = [
+                ["vpcCidr", config.network.vpcCidr],
+                ["podCidr", config.network.podCidr],
+                ["serviceCidr", config.network.serviceCidr],
+            ] as const;
+            ranges.forEach(([key, value], i) =>
+                ranges.slice(i + 1).forEach(([otherKey, other]) => {
+                    if (overlaps(parseCidr(value), parseCidr(other))) {
+                        ctx.addIssue({
+                            code: "custom",
+                            path: ["network", otherKey],
+                            message: `${other} overlaps network.${key} ${value}; the three ranges must be disjoint`,
+                        });
+                    }
+                }),
+            );
+        },
+        { when: (payload) => !hasIssuesUnder(payload.issues, ["network"]) },
+    )
+    .superRefine(
+        (config, ctx) => {
+            const problems = layoutProblems({
+                vpcCidr: config.network.vpcCidr,
+                zoneCount: config.zones?.length ?? 3,
+                masters: config.masters.count,
+                workers: config.workers.count,
+                dedicatedEtcd: config.etcd.dedicated ? config.etcd.count : 0,
+            });
+            for (const problem of problems) {
+                const [key, ...rest] = problem.split(": ");
+                ctx.addIssue({ code: "custom", path: key.split("."), message: rest.join(": ") });
+            }
+        },
+        { when: (payload) => !hasIssuesUnder(payload.issues, ["network"], ["zones"], ["masters"], ["workers"], ["etcd"]) },
+    )
+    .superRefine(
+        (config, ctx) => {
+            const { certValidityHours, caValidityHours, earlyRenewalHours } = config.pki;
+            if (certValidityHours > caValidityHours) {
+                ctx.addIssue({
+                    code: "custom",
+                    path: ["pki", "certValidityHours"],
+                    message: `must not exceed pki.caValidityHours (${caValidityHours}): a leaf cannot outlive its CA`,
+                });
+            }
+            if (earlyRenewalHours >= certValidityHours) {
+                ctx.addIssue({
+                    code: "custom",
+                    path: ["pki", "earlyRenewalHours"],
+                    message: `must be less than pki.certValidityHours (${certValidityHours}), or every run renews every certificate`,
+                });
+            }
+        },
+        { when: (payload) => !hasIssuesUnder(payload.issues, ["pki"]) },
+    );
+
+export type ConfigInput = z.input<typeof configSchema>;
+export type ParsedConfig = z.output<typeof configSchema>;
+
+function hasIssuesUnder(issues: readonly { path?: PropertyKey[] }[], ...prefixes: string[][]): boolean {
+    return issues.some((issue) => prefixes.some((prefix) => prefix.every((key, i) => issue.path?.[i] === key)));
+}
+
+function isTimeZone(name: string): boolean {
+    try {
+        new Intl.DateTimeFormat("en", { timeZone: name });
+        return true;
+    } catch {
+        return false;
+    }
+}

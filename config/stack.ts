@@ -1,0 +1,39 @@
+// Reads the stack configuration through pulumi.Config and validates it before any resource exists.
+import * as pulumi from "@pulumi/pulumi";
+import { ClusterConfig, configNamespace, regionKeys, resolveConfig } from "./resolve";
+import { Cloud } from "./schema";
+
+/** Every configuration problem at once, one line each. */
+export class ConfigError extends pulumi.RunError {
+    constructor(readonly problems: string[]) {
+        super(`The stack configuration has ${problems.length} problem(s):\n${problems.map((p) => `  ${p}`).join("\n")}`);
+        this.name = "ConfigError";
+    }
+}
+
+export interface LoadedConfig {
+    readonly config: ClusterConfig;
+    readonly warnings: string[];
+}
+
+export function loadStackConfig(): LoadedConfig {
+    const kubeha = new pulumi.Config(configNamespace);
+    // Every key set in the stack, known or not, so that a misspelled key is reported rather than ignored.
+    const keys = Object.keys(pulumi.runtime.allConfig())
+        .filter((key) => key.startsWith(`${configNamespace}:`))
+        .map((key) => key.slice(configNamespace.length + 1));
+    const values: Record<string, string> = {};
+    for (const key of keys) {
+        const value = kubeha.get(key);
+        if (value !== undefined) values[key] = value;
+    }
+    const regions: Partial<Record<Cloud, string>> = {};
+    for (const [cloud, key] of Object.entries(regionKeys) as [Cloud, string][]) {
+        const [namespace, name] = key.split(":");
+        const region = new pulumi.Config(namespace).get(name);
+        if (region) regions[cloud] = region;
+    }
+    const result = resolveConfig({ values, regions });
+    if (!result.ok) throw new ConfigError(result.problems);
+    return { config: result.config, warnings: result.warnings };
+}

@@ -1,0 +1,16 @@
+// Versions kubeha installs. One place, so an upgrade is a one-line change reviewed with its notes.
+
+/** Kubernetes minors supported upstream (each gets patches for about 14 months). */
+export const supportedKubernetesMinors = ["1.35", "1.36", "1.37"] as const;
+export const defaultKubernetesVersion = "1.36";
+
+/** etcd release run on the etcd hosts (the maintained 3.6 line). */
+export const etcdVersion = "3.6.16";
+
+/** Ubuntu release of every host image. */
+export const ubuntuRelease = { version: "24.04", codename: "noble" } as const;
+
+/** The minor ("1.36") of a configured version ("1.36" or "1.36.4"). */
+export function kubernetesMinor(version: string): string {
+    return version.split(".").slice(0, 2).join(".");
+}
