@@ -105,3 +105,12 @@ export function planHosts(input: LayoutInput): PlannedHost[] {
     ];
 }
 
+/** A host's name in the private DNS zone: master-1.k8s.internal. */
+export function hostFqdn(hostName: string, privateDomain: string): string {
+    return `${hostName}.${privateDomain}`;
+}
+
+/** The controlPlaneEndpoint name; /etc/hosts maps it to 127.0.0.1 (the local API proxy) on every node. */
+export function apiProxyName(privateDomain: string): string {
+    return `apiserver.${privateDomain}`;
+}

@@ -22,8 +22,7 @@ const defaultMirrorPreset: Record<Cloud, MirrorPreset> = { aliyun: "china", aws:
 type WithInstanceType<T> = Omit<T, "instanceType"> & { readonly instanceType: string };
 
 /** The validated stack configuration with every default filled in. */
-export interface ClusterConfig
-    extends Omit<ParsedConfig, "masters" | "workers" | "etcd" | "bastion" | "mirrors"> {
+export interface ClusterConfig extends Omit<ParsedConfig, "masters" | "workers" | "etcd" | "bastion" | "mirrors"> {
     readonly region: string;
     readonly masters: WithInstanceType<ParsedConfig["masters"]>;
     readonly workers: WithInstanceType<ParsedConfig["workers"]>;
@@ -55,7 +54,9 @@ export function resolveConfig(raw: RawConfig): ResolveResult {
         try {
             input[key] = JSON.parse(text);
         } catch {
-            problems.push(`${configNamespace}:${key}: ${JSON.stringify(text)} is not a valid value (expected a number, list or object)`);
+            problems.push(
+                `${configNamespace}:${key}: ${JSON.stringify(text)} is not a valid value (expected a number, list or object)`,
+            );
         }
     }
     const parsed = configSchema.safeParse(input);
@@ -63,7 +64,9 @@ export function resolveConfig(raw: RawConfig): ResolveResult {
     const cloud = parsed.success ? parsed.data.cloud : (input.cloud as Cloud | undefined);
     const region = cloud && regionKeys[cloud] ? raw.regions[cloud] : undefined;
     if (cloud && regionKeys[cloud] && !region) {
-        problems.push(`${regionKeys[cloud]}: required for ${configNamespace}:cloud ${cloud} (pulumi config set ${regionKeys[cloud]} <region>)`);
+        problems.push(
+            `${regionKeys[cloud]}: required for ${configNamespace}:cloud ${cloud} (pulumi config set ${regionKeys[cloud]} <region>)`,
+        );
     }
     if (!parsed.success || problems.length > 0) return { ok: false, problems };
 
@@ -91,7 +94,9 @@ function warningsFor(config: ClusterConfig): string[] {
     const key = (path: string) => `${configNamespace}:${path}`;
     const warnings: string[] = [];
     if (config.masters.count === 1) {
-        warnings.push(`${key("masters.count")} is 1: the control plane has no redundancy; this cluster is not highly available`);
+        warnings.push(
+            `${key("masters.count")} is 1: the control plane has no redundancy; this cluster is not highly available`,
+        );
     }
     if (config.etcd.dedicated ? config.etcd.count === 1 : config.masters.count === 1) {
         warnings.push(`etcd has a single member: losing its host loses the cluster state`);
@@ -103,10 +108,14 @@ function warningsFor(config: ClusterConfig): string[] {
         );
     }
     if (config.workers.count === 0) {
-        warnings.push(`${key("workers.count")} is 0: ordinary pods have nowhere to run (masters keep their NoSchedule taint)`);
+        warnings.push(
+            `${key("workers.count")} is 0: ordinary pods have nowhere to run (masters keep their NoSchedule taint)`,
+        );
     }
     if (config.kubeProxyMode === "ipvs") {
-        warnings.push(`${key("kubeProxyMode")} ipvs is deprecated since Kubernetes 1.35; nftables is the recommended mode`);
+        warnings.push(
+            `${key("kubeProxyMode")} ipvs is deprecated since Kubernetes 1.35; nftables is the recommended mode`,
+        );
     }
     for (const [list, what] of [
         ["ssh", "SSH to the bastion"],
@@ -129,7 +138,9 @@ function isTextKey(key: string): boolean {
 
 /** `masters.count`, `allowedCidrs.ssh[0]`: the key path as the user writes it. */
 function keyPath(path: readonly PropertyKey[]): string {
-    return path.map((part, i) => (typeof part === "number" ? `[${part}]` : `${i > 0 ? "." : ""}${String(part)}`)).join("");
+    return path
+        .map((part, i) => (typeof part === "number" ? `[${part}]` : `${i > 0 ? "." : ""}${String(part)}`))
+        .join("");
 }
 
 function describeIssue(issue: z.core.$ZodIssue): string {

@@ -13,11 +13,9 @@ const cidr = z.string().superRefine((value, ctx) => {
     if (problem) ctx.addIssue({ code: "custom", message: problem });
 });
 
-const hostName = z
-    .string()
-    .regex(/^[a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)+$/, {
-        message: "must be a lower-case DNS name with at least two labels, like k8s.internal",
-    });
+const hostName = z.string().regex(/^[a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)+$/, {
+    message: "must be a lower-case DNS name with at least two labels, like k8s.internal",
+});
 
 const count = (min: number, max: number, fallback: number) =>
     z
@@ -27,7 +25,8 @@ const count = (min: number, max: number, fallback: number) =>
         .max(max, { message: `must be at most ${max}` })
         .default(fallback);
 
-const odd = (why: string) => [(value: number) => value % 2 === 1, { message: `must be odd (1, 3, 5 or 7): ${why}` }] as const;
+const odd = (why: string) =>
+    [(value: number) => value % 2 === 1, { message: `must be odd (1, 3, 5 or 7): ${why}` }] as const;
 
 const diskSize = (min: number, fallback: number) =>
     z
@@ -70,11 +69,7 @@ export const configSchema = z
                     });
                 }
             }),
-        masters: hostGroup(
-            count(1, 7, 3).refine(...odd("etcd and the control plane need a majority")),
-            40,
-            50,
-        ),
+        masters: hostGroup(count(1, 7, 3).refine(...odd("etcd and the control plane need a majority")), 40, 50),
         workers: hostGroup(count(0, 1000, 3), 40, 100),
         bastion: z.strictObject({ instanceType }).prefault({}),
         etcd: z
@@ -121,10 +116,14 @@ export const configSchema = z
                     .int()
                     .min(1024)
                     .max(65535)
-                    .refine((port) => port !== 6443, { message: "must not be 6443, which the apiserver holds on masters" })
+                    .refine((port) => port !== 6443, {
+                        message: "must not be 6443, which the apiserver holds on masters",
+                    })
                     .default(8443),
                 /** AWS: one NAT gateway for the VPC, or one per zone (survives a zone outage, costs more). */
-                natGateways: z.enum(["single", "per-zone"], { message: "must be single or per-zone" }).default("single"),
+                natGateways: z
+                    .enum(["single", "per-zone"], { message: "must be single or per-zone" })
+                    .default("single"),
             })
             .prefault({}),
         allowedCidrs: z
@@ -157,7 +156,8 @@ export const configSchema = z
                     .strictObject({
                         backend: z
                             .enum(["vxlan", "wireguard"], {
-                                message: "must be vxlan or wireguard (host-gw needs one L2 segment, which a multi-zone VPC is not)",
+                                message:
+                                    "must be vxlan or wireguard (host-gw needs one L2 segment, which a multi-zone VPC is not)",
                             })
                             .default("vxlan"),
                     })
@@ -217,7 +217,10 @@ export const configSchema = z
                 ctx.addIssue({ code: "custom", path: key.split("."), message: rest.join(": ") });
             }
         },
-        { when: (payload) => !hasIssuesUnder(payload.issues, ["network"], ["zones"], ["masters"], ["workers"], ["etcd"]) },
+        {
+            when: (payload) =>
+                !hasIssuesUnder(payload.issues, ["network"], ["zones"], ["masters"], ["workers"], ["etcd"]),
+        },
     )
     .superRefine(
         (config, ctx) => {

@@ -6,7 +6,9 @@ import { Cloud } from "./schema";
 /** Every configuration problem at once, one line each. */
 export class ConfigError extends pulumi.RunError {
     constructor(readonly problems: string[]) {
-        super(`The stack configuration has ${problems.length} problem(s):\n${problems.map((p) => `  ${p}`).join("\n")}`);
+        super(
+            `The stack configuration has ${problems.length} problem(s):\n${problems.map((p) => `  ${p}`).join("\n")}`,
+        );
         this.name = "ConfigError";
     }
 }

@@ -1,0 +1,22 @@
+// Aliyun: a VPC across zones, NAT, security groups, ECS hosts, PrivateZone and the API load balancer.
+import * as alicloud from "@pulumi/alicloud";
+import { ClusterConfig } from "../config/resolve";
+
+/** Zones (sorted, at most three) offering every instance type the stack uses with ESSD disks. */
+export async function discoverAliyunZones(config: ClusterConfig): Promise<string[]> {
+    const types = [config.masters, config.workers, config.bastion, ...(config.etcd.dedicated ? [config.etcd] : [])];
+    const offers = await Promise.all(
+        [...new Set(types.map((group) => group.instanceType))].map((instanceType) =>
+            alicloud.getZones({
+                availableResourceCreation: "Instance",
+                availableInstanceType: instanceType,
+                availableDiskCategory: "cloud_essd",
+            }),
+        ),
+    );
+    const [first, ...rest] = offers.map((offer) => offer.ids);
+    return first
+        .filter((zone) => rest.every((ids) => ids.includes(zone)))
+        .sort()
+        .slice(0, 3);
+}

@@ -1,0 +1,49 @@
+// The whole cluster: config -> cloud infra -> PKI -> bootstrap -> addons, each its own component.
+import * as pulumi from "@pulumi/pulumi";
+import * as tls from "@pulumi/tls";
+import { PlannedHost, planHosts } from "../config/layout";
+import { ClusterConfig } from "../config/resolve";
+import { discoverAliyunZones } from "./aliyun-infra";
+import { discoverAwsZones } from "./aws-infra";
+
+export interface KubernetesClusterArgs {
+    readonly config: ClusterConfig;
+    /** Zones to spread hosts over, in order (from config or discovered). */
+    readonly zones: string[];
+}
+
+export class KubernetesCluster extends pulumi.ComponentResource {
+    /** Every host from the address plan, bastion included. */
+    readonly layout: PlannedHost[];
+    /** Key pair pulumi uses to reach the hosts (through the bastion). RSA: the one type both clouds import. */
+    readonly sshKey: tls.PrivateKey;
+
+    constructor(name: string, args: KubernetesClusterArgs, opts?: pulumi.ComponentResourceOptions) {
+        super("kubeha:index:KubernetesCluster", name, {}, opts);
+        const { config, zones } = args;
+        this.layout = planHosts({
+            vpcCidr: config.network.vpcCidr,
+            zoneCount: zones.length,
+            masters: config.masters.count,
+            workers: config.workers.count,
+            dedicatedEtcd: config.etcd.dedicated ? config.etcd.count : 0,
+        });
+        this.sshKey = new tls.PrivateKey("ssh-key", { algorithm: "RSA", rsaBits: 4096 }, { parent: this });
+        this.registerOutputs({ layout: this.layout });
+    }
+}
+
+/** Zones from the stack config, or the cloud's first three suitable zones. */
+export async function clusterZones(config: ClusterConfig): Promise<string[]> {
+    if (config.zones) return config.zones;
+    const zones = config.cloud === "aliyun" ? await discoverAliyunZones(config) : await discoverAwsZones();
+    if (zones.length === 0) {
+        throw new pulumi.RunError(`No zone in ${config.region} offers the configured instance types; set kubeha:zones`);
+    }
+    if (zones.length < 3 && config.masters.count >= 3) {
+        pulumi.log.warn(
+            `only ${zones.length} suitable zone(s) in ${config.region}: masters cannot be spread over 3 zones`,
+        );
+    }
+    return zones;
+}

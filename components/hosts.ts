@@ -1,0 +1,31 @@
+// The cloud-neutral description every component after the cloud infrastructure works on.
+import * as pulumi from "@pulumi/pulumi";
+import { PlannedHost } from "../config/layout";
+
+/** A cluster host (master, worker or dedicated etcd host) once its cloud instance exists. */
+export interface ClusterHost extends PlannedHost {
+    /** master-1.k8s.internal: the name every other host and certificate uses for it. */
+    readonly fqdn: string;
+    /** The cloud instance; remote steps on this host are deleted with it. */
+    readonly instance: pulumi.Resource;
+}
+
+/** How remote steps reach private hosts: SSH through the bastion, with the generated key. */
+export interface SshAccess {
+    readonly bastionAddress: pulumi.Output<string>;
+    readonly bastionUser: string;
+    /** User on masters, workers and etcd hosts. */
+    readonly hostUser: string;
+    readonly privateKey: pulumi.Output<string>;
+}
+
+/** What a cloud's infrastructure component hands to the rest of the program. */
+export interface ClusterInfra {
+    /** Zones the hosts are spread over, in layout order. */
+    readonly zones: string[];
+    /** Every host but the bastion, in layout order: masters, etcd hosts, workers. */
+    readonly hosts: ClusterHost[];
+    readonly ssh: SshAccess;
+    /** The API load balancer for clients outside the VPC: a lower-case DNS name and/or an address. */
+    readonly apiLoadBalancer: { readonly dnsName?: pulumi.Output<string>; readonly address?: pulumi.Output<string> };
+}

@@ -1,0 +1,54 @@
+// npm run plan -- --stack <name> [--config <file>] [--out <dir>] [--show-secrets]
+import * as path from "node:path";
+import { parseArgs } from "node:util";
+import { ProgramError, runPlan } from "./run";
+import { writePlan } from "./write";
+
+const usage =
+    "usage: npm run plan -- --stack <name> [--config <Pulumi.<stack>.yaml file>] [--out <dir>] [--show-secrets]";
+
+async function main(): Promise<number> {
+    let args;
+    try {
+        args = parseArgs({
+            options: {
+                stack: { type: "string" },
+                config: { type: "string" },
+                out: { type: "string" },
+                "show-secrets": { type: "boolean", default: false },
+            },
+        }).values;
+    } catch (error) {
+        console.error(`${(error as Error).message}\n${usage}`);
+        return 2;
+    }
+    if (!args.stack) {
+        console.error(usage);
+        return 2;
+    }
+    const projectDir = path.resolve(__dirname, "..");
+    const outDir = path.resolve(args.out ?? path.join(projectDir, "out", args.stack));
+    try {
+        const plan = await runPlan({
+            projectDir,
+            stack: args.stack,
+            configFile: args.config && path.resolve(args.config),
+            showSecrets: args["show-secrets"] ?? false,
+        });
+        writePlan(plan, outDir);
+        console.log(`plan for stack ${args.stack}: ${plan.resources.length} resources written to ${outDir}`);
+        return 0;
+    } catch (error) {
+        if (!(error instanceof ProgramError)) throw error;
+        console.error(error.message);
+        return 1;
+    }
+}
+
+main().then(
+    (code) => process.exit(code),
+    (error) => {
+        console.error(error);
+        process.exit(1);
+    },
+);

@@ -1,0 +1,92 @@
+// The mock runtime shared by the tests and the offline plan: it answers every provider call the
+// program makes with realistic, stable values, so two runs plan the same resources.
+import { createHash } from "node:crypto";
+import type * as pulumi from "@pulumi/pulumi";
+import { tlsDouble } from "./tls-double";
+
+type State = Record<string, unknown>;
+
+export interface MockContext {
+    /** The stack's region, used for zone names, DNS names and ARNs. */
+    readonly region: string;
+}
+
+/** Stable pseudo-random number in [0, modulo) from a resource name. */
+export function stableNumber(seed: string, modulo: number): number {
+    return createHash("sha256").update(seed).digest().readUInt32BE(0) % modulo;
+}
+
+/** A documentation-range public address (RFC 5737 TEST-NET-3), stable per resource name. */
+function publicAddress(name: string): string {
+    return `203.0.113.${1 + stableNumber(name, 254)}`;
+}
+
+/** Answers for provider functions (invokes), by token. */
+const invokes: Record<string, (inputs: State, ctx: MockContext) => State> = {
+    "alicloud:index/getZones:getZones": (_inputs, { region }) => {
+        const ids = ["h", "i", "j", "k"].map((suffix) => `${region}-${suffix}`);
+        return { id: region, ids, zones: ids.map((id) => ({ id, localName: id, multiZoneIds: [] })) };
+    },
+    "alicloud:ecs/getImages:getImages": () => {
+        const id = "ubuntu_24_04_x64_20G_alibase_20251015.vhd";
+        return { id: "images", ids: [id], images: [{ id, imageId: id, name: id, osName: "Ubuntu 24.04 64-bit" }] };
+    },
+    "aws:index/getAvailabilityZones:getAvailabilityZones": (_inputs, { region }) => {
+        const names = ["a", "b", "c", "d"].map((suffix) => `${region}${suffix}`);
+        return { id: region, region, names, zoneIds: names.map((_, i) => `use1-az${i + 1}`), groupNames: names };
+    },
+    "aws:ec2/getAmi:getAmi": () => ({
+        id: "ami-0f5c6d7e8a9b0c1d2",
+        imageId: "ami-0f5c6d7e8a9b0c1d2",
+        name: "ubuntu/images/hvm-ssd-gp3/ubuntu-noble-24.04-amd64-server-20251015",
+        ownerId: "099720109477",
+        architecture: "x86_64",
+    }),
+};
+
+/** Outputs the cloud computes (addresses, DNS names, ARNs), by resource type. */
+const computedOutputs: Record<string, (name: string, inputs: State, ctx: MockContext) => State> = {
+    "aws:ec2/instance:Instance": (name, inputs) => ({
+        privateIp: inputs.privateIp,
+        privateDns: `ip-${String(inputs.privateIp).replaceAll(".", "-")}.ec2.internal`,
+        publicIp: inputs.associatePublicIpAddress ? publicAddress(name) : "",
+    }),
+    "aws:ec2/eip:Eip": (name) => ({ publicIp: publicAddress(name), allocationId: `eipalloc-${name}` }),
+    "aws:lb/loadBalancer:LoadBalancer": (name, _inputs, { region }) => ({
+        dnsName: `${name}-${stableNumber(name, 1e10)}.elb.${region}.amazonaws.com`,
+        zoneId: "Z26RNL4JYFTOTI",
+    }),
+    "alicloud:ecs/instance:Instance": (name, inputs) => ({
+        privateIp: inputs.privateIp,
+        publicIp: Number(inputs.internetMaxBandwidthOut ?? 0) > 0 ? publicAddress(name) : "",
+    }),
+    "alicloud:ecs/eipAddress:EipAddress": (name) => ({ ipAddress: publicAddress(name) }),
+    "alicloud:nlb/loadBalancer:LoadBalancer": (name, _inputs, { region }) => ({
+        dnsName: `nlb-${stableNumber(name, 1e10).toString(36)}.${region}.nlb.aliyuncsslb.com`,
+    }),
+};
+
+export class KubehaMocks implements pulumi.runtime.Mocks {
+    constructor(private readonly context: MockContext) {}
+
+    newResource(args: pulumi.runtime.MockResourceArgs): pulumi.runtime.MockResourceResult {
+        if (args.type.startsWith("tls:")) return tlsDouble(args);
+        const computed = computedOutputs[args.type]?.(args.name, args.inputs, this.context) ?? {};
+        const id = args.custom === false ? undefined : `${args.name}-id`;
+        return { id, state: { ...args.inputs, ...computed, ...(typeArn(args.type, args.name, this.context) ?? {}) } };
+    }
+
+    call(args: pulumi.runtime.MockCallArgs): pulumi.runtime.MockCallResult {
+        const answer = invokes[args.token];
+        if (!answer) {
+            throw new Error(`the mock runtime has no answer for ${args.token}: add a realistic one to plan/mocks.ts`);
+        }
+        return answer(args.inputs, this.context);
+    }
+}
+
+function typeArn(type: string, name: string, { region }: MockContext): State | undefined {
+    if (!type.startsWith("aws:")) return undefined;
+    const [, service, kind] = /^aws:([^/]+)\/([^:]+):/.exec(type) ?? [];
+    return { arn: `arn:aws:${service}:${region}:123456789012:${kind.toLowerCase()}/${name}` };
+}

@@ -1,0 +1,164 @@
+// Runs the real program offline: the stack config as the Pulumi CLI would pass it, index.ts loaded
+// by Pulumi's own Node.js entry point (ts-node with the project's TypeScript), providers mocked.
+import * as fs from "node:fs";
+import Module from "node:module";
+import * as path from "node:path";
+import * as pulumi from "@pulumi/pulumi";
+import { parse as parseYaml } from "yaml";
+import { KubehaMocks } from "./mocks";
+import { plain, RecordedResource, Recorder } from "./recorder";
+
+export interface PlanOptions {
+    readonly projectDir: string;
+    readonly stack: string;
+    /** A stack file in the Pulumi.<stack>.yaml format to use instead of the stack's own. */
+    readonly configFile?: string;
+    readonly showSecrets: boolean;
+}
+
+/** One resource as the plan reports it (the resources.json contract). */
+export interface PlannedResource {
+    readonly type: string;
+    readonly name: string;
+    readonly parent: string | null;
+    readonly dependencies: string[];
+    readonly deletedWith?: string;
+    readonly inputs: Record<string, unknown>;
+}
+
+export interface PlanResult {
+    readonly project: string;
+    readonly stack: string;
+    readonly resources: PlannedResource[];
+    readonly outputs: Record<string, unknown>;
+    readonly warnings: string[];
+}
+
+/** The program refused to run: its message lists every problem. */
+export class ProgramError extends Error {}
+
+export async function runPlan(options: PlanOptions): Promise<PlanResult> {
+    const projectDir = path.resolve(options.projectDir);
+    const { project, config } = readStackConfig(projectDir, options.stack, options.configFile);
+    const region = config[`${config[`${project}:cloud`] === "aws" ? "aws" : "alicloud"}:region`] ?? "unknown-region";
+
+    // What the Pulumi CLI and the Node.js language host set up before loading a TypeScript program.
+    pulumi.runtime.setAllConfig(config);
+    process.env.PULUMI_NODEJS_TYPESCRIPT = "true";
+    await pulumi.runtime.setMocks(new KubehaMocks({ region }), project, options.stack, false);
+    const recorder = new Recorder();
+    recorder.attach();
+
+    const { run } = languageHostRun();
+    try {
+        await run({ _: [projectDir] }, noop, noop, () => false);
+        // eslint-disable-next-line @typescript-eslint/no-require-imports
+        await (require("@pulumi/pulumi/runtime/settings") as { waitForRPCs(): Promise<void> }).waitForRPCs();
+    } catch (error) {
+        throw new ProgramError(error instanceof Error ? error.message : String(error));
+    }
+    return {
+        project,
+        stack: options.stack,
+        resources: plannedResources(recorder.resources, options.showSecrets),
+        outputs: Object.fromEntries(
+            [...recorder.stackOutputs].map(([key, value]) => [
+                key,
+                plain(value, { showSecrets: options.showSecrets, nameOf }),
+            ]),
+        ),
+        warnings: recorder.warnings,
+    };
+
+    function nameOf(urn: string): string {
+        return recorder.resources.find((resource) => resource.urn === urn)?.name ?? urn;
+    }
+}
+
+function plannedResources(recorded: RecordedResource[], showSecrets: boolean): PlannedResource[] {
+    const byUrn = new Map(recorded.map((resource) => [resource.urn, resource]));
+    const duplicates = recorded.filter(
+        (resource, i) => recorded.findIndex((other) => other.name === resource.name) !== i,
+    );
+    if (duplicates.length > 0) {
+        // The plan and operators refer to resources by name alone, so names must be unique.
+        throw new ProgramError(
+            `resource names used twice: ${duplicates.map((r) => `${r.name} (${r.type})`).join(", ")}`,
+        );
+    }
+    const nameOf = (urn: string) => byUrn.get(urn)?.name ?? urn;
+    return recorded
+        .map((resource) => ({
+            type: resource.type,
+            name: resource.name,
+            parent: resource.parentUrn ? nameOf(resource.parentUrn) : null,
+            dependencies: [...new Set(resource.dependencyUrns.map(nameOf))].sort(),
+            ...(resource.deletedWithUrn ? { deletedWith: nameOf(resource.deletedWithUrn) } : {}),
+            inputs: plain(resource.wireInputs, { showSecrets, nameOf }) as Record<string, unknown>,
+        }))
+        .sort((a, b) => a.name.localeCompare(b.name) || a.type.localeCompare(b.type));
+}
+
+/**
+ * The configuration `pulumi up -s <stack>` would pass: the stack file's `config:` over the
+ * project defaults declared in Pulumi.yaml, every value a string (objects as JSON), keys namespaced.
+ */
+export function readStackConfig(
+    projectDir: string,
+    stack: string,
+    configFile?: string,
+): { project: string; config: Record<string, string> } {
+    const projectFile = parseYaml(fs.readFileSync(path.join(projectDir, "Pulumi.yaml"), "utf8")) as {
+        name: string;
+        config?: Record<string, { default?: unknown } | unknown>;
+    };
+    const project = projectFile.name;
+    const stackPath = configFile ?? path.join(projectDir, `Pulumi.${stack}.yaml`);
+    if (!fs.existsSync(stackPath)) throw new ProgramError(`no stack file ${stackPath}`);
+    const stackFile = (parseYaml(fs.readFileSync(stackPath, "utf8")) ?? {}) as { config?: Record<string, unknown> };
+
+    const namespaced = (key: string) => (key.includes(":") ? key : `${project}:${key}`);
+    const config: Record<string, string> = {};
+    for (const [key, declaration] of Object.entries(projectFile.config ?? {})) {
+        const value =
+            declaration && typeof declaration === "object" && "default" in declaration
+                ? declaration.default
+                : undefined;
+        if (value !== undefined) config[namespaced(key)] = asConfigString(value);
+    }
+    for (const [key, value] of Object.entries(stackFile.config ?? {})) {
+        config[namespaced(key)] = asConfigString(value);
+    }
+    return { project, config };
+}
+
+function asConfigString(value: unknown): string {
+    return typeof value === "string" ? value : JSON.stringify(value);
+}
+
+type RunProgram = (
+    argv: { _: string[] },
+    started: () => void,
+    logged: (error: Error) => void,
+    reported: (error: Error) => boolean,
+) => Promise<unknown>;
+
+/**
+ * `run` from @pulumi/pulumi/cmd/run/run.js: the function the Node.js language host uses to register
+ * ts-node and load the program. Its sibling index.js starts a gRPC language host as soon as it is
+ * loaded, so the plan gives run.js the one constant it reads from there instead.
+ */
+function languageHostRun(): { run: RunProgram } {
+    const entry = require.resolve("@pulumi/pulumi/cmd/run/index.js");
+    if (!require.cache[entry]) {
+        const shim = new Module(entry);
+        shim.filename = entry;
+        shim.loaded = true;
+        shim.exports = { nodeJSProcessExitedAfterLoggingUserActionableMessage: 32 };
+        require.cache[entry] = shim;
+    }
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
+    return require("@pulumi/pulumi/cmd/run/run.js") as { run: RunProgram };
+}
+
+function noop(): void {}
