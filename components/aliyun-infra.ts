@@ -1,5 +1,7 @@
 // Aliyun: a VPC across zones, NAT, security groups, ECS hosts, PrivateZone and the API load balancer.
 import * as alicloud from "@pulumi/alicloud";
+import * as pulumi from "@pulumi/pulumi";
+import { InfraArgs } from "./hosts";
 import { ClusterConfig } from "../config/resolve";
 
 /** Zones (sorted, at most three) offering every instance type the stack uses with ESSD disks. */
@@ -19,4 +21,13 @@ export async function discoverAliyunZones(config: ClusterConfig): Promise<string
         .filter((zone) => rest.every((ids) => ids.includes(zone)))
         .sort()
         .slice(0, 3);
+}
+
+// Skeleton until issue 6 lands: creates nothing yet.
+export class AliyunInfra extends pulumi.ComponentResource {
+    constructor(name: string, args: InfraArgs, opts?: pulumi.ComponentResourceOptions) {
+        super("kubeha:infra:AliyunInfra", name, {}, opts);
+        void args;
+        this.registerOutputs({});
+    }
 }

@@ -3,8 +3,9 @@ import * as pulumi from "@pulumi/pulumi";
 import * as tls from "@pulumi/tls";
 import { PlannedHost, planHosts } from "../config/layout";
 import { ClusterConfig } from "../config/resolve";
-import { discoverAliyunZones } from "./aliyun-infra";
-import { discoverAwsZones } from "./aws-infra";
+import { AliyunInfra, discoverAliyunZones } from "./aliyun-infra";
+import { AwsInfra, discoverAwsZones } from "./aws-infra";
+import { InfraArgs } from "./hosts";
 
 export interface KubernetesClusterArgs {
     readonly config: ClusterConfig;
@@ -29,6 +30,16 @@ export class KubernetesCluster extends pulumi.ComponentResource {
             dedicatedEtcd: config.etcd.dedicated ? config.etcd.count : 0,
         });
         this.sshKey = new tls.PrivateKey("ssh-key", { algorithm: "RSA", rsaBits: 4096 }, { parent: this });
+
+        const infraArgs: InfraArgs = {
+            config,
+            zones,
+            layout: this.layout,
+            sshPublicKey: this.sshKey.publicKeyOpenssh,
+            userData: {},
+        };
+        if (config.cloud === "aliyun") new AliyunInfra("aliyun", infraArgs, { parent: this });
+        else new AwsInfra("aws", infraArgs, { parent: this });
         this.registerOutputs({ layout: this.layout });
     }
 }

@@ -1,6 +1,7 @@
 // The cloud-neutral description every component after the cloud infrastructure works on.
 import * as pulumi from "@pulumi/pulumi";
 import { PlannedHost } from "../config/layout";
+import { ClusterConfig } from "../config/resolve";
 
 /** A cluster host (master, worker or dedicated etcd host) once its cloud instance exists. */
 export interface ClusterHost extends PlannedHost {
@@ -28,4 +29,17 @@ export interface ClusterInfra {
     readonly ssh: SshAccess;
     /** The API load balancer for clients outside the VPC: a lower-case DNS name and/or an address. */
     readonly apiLoadBalancer: { readonly dnsName?: pulumi.Output<string>; readonly address?: pulumi.Output<string> };
+}
+
+/** What every cloud's infrastructure component is given. */
+export interface InfraArgs {
+    readonly config: ClusterConfig;
+    /** Zones in layout order (zoneIndex indexes this list). */
+    readonly zones: string[];
+    /** Every host from the address plan, bastion included, with its fixed private address. */
+    readonly layout: PlannedHost[];
+    /** OpenSSH public key installed for the login user of every host. */
+    readonly sshPublicKey: pulumi.Input<string>;
+    /** cloud-init user-data per host name (no secrets in it). */
+    readonly userData: Readonly<Record<string, string>>;
 }
