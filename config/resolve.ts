@@ -59,7 +59,7 @@ export function resolveConfig(raw: RawConfig): ResolveResult {
             );
         }
     }
-    const parsed = configSchema.safeParse(input);
+    const parsed = configSchema.safeParse(input, { reportInput: true });
     if (!parsed.success) problems.push(...parsed.error.issues.map(describeIssue));
     const cloud = parsed.success ? parsed.data.cloud : (input.cloud as Cloud | undefined);
     const region = cloud && regionKeys[cloud] ? raw.regions[cloud] : undefined;
@@ -145,6 +145,11 @@ function keyPath(path: readonly PropertyKey[]): string {
 
 function describeIssue(issue: z.core.$ZodIssue): string {
     const where = `${configNamespace}:${keyPath(issue.path)}`;
+    if (issue.input === undefined && issue.code !== "unrecognized_keys" && issue.code !== "custom") {
+        return issue.path.length === 1 && issue.path[0] === "cloud"
+            ? `${where}: required; set it with pulumi config set ${configNamespace}:cloud aliyun|aws`
+            : `${where}: required`;
+    }
     switch (issue.code) {
         case "unrecognized_keys":
             return issue.keys
@@ -154,17 +159,12 @@ function describeIssue(issue: z.core.$ZodIssue): string {
                 })
                 .join("\n");
         case "invalid_type":
-            if (issue.input === undefined) {
-                return issue.path.length === 1 && issue.path[0] === "cloud"
-                    ? `${where}: required; set it with pulumi config set ${configNamespace}:cloud aliyun|aws`
-                    : `${where}: required`;
-            }
+            if (!["number", "string", "boolean", "array", "object"].includes(issue.expected)) break;
             return `${where}: must be ${article(issue.expected)} (got ${JSON.stringify(issue.input)})`;
         case "invalid_format":
             return `${where}: must be a ${issue.format === "url" ? "URL like https://mirror.example/ubuntu" : issue.format}`;
-        default:
-            return `${where}: ${issue.message}`;
     }
+    return `${where}: ${issue.message}`;
 }
 
 function article(expected: string): string {

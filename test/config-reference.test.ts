@@ -1,0 +1,65 @@
+// Pulumi.yaml's config block and the README's configuration reference stay in step with the schema.
+import assert from "node:assert/strict";
+import * as fs from "node:fs";
+import * as path from "node:path";
+import { test } from "node:test";
+import { parse as parseYaml } from "yaml";
+import type { z } from "zod";
+import { configSchema } from "../config/schema";
+
+const projectDir = path.resolve(__dirname, "..");
+const declared = (
+    parseYaml(fs.readFileSync(path.join(projectDir, "Pulumi.yaml"), "utf8")) as {
+        config: Record<string, { type?: string; description?: string; default?: unknown; items?: { type: string } }>;
+    }
+).config;
+/** What the schema fills in when only the cloud is set (cloud-specific defaults stay unset). */
+const schemaDefaults = configSchema.parse({ cloud: "aws" }) as Record<string, unknown>;
+
+type Introspectable = z.ZodType & {
+    def: { type: string; innerType?: Introspectable; shape?: Record<string, Introspectable> };
+};
+
+function unwrap(schema: Introspectable): Introspectable {
+    return schema.def.innerType ? unwrap(schema.def.innerType) : schema;
+}
+
+/** Every configurable key path, nested objects flattened with dots. */
+function leafPaths(schema: Introspectable, prefix = ""): string[] {
+    const shape = unwrap(schema).def.shape;
+    if (!shape || (prefix !== "" && unwrap(schema).def.type !== "object")) return [prefix];
+    return Object.entries(shape).flatMap(([key, child]) => leafPaths(child, prefix ? `${prefix}.${key}` : key));
+}
+
+test("Pulumi.yaml declares exactly the schema's keys", () => {
+    assert.deepEqual(Object.keys(declared).sort(), Object.keys(configSchema.shape).sort());
+});
+
+test("every declared key has a description, and its default is the schema's", () => {
+    for (const [key, declaration] of Object.entries(declared)) {
+        assert.ok(declaration.description, `${key} has no description`);
+        // The cloud is required: neither the schema nor Pulumi.yaml may pick one.
+        const expected = key === "cloud" ? undefined : schemaDefaults[key];
+        assert.deepEqual(declaration.default, expected, `default of ${key}`);
+    }
+});
+
+test("declared types match the values the schema takes", () => {
+    for (const [key, declaration] of Object.entries(declared)) {
+        const kind = unwrap((configSchema.shape as Record<string, Introspectable>)[key]).def.type;
+        const expected = { string: "string", enum: "string", number: "integer", boolean: "boolean", array: "array" }[
+            kind
+        ];
+        assert.equal(declaration.type, expected, `type of ${key} (schema: ${kind})`);
+        if (expected === "array") assert.equal(declaration.items?.type, "string", `items of ${key}`);
+    }
+});
+
+test("the README's configuration reference lists every key, and only real keys", () => {
+    const readme = fs.readFileSync(path.join(projectDir, "README.md"), "utf8");
+    const section = readme.slice(readme.indexOf("## Configuration reference"));
+    const table = section.slice(0, section.indexOf("\n## ", 4));
+    const documented = [...table.matchAll(/^\|\s*`([^`]+)`\s*\|/gm)].map((match) => match[1]);
+    const keys = leafPaths(configSchema as unknown as Introspectable);
+    assert.deepEqual([...documented].sort(), [...keys].sort());
+});

@@ -1,0 +1,200 @@
+// Stack configuration: defaults, every validation rule, warnings, and all problems reported at once.
+import assert from "node:assert/strict";
+import { describe, test } from "node:test";
+import { resolveConfig } from "../config/resolve";
+
+const regions = { aliyun: "cn-hangzhou", aws: "eu-central-1" };
+
+function resolve(values: Record<string, unknown>) {
+    const raw = Object.fromEntries(
+        Object.entries(values).map(([key, value]) => [key, typeof value === "string" ? value : JSON.stringify(value)]),
+    );
+    return resolveConfig({ values: raw, regions });
+}
+
+function problems(values: Record<string, unknown>): string[] {
+    const result = resolve(values);
+    assert.equal(result.ok, false, "expected the configuration to be rejected");
+    return result.ok ? [] : result.problems;
+}
+
+function config(values: Record<string, unknown>) {
+    const result = resolve(values);
+    if (!result.ok) assert.fail(`unexpected problems:\n${result.problems.join("\n")}`);
+    return result;
+}
+
+describe("defaults", () => {
+    test("only the cloud and its region are required", () => {
+        const { config: aliyun } = config({ cloud: "aliyun" });
+        assert.equal(aliyun.region, "cn-hangzhou");
+        assert.equal(aliyun.masters.count, 3);
+        assert.equal(aliyun.kubeProxyMode, "nftables");
+        assert.equal(aliyun.network.podCidr, "10.244.0.0/16");
+        assert.equal(aliyun.etcd.quotaBackendBytes, 8 * 2 ** 30);
+        assert.equal(aliyun.etcd.compactionRetention, "1h");
+    });
+
+    test("the China mirror preset is the default on Aliyun, the global one on AWS", () => {
+        assert.equal(config({ cloud: "aliyun" }).config.mirrorPreset, "china");
+        assert.equal(config({ cloud: "aws" }).config.mirrorPreset, "global");
+        assert.match(config({ cloud: "aliyun" }).config.mirrors.kubernetesImages, /aliyuncs/);
+    });
+
+    test("a single mirror can be overridden without losing the preset's others", () => {
+        const { config: c } = config({ cloud: "aliyun", mirrors: { flannelImages: "registry.example.cn/flannel" } });
+        assert.equal(c.mirrors.flannelImages, "registry.example.cn/flannel");
+        assert.match(c.mirrors.containerdApt, /aliyun/);
+    });
+
+    test("instance types default per cloud and can be set per group", () => {
+        const { config: c } = config({ cloud: "aws", workers: { instanceType: "m7i.xlarge" } });
+        assert.equal(c.workers.instanceType, "m7i.xlarge");
+        assert.equal(c.workers.count, 3, "a partial object keeps the other defaults");
+        assert.match(c.masters.instanceType, /^t3\./);
+    });
+
+    test("a minor and an exact patch are both accepted", () => {
+        assert.equal(config({ cloud: "aws", kubernetesVersion: "1.37" }).config.kubernetesVersion, "1.37");
+        assert.equal(config({ cloud: "aws", kubernetesVersion: "1.36.4" }).config.kubernetesVersion, "1.36.4");
+    });
+});
+
+describe("each rule names the key and what is allowed", () => {
+    const cases: [string, Record<string, unknown>, RegExp][] = [
+        ["unknown cloud", { cloud: "gcp" }, /^kubeha:cloud: must be one of aliyun, aws/],
+        ["missing cloud", {}, /^kubeha:cloud: required/],
+        ["missing region", { cloud: "aws", __noRegion: true }, /^aws:region: required/],
+        ["even master count", { cloud: "aws", masters: { count: 4 } }, /^kubeha:masters\.count: must be odd/],
+        ["no masters", { cloud: "aws", masters: { count: 0 } }, /^kubeha:masters\.count: must be at least 1/],
+        ["even etcd count", { cloud: "aws", etcd: { dedicated: true, count: 4 } }, /^kubeha:etcd\.count: must be odd/],
+        ["negative workers", { cloud: "aws", workers: { count: -2 } }, /^kubeha:workers\.count: must be at least 0/],
+        [
+            "absurd workers",
+            { cloud: "aws", workers: { count: 100000 } },
+            /^kubeha:workers\.count: must be at most 1000/,
+        ],
+        [
+            "fractional count",
+            { cloud: "aws", workers: { count: 2.5 } },
+            /^kubeha:workers\.count: must be a whole number/,
+        ],
+        [
+            "malformed CIDR",
+            { cloud: "aws", network: { podCidr: "10.244.0/16" } },
+            /^kubeha:network\.podCidr: .*not an IPv4 CIDR/,
+        ],
+        [
+            "host bits set",
+            { cloud: "aws", network: { vpcCidr: "10.0.0.1/16" } },
+            /^kubeha:network\.vpcCidr: .*host bits/,
+        ],
+        [
+            "overlapping ranges",
+            { cloud: "aws", network: { vpcCidr: "10.0.0.0/8" } },
+            /^kubeha:network\.podCidr: 10\.244\.0\.0\/16 overlaps network\.vpcCidr/,
+        ],
+        [
+            "subnets too small",
+            { cloud: "aws", network: { vpcCidr: "192.168.0.0/24" }, workers: { count: 30 } },
+            /^kubeha:network\.vpcCidr: \/24 gives zone subnets of 16 addresses/,
+        ],
+        [
+            "unsupported minor",
+            { cloud: "aws", kubernetesVersion: "1.29" },
+            /^kubeha:kubernetesVersion: "1\.29" is not a supported/,
+        ],
+        ["malformed version", { cloud: "aws", kubernetesVersion: "v1.36" }, /^kubeha:kubernetesVersion: "v1\.36"/],
+        [
+            "malformed allow-list entry",
+            { cloud: "aws", allowedCidrs: { ssh: ["1.2.3.4"] } },
+            /^kubeha:allowedCidrs\.ssh\[0\]: /,
+        ],
+        [
+            "unknown nested key",
+            { cloud: "aws", masters: { cout: 3 } },
+            /^kubeha:masters\.cout: unknown key; allowed here: count/,
+        ],
+        ["unknown top-level key", { cloud: "aws", master: { count: 3 } }, /^kubeha:master: unknown key/],
+        ["wrong type", { cloud: "aws", masters: "three" }, /^kubeha:masters: "three" is not a valid value/],
+        [
+            "unknown proxy mode",
+            { cloud: "aws", kubeProxyMode: "userspace" },
+            /^kubeha:kubeProxyMode: must be one of nftables/,
+        ],
+        [
+            "unknown dashboard",
+            { cloud: "aws", addons: { dashboard: "lens" } },
+            /^kubeha:addons\.dashboard: must be one of/,
+        ],
+        ["bad time zone", { cloud: "aws", timezone: "Mars/Olympus" }, /^kubeha:timezone: must be an IANA time zone/],
+        [
+            "proxy on 6443",
+            { cloud: "aws", network: { apiProxyPort: 6443 } },
+            /^kubeha:network\.apiProxyPort: must not be 6443/,
+        ],
+        [
+            "leaf outlives CA",
+            { cloud: "aws", pki: { caValidityHours: 8760, certValidityHours: 17520 } },
+            /^kubeha:pki\.certValidityHours: must not exceed pki\.caValidityHours/,
+        ],
+    ];
+    for (const [name, values, expected] of cases) {
+        test(name, () => {
+            const { __noRegion, ...rest } = values;
+            const result = __noRegion
+                ? resolveConfig({ values: { cloud: String(rest.cloud) }, regions: {} })
+                : resolve(rest);
+            assert.equal(result.ok, false);
+            const found = result.ok ? [] : result.problems;
+            assert.ok(
+                found.some((line) => expected.test(line)),
+                `no line matches ${expected}:\n${found.join("\n")}`,
+            );
+        });
+    }
+});
+
+describe("all problems at once", () => {
+    test("two broken keys give two lines", () => {
+        const found = problems({ cloud: "aws", masters: { count: 2 }, network: { podCidr: "nonsense" } });
+        assert.equal(found.length, 2, found.join("\n"));
+        assert.match(found[0], /^kubeha:masters\.count/);
+        assert.match(found[1], /^kubeha:network\.podCidr/);
+    });
+
+    test("field problems do not hide cross-field problems elsewhere", () => {
+        const found = problems({
+            cloud: "aws",
+            masters: { count: 2 },
+            network: { serviceCidr: "10.244.0.0/16" },
+            pki: { earlyRenewalHours: 9000 },
+        });
+        assert.ok(found.some((line) => line.startsWith("kubeha:masters.count")));
+        assert.ok(found.some((line) => line.startsWith("kubeha:network.serviceCidr") && /overlaps/.test(line)));
+        assert.ok(found.some((line) => line.startsWith("kubeha:pki.earlyRenewalHours")));
+    });
+});
+
+describe("warnings", () => {
+    test("a single master is allowed with a warning that it is not HA", () => {
+        const { warnings } = config({ cloud: "aws", masters: { count: 1 } });
+        assert.ok(warnings.some((w) => /masters\.count is 1.*not highly available/.test(w)));
+    });
+
+    test("masters that cannot spread over 3 zones give a warning", () => {
+        const { warnings } = config({ cloud: "aws", zones: ["eu-central-1a", "eu-central-1b"] });
+        assert.ok(warnings.some((w) => /kubeha:zones lists 2 zone\(s\)/.test(w)));
+    });
+
+    test("ipvs is accepted with a deprecation warning", () => {
+        const { warnings } = config({ cloud: "aws", kubeProxyMode: "ipvs" });
+        assert.ok(warnings.some((w) => /ipvs is deprecated/.test(w)));
+    });
+
+    test("allow-lists open to the internet are flagged; narrow ones are not", () => {
+        assert.equal(config({ cloud: "aws" }).warnings.filter((w) => w.includes("0.0.0.0/0")).length, 2);
+        const narrow = config({ cloud: "aws", allowedCidrs: { ssh: ["198.51.100.7/32"], api: ["198.51.100.0/24"] } });
+        assert.equal(narrow.warnings.filter((w) => w.includes("0.0.0.0/0")).length, 0);
+    });
+});
