@@ -36,6 +36,7 @@ export class KubernetesCluster extends pulumi.ComponentResource {
             zones,
             layout: this.layout,
             sshPublicKey: this.sshKey.publicKeyOpenssh,
+            sshPrivateKey: this.sshKey.privateKeyPem,
             userData: {},
         };
         if (config.cloud === "aliyun") new AliyunInfra("aliyun", infraArgs, { parent: this });

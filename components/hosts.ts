@@ -40,6 +40,8 @@ export interface InfraArgs {
     readonly layout: PlannedHost[];
     /** OpenSSH public key installed for the login user of every host. */
     readonly sshPublicKey: pulumi.Input<string>;
+    /** The matching private key (a secret): remote steps log in with it through the bastion. */
+    readonly sshPrivateKey: pulumi.Input<string>;
     /** cloud-init user-data per host name (no secrets in it). */
     readonly userData: Readonly<Record<string, string>>;
 }
