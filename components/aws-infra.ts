@@ -1,7 +1,11 @@
 // AWS: a VPC across AZs, bastion, private masters and workers, the API NLB and a Route53 private zone.
 import * as aws from "@pulumi/aws";
 import * as pulumi from "@pulumi/pulumi";
-import { InfraArgs } from "./hosts";
+import { DataDiskPurpose, hostDisks } from "../config/disks";
+import { hostFqdn, PlannedHost, zoneSubnets } from "../config/layout";
+import { flannelPort, nodePortRange, PortRange, ports, tcp } from "../config/ports";
+import { ClusterConfig } from "../config/resolve";
+import { ClusterHost, ClusterInfra, InfraArgs, SshAccess } from "./hosts";
 
 /** The region's first three standard availability zones (no opt-in local or wavelength zones). */
 export async function discoverAwsZones(): Promise<string[]> {
@@ -12,11 +16,412 @@ export async function discoverAwsZones(): Promise<string[]> {
     return [...zones.names].sort().slice(0, 3);
 }
 
-// Skeleton until issue 7 lands: creates nothing yet.
-export class AwsInfra extends pulumi.ComponentResource {
+/** Canonical's account: the only publisher whose Ubuntu images the hosts boot. */
+const canonicalOwner = "099720109477";
+const ubuntuImageName = "ubuntu/images/hvm-ssd-gp3/ubuntu-noble-24.04-amd64-server-*";
+/** Ubuntu's cloud images create this login user with the key pair's key. */
+const loginUser = "ubuntu";
+
+/**
+ * Device names the data volumes are attached under. On Nitro instances they appear as NVMe disks in
+ * no fixed order; the attachment name is in the NVMe controller's vendor data (`nvme id-ctrl -V`) and
+ * the volume id is the disk's serial, which is how the host tells the two apart.
+ */
+export const dataDiskDevices: Record<DataDiskPurpose, string> = { etcd: "/dev/sdf", containerd: "/dev/sdg" };
+
+/** One security group per role; the API load balancer has its own. */
+type GroupRole = "bastion" | "master" | "worker" | "etcd" | "api-nlb";
+const groupRoles: readonly GroupRole[] = ["bastion", "master", "worker", "etcd", "api-nlb"];
+
+type Peer = { readonly cidr: string } | { readonly group: GroupRole };
+
+/** One ingress or egress rule of a role's security group. */
+export interface GroupRule {
+    readonly group: GroupRole;
+    readonly direction: "in" | "out";
+    /** What the rule is for: part of the resource name and its description. */
+    readonly purpose: string;
+    readonly ports: PortRange | "all";
+    readonly peer: Peer;
+}
+
+/** Every security-group rule of the cluster: nothing is open that is not listed here. */
+export function securityGroupRules(config: ClusterConfig): GroupRule[] {
+    const vpc: Peer = { cidr: config.network.vpcCidr };
+    const anywhere: Peer = { cidr: "0.0.0.0/0" };
+    const from = (group: GroupRole): Peer => ({ group });
+    const rule = (group: GroupRole, purpose: string, portRange: PortRange | "all", peer: Peer): GroupRule => ({
+        group,
+        direction: "in",
+        purpose,
+        ports: portRange,
+        peer,
+    });
+    const hosts = ["master", "worker", "etcd"] as const;
+    const nodes = ["master", "worker"] as const;
+    const cidrs = (list: string[]) => [...new Set(list)].map((cidr): Peer => ({ cidr }));
+    return [
+        ...cidrs(config.allowedCidrs.ssh).map((peer) => rule("bastion", "ssh", tcp(ports.ssh), peer)),
+        ...hosts.map((group) => rule(group, "ssh", tcp(ports.ssh), from("bastion"))),
+        rule("master", "apiserver", tcp(ports.apiserver), vpc),
+        rule("master", "apiserver", tcp(ports.apiserver), from("api-nlb")),
+        ...nodes.map((group) => rule(group, "kubelet", tcp(ports.kubelet), from("master"))),
+        ...nodes.map((group) => rule(group, "flannel", flannelPort(config.addons.cni.backend), vpc)),
+        ...nodes.map((group) => rule(group, "nodeports", nodePortRange, vpc)),
+        rule("etcd", "etcd-client", tcp(ports.etcdClient), from("etcd")),
+        rule("etcd", "etcd-client", tcp(ports.etcdClient), from("master")),
+        rule("etcd", "etcd-peer", tcp(ports.etcdPeer), from("etcd")),
+        ...cidrs(config.allowedCidrs.api).map((peer) => rule("api-nlb", "apiserver", tcp(ports.apiserver), peer)),
+        // The load balancer forwards to and health-checks the apiservers, nothing else.
+        { ...rule("api-nlb", "apiserver", tcp(ports.apiserver), from("master")), direction: "out" },
+        // Hosts reach package mirrors and image registries (through NAT) and each other.
+        ...(["bastion", ...hosts] as const).map((group): GroupRule => ({
+            ...rule(group, "all", "all", anywhere),
+            direction: "out",
+        })),
+    ];
+}
+
+/** `master-sg-in-apiserver-from-api-nlb`, `bastion-sg-in-ssh-from-203-0-113-0-24`. */
+function ruleName(rule: GroupRule): string {
+    const peer = "group" in rule.peer ? rule.peer.group : rule.peer.cidr.replace(/[./]/g, "-");
+    return `${rule.group}-sg-${rule.direction}-${rule.purpose}-${rule.direction === "in" ? "from" : "to"}-${peer}`;
+}
+
+/** Security groups by host role; etcd members (masters unless etcd is dedicated) carry the etcd group too. */
+function hostGroups(host: PlannedHost): GroupRole[] {
+    const role: GroupRole = host.role;
+    return host.etcdMember && role !== "etcd" ? [role, "etcd"] : [role];
+}
+
+/** Instance type by host role. */
+function instanceType(host: PlannedHost, config: ClusterConfig): string {
+    const group = { master: config.masters, worker: config.workers, etcd: config.etcd, bastion: config.bastion };
+    return group[host.role].instanceType;
+}
+
+export class AwsInfra extends pulumi.ComponentResource implements ClusterInfra {
+    readonly zones: string[];
+    readonly hosts: ClusterHost[];
+    readonly ssh: SshAccess;
+    readonly apiLoadBalancer: { readonly dnsName: pulumi.Output<string> };
+
     constructor(name: string, args: InfraArgs, opts?: pulumi.ComponentResourceOptions) {
         super("kubeha:infra:AwsInfra", name, {}, opts);
-        void args;
-        this.registerOutputs({});
+        const { config, zones, layout } = args;
+        const parent = { parent: this };
+        const prefix = `${pulumi.getProject()}-${pulumi.getStack()}`;
+        const tags = (resource: string) => ({ Name: `${prefix}-${resource}` });
+
+        // Network: a public and a private subnet per zone; private hosts go out through NAT.
+        const vpc = new aws.ec2.Vpc(
+            "vpc",
+            {
+                cidrBlock: config.network.vpcCidr,
+                // Both are needed for the Route53 private zone to resolve inside the VPC.
+                enableDnsSupport: true,
+                enableDnsHostnames: true,
+                tags: tags("vpc"),
+            },
+            parent,
+        );
+        const internetGateway = new aws.ec2.InternetGateway(
+            "internet-gateway",
+            { vpcId: vpc.id, tags: tags("internet-gateway") },
+            parent,
+        );
+        const subnets = zones.map((zone, zoneIndex) => {
+            const cidrs = zoneSubnets(config.network.vpcCidr, zoneIndex);
+            const subnet = (kind: "public" | "private") =>
+                new aws.ec2.Subnet(
+                    `${kind}-subnet-${zoneIndex + 1}`,
+                    {
+                        vpcId: vpc.id,
+                        availabilityZone: zone,
+                        cidrBlock: cidrs[kind],
+                        // Nothing gets a public address by accident; the bastion asks for one.
+                        mapPublicIpOnLaunch: false,
+                        tags: tags(`${kind}-subnet-${zoneIndex + 1}`),
+                    },
+                    parent,
+                );
+            return { public: subnet("public"), private: subnet("private") };
+        });
+
+        const publicRoutes = new aws.ec2.RouteTable(
+            "public-routes",
+            {
+                vpcId: vpc.id,
+                routes: [{ cidrBlock: "0.0.0.0/0", gatewayId: internetGateway.id }],
+                tags: tags("public-routes"),
+            },
+            parent,
+        );
+        const publicAssociations = subnets.map(
+            (subnet, zoneIndex) =>
+                new aws.ec2.RouteTableAssociation(
+                    `public-subnet-${zoneIndex + 1}-routes`,
+                    { subnetId: subnet.public.id, routeTableId: publicRoutes.id },
+                    parent,
+                ),
+        );
+
+        // One NAT gateway is cheaper; one per zone keeps the other zones online when a zone fails.
+        const natZones = config.network.natGateways === "per-zone" ? zones.length : 1;
+        const natGateways = Array.from({ length: natZones }, (_, zoneIndex) => {
+            const eip = new aws.ec2.Eip(
+                `nat-eip-${zoneIndex + 1}`,
+                { domain: "vpc", tags: tags(`nat-eip-${zoneIndex + 1}`) },
+                { parent: this, dependsOn: [internetGateway] },
+            );
+            return new aws.ec2.NatGateway(
+                `nat-gateway-${zoneIndex + 1}`,
+                {
+                    allocationId: eip.allocationId,
+                    subnetId: subnets[zoneIndex].public.id,
+                    tags: tags(`nat-gateway-${zoneIndex + 1}`),
+                },
+                { parent: this, dependsOn: [internetGateway] },
+            );
+        });
+        const privateAssociations = subnets.map((subnet, zoneIndex) => {
+            const routes = new aws.ec2.RouteTable(
+                `private-routes-${zoneIndex + 1}`,
+                {
+                    vpcId: vpc.id,
+                    routes: [{ cidrBlock: "0.0.0.0/0", natGatewayId: natGateways[zoneIndex % natZones].id }],
+                    tags: tags(`private-routes-${zoneIndex + 1}`),
+                },
+                parent,
+            );
+            return new aws.ec2.RouteTableAssociation(
+                `private-subnet-${zoneIndex + 1}-routes`,
+                { subnetId: subnet.private.id, routeTableId: routes.id },
+                parent,
+            );
+        });
+
+        // Security groups hold no inline rules: every rule is its own resource (the two styles must not mix).
+        const groups = Object.fromEntries(
+            groupRoles.map((role) => [
+                role,
+                new aws.ec2.SecurityGroup(
+                    `${role}-sg`,
+                    { vpcId: vpc.id, description: `kubeha ${role}`, tags: tags(`${role}-sg`) },
+                    parent,
+                ),
+            ]),
+        ) as Record<GroupRole, aws.ec2.SecurityGroup>;
+        for (const rule of securityGroupRules(config)) {
+            const ruleArgs = {
+                securityGroupId: groups[rule.group].id,
+                description: `${rule.purpose} ${rule.direction === "in" ? "from" : "to"} ${"group" in rule.peer ? `${rule.peer.group}-sg` : rule.peer.cidr}`,
+                ...(rule.ports === "all"
+                    ? { ipProtocol: "-1" }
+                    : { ipProtocol: rule.ports.protocol, fromPort: rule.ports.from, toPort: rule.ports.to }),
+                ...("group" in rule.peer
+                    ? { referencedSecurityGroupId: groups[rule.peer.group].id }
+                    : { cidrIpv4: rule.peer.cidr }),
+                tags: tags(ruleName(rule)),
+            };
+            if (rule.direction === "in") new aws.vpc.SecurityGroupIngressRule(ruleName(rule), ruleArgs, parent);
+            else new aws.vpc.SecurityGroupEgressRule(ruleName(rule), ruleArgs, parent);
+        }
+
+        // Private DNS: every host by name (seed rule: names, not IPs), from the fixed addresses of the plan.
+        const privateZone = new aws.route53.Zone(
+            "private-zone",
+            {
+                name: config.network.privateDomain,
+                comment: `kubeha ${pulumi.getStack()}: host names`,
+                vpcs: [{ vpcId: vpc.id }],
+                tags: tags("private-zone"),
+            },
+            parent,
+        );
+        const records = layout.map(
+            (host) =>
+                new aws.route53.Record(
+                    `${host.name}-dns`,
+                    {
+                        zoneId: privateZone.zoneId,
+                        name: hostFqdn(host.name, config.network.privateDomain),
+                        type: "A",
+                        ttl: 300,
+                        records: [host.privateIp],
+                    },
+                    parent,
+                ),
+        );
+
+        // Hosts.
+        const keyPair = new aws.ec2.KeyPair(
+            "ssh-key-pair",
+            { publicKey: args.sshPublicKey, tags: tags("ssh-key-pair") },
+            parent,
+        );
+        const ami = aws.ec2.getAmiOutput(
+            {
+                owners: [canonicalOwner],
+                mostRecent: true,
+                filters: [
+                    { name: "name", values: [ubuntuImageName] },
+                    { name: "architecture", values: ["x86_64"] },
+                    { name: "virtualization-type", values: ["hvm"] },
+                ],
+            },
+            parent,
+        );
+        const instances = layout.map((host) => {
+            const disks = hostDisks(host, config);
+            const isBastion = host.role === "bastion";
+            const subnet = isBastion ? subnets[host.zoneIndex].public : subnets[host.zoneIndex].private;
+            const instance = new aws.ec2.Instance(
+                host.name,
+                {
+                    ami: ami.id,
+                    instanceType: instanceType(host, config),
+                    subnetId: subnet.id,
+                    privateIp: host.privateIp,
+                    // The bastion gets a public address at launch so its first boot can reach the
+                    // internet before the Elastic IP is associated (which then replaces it).
+                    associatePublicIpAddress: isBastion,
+                    vpcSecurityGroupIds: hostGroups(host).map((role) => groups[role].id),
+                    keyName: keyPair.keyName,
+                    userData: args.userData[host.name],
+                    // IMDSv2 only, and one hop: pods (one hop further) cannot reach the metadata service.
+                    metadataOptions: { httpEndpoint: "enabled", httpTokens: "required", httpPutResponseHopLimit: 1 },
+                    rootBlockDevice: {
+                        volumeType: "gp3",
+                        volumeSize: disks.systemSizeGb,
+                        encrypted: true,
+                        deleteOnTermination: true,
+                    },
+                    tags: tags(host.name),
+                    volumeTags: tags(`${host.name}-root`),
+                },
+                {
+                    parent: this,
+                    // A newer Ubuntu image must not replace running hosts (new hosts get it), and user-data
+                    // is read once, at first boot: changing it on a running host would only stop and start it.
+                    // Roll a host onto a new image deliberately: `pulumi up --replace <its URN>`.
+                    ignoreChanges: ["ami", "userData"],
+                    // The fixed private address is still taken while the old instance exists.
+                    deleteBeforeReplace: true,
+                    // First boot installs packages through NAT (or the internet gateway) and looks up
+                    // other hosts by name, so routes and names exist before any host starts.
+                    dependsOn: [
+                        isBastion ? publicAssociations[host.zoneIndex] : privateAssociations[host.zoneIndex],
+                        ...records,
+                    ],
+                },
+            );
+            // Separate volumes, not ebsBlockDevices: a new size is applied in place (ModifyVolume) instead
+            // of replacing the instance, and the data outlives an instance replacement.
+            for (const { purpose: disk, sizeGb } of disks.data) {
+                const volume = new aws.ebs.Volume(
+                    `${host.name}-${disk}-disk`,
+                    {
+                        availabilityZone: zones[host.zoneIndex],
+                        size: sizeGb,
+                        type: "gp3",
+                        encrypted: true,
+                        tags: tags(`${host.name}-${disk}-disk`),
+                    },
+                    parent,
+                );
+                new aws.ec2.VolumeAttachment(
+                    `${host.name}-${disk}-disk-attachment`,
+                    {
+                        volumeId: volume.id,
+                        instanceId: instance.id,
+                        deviceName: dataDiskDevices[disk],
+                        // Detaching a mounted disk from a running host can hang or lose writes.
+                        stopInstanceBeforeDetaching: true,
+                    },
+                    parent,
+                );
+            }
+            return { host, instance };
+        });
+
+        const bastion = instances.find(({ host }) => host.role === "bastion");
+        if (!bastion) throw new Error("the address plan has no bastion");
+        const bastionIp = new aws.ec2.Eip(
+            "bastion-eip",
+            { domain: "vpc", instance: bastion.instance.id, tags: tags("bastion-eip") },
+            parent,
+        );
+
+        // The API load balancer, for clients outside the VPC only: hosts reach the apiservers through
+        // their local proxy, never through it.
+        const nlb = new aws.lb.LoadBalancer(
+            "api-nlb",
+            {
+                loadBalancerType: "network",
+                internal: false,
+                subnets: subnets.map((subnet) => subnet.public.id),
+                securityGroups: [groups["api-nlb"].id],
+                enableCrossZoneLoadBalancing: true,
+                tags: tags("api-nlb"),
+            },
+            parent,
+        );
+        const masterTargets = new aws.lb.TargetGroup(
+            "api-nlb-masters",
+            {
+                vpcId: vpc.id,
+                port: ports.apiserver,
+                protocol: "TCP",
+                targetType: "instance",
+                // With the client address preserved, a master calling the NLB can be sent to itself and the
+                // connection hangs; without it the NLB connects from its own address (allowed by api-nlb-sg).
+                preserveClientIp: "false",
+                healthCheck: {
+                    protocol: "TCP",
+                    port: "traffic-port",
+                    interval: 10,
+                    healthyThreshold: 2,
+                    unhealthyThreshold: 2,
+                },
+                tags: tags("api-nlb-masters"),
+            },
+            parent,
+        );
+        new aws.lb.Listener(
+            "api-nlb-listener",
+            {
+                loadBalancerArn: nlb.arn,
+                port: ports.apiserver,
+                protocol: "TCP",
+                defaultActions: [{ type: "forward", targetGroupArn: masterTargets.arn }],
+                tags: tags("api-nlb-listener"),
+            },
+            parent,
+        );
+        for (const { host, instance } of instances.filter(({ host }) => host.role === "master")) {
+            new aws.lb.TargetGroupAttachment(
+                `${host.name}-api-nlb-target`,
+                { targetGroupArn: masterTargets.arn, targetId: instance.id, port: ports.apiserver },
+                parent,
+            );
+        }
+
+        this.zones = zones;
+        this.hosts = instances
+            .filter(({ host }) => host.role !== "bastion")
+            .map(({ host, instance }) => ({
+                ...host,
+                fqdn: hostFqdn(host.name, config.network.privateDomain),
+                instance,
+            }));
+        this.ssh = {
+            bastionAddress: bastionIp.publicIp,
+            bastionUser: loginUser,
+            hostUser: loginUser,
+            privateKey: pulumi.secret(args.sshPrivateKey),
+        };
+        this.apiLoadBalancer = { dnsName: nlb.dnsName.apply((dnsName) => dnsName.toLowerCase()) };
+        this.registerOutputs({ bastionAddress: this.ssh.bastionAddress, apiDnsName: this.apiLoadBalancer.dnsName });
     }
 }

@@ -56,6 +56,13 @@ const computedOutputs: Record<string, (name: string, inputs: State, ctx: MockCon
         dnsName: `${name}-${stableNumber(name, 1e10)}.elb.${region}.amazonaws.com`,
         zoneId: "Z26RNL4JYFTOTI",
     }),
+    // Pulumi auto-names the key pair: the resource name and a random suffix.
+    "aws:ec2/keyPair:KeyPair": (name, inputs) => ({
+        keyName: inputs.keyName ?? `${name}-${stableNumber(name, 0x10000000).toString(16)}`,
+    }),
+    "aws:route53/zone:Zone": (name) => ({
+        zoneId: `Z${stableNumber(name, 1e12).toString(36).toUpperCase().padStart(20, "0")}`,
+    }),
     "alicloud:ecs/instance:Instance": (name, inputs) => ({
         privateIp: inputs.privateIp,
         publicIp: Number(inputs.internetMaxBandwidthOut ?? 0) > 0 ? publicAddress(name) : "",
