@@ -20,6 +20,9 @@ export interface RecordedResource {
     /** URNs this resource depends on: explicit dependsOn and every resource its inputs came from. */
     readonly dependencyUrns: string[];
     readonly deletedWithUrn?: string;
+    /** Input properties whose changes the engine ignores (the ignoreChanges option). */
+    readonly ignoreChanges: string[];
+    readonly deleteBeforeReplace: boolean;
     /** Inputs in wire form: secrets, assets and resource references still carry their signatures. */
     readonly wireInputs: unknown;
 }
@@ -37,6 +40,8 @@ interface RegisterRequest {
     getDependenciesList(): string[];
     getPropertydependenciesMap(): { forEach(cb: (deps: { getUrnsList(): string[] }, key: string) => void): void };
     getDeletedwith(): string;
+    getIgnorechangesList(): string[];
+    getDeletebeforereplace(): boolean;
 }
 
 interface OutputsRequest {
@@ -96,6 +101,8 @@ export class Recorder {
             parentUrn: request.getParent() || undefined,
             dependencyUrns: [...dependencies],
             deletedWithUrn: request.getDeletedwith() || undefined,
+            ignoreChanges: request.getIgnorechangesList(),
+            deleteBeforeReplace: request.getDeletebeforereplace(),
             wireInputs: request.getObject()?.toJavaScript() ?? {},
         });
     }

@@ -23,6 +23,10 @@ export interface PlannedResource {
     readonly parent: string | null;
     readonly dependencies: string[];
     readonly deletedWith?: string;
+    /** Present when set: input properties whose changes never update or replace the resource. */
+    readonly ignoreChanges?: string[];
+    /** Present when set: a replacement deletes the old resource before creating the new one. */
+    readonly deleteBeforeReplace?: true;
     readonly inputs: Record<string, unknown>;
 }
 
@@ -94,6 +98,8 @@ function plannedResources(recorded: RecordedResource[], showSecrets: boolean): P
             parent: resource.parentUrn ? nameOf(resource.parentUrn) : null,
             dependencies: [...new Set(resource.dependencyUrns.map(nameOf))].sort(),
             ...(resource.deletedWithUrn ? { deletedWith: nameOf(resource.deletedWithUrn) } : {}),
+            ...(resource.ignoreChanges.length > 0 ? { ignoreChanges: resource.ignoreChanges } : {}),
+            ...(resource.deleteBeforeReplace ? { deleteBeforeReplace: true as const } : {}),
             inputs: plain(resource.wireInputs, { showSecrets, nameOf }) as Record<string, unknown>,
         }))
         .sort((a, b) => a.name.localeCompare(b.name) || a.type.localeCompare(b.type));
