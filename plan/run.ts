@@ -4,9 +4,9 @@ import * as fs from "node:fs";
 import Module from "node:module";
 import * as path from "node:path";
 import * as pulumi from "@pulumi/pulumi";
-import { parse as parseYaml } from "yaml";
+import { parse as parseYaml, stringify as stringifyYaml } from "yaml";
 import { KubehaMocks } from "./mocks";
-import { plain, RecordedResource, Recorder } from "./recorder";
+import { plain, RecordedResource, Recorder, secretPlaceholder } from "./recorder";
 
 export interface PlanOptions {
     readonly projectDir: string;
@@ -36,6 +36,8 @@ export interface PlanResult {
     readonly resources: PlannedResource[];
     readonly outputs: Record<string, unknown>;
     readonly warnings: string[];
+    /** The admin kubeconfig output, credentials redacted unless secrets are shown. */
+    readonly kubeconfig?: string;
 }
 
 /** The program refused to run: its message lists every problem. */
@@ -72,11 +74,24 @@ export async function runPlan(options: PlanOptions): Promise<PlanResult> {
             ]),
         ),
         warnings: recorder.warnings,
+        kubeconfig: kubeconfigOutput(recorder.stackOutputs.get("kubeconfig"), options.showSecrets),
     };
 
     function nameOf(urn: string): string {
         return recorder.resources.find((resource) => resource.urn === urn)?.name ?? urn;
     }
+}
+
+/** The kubeconfig with its credentials replaced by "[secret]" unless secrets are shown. */
+function kubeconfigOutput(wire: unknown, showSecrets: boolean): string | undefined {
+    const text = plain(wire, { showSecrets: true, nameOf: (urn) => urn });
+    if (typeof text !== "string") return undefined;
+    if (showSecrets) return text;
+    const kubeconfig = parseYaml(text) as { users?: { user?: Record<string, unknown> }[] };
+    for (const { user } of kubeconfig.users ?? []) {
+        for (const key of ["client-key-data", "token", "password"]) if (user?.[key]) user[key] = secretPlaceholder;
+    }
+    return stringifyYaml(kubeconfig);
 }
 
 function plannedResources(recorded: RecordedResource[], showSecrets: boolean): PlannedResource[] {

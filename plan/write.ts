@@ -1,19 +1,29 @@
-// Writes a plan to disk in the layout other tools rely on (see README, "Offline plan").
+// Writes a plan to disk in the layout other tools rely on (see README, "Offline plan"). Everything
+// is derived from the recorded resources: host files from the bundles the files steps carry, step
+// scripts from the remote commands, manifests from the Kubernetes resources.
 import * as fs from "node:fs";
 import * as path from "node:path";
+import { stringify as toYaml } from "yaml";
+import { decodeBundle, fileStepNames } from "../render/file-bundle";
+import { secretPlaceholder } from "./recorder";
 import { PlannedResource, PlanResult } from "./run";
+
+const remoteCommand = "command:remote:Command";
 
 export function writePlan(plan: PlanResult, outDir: string): void {
     fs.rmSync(outDir, { recursive: true, force: true });
-    fs.mkdirSync(outDir, { recursive: true });
-    fs.writeFileSync(path.join(outDir, "resources.json"), `${JSON.stringify(plan.resources, null, 2)}\n`);
-    fs.writeFileSync(path.join(outDir, "outputs.json"), `${JSON.stringify(plan.outputs, null, 2)}\n`);
-    fs.writeFileSync(path.join(outDir, "summary.md"), summary(plan));
-    for (const [file, content] of Object.entries(hostFiles(plan.resources))) {
-        const target = path.join(outDir, "hosts", file);
+    const write = (relative: string, content: string) => {
+        const target = path.join(outDir, relative);
         fs.mkdirSync(path.dirname(target), { recursive: true });
         fs.writeFileSync(target, content);
-    }
+    };
+    write("resources.json", `${JSON.stringify(plan.resources, null, 2)}\n`);
+    write("outputs.json", `${JSON.stringify(plan.outputs, null, 2)}\n`);
+    write("summary.md", summary(plan));
+    for (const [file, content] of Object.entries(hostFiles(plan.resources))) write(path.join("hosts", file), content);
+    for (const [file, content] of Object.entries(manifests(plan.resources)))
+        write(path.join("manifests", file), content);
+    if (plan.kubeconfig !== undefined) write("kubeconfig", plan.kubeconfig);
 }
 
 function summary(plan: PlanResult): string {
@@ -38,15 +48,70 @@ function summary(plan: PlanResult): string {
     return lines.join("\n");
 }
 
-/** `<host>/user-data` for every host instance, keyed by path under hosts/. */
+/**
+ * Per host, keyed by path under hosts/: `<host>/user-data` (decoded), `<host>/files/<absolute path>`
+ * for every file the files steps install (key files only when secrets are shown), and
+ * `<host>/steps/NN-<step>.sh` for every remote command, in dependency order.
+ */
 export function hostFiles(resources: PlannedResource[]): Record<string, string> {
     const files: Record<string, string> = {};
+    const hosts = resources.filter((resource) => resource.type.endsWith(":Instance")).map((resource) => resource.name);
+    const hostOf = (name: string) => hosts.find((host) => name.startsWith(`${host}-`));
     for (const resource of resources) {
-        if (!resource.type.endsWith(":Instance")) continue;
+        if (!hosts.includes(resource.name)) continue;
         const userData = resource.inputs.userData ?? resource.inputs.userDataBase64;
         if (typeof userData === "string") files[`${resource.name}/user-data`] = decodeUserData(userData);
     }
+    const stepCounts = new Map<string, number>();
+    for (const step of dependencyOrder(resources.filter((resource) => resource.type === remoteCommand))) {
+        const host = hostOf(step.name);
+        if (!host) continue;
+        const stepName = step.name.slice(host.length + 1);
+        const number = (stepCounts.get(host) ?? 0) + 1;
+        stepCounts.set(host, number);
+        files[`${host}/steps/${String(number).padStart(2, "0")}-${stepName}.sh`] = stepScript(host, step);
+        const stdin = step.inputs.stdin;
+        if (
+            Object.values(fileStepNames).includes(stepName) &&
+            typeof stdin === "string" &&
+            stdin !== secretPlaceholder
+        ) {
+            for (const file of decodeBundle(stdin)) files[`${host}/files${file.path}`] = file.content;
+        }
+    }
     return files;
+}
+
+/** What a step runs on its host, with the environment it passes (secret values redacted unless shown). */
+function stepScript(host: string, step: PlannedResource): string {
+    const environment = (step.inputs.environment ?? {}) as Record<string, unknown>;
+    const lines = [
+        "#!/bin/sh",
+        `# ${step.name}: runs on ${host} over SSH through the bastion, after: ${step.dependencies.join(", ") || "-"}`,
+        ...Object.entries(environment).map(([key, value]) => `# env ${key}=${String(value)}`),
+        String(step.inputs.create ?? ""),
+        ...(step.inputs.delete ? ["# on delete:", `# ${String(step.inputs.delete)}`] : []),
+        "",
+    ];
+    return lines.join("\n");
+}
+
+/** Resources ordered so that each comes after everything it depends on (ties by name). */
+function dependencyOrder(resources: PlannedResource[]): PlannedResource[] {
+    const byName = new Map(resources.map((resource) => [resource.name, resource]));
+    const ordered: PlannedResource[] = [];
+    const visited = new Set<string>();
+    const visit = (resource: PlannedResource) => {
+        if (visited.has(resource.name)) return;
+        visited.add(resource.name);
+        for (const dependency of resource.dependencies) {
+            const target = byName.get(dependency);
+            if (target) visit(target);
+        }
+        ordered.push(resource);
+    };
+    [...resources].sort((a, b) => a.name.localeCompare(b.name)).forEach(visit);
+    return ordered;
 }
 
 /** Clouds take user-data as text or base64; the plan shows what the instance receives, decoded. */
@@ -54,4 +119,19 @@ function decodeUserData(value: string): string {
     if (value.startsWith("#")) return value;
     const decoded = Buffer.from(value, "base64").toString("utf8");
     return decoded.startsWith("#") ? decoded : value;
+}
+
+/** Every Kubernetes object the program applies, as YAML, keyed by file name under manifests/. */
+function manifests(resources: PlannedResource[]): Record<string, string> {
+    const files: Record<string, string> = {};
+    for (const resource of resources) {
+        const match = /^kubernetes:([^:]+)\/([^:/]+):([A-Za-z]+)$/.exec(resource.type);
+        if (!match || match[1] === "helm.sh" || match[1] === "yaml") continue;
+        const [, group, version, kind] = match;
+        const object = { apiVersion: group === "core" ? version : `${group}/${version}`, kind, ...resource.inputs };
+        const metadata = (resource.inputs.metadata ?? {}) as { name?: string; namespace?: string };
+        const file = [kind, metadata.namespace, metadata.name ?? resource.name].filter(Boolean).join("-").toLowerCase();
+        files[`${file}.yaml`] = toYaml(object);
+    }
+    return files;
 }

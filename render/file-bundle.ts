@@ -30,3 +30,6 @@ export function decodeBundle(bundle: string): HostFile[] {
             return { mode: mode as FileMode, path, content: Buffer.from(content, "base64").toString("utf8") };
         });
 }
+
+/** Names of the per-host steps that carry a bundle on stdin: `<host>-files` (plain) and `<host>-keys` (secret). */
+export const fileStepNames = { plain: "files", secret: "keys" } as const;
