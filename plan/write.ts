@@ -5,6 +5,7 @@ import * as fs from "node:fs";
 import * as path from "node:path";
 import { stringify as toYaml } from "yaml";
 import { decodeBundle, fileStepNames } from "../render/file-bundle";
+import { schedule } from "./latency";
 import { secretPlaceholder } from "./recorder";
 import { PlannedResource, PlanResult } from "./run";
 
@@ -27,6 +28,7 @@ export function writePlan(plan: PlanResult, outDir: string): void {
 }
 
 function summary(plan: PlanResult): string {
+    const timeline = schedule(plan.resources);
     const counts = new Map<string, number>();
     for (const resource of plan.resources) counts.set(resource.type, (counts.get(resource.type) ?? 0) + 1);
     const lines = [
@@ -44,8 +46,22 @@ function summary(plan: PlanResult): string {
         "",
         ...(plan.warnings.length > 0 ? plan.warnings.map((warning) => `- ${warning}`) : ["None."]),
         "",
+        "## Critical path",
+        "",
+        `Modeled time to a ready cluster: ${timeline.minutes.toFixed(1)} minutes (plan/latency.ts documents the figures).`,
+        "",
+        "| finished at | resource | type |",
+        "| ---: | --- | --- |",
+        ...timeline.criticalPath.map(
+            (item) => `| ${formatSeconds(item.finishSeconds)} | ${item.name} | ${item.type} |`,
+        ),
+        "",
     ];
     return lines.join("\n");
+}
+
+function formatSeconds(seconds: number): string {
+    return `${Math.floor(seconds / 60)}:${String(Math.round(seconds % 60)).padStart(2, "0")}`;
 }
 
 /**

@@ -1,0 +1,189 @@
+// Modeled time-to-ready: the plan's dependency graph weighted by how long each resource takes to
+// create. The figures are estimates with their sources; they make changes to the graph comparable,
+// they do not replace a measured `pulumi up`.
+
+export interface TimedResource {
+    readonly type: string;
+    readonly name: string;
+    readonly dependencies: readonly string[];
+}
+
+export interface Latency {
+    readonly seconds: number;
+    /** Where the figure comes from. */
+    readonly source: string;
+}
+
+interface Rule extends Latency {
+    readonly what: string;
+    readonly matches: (resource: TimedResource) => boolean;
+}
+
+const type =
+    (...types: string[]) =>
+    (resource: TimedResource) =>
+        types.includes(resource.type);
+const step =
+    (...suffixes: string[]) =>
+    (resource: TimedResource) =>
+        resource.type === "command:remote:Command" && suffixes.some((suffix) => resource.name.endsWith(`-${suffix}`));
+
+/** First match wins; anything unmatched is a plain cloud API call. */
+export const latencyModel: readonly Rule[] = [
+    {
+        what: "EC2 instance until sshd answers",
+        matches: type("aws:ec2/instance:Instance"),
+        seconds: 45,
+        source: "AWS: instances reach running in ~10-20 s; Ubuntu's sshd is up ~30 s after (Typhoon reports ~5 min for a whole cluster)",
+    },
+    {
+        what: "ECS instance until sshd answers",
+        matches: type("alicloud:ecs/instance:Instance"),
+        seconds: 45,
+        source: "Aliyun ECS: Running within ~30 s of RunInstances, sshd shortly after",
+    },
+    {
+        what: "AWS network load balancer until active",
+        matches: type("aws:lb/loadBalancer:LoadBalancer"),
+        seconds: 180,
+        source: "AWS ELB docs: a new NLB takes a few minutes to become active; the provider waits for it",
+    },
+    {
+        what: "Aliyun NLB until active",
+        matches: type("alicloud:nlb/loadBalancer:LoadBalancer"),
+        seconds: 90,
+        source: "Aliyun NLB: provisioning typically 1-2 min",
+    },
+    {
+        what: "NAT gateway until available",
+        matches: type("aws:ec2/natGateway:NatGateway", "alicloud:vpc/natGateway:NatGateway"),
+        seconds: 100,
+        source: "AWS VPC docs: NAT gateway pending -> available in 1-2 min (Aliyun enhanced NAT similar)",
+    },
+    {
+        what: "cloud-init preparation (packages, containerd, image pre-pull) until the host is ready",
+        matches: step("ready"),
+        seconds: 150,
+        source: "estimate: ~250 MB of packages and images from a nearby mirror at >=10 MB/s plus dpkg; runs on every host at once",
+    },
+    {
+        what: "files and keys over SSH through the bastion",
+        matches: step("files", "keys"),
+        seconds: 4,
+        source: "two SSH handshakes and a few hundred KB",
+    },
+    {
+        what: "etcd member start",
+        matches: step("etcd"),
+        seconds: 10,
+        source: "etcd docs: a member starts in seconds; the first start waits for peers (started in parallel)",
+    },
+    {
+        what: "etcd health gate",
+        matches: step("etcd-health"),
+        seconds: 5,
+        source: "one leader election (election timeout 1 s) and a health probe per member",
+    },
+    {
+        what: "kubeadm init on the first master",
+        matches: step("init"),
+        seconds: 75,
+        source: "kubeadm: static pods start and the apiserver answers in ~1 min with images pre-pulled",
+    },
+    {
+        what: "kubeadm join (control plane or worker)",
+        matches: step("join"),
+        seconds: 45,
+        source: "kubeadm join: TLS bootstrap and kubelet start ~30-60 s with images pre-pulled",
+    },
+    {
+        what: "workloads until ready (DaemonSet, Deployment)",
+        matches: type("kubernetes:apps/v1:DaemonSet", "kubernetes:apps/v1:Deployment"),
+        seconds: 30,
+        source: "@pulumi/kubernetes waits for rollout; flannel and dashboard images are small",
+    },
+    {
+        what: "in-program resources (keys, certificates, components)",
+        matches: (resource) => /^(tls|random|pulumi|kubeha):/.test(resource.type),
+        seconds: 0,
+        source: "computed by the program or the engine, no remote work",
+    },
+    {
+        what: "any other cloud or Kubernetes API call",
+        matches: () => true,
+        seconds: 3,
+        source: "one control-plane API round trip",
+    },
+];
+
+export function latencyOf(resource: TimedResource): Latency {
+    return latencyModel.find((rule) => rule.matches(resource)) as Rule;
+}
+
+export interface Schedule {
+    /** Minutes from `pulumi up` until the last resource is created. */
+    readonly minutes: number;
+    /** The longest chain, first to last, with each resource's finish time in seconds. */
+    readonly criticalPath: { readonly name: string; readonly type: string; readonly finishSeconds: number }[];
+}
+
+/**
+ * Longest path through the dependency graph when every resource starts as soon as its
+ * dependencies are done; with `parallelism`, at most that many run at once (Pulumi's --parallel),
+ * the ones with the longest remaining chain first.
+ */
+export function schedule(resources: readonly TimedResource[], parallelism = Infinity): Schedule {
+    const byName = new Map(resources.map((resource) => [resource.name, resource]));
+    const dependencies = new Map(
+        resources.map((resource) => [resource.name, resource.dependencies.filter((name) => byName.has(name))]),
+    );
+    const dependents = new Map<string, string[]>(resources.map((resource) => [resource.name, []]));
+    for (const [name, deps] of dependencies) for (const dep of deps) dependents.get(dep)!.push(name);
+
+    // Remaining chain length below each resource, to run the most critical first.
+    const tail = new Map<string, number>();
+    const tailOf = (name: string): number => {
+        if (!tail.has(name)) {
+            const below = Math.max(0, ...dependents.get(name)!.map(tailOf));
+            tail.set(name, latencyOf(byName.get(name)!).seconds + below);
+        }
+        return tail.get(name)!;
+    };
+
+    const finish = new Map<string, number>();
+    const cause = new Map<string, string | undefined>();
+    const waiting = new Map(resources.map((resource) => [resource.name, dependencies.get(resource.name)!.length]));
+    let ready = resources.filter((resource) => waiting.get(resource.name) === 0).map((resource) => resource.name);
+    const running: { name: string; end: number }[] = [];
+    let now = 0;
+    while (ready.length > 0 || running.length > 0) {
+        ready.sort((a, b) => tailOf(b) - tailOf(a) || a.localeCompare(b));
+        while (ready.length > 0 && running.length < parallelism) {
+            const name = ready.shift()!;
+            running.push({ name, end: now + latencyOf(byName.get(name)!).seconds });
+        }
+        running.sort((a, b) => a.end - b.end);
+        const done = running.shift()!;
+        now = done.end;
+        finish.set(done.name, now);
+        for (const next of dependents.get(done.name)!) {
+            const remaining = waiting.get(next)! - 1;
+            waiting.set(next, remaining);
+            if (remaining === 0) {
+                ready.push(next);
+                cause.set(next, latest(dependencies.get(next)!, finish));
+            }
+        }
+    }
+    const last = latest([...finish.keys()], finish);
+    const criticalPath: Schedule["criticalPath"] = [];
+    for (let name = last; name; name = cause.get(name)) {
+        const resource = byName.get(name)!;
+        criticalPath.unshift({ name, type: resource.type, finishSeconds: finish.get(name)! });
+    }
+    return { minutes: (last ? finish.get(last)! : 0) / 60, criticalPath };
+}
+
+function latest(names: readonly string[], finish: Map<string, number>): string | undefined {
+    return [...names].sort((a, b) => finish.get(b)! - finish.get(a)! || a.localeCompare(b))[0];
+}
