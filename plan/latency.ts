@@ -153,7 +153,7 @@ export function schedule(resources: readonly TimedResource[], parallelism = Infi
     const finish = new Map<string, number>();
     const cause = new Map<string, string | undefined>();
     const waiting = new Map(resources.map((resource) => [resource.name, dependencies.get(resource.name)!.length]));
-    let ready = resources.filter((resource) => waiting.get(resource.name) === 0).map((resource) => resource.name);
+    const ready = resources.filter((resource) => waiting.get(resource.name) === 0).map((resource) => resource.name);
     const running: { name: string; end: number }[] = [];
     let now = 0;
     while (ready.length > 0 || running.length > 0) {

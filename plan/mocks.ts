@@ -2,6 +2,7 @@
 // program makes with realistic, stable values, so two runs plan the same resources.
 import { createHash } from "node:crypto";
 import type * as pulumi from "@pulumi/pulumi";
+import { randomDouble } from "./random-double";
 import { tlsDouble } from "./tls-double";
 
 type State = Record<string, unknown>;
@@ -68,6 +69,10 @@ const computedOutputs: Record<string, (name: string, inputs: State, ctx: MockCon
         publicIp: Number(inputs.internetMaxBandwidthOut ?? 0) > 0 ? publicAddress(name) : "",
     }),
     "alicloud:ecs/eipAddress:EipAddress": (name) => ({ ipAddress: publicAddress(name) }),
+    "alicloud:vpc/natGateway:NatGateway": (name) => ({
+        snatTableIds: `stb-${stableNumber(name, 1e10).toString(36)}`,
+        forwardTableIds: `ftb-${stableNumber(`${name}-forward`, 1e10).toString(36)}`,
+    }),
     "alicloud:nlb/loadBalancer:LoadBalancer": (name, _inputs, { region }) => ({
         dnsName: `nlb-${stableNumber(name, 1e10).toString(36)}.${region}.nlb.aliyuncsslb.com`,
     }),
@@ -76,8 +81,11 @@ const computedOutputs: Record<string, (name: string, inputs: State, ctx: MockCon
 export class KubehaMocks implements pulumi.runtime.Mocks {
     constructor(private readonly context: MockContext) {}
 
-    newResource(args: pulumi.runtime.MockResourceArgs): pulumi.runtime.MockResourceResult {
+    newResource(
+        args: pulumi.runtime.MockResourceArgs,
+    ): pulumi.runtime.MockResourceResult | Promise<pulumi.runtime.MockResourceResult> {
         if (args.type.startsWith("tls:")) return tlsDouble(args);
+        if (args.type.startsWith("random:")) return randomDouble(args);
         const computed = computedOutputs[args.type]?.(args.name, args.inputs, this.context) ?? {};
         const id = args.custom === false ? undefined : `${args.name}-id`;
         return { id, state: { ...args.inputs, ...computed, ...(typeArn(args.type, args.name, this.context) ?? {}) } };

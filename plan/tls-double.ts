@@ -1,19 +1,72 @@
-// Test double for @pulumi/tls resources: generates real keys (and certificates) from the
-// resource inputs, so openssl and etcd can check what the plan says will land on hosts.
-import { createHash, createPublicKey, generateKeyPairSync, KeyObject } from "node:crypto";
-import type * as pulumi from "@pulumi/pulumi";
+// Test double for @pulumi/tls resources: generates real keys and certificates from the resource
+// inputs, the way terraform-provider-tls does (Go crypto/x509), so openssl and etcd can check what
+// the plan says will land on hosts.
+import {
+    createHash,
+    createPrivateKey,
+    createPublicKey,
+    generateKeyPairSync,
+    KeyObject,
+    randomBytes,
+    webcrypto,
+} from "node:crypto";
+import "./reflect-metadata";
+import * as x509 from "@peculiar/x509";
+import * as pulumi from "@pulumi/pulumi";
+import { specialSecretSig, specialSigKey } from "@pulumi/pulumi/runtime/rpc";
 
 type Inputs = Record<string, unknown>;
+type Outputs = { id: string; state: Inputs };
 
-export function tlsDouble(args: pulumi.runtime.MockResourceArgs): pulumi.runtime.MockResourceResult {
+type CryptoKey = webcrypto.CryptoKey;
+type SigningAlgorithm = webcrypto.RsaHashedImportParams | webcrypto.EcdsaParams;
+
+x509.cryptoProvider.set(webcrypto as unknown as Parameters<typeof x509.cryptoProvider.set>[0]);
+
+export async function tlsDouble(args: pulumi.runtime.MockResourceArgs): Promise<pulumi.runtime.MockResourceResult> {
     const make = resources[args.type];
     if (!make) throw new Error(`the tls test double does not implement ${args.type}`);
-    return { id: `${args.name}-id`, state: { ...args.inputs, ...make(args.inputs) } };
+    const { id, state } = await make(revealed(args.inputs) as Inputs, args.name);
+    return { id, state: markSecrets(args.type, { ...args.inputs, ...state }) };
 }
 
-const resources: Record<string, (inputs: Inputs) => Inputs> = {
-    "tls:index/privateKey:PrivateKey": (inputs) => privateKeyOutputs(generateKey(inputs)),
+const resources: Record<string, (inputs: Inputs, name: string) => Outputs | Promise<Outputs>> = {
+    "tls:index/privateKey:PrivateKey": (inputs, name) => ({
+        id: `${name}-id`,
+        state: privateKeyOutputs(generateKey(inputs)),
+    }),
+    "tls:index/selfSignedCert:SelfSignedCert": selfSignedCert,
+    "tls:index/certRequest:CertRequest": certRequest,
+    "tls:index/locallySignedCert:LocallySignedCert": locallySignedCert,
 };
+
+/**
+ * The engine marks these outputs secret (the SDK asks for it with additionalSecretOutputs, and secret
+ * inputs stay secret in the state); the mock monitor does neither, so the double does.
+ */
+const secretOutputs: Record<string, string[]> = {
+    "tls:index/privateKey:PrivateKey": ["privateKeyOpenssh", "privateKeyPem", "privateKeyPemPkcs8"],
+    "tls:index/selfSignedCert:SelfSignedCert": ["privateKeyPem"],
+    "tls:index/certRequest:CertRequest": ["privateKeyPem"],
+    "tls:index/locallySignedCert:LocallySignedCert": ["caPrivateKeyPem"],
+};
+
+function markSecrets(type: string, state: Inputs): Inputs {
+    const marked = { ...state };
+    for (const key of secretOutputs[type] ?? []) {
+        if (marked[key] !== undefined) marked[key] = pulumi.secret(revealed(marked[key]));
+    }
+    return marked;
+}
+
+/** Inputs reach the mock in wire form: secrets still wrapped in their signature object. */
+function revealed(value: unknown): unknown {
+    if (Array.isArray(value)) return value.map(revealed);
+    if (value === null || typeof value !== "object") return value;
+    const object = value as Record<string, unknown>;
+    if (object[specialSigKey] === specialSecretSig) return revealed(object.value);
+    return Object.fromEntries(Object.entries(object).map(([key, item]) => [key, revealed(item)]));
+}
 
 function generateKey(inputs: Inputs): KeyObject {
     switch (inputs.algorithm) {
@@ -91,4 +144,285 @@ function uint32(value: number): Buffer {
     const buffer = Buffer.alloc(4);
     buffer.writeUInt32BE(value);
     return buffer;
+}
+
+// --- Certificates --------------------------------------------------------------------------
+
+/** allowedUses values (terraform-provider-tls spells them snake_case) as key usage bits or EKU OIDs. */
+const keyUsages: Record<string, x509.KeyUsageFlags> = {
+    digital_signature: x509.KeyUsageFlags.digitalSignature,
+    content_commitment: x509.KeyUsageFlags.nonRepudiation,
+    key_encipherment: x509.KeyUsageFlags.keyEncipherment,
+    data_encipherment: x509.KeyUsageFlags.dataEncipherment,
+    key_agreement: x509.KeyUsageFlags.keyAgreement,
+    cert_signing: x509.KeyUsageFlags.keyCertSign,
+    crl_signing: x509.KeyUsageFlags.cRLSign,
+    encipher_only: x509.KeyUsageFlags.encipherOnly,
+    decipher_only: x509.KeyUsageFlags.decipherOnly,
+};
+const extendedKeyUsages: Record<string, string> = {
+    any_extended: "2.5.29.37.0",
+    server_auth: "1.3.6.1.5.5.7.3.1",
+    client_auth: "1.3.6.1.5.5.7.3.2",
+    code_signing: "1.3.6.1.5.5.7.3.3",
+    email_protection: "1.3.6.1.5.5.7.3.4",
+    ipsec_end_system: "1.3.6.1.5.5.7.3.5",
+    ipsec_tunnel: "1.3.6.1.5.5.7.3.6",
+    ipsec_user: "1.3.6.1.5.5.7.3.7",
+    timestamping: "1.3.6.1.5.5.7.3.8",
+    ocsp_signing: "1.3.6.1.5.5.7.3.9",
+    microsoft_server_gated_crypto: "1.3.6.1.4.1.311.10.3.3",
+    netscape_server_gated_crypto: "2.16.840.1.113730.4.1",
+    microsoft_commercial_code_signing: "1.3.6.1.4.1.311.2.1.22",
+    microsoft_kernel_code_signing: "1.3.6.1.4.1.311.61.1.1",
+};
+
+/** Subject fields in the order Go's pkix.Name encodes them, with their attribute OIDs. */
+const subjectFields: [string, string][] = [
+    ["country", "2.5.4.6"],
+    ["province", "2.5.4.8"],
+    ["locality", "2.5.4.7"],
+    ["streetAddresses", "2.5.4.9"],
+    ["postalCode", "2.5.4.17"],
+    ["organization", "2.5.4.10"],
+    ["organizationalUnit", "2.5.4.11"],
+    ["commonName", "2.5.4.3"],
+    ["serialNumber", "2.5.4.5"],
+];
+
+async function selfSignedCert(inputs: Inputs): Promise<Outputs> {
+    const key = await signingKey(String(inputs.privateKeyPem));
+    const name = subjectName(inputs.subject);
+    const isCa = Boolean(inputs.isCaCertificate);
+    if (isCa && name.length === 0) throw new Error("tls:SelfSignedCert: a CA certificate needs a subject");
+    const subjectKeyId = isCa || inputs.setSubjectKeyId ? await subjectKeyIdentifier(key.publicKey) : undefined;
+    const extensions = [
+        ...usageExtensions(inputs),
+        new x509.BasicConstraintsExtension(isCa, pathLength(inputs), true),
+        ...(subjectKeyId ? [subjectKeyId] : []),
+        ...(inputs.setAuthorityKeyId && subjectKeyId
+            ? [new x509.AuthorityKeyIdentifierExtension(subjectKeyId.keyId)]
+            : []),
+        ...alternativeNames(inputs, name.length === 0),
+    ];
+    const validity = validityWindow(inputs);
+    const serial = serialNumber();
+    const certificate = await x509.X509CertificateGenerator.create({
+        serialNumber: serial.hex,
+        subject: name,
+        issuer: name,
+        notBefore: validity.notBefore,
+        notAfter: validity.notAfter,
+        publicKey: key.publicKey,
+        signingKey: key.privateKey,
+        signingAlgorithm: key.signingAlgorithm,
+        extensions,
+    });
+    return {
+        id: serial.decimal,
+        state: {
+            ...certificateDefaults,
+            ...validity.state,
+            keyAlgorithm: key.algorithm,
+            certPem: pem(certificate),
+        },
+    };
+}
+
+async function certRequest(inputs: Inputs): Promise<Outputs> {
+    const key = await signingKey(String(inputs.privateKeyPem));
+    const name = subjectName(inputs.subject);
+    const request = await x509.Pkcs10CertificateRequestGenerator.create({
+        name,
+        keys: { privateKey: key.privateKey, publicKey: key.publicKey },
+        signingAlgorithm: key.signingAlgorithm,
+        extensions: alternativeNames(inputs, false),
+    });
+    const certRequestPem = pem(request);
+    return {
+        id: createHash("sha1").update(Buffer.from(request.rawData)).digest("hex"),
+        state: { keyAlgorithm: key.algorithm, certRequestPem },
+    };
+}
+
+async function locallySignedCert(inputs: Inputs): Promise<Outputs> {
+    const request = new x509.Pkcs10CertificateRequest(String(inputs.certRequestPem));
+    if (!(await request.verify()))
+        throw new Error("tls:LocallySignedCert: the certificate request's signature is invalid");
+    const ca = new x509.X509Certificate(String(inputs.caCertPem));
+    const caKey = await signingKey(String(inputs.caPrivateKeyPem));
+    if (!(await sameKey(ca, caKey.publicKey))) {
+        throw new Error("tls:LocallySignedCert: caPrivateKeyPem does not belong to caCertPem");
+    }
+    const isCa = Boolean(inputs.isCaCertificate);
+    const publicKey = await request.publicKey.export();
+    const caKeyId = extension(ca.extensions, x509.SubjectKeyIdentifierExtension)?.keyId;
+    const subjectKeyId = isCa || inputs.setSubjectKeyId ? await subjectKeyIdentifier(publicKey) : undefined;
+    const requested = extension(request.extensions, x509.SubjectAlternativeNameExtension);
+    const extensions = [
+        ...usageExtensions(inputs),
+        new x509.BasicConstraintsExtension(isCa, pathLength(inputs), true),
+        ...(subjectKeyId ? [subjectKeyId] : []),
+        // Go's x509.CreateCertificate takes the authority key id from the signer's subject key id.
+        ...(caKeyId ? [new x509.AuthorityKeyIdentifierExtension(caKeyId)] : []),
+        ...(requested ? [requested] : []),
+    ];
+    const validity = validityWindow(inputs);
+    const serial = serialNumber();
+    const certificate = await x509.X509CertificateGenerator.create({
+        serialNumber: serial.hex,
+        subject: request.subjectName,
+        issuer: ca.subjectName,
+        notBefore: validity.notBefore,
+        notAfter: validity.notAfter,
+        publicKey,
+        signingKey: caKey.privateKey,
+        signingAlgorithm: caKey.signingAlgorithm,
+        extensions,
+    });
+    return {
+        id: serial.decimal,
+        state: {
+            ...certificateDefaults,
+            ...validity.state,
+            caKeyAlgorithm: caKey.algorithm,
+            certPem: pem(certificate),
+        },
+    };
+}
+
+/** Outputs the SDK declares as always present, at the provider's defaults (overridden by inputs). */
+const certificateDefaults: Inputs = {
+    earlyRenewalHours: 0,
+    isCaCertificate: false,
+    maxPathLength: 0,
+    setSubjectKeyId: false,
+    setAuthorityKeyId: false,
+    readyForRenewal: false,
+};
+
+interface SigningKey {
+    /** "RSA" or "ECDSA", as the provider reports keyAlgorithm. */
+    readonly algorithm: string;
+    readonly privateKey: CryptoKey;
+    readonly publicKey: CryptoKey;
+    readonly signingAlgorithm: SigningAlgorithm;
+}
+
+/** A PEM private key (PKCS#1, SEC1 or PKCS#8) as WebCrypto keys, with the signature Go would use for it. */
+async function signingKey(privateKeyPem: string): Promise<SigningKey> {
+    const key = createPrivateKey(privateKeyPem);
+    const spki = createPublicKey(key).export({ format: "der", type: "spki" });
+    const pkcs8 = key.export({ format: "der", type: "pkcs8" });
+    let algorithm: string;
+    let importAlgorithm: webcrypto.RsaHashedImportParams | webcrypto.EcKeyImportParams;
+    let signingAlgorithm: SigningAlgorithm;
+    if (key.asymmetricKeyType === "rsa") {
+        algorithm = "RSA";
+        importAlgorithm = { name: "RSASSA-PKCS1-v1_5", hash: "SHA-256" };
+        signingAlgorithm = { name: "RSASSA-PKCS1-v1_5", hash: "SHA-256" };
+    } else if (key.asymmetricKeyType === "ec") {
+        const curve = key.asymmetricKeyDetails?.namedCurve;
+        const webCurves: Record<string, [string, string]> = {
+            prime256v1: ["P-256", "SHA-256"],
+            secp384r1: ["P-384", "SHA-384"],
+            secp521r1: ["P-521", "SHA-512"],
+        };
+        if (!curve || !webCurves[curve]) throw new Error(`the tls test double cannot sign with curve ${curve}`);
+        algorithm = "ECDSA";
+        importAlgorithm = { name: "ECDSA", namedCurve: webCurves[curve][0] };
+        signingAlgorithm = { name: "ECDSA", hash: webCurves[curve][1] };
+    } else {
+        throw new Error(`the tls test double cannot sign with ${key.asymmetricKeyType} keys`);
+    }
+    const subtle = webcrypto.subtle;
+    return {
+        algorithm,
+        signingAlgorithm,
+        privateKey: await subtle.importKey("pkcs8", pkcs8, importAlgorithm, false, ["sign"]),
+        publicKey: await subtle.importKey("spki", spki, importAlgorithm, true, ["verify"]),
+    };
+}
+
+async function sameKey(certificate: x509.X509Certificate, publicKey: CryptoKey): Promise<boolean> {
+    const spki = Buffer.from(await webcrypto.subtle.exportKey("spki", publicKey));
+    return spki.equals(Buffer.from(certificate.publicKey.rawData));
+}
+
+/** The extension of one kind, parsed (peculiar parses only the kinds its factory knows). */
+function extension<T extends x509.Extension>(
+    extensions: x509.Extension[],
+    kind: abstract new (...args: never[]) => T,
+): T | undefined {
+    return extensions.find((item): item is T => item instanceof kind);
+}
+
+function subjectName(subject: unknown): x509.JsonName {
+    const fields = (subject ?? {}) as Record<string, unknown>;
+    return subjectFields.flatMap(([field, oid]) => {
+        const value = fields[field];
+        if (value === undefined || value === null || value === "") return [];
+        return (Array.isArray(value) ? value : [value]).map((item) => ({ [oid]: [String(item)] }));
+    });
+}
+
+/** Key usage (critical, as Go marks it) and extended key usage from allowedUses. */
+function usageExtensions(inputs: Inputs): x509.Extension[] {
+    const uses = (inputs.allowedUses ?? []) as string[];
+    const unknown = uses.filter((use) => keyUsages[use] === undefined && extendedKeyUsages[use] === undefined);
+    if (unknown.length > 0) {
+        throw new Error(
+            `allowedUses: ${unknown.join(", ")} not accepted by the tls provider (it spells them snake_case)`,
+        );
+    }
+    const bits = uses.reduce((flags, use) => flags | (keyUsages[use] ?? 0), 0);
+    const ekus = uses.filter((use) => extendedKeyUsages[use]).map((use) => extendedKeyUsages[use]);
+    return [
+        ...(bits ? [new x509.KeyUsagesExtension(bits, true)] : []),
+        ...(ekus.length > 0 ? [new x509.ExtendedKeyUsageExtension(ekus)] : []),
+    ];
+}
+
+/** Subject alternative names; critical only when the subject is empty (RFC 5280 4.2.1.6). */
+function alternativeNames(inputs: Inputs, emptySubject: boolean): x509.Extension[] {
+    const names: x509.JsonGeneralName[] = [
+        ...((inputs.dnsNames ?? []) as string[]).map((value) => ({ type: "dns" as const, value })),
+        ...((inputs.ipAddresses ?? []) as string[]).map((value) => ({ type: "ip" as const, value })),
+        ...((inputs.uris ?? []) as string[]).map((value) => ({ type: "url" as const, value })),
+    ];
+    return names.length > 0 ? [new x509.SubjectAlternativeNameExtension(names, emptySubject)] : [];
+}
+
+function pathLength(inputs: Inputs): number | undefined {
+    const length = Number(inputs.maxPathLength ?? 0);
+    return inputs.isCaCertificate && length > 0 ? length : undefined;
+}
+
+async function subjectKeyIdentifier(publicKey: CryptoKey): Promise<x509.SubjectKeyIdentifierExtension> {
+    return x509.SubjectKeyIdentifierExtension.create(publicKey);
+}
+
+/** From now (whole seconds, as X.509 encodes it) for validityPeriodHours. */
+function validityWindow(inputs: Inputs): { notBefore: Date; notAfter: Date; state: Inputs } {
+    const notBefore = new Date(Math.floor(Date.now() / 1000) * 1000);
+    const notAfter = new Date(notBefore.getTime() + Number(inputs.validityPeriodHours) * 3600_000);
+    const rfc3339 = (date: Date) => date.toISOString().replace(".000Z", "Z");
+    return {
+        notBefore,
+        notAfter,
+        state: { validityStartTime: rfc3339(notBefore), validityEndTime: rfc3339(notAfter) },
+    };
+}
+
+/** A random positive 128-bit serial number, as the provider draws it (its decimal form is the resource id). */
+function serialNumber(): { hex: string; decimal: string } {
+    const bytes = randomBytes(16);
+    bytes[0] &= 0x7f;
+    const hex = bytes.toString("hex");
+    return { hex, decimal: BigInt(`0x${hex}`).toString() };
+}
+
+/** PEM with the trailing newline Go's pem.Encode writes. */
+function pem(data: x509.X509Certificate | x509.Pkcs10CertificateRequest): string {
+    return `${data.toString("pem").replace(/\r\n/g, "\n").trimEnd()}\n`;
 }

@@ -88,7 +88,7 @@ export function hostFiles(resources: PlannedResource[]): Record<string, string> 
         files[`${host}/steps/${String(number).padStart(2, "0")}-${stepName}.sh`] = stepScript(host, step);
         const stdin = step.inputs.stdin;
         if (
-            Object.values(fileStepNames).includes(stepName) &&
+            (Object.values(fileStepNames) as string[]).includes(stepName) &&
             typeof stdin === "string" &&
             stdin !== secretPlaceholder
         ) {

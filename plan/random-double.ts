@@ -1,0 +1,51 @@
+// Test double for @pulumi/random resources: values of the documented shape, derived from the resource
+// name and inputs (keepers included), so two plans of the same program agree and a changed keeper
+// visibly draws a new value. Outputs the provider marks secret are secrets here too.
+import { createHash } from "node:crypto";
+import * as pulumi from "@pulumi/pulumi";
+
+type Inputs = Record<string, unknown>;
+
+export function randomDouble(args: pulumi.runtime.MockResourceArgs): pulumi.runtime.MockResourceResult {
+    const make = resources[args.type];
+    if (!make) throw new Error(`the random test double does not implement ${args.type}`);
+    const bytes = (length: number) => stableBytes(`${args.type}\n${args.name}\n${JSON.stringify(args.inputs)}`, length);
+    return { id: `${args.name}-id`, state: { ...args.inputs, ...make(args.inputs, bytes) } };
+}
+
+const resources: Record<string, (inputs: Inputs, bytes: (length: number) => Buffer) => Inputs> = {
+    "random:index/randomString:RandomString": (inputs, bytes) => ({ result: randomText(inputs, bytes) }),
+    "random:index/randomPassword:RandomPassword": (inputs, bytes) => ({
+        result: pulumi.secret(randomText(inputs, bytes)),
+    }),
+    "random:index/randomBytes:RandomBytes": (inputs, bytes) => {
+        const value = bytes(Number(inputs.length));
+        return { base64: pulumi.secret(value.toString("base64")), hex: pulumi.secret(value.toString("hex")) };
+    },
+};
+
+const lower = "abcdefghijklmnopqrstuvwxyz";
+const upper = "ABCDEFGHIJKLMNOPQRSTUVWXYZ";
+const digits = "0123456789";
+const special = "!@#$%&*()-_=+[]{}<>:?";
+
+/** length characters from the classes the inputs allow (lower, upper, numeric, special default to true). */
+function randomText(inputs: Inputs, bytes: (length: number) => Buffer): string {
+    const allowed = (key: string) => inputs[key] !== false;
+    const alphabet =
+        (allowed("lower") ? lower : "") +
+        (allowed("upper") ? upper : "") +
+        (allowed("numeric") ? digits : "") +
+        (allowed("special") ? String(inputs.overrideSpecial ?? special) : "");
+    if (alphabet.length === 0) throw new Error("random: every character class is disabled");
+    return [...bytes(Number(inputs.length))].map((byte) => alphabet[byte % alphabet.length]).join("");
+}
+
+/** length bytes of SHA-256 in counter mode over the seed. */
+function stableBytes(seed: string, length: number): Buffer {
+    const blocks: Buffer[] = [];
+    for (let i = 0; blocks.length * 32 < length; i++) {
+        blocks.push(createHash("sha256").update(`${i}\n${seed}`).digest());
+    }
+    return Buffer.concat(blocks).subarray(0, length);
+}
