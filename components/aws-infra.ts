@@ -36,7 +36,7 @@ const groupRoles: readonly GroupRole[] = ["bastion", "master", "worker", "etcd",
 type Peer = { readonly cidr: string } | { readonly group: GroupRole };
 
 /** One ingress or egress rule of a role's security group. */
-export interface GroupRule {
+interface GroupRule {
     readonly group: GroupRole;
     readonly direction: "in" | "out";
     /** What the rule is for: part of the resource name and its description. */
@@ -46,7 +46,7 @@ export interface GroupRule {
 }
 
 /** Every security-group rule of the cluster: nothing is open that is not listed here. */
-export function securityGroupRules(config: ClusterConfig): GroupRule[] {
+function securityGroupRules(config: ClusterConfig): GroupRule[] {
     const vpc: Peer = { cidr: config.network.vpcCidr };
     const anywhere: Peer = { cidr: "0.0.0.0/0" };
     const from = (group: GroupRole): Peer => ({ group });
