@@ -23,9 +23,9 @@ const ubuntuImageName = "ubuntu/images/hvm-ssd-gp3/ubuntu-noble-24.04-amd64-serv
 const loginUser = "ubuntu";
 
 /**
- * Device names the data volumes are attached under. On Nitro instances they appear as NVMe disks in
- * no fixed order; the attachment name is in the NVMe controller's vendor data (`nvme id-ctrl -V`) and
- * the volume id is the disk's serial, which is how the host tells the two apart.
+ * Device names the data volumes are attached under. Nitro instances show them as NVMe disks in no fixed
+ * order, so the host finds each disk by its size (scripts/host-boot.sh), waiting for it: the volumes are
+ * attached after launch.
  */
 export const dataDiskDevices: Record<DataDiskPurpose, string> = { etcd: "/dev/sdf", containerd: "/dev/sdg" };
 
