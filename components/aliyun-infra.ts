@@ -1,7 +1,10 @@
 // Aliyun: a VPC across zones, NAT, security groups, ECS hosts, PrivateZone and the API load balancer.
 import * as alicloud from "@pulumi/alicloud";
 import * as pulumi from "@pulumi/pulumi";
-import { InfraArgs } from "./hosts";
+import { ClusterHost, ClusterInfra, InfraArgs, SshAccess } from "./hosts";
+import { hostDisks } from "../config/disks";
+import { hostFqdn, HostRole, PlannedHost, zoneSubnets } from "../config/layout";
+import { flannelPort, nodePortRange, PortRange, ports, tcp } from "../config/ports";
 import { ClusterConfig } from "../config/resolve";
 
 /** Zones (sorted, at most three) offering every instance type the stack uses with ESSD disks. */
@@ -12,7 +15,7 @@ export async function discoverAliyunZones(config: ClusterConfig): Promise<string
             alicloud.getZones({
                 availableResourceCreation: "Instance",
                 availableInstanceType: instanceType,
-                availableDiskCategory: "cloud_essd",
+                availableDiskCategory: diskCategory,
             }),
         ),
     );
@@ -23,11 +26,430 @@ export async function discoverAliyunZones(config: ClusterConfig): Promise<string
         .slice(0, 3);
 }
 
-// Skeleton until issue 6 lands: creates nothing yet.
-export class AliyunInfra extends pulumi.ComponentResource {
+const diskCategory = "cloud_essd";
+
+/** Login user on every host: Aliyun's sudo-capable ecs-user instead of root. */
+const loginUser = "ecs-user";
+
+/** Public images of Ubuntu 24.04 for x86_64 (ubuntu_24_04_x64_20G_alibase_<date>.vhd). */
+const ubuntuImageName = "^ubuntu_24_04_x64";
+
+/** Who may connect to a security group's port: an address range, or the members of another group. */
+type Source = { readonly cidr: string } | { readonly group: alicloud.ecs.SecurityGroup };
+
+interface IngressRule {
+    /** Suffix of the rule's resource name: `<group>-<name>`. */
+    readonly name: string;
+    readonly ports: PortRange;
+    readonly source: Source;
+    readonly description: string;
+    /** Drop rules deny what no accept rule of higher priority (lower number) lets in. */
+    readonly policy?: "accept" | "drop";
+    readonly priority?: number;
+}
+
+export class AliyunInfra extends pulumi.ComponentResource implements ClusterInfra {
+    readonly zones: string[];
+    readonly hosts: ClusterHost[];
+    readonly ssh: SshAccess;
+    readonly apiLoadBalancer: { readonly dnsName: pulumi.Output<string> };
+
     constructor(name: string, args: InfraArgs, opts?: pulumi.ComponentResourceOptions) {
         super("kubeha:infra:AliyunInfra", name, {}, opts);
-        void args;
-        this.registerOutputs({});
+        const { config, zones, layout } = args;
+        if (zones.length < 2) {
+            // NLB, the API load balancer, spans at least two zones.
+            throw new pulumi.RunError(
+                `Aliyun needs at least two zones for the API load balancer (NLB), got ${zones.length}; ` +
+                    `list two or more in kubeha:zones`,
+            );
+        }
+        const parent = { parent: this };
+        const prefix = `${pulumi.getProject()}-${pulumi.getStack()}`;
+        const vpcCidr = config.network.vpcCidr;
+        this.zones = zones;
+
+        // Network: one private vSwitch per zone for the cluster hosts, one public vSwitch per zone for the
+        // bastion, the NAT gateway and the NLB, so nothing the cloud places takes a host's planned address.
+        const vpc = new alicloud.vpc.Network("vpc", { vpcName: prefix, cidrBlock: vpcCidr }, parent);
+        const vswitch = (kind: "private" | "public", zoneId: string, cidrBlock: string) =>
+            new alicloud.vpc.Switch(
+                `${kind}-${zoneId}`,
+                { vswitchName: `${prefix}-${kind}-${zoneId}`, vpcId: vpc.id, zoneId, cidrBlock },
+                parent,
+            );
+        const privateSwitches = zones.map((zone, i) => vswitch("private", zone, zoneSubnets(vpcCidr, i).private));
+        const publicSwitches = zones.map((zone, i) => vswitch("public", zone, zoneSubnets(vpcCidr, i).public));
+
+        // Security groups per role. Members of a group do not reach each other unless a rule says so
+        // (innerAccessPolicy Drop); outbound traffic stays open, the default of a normal security group.
+        const securityGroup = (role: string) =>
+            new alicloud.ecs.SecurityGroup(
+                `${role}-sg`,
+                {
+                    securityGroupName: `${prefix}-${role}`,
+                    vpcId: vpc.id,
+                    securityGroupType: "normal",
+                    innerAccessPolicy: "Drop",
+                },
+                parent,
+            );
+        const bastionSg = securityGroup("bastion");
+        const masterSg = securityGroup("master");
+        const workerSg = securityGroup("worker");
+        const etcdSg = config.etcd.dedicated ? securityGroup("etcd") : masterSg;
+        const apiSg = securityGroup("api-nlb");
+
+        const fromCidrs = (name: string, cidrs: string[], rule: Omit<IngressRule, "name" | "source">) =>
+            cidrs.map((cidr, i): IngressRule => ({ ...rule, name: `${name}-${i + 1}`, source: { cidr } }));
+        const vpcSource: Source = { cidr: vpcCidr };
+        const sshFromBastion: IngressRule = {
+            name: "ssh-from-bastion",
+            ports: tcp(ports.ssh),
+            source: { group: bastionSg },
+            description: "SSH only through the bastion",
+        };
+        const nodeRules: IngressRule[] = [
+            sshFromBastion,
+            {
+                name: "kubelet-from-masters",
+                ports: tcp(ports.kubelet),
+                source: { group: masterSg },
+                description: "kubelet API for the apiservers (logs, exec, port-forward)",
+            },
+            {
+                name: "flannel-from-vpc",
+                ports: flannelPort(config.addons.cni.backend),
+                source: vpcSource,
+                description: `flannel ${config.addons.cni.backend} between nodes`,
+            },
+            { name: "nodeports-from-vpc", ports: nodePortRange, source: vpcSource, description: "Service NodePorts" },
+        ];
+        const etcdRules: IngressRule[] = [
+            {
+                name: "etcd-from-members",
+                ports: { protocol: "tcp", from: ports.etcdClient, to: ports.etcdPeer },
+                source: { group: etcdSg },
+                description: "etcd clients and peers among the members",
+            },
+            ...(config.etcd.dedicated
+                ? [
+                      {
+                          name: "etcd-client-from-masters",
+                          ports: tcp(ports.etcdClient),
+                          source: { group: masterSg },
+                          description: "etcd clients: the apiservers",
+                      },
+                  ]
+                : []),
+        ];
+        const rules: [string, alicloud.ecs.SecurityGroup, IngressRule[]][] = [
+            [
+                "bastion",
+                bastionSg,
+                fromCidrs("ssh", config.allowedCidrs.ssh, {
+                    ports: tcp(ports.ssh),
+                    description: "SSH from allowedCidrs.ssh",
+                }),
+            ],
+            [
+                "master",
+                masterSg,
+                [
+                    ...nodeRules,
+                    {
+                        name: "apiserver-from-vpc",
+                        ports: tcp(ports.apiserver),
+                        source: vpcSource,
+                        description:
+                            "kube-apiserver for the nodes' API proxies and the NLB (its local addresses are in the VPC)",
+                    },
+                    ...(config.etcd.dedicated ? [] : etcdRules),
+                ],
+            ],
+            ["worker", workerSg, nodeRules],
+            ...(config.etcd.dedicated ? [["etcd", etcdSg, [sshFromBastion, ...etcdRules]] as const] : []),
+            // NLB security groups filter clients, not backends; a listener accepts everyone unless a drop rule
+            // of lower priority (higher number) catches what the accept rules do not.
+            [
+                "api-nlb",
+                apiSg,
+                [
+                    ...fromCidrs("apiserver", config.allowedCidrs.api, {
+                        ports: tcp(ports.apiserver),
+                        priority: 1,
+                        description: "Kubernetes API from allowedCidrs.api",
+                    }),
+                    {
+                        name: "apiserver-deny-others",
+                        ports: tcp(ports.apiserver),
+                        source: { cidr: "0.0.0.0/0" },
+                        policy: "drop",
+                        priority: 100,
+                        description: "Kubernetes API from anywhere else",
+                    },
+                ],
+            ],
+        ];
+        for (const [role, group, groupRules] of rules) {
+            for (const rule of groupRules) this.ingressRule(role, group, rule);
+        }
+        const groupOf: Record<HostRole, alicloud.ecs.SecurityGroup> = {
+            bastion: bastionSg,
+            master: masterSg,
+            worker: workerSg,
+            etcd: etcdSg,
+        };
+
+        // Hosts. The image is resolved once per run; running hosts ignore a newer one (see instance()).
+        const keyPair = new alicloud.ecs.EcsKeyPair(
+            "ssh-key-pair",
+            { keyPairName: prefix, publicKey: args.sshPublicKey },
+            parent,
+        );
+        const image = alicloud.ecs.getImagesOutput(
+            { nameRegex: ubuntuImageName, owners: "system", mostRecent: true, architecture: "x86_64" },
+            parent,
+        );
+        const instance = (host: PlannedHost, dependsOn: pulumi.Resource[]) =>
+            this.instance(host, {
+                config,
+                imageId: image.images[0].id,
+                keyName: keyPair.keyPairName,
+                vswitchId: (host.role === "bastion" ? publicSwitches : privateSwitches)[host.zoneIndex].id,
+                securityGroupId: groupOf[host.role].id,
+                userData: args.userData[host.name],
+                dependsOn,
+            });
+        const [bastionHost, ...clusterHosts] = layout;
+        if (bastionHost.role !== "bastion") throw new Error("the layout lists the bastion first");
+        const bastion = instance(bastionHost, []);
+
+        // Outbound internet for the private hosts (packages, images): an enhanced NAT gateway with one EIP.
+        // It takes an address in zone 0's public vSwitch, so it waits for the bastion to hold its planned one.
+        const nat = new alicloud.vpc.NatGateway(
+            "nat",
+            {
+                natGatewayName: prefix,
+                vpcId: vpc.id,
+                vswitchId: publicSwitches[0].id,
+                natType: "Enhanced",
+                networkType: "internet",
+                paymentType: "PayAsYouGo",
+                internetChargeType: "PayByLcu",
+            },
+            { parent: this, dependsOn: [bastion] },
+        );
+        const natEip = new alicloud.ecs.EipAddress(
+            "nat-eip",
+            {
+                addressName: `${prefix}-nat`,
+                paymentType: "PayAsYouGo",
+                internetChargeType: "PayByTraffic",
+                bandwidth: "100",
+            },
+            parent,
+        );
+        const natEipAssociation = new alicloud.ecs.EipAssociation(
+            "nat-eip-association",
+            { allocationId: natEip.id, instanceId: nat.id, instanceType: "Nat" },
+            parent,
+        );
+        const snatEntries = zones.map(
+            (zone, i) =>
+                new alicloud.vpc.SnatEntry(
+                    `snat-${zone}`,
+                    {
+                        snatEntryName: `${prefix}-${zone}`,
+                        snatTableId: nat.snatTableIds,
+                        sourceVswitchId: privateSwitches[i].id,
+                        snatIp: natEip.ipAddress,
+                    },
+                    { parent: this, dependsOn: [natEipAssociation] },
+                ),
+        );
+        // cloud-init installs packages at first boot: the hosts start once their way out exists.
+        this.hosts = clusterHosts.map((host) => ({
+            ...host,
+            fqdn: hostFqdn(host.name, config.network.privateDomain),
+            instance: instance(host, [snatEntries[host.zoneIndex]]),
+        }));
+
+        // Names, not IPs (seed 000): every host's name resolves to its planned address inside the VPC.
+        const privateZone = new alicloud.pvtz.Zone(
+            "private-zone",
+            { zoneName: config.network.privateDomain, remark: `${prefix} host names` },
+            parent,
+        );
+        new alicloud.pvtz.ZoneAttachment("private-zone-vpc", { zoneId: privateZone.id, vpcIds: [vpc.id] }, parent);
+        for (const host of layout) {
+            new alicloud.pvtz.ZoneRecord(
+                `${host.name}-dns`,
+                { zoneId: privateZone.id, rr: host.name, type: "A", value: host.privateIp, ttl: 60 },
+                parent,
+            );
+        }
+
+        // The API load balancer, for clients outside the VPC only (nodes use their local API proxy).
+        // Client IP preservation is off: the masters then see the NLB's local addresses, inside the VPC.
+        const apiNlb = new alicloud.nlb.LoadBalancer(
+            "api-nlb",
+            {
+                loadBalancerName: `${prefix}-api`,
+                loadBalancerType: "Network",
+                addressType: "Internet",
+                vpcId: vpc.id,
+                zoneMappings: zones.map((zoneId, i) => ({ zoneId, vswitchId: publicSwitches[i].id })),
+                securityGroupIds: [apiSg.id],
+            },
+            // Its local addresses come from the public vSwitches, one of which holds the bastion's planned address.
+            { parent: this, dependsOn: [bastion] },
+        );
+        const apiServers = new alicloud.nlb.ServerGroup(
+            "api-servers",
+            {
+                serverGroupName: `${prefix}-apiservers`,
+                serverGroupType: "Instance",
+                protocol: "TCP",
+                vpcId: vpc.id,
+                scheduler: "Wrr",
+                preserveClientIpEnabled: false,
+                connectionDrainEnabled: true,
+                connectionDrainTimeout: 10,
+                healthCheck: {
+                    healthCheckEnabled: true,
+                    healthCheckType: "TCP",
+                    healthCheckConnectPort: 0,
+                    healthCheckConnectTimeout: 5,
+                    healthCheckInterval: 10,
+                    healthyThreshold: 2,
+                    unhealthyThreshold: 2,
+                },
+            },
+            parent,
+        );
+        for (const master of this.hosts.filter((host) => host.role === "master")) {
+            new alicloud.nlb.ServerGroupServerAttachment(
+                `${master.name}-api-backend`,
+                {
+                    serverGroupId: apiServers.id,
+                    serverId: master.instance.id,
+                    serverType: "Ecs",
+                    port: ports.apiserver,
+                    weight: 100,
+                },
+                parent,
+            );
+        }
+        new alicloud.nlb.Listener(
+            "api-listener",
+            {
+                loadBalancerId: apiNlb.id,
+                serverGroupId: apiServers.id,
+                listenerProtocol: "TCP",
+                listenerPort: ports.apiserver,
+                listenerDescription: `${prefix} Kubernetes API`,
+                // Watches and exec sessions are long-lived: the longest idle time NLB allows.
+                idleTimeout: 900,
+            },
+            parent,
+        );
+        this.apiLoadBalancer = { dnsName: apiNlb.dnsName };
+
+        this.ssh = {
+            bastionAddress: bastion.publicIp,
+            bastionUser: loginUser,
+            hostUser: loginUser,
+            privateKey: pulumi.secret(args.sshPrivateKey),
+        };
+        this.registerOutputs({
+            vpcId: vpc.id,
+            bastionAddress: this.ssh.bastionAddress,
+            apiDnsName: this.apiLoadBalancer.dnsName,
+        });
+    }
+
+    private ingressRule(role: string, group: alicloud.ecs.SecurityGroup, rule: IngressRule): void {
+        new alicloud.ecs.SecurityGroupRule(
+            `${role}-${rule.name}`,
+            {
+                securityGroupId: group.id,
+                type: "ingress",
+                ipProtocol: rule.ports.protocol,
+                portRange: `${rule.ports.from}/${rule.ports.to}`,
+                nicType: "intranet",
+                policy: rule.policy ?? "accept",
+                priority: rule.priority ?? 1,
+                description: rule.description,
+                ...("cidr" in rule.source
+                    ? { cidrIp: rule.source.cidr }
+                    : { sourceSecurityGroupId: rule.source.group.id }),
+            },
+            { parent: this },
+        );
+    }
+
+    private instance(host: PlannedHost, placement: InstancePlacement): alicloud.ecs.Instance {
+        const { config } = placement;
+        const group = { master: config.masters, worker: config.workers, etcd: config.etcd, bastion: config.bastion }[
+            host.role
+        ];
+        const disks = hostDisks(host, config);
+        const isBastion = host.role === "bastion";
+        return new alicloud.ecs.Instance(
+            host.name,
+            {
+                instanceName: host.name,
+                hostName: host.name,
+                instanceType: group.instanceType,
+                instanceChargeType: "PostPaid",
+                imageId: placement.imageId,
+                imageOptions: { loginAsNonRoot: true },
+                keyName: placement.keyName,
+                vswitchId: placement.vswitchId,
+                privateIp: host.privateIp,
+                securityGroups: [placement.securityGroupId],
+                // Only the bastion gets a public address; everything else goes out through the NAT gateway.
+                internetMaxBandwidthOut: isBastion ? bastionBandwidthMbps : 0,
+                ...(isBastion ? { internetChargeType: "PayByTraffic" } : {}),
+                // Security-hardened metadata (tokens only, like IMDSv2); cloud-init's AliYun datasource uses tokens.
+                httpTokens: "required",
+                systemDiskCategory: diskCategory,
+                systemDiskSize: disks.systemSizeGb,
+                systemDiskEncrypted: true,
+                dataDisks: disks.data.map((disk) => ({
+                    name: `${host.name}-${disk.purpose}`,
+                    description: `${disk.purpose} data`,
+                    category: diskCategory,
+                    size: disk.sizeGb,
+                    encrypted: true,
+                    deleteWithInstance: true,
+                })),
+                userData: placement.userData && Buffer.from(placement.userData, "utf8").toString("base64"),
+            },
+            {
+                parent: this,
+                dependsOn: placement.dependsOn,
+                // Settings read only when a host is created apply to hosts created later: a newer image must not
+                // re-image a running host, and a changed user-data or disk list would reboot or replace it
+                // (cloud-init does not run its per-instance steps again anyway). Resize disks as an operation.
+                ignoreChanges: ["imageId", "userData", "dataDisks"],
+                // A replacement cannot exist next to the original: both would hold the same fixed private address.
+                deleteBeforeReplace: true,
+            },
+        );
     }
 }
+
+interface InstancePlacement {
+    readonly config: ClusterConfig;
+    readonly imageId: pulumi.Input<string>;
+    readonly keyName: pulumi.Input<string>;
+    readonly vswitchId: pulumi.Input<string>;
+    readonly securityGroupId: pulumi.Input<string>;
+    readonly userData: string | undefined;
+    readonly dependsOn: pulumi.Resource[];
+}
+
+/** The bastion only carries SSH sessions. */
+const bastionBandwidthMbps = 5;

@@ -1,0 +1,410 @@
+// The Aliyun infrastructure as the offline plan of the dev stack shows it: network, firewall, hosts, DNS, API NLB.
+import assert from "node:assert/strict";
+import { spawnSync } from "node:child_process";
+import * as fs from "node:fs";
+import * as path from "node:path";
+import { describe, test } from "node:test";
+import * as ipaddr from "ipaddr.js";
+import type { PlannedResource } from "../plan/run";
+import { Plan, plan, runPlanCli } from "./support/plan";
+
+const t = {
+    instance: "alicloud:ecs/instance:Instance",
+    switch: "alicloud:vpc/switch:Switch",
+    group: "alicloud:ecs/securityGroup:SecurityGroup",
+    rule: "alicloud:ecs/securityGroupRule:SecurityGroupRule",
+    keyPair: "alicloud:ecs/ecsKeyPair:EcsKeyPair",
+    nlb: "alicloud:nlb/loadBalancer:LoadBalancer",
+    serverGroup: "alicloud:nlb/serverGroup:ServerGroup",
+    backend: "alicloud:nlb/serverGroupServerAttachment:ServerGroupServerAttachment",
+    listener: "alicloud:nlb/listener:Listener",
+    record: "alicloud:pvtz/zoneRecord:ZoneRecord",
+};
+
+/** The dev stack with etcd on its own hosts, WireGuard, restricted CIDRs and non-default sizes. */
+const variant = {
+    stack: "dev",
+    config: {
+        "kubeha:etcd": { dedicated: true, count: 3, diskSizeGb: 30 },
+        "kubeha:masters": { count: 3, diskSizeGb: 45, containerdDiskSizeGb: 60 },
+        "kubeha:workers": { count: 4, diskSizeGb: 50, containerdDiskSizeGb: 120 },
+        "kubeha:addons": { cni: { backend: "wireguard" } },
+        "kubeha:allowedCidrs": { ssh: ["198.51.100.7/32"], api: ["198.51.100.0/24", "192.0.2.0/24"] },
+    },
+};
+
+interface LayoutHost {
+    readonly role: string;
+    readonly zone: string;
+    readonly privateIp: string;
+}
+
+/** The address plan, as index.ts exports it (independent of the Aliyun component). */
+function layoutOf(result: Plan): Record<string, LayoutHost> {
+    return result.outputs.hosts as Record<string, LayoutHost>;
+}
+
+/** The mock runtime gives every resource the id `<name>-id` (plan/mocks.ts). */
+function byId(result: Plan, id: unknown): PlannedResource {
+    const found = result.resources.find((resource) => `${resource.name}-id` === id);
+    if (!found) throw new Error(`no resource with id ${String(id)}`);
+    return found;
+}
+
+function vswitchOf(result: Plan, instance: PlannedResource): PlannedResource {
+    const vswitch = byId(result, instance.inputs.vswitchId);
+    assert.equal(vswitch.type, t.switch);
+    return vswitch;
+}
+
+/** Every security-group rule as one line: `<group> <policy> <proto> <ports> from <cidr|group> [priority]`. */
+function ruleLines(result: Plan): string[] {
+    return result.ofType(t.rule).map((rule) => {
+        const { inputs } = rule;
+        assert.equal(inputs.type, "ingress", `${rule.name}: only ingress rules (egress stays the default)`);
+        assert.equal(inputs.nicType, "intranet", `${rule.name}: VPC rules are intranet rules`);
+        const source =
+            inputs.sourceSecurityGroupId !== undefined
+                ? byId(result, inputs.sourceSecurityGroupId).name
+                : String(inputs.cidrIp);
+        const group = byId(result, inputs.securityGroupId).name;
+        return `${group} ${inputs.policy} ${inputs.ipProtocol} ${inputs.portRange} from ${source} p${inputs.priority}`;
+    });
+}
+
+describe("Aliyun infrastructure (dev stack)", () => {
+    test("resource counts follow the config", () => {
+        for (const request of [{ stack: "dev" }, variant]) {
+            const result = plan(request);
+            const hosts = Object.values(layoutOf(result));
+            const zones = result.outputs.zones as string[];
+            const count = (role: string) => hosts.filter((host) => host.role === role).length;
+            const rules = ruleLines(result).length;
+            const dedicatedEtcd = count("etcd") > 0;
+            const expected: Record<string, number> = {
+                "alicloud:vpc/network:Network": 1,
+                [t.switch]: 2 * zones.length,
+                "alicloud:vpc/natGateway:NatGateway": 1,
+                "alicloud:ecs/eipAddress:EipAddress": 1,
+                "alicloud:ecs/eipAssociation:EipAssociation": 1,
+                "alicloud:vpc/snatEntry:SnatEntry": zones.length,
+                [t.group]: dedicatedEtcd ? 5 : 4,
+                [t.rule]: rules,
+                [t.keyPair]: 1,
+                [t.instance]: hosts.length,
+                "alicloud:pvtz/zone:Zone": 1,
+                "alicloud:pvtz/zoneAttachment:ZoneAttachment": 1,
+                [t.record]: hosts.length,
+                [t.nlb]: 1,
+                [t.serverGroup]: 1,
+                [t.backend]: count("master"),
+                [t.listener]: 1,
+            };
+            const actual: Record<string, number> = {};
+            for (const resource of result.resources.filter((r) => r.type.startsWith("alicloud:"))) {
+                actual[resource.type] = (actual[resource.type] ?? 0) + 1;
+                assert.equal(resource.parent, "aliyun", `${resource.name} belongs to the AliyunInfra component`);
+            }
+            assert.deepEqual(actual, expected);
+            assert.equal(count("master"), 3);
+            assert.equal(count("etcd"), request === variant ? 3 : 0);
+            assert.equal(count("worker"), request === variant ? 4 : 3);
+        }
+    });
+
+    test("one private and one public vSwitch per zone, carved from the VPC", () => {
+        const result = plan({ stack: "dev" });
+        const vpcCidr = ipaddr.parseCIDR(String(result.named("vpc").inputs.cidrBlock));
+        const zones = result.outputs.zones as string[];
+        for (const zone of zones) {
+            for (const kind of ["private", "public"]) {
+                const vswitch = result.named(`${kind}-${zone}`);
+                assert.equal(vswitch.inputs.zoneId, zone);
+                assert.equal(vswitch.inputs.vpcId, "vpc-id");
+                const [network] = ipaddr.parseCIDR(String(vswitch.inputs.cidrBlock));
+                assert.ok((network as ipaddr.IPv4).match(vpcCidr as [ipaddr.IPv4, number]));
+            }
+        }
+    });
+
+    test("masters sit in 3 different zones at their planned addresses; workers spread too", () => {
+        const result = plan({ stack: "dev" });
+        const layout = layoutOf(result);
+        const zones = result.outputs.zones as string[];
+        assert.equal(zones.length, 3, "the mock region offers more than 3 zones; the dev stack uses 3");
+        for (const role of ["master", "worker"]) {
+            const names = Object.keys(layout).filter((name) => layout[name].role === role);
+            const usedZones = new Set<string>();
+            for (const name of names) {
+                const instance = result.named(name);
+                const vswitch = vswitchOf(result, instance);
+                assert.equal(vswitch.name, `private-${vswitch.inputs.zoneId}`, `${name} is in a private vSwitch`);
+                assert.equal(vswitch.inputs.zoneId, layout[name].zone);
+                assert.equal(instance.inputs.privateIp, layout[name].privateIp);
+                const [address, prefix] = ipaddr.parseCIDR(String(vswitch.inputs.cidrBlock));
+                assert.ok(ipaddr.IPv4.parse(layout[name].privateIp).match(address as ipaddr.IPv4, prefix));
+                usedZones.add(String(vswitch.inputs.zoneId));
+            }
+            assert.deepEqual([...usedZones].sort(), [...zones].sort(), `${role}s cover every zone`);
+        }
+    });
+
+    test("no public address on masters, workers or etcd hosts; the bastion has one in a public vSwitch", () => {
+        for (const request of [{ stack: "dev" }, variant]) {
+            const result = plan(request);
+            for (const instance of result.ofType(t.instance)) {
+                const role = layoutOf(result)[instance.name].role;
+                const vswitch = vswitchOf(result, instance);
+                if (role === "bastion") {
+                    assert.ok(Number(instance.inputs.internetMaxBandwidthOut) > 0);
+                    assert.match(vswitch.name, /^public-/);
+                } else {
+                    assert.equal(instance.inputs.internetMaxBandwidthOut, 0, `${instance.name} has no public IP`);
+                    assert.match(vswitch.name, /^private-/);
+                }
+            }
+            // The only EIP goes to the NAT gateway.
+            const associations = result.ofType("alicloud:ecs/eipAssociation:EipAssociation");
+            assert.deepEqual(
+                associations.map((a) => [byId(result, a.inputs.instanceId).name, a.inputs.instanceType]),
+                [["nat", "Nat"]],
+            );
+        }
+    });
+
+    test("private hosts reach the internet through an enhanced NAT gateway, one SNAT entry per private vSwitch", () => {
+        const result = plan({ stack: "dev" });
+        assert.equal(result.named("nat").inputs.natType, "Enhanced");
+        const snat = result.ofType("alicloud:vpc/snatEntry:SnatEntry");
+        const sources = snat.map((entry) => byId(result, entry.inputs.sourceVswitchId).name).sort();
+        const zones = result.outputs.zones as string[];
+        assert.deepEqual(sources, zones.map((zone) => `private-${zone}`).sort());
+        for (const entry of snat) {
+            assert.ok(entry.dependencies.includes("nat-eip-association"), "SNAT waits for the EIP to be bound");
+        }
+        for (const instance of result.ofType(t.instance).filter((i) => i.name !== "bastion")) {
+            const zone = vswitchOf(result, instance).inputs.zoneId;
+            assert.ok(instance.dependencies.includes(`snat-${zone}`), `${instance.name} boots once it can go out`);
+        }
+    });
+
+    test("security-group rules are exactly the allow-list (dev stack)", () => {
+        const result = plan({ stack: "dev" });
+        const vpc = "192.168.0.0/16";
+        assert.equal(result.named("vpc").inputs.cidrBlock, vpc);
+        const allowList = [
+            "bastion-sg accept tcp 22/22 from 0.0.0.0/0 p1",
+            "master-sg accept tcp 22/22 from bastion-sg p1",
+            `master-sg accept tcp 6443/6443 from ${vpc} p1`,
+            "master-sg accept tcp 2379/2380 from master-sg p1",
+            "master-sg accept tcp 10250/10250 from master-sg p1",
+            `master-sg accept udp 8472/8472 from ${vpc} p1`,
+            `master-sg accept tcp 30000/32767 from ${vpc} p1`,
+            "worker-sg accept tcp 22/22 from bastion-sg p1",
+            "worker-sg accept tcp 10250/10250 from master-sg p1",
+            `worker-sg accept udp 8472/8472 from ${vpc} p1`,
+            `worker-sg accept tcp 30000/32767 from ${vpc} p1`,
+            "api-nlb-sg accept tcp 6443/6443 from 0.0.0.0/0 p1",
+            "api-nlb-sg drop tcp 6443/6443 from 0.0.0.0/0 p100",
+        ];
+        assert.deepEqual(ruleLines(result).sort(), allowList.sort());
+    });
+
+    test("security-group rules are exactly the allow-list (dedicated etcd, WireGuard, restricted CIDRs)", () => {
+        const result = plan(variant);
+        const vpc = "192.168.0.0/16";
+        const allowList = [
+            "bastion-sg accept tcp 22/22 from 198.51.100.7/32 p1",
+            "master-sg accept tcp 22/22 from bastion-sg p1",
+            `master-sg accept tcp 6443/6443 from ${vpc} p1`,
+            "master-sg accept tcp 10250/10250 from master-sg p1",
+            `master-sg accept udp 51820/51820 from ${vpc} p1`,
+            `master-sg accept tcp 30000/32767 from ${vpc} p1`,
+            "worker-sg accept tcp 22/22 from bastion-sg p1",
+            "worker-sg accept tcp 10250/10250 from master-sg p1",
+            `worker-sg accept udp 51820/51820 from ${vpc} p1`,
+            `worker-sg accept tcp 30000/32767 from ${vpc} p1`,
+            "etcd-sg accept tcp 22/22 from bastion-sg p1",
+            "etcd-sg accept tcp 2379/2380 from etcd-sg p1",
+            "etcd-sg accept tcp 2379/2379 from master-sg p1",
+            "api-nlb-sg accept tcp 6443/6443 from 198.51.100.0/24 p1",
+            "api-nlb-sg accept tcp 6443/6443 from 192.0.2.0/24 p1",
+            "api-nlb-sg drop tcp 6443/6443 from 0.0.0.0/0 p100",
+        ];
+        const lines = ruleLines(result);
+        assert.deepEqual(lines.sort(), allowList.sort());
+        assert.ok(
+            !lines.some((line) => line.includes(" accept ") && line.includes("from 0.0.0.0/0")),
+            "nothing accepts the whole internet",
+        );
+    });
+
+    test("each host is in its role's group; no group lets its members talk freely", () => {
+        for (const request of [{ stack: "dev" }, variant]) {
+            const result = plan(request);
+            const layout = layoutOf(result);
+            for (const group of result.ofType(t.group)) assert.equal(group.inputs.innerAccessPolicy, "Drop");
+            for (const instance of result.ofType(t.instance)) {
+                const groups = (instance.inputs.securityGroups as string[]).map((id) => byId(result, id).name);
+                assert.deepEqual(groups, [`${layout[instance.name].role}-sg`]);
+            }
+        }
+    });
+
+    test("disks: encrypted ESSD system disk, etcd disk on etcd members, containerd disk on nodes, sizes from config", () => {
+        const sizes = variant.config;
+        const expected: Record<string, { system: number; data: [string, number][] }> = {
+            bastion: { system: 20, data: [] },
+            master: { system: sizes["kubeha:masters"].diskSizeGb, data: [["containerd", 60]] },
+            etcd: { system: sizes["kubeha:masters"].diskSizeGb, data: [["etcd", 30]] },
+            worker: { system: 50, data: [["containerd", 120]] },
+        };
+        const checkDisks = (result: Plan, want: typeof expected) => {
+            for (const instance of result.ofType(t.instance)) {
+                const role = layoutOf(result)[instance.name].role;
+                const { inputs } = instance;
+                assert.equal(inputs.systemDiskCategory, "cloud_essd");
+                assert.equal(inputs.systemDiskEncrypted, true);
+                assert.equal(inputs.systemDiskSize, want[role].system, `${instance.name} system disk`);
+                const disks = inputs.dataDisks as Record<string, unknown>[];
+                for (const disk of disks) {
+                    assert.equal(disk.category, "cloud_essd");
+                    assert.equal(disk.encrypted, true);
+                    assert.equal(disk.deleteWithInstance, true);
+                }
+                assert.deepEqual(
+                    disks.map((disk) => [String(disk.name).replace(`${instance.name}-`, ""), disk.size]),
+                    want[role].data,
+                    `${instance.name} data disks, in attachment order`,
+                );
+            }
+        };
+        checkDisks(plan(variant), expected);
+        // etcd on the masters: the etcd disk comes first, then containerd (schema defaults: 20, 50, 100 GiB).
+        checkDisks(plan({ stack: "dev" }), {
+            bastion: { system: 20, data: [] },
+            master: {
+                system: 40,
+                data: [
+                    ["etcd", 20],
+                    ["containerd", 50],
+                ],
+            },
+            etcd: { system: 0, data: [] },
+            worker: { system: 40, data: [["containerd", 100]] },
+        });
+    });
+
+    test("every host: pinned Ubuntu 24.04 image, hardened metadata, non-root login, user-data as given", () => {
+        const result = plan({ stack: "dev" });
+        const instances = result.ofType(t.instance);
+        const images = new Set(instances.map((instance) => instance.inputs.imageId));
+        assert.equal(images.size, 1, "one image lookup serves every host");
+        assert.match(String([...images][0]), /^ubuntu_24_04_x64/);
+        for (const instance of instances) {
+            assert.equal(instance.inputs.httpTokens, "required");
+            assert.deepEqual(instance.inputs.imageOptions, { loginAsNonRoot: true });
+            assert.equal(instance.inputs.instanceChargeType, "PostPaid");
+        }
+    });
+
+    test("a newer image, user-data or disk list never touches a running host; a replacement frees its address first", () => {
+        const result = plan({ stack: "dev" });
+        for (const instance of result.ofType(t.instance)) {
+            assert.deepEqual([...(instance.ignoreChanges ?? [])].sort(), ["dataDisks", "imageId", "userData"]);
+            assert.equal(instance.deleteBeforeReplace, true, `${instance.name} keeps a fixed private address`);
+        }
+    });
+
+    test("the key pair holds the generated 4096-bit RSA public key and every host uses it", () => {
+        const result = plan({ stack: "dev" });
+        const [keyPair] = result.ofType(t.keyPair);
+        assert.ok(keyPair.dependencies.includes("ssh-key"), "the key comes from the program's tls.PrivateKey");
+        const keyFile = path.join(result.dir, "key-pair.pub");
+        fs.writeFileSync(keyFile, String(keyPair.inputs.publicKey));
+        const fingerprint = spawnSync("ssh-keygen", ["-l", "-f", keyFile], { encoding: "utf8" });
+        assert.equal(fingerprint.status, 0, fingerprint.stderr);
+        assert.match(fingerprint.stdout, /^4096 SHA256:\S+ .*\(RSA\)$/m);
+        for (const instance of result.ofType(t.instance)) {
+            assert.equal(instance.inputs.keyName, keyPair.inputs.keyPairName);
+            assert.ok(instance.dependencies.includes(keyPair.name));
+        }
+        assert.doesNotMatch(result.file("resources.json"), /PRIVATE KEY/, "no private key in any input");
+    });
+
+    test("API load balancer: internet NLB over every zone, TCP 6443 to all masters, behind its security group", () => {
+        for (const request of [{ stack: "dev" }, variant]) {
+            const result = plan(request);
+            const [nlb] = result.ofType(t.nlb);
+            assert.equal(nlb.inputs.addressType, "Internet");
+            const zones = result.outputs.zones as string[];
+            const mappings = nlb.inputs.zoneMappings as { zoneId: string; vswitchId: string }[];
+            assert.deepEqual(
+                mappings.map((m) => [m.zoneId, byId(result, m.vswitchId).name]),
+                zones.map((zone) => [zone, `public-${zone}`]),
+            );
+            assert.deepEqual(
+                (nlb.inputs.securityGroupIds as string[]).map((id) => byId(result, id).name),
+                ["api-nlb-sg"],
+            );
+
+            const [listener] = result.ofType(t.listener);
+            assert.equal(listener.inputs.listenerProtocol, "TCP");
+            assert.equal(listener.inputs.listenerPort, 6443);
+            assert.equal(byId(result, listener.inputs.loadBalancerId).name, nlb.name);
+            const serverGroup = byId(result, listener.inputs.serverGroupId);
+            assert.equal(serverGroup.type, t.serverGroup);
+            assert.equal(serverGroup.inputs.protocol, "TCP");
+            assert.equal(serverGroup.inputs.preserveClientIpEnabled, false, "masters see the NLB inside the VPC");
+
+            const backends = result.ofType(t.backend);
+            for (const backend of backends) {
+                assert.equal(byId(result, backend.inputs.serverGroupId).name, serverGroup.name);
+                assert.equal(backend.inputs.serverType, "Ecs");
+                assert.equal(backend.inputs.port, 6443);
+            }
+            const layout = layoutOf(result);
+            const masters = Object.keys(layout).filter((name) => layout[name].role === "master");
+            assert.deepEqual(backends.map((backend) => byId(result, backend.inputs.serverId).name).sort(), masters);
+        }
+        // The CIDR restriction: the accept rules come first (priority 1), the drop rule catches the rest.
+        const lines = ruleLines(plan(variant)).filter((line) => line.startsWith("api-nlb-sg"));
+        assert.deepEqual(lines.sort(), [
+            "api-nlb-sg accept tcp 6443/6443 from 192.0.2.0/24 p1",
+            "api-nlb-sg accept tcp 6443/6443 from 198.51.100.0/24 p1",
+            "api-nlb-sg drop tcp 6443/6443 from 0.0.0.0/0 p100",
+        ]);
+    });
+
+    test("PrivateZone: attached to the VPC, one A record per host, name -> planned address", () => {
+        for (const request of [{ stack: "dev" }, variant]) {
+            const result = plan(request);
+            const [zone] = result.ofType("alicloud:pvtz/zone:Zone");
+            assert.equal(zone.inputs.zoneName, "k8s.internal");
+            const [attachment] = result.ofType("alicloud:pvtz/zoneAttachment:ZoneAttachment");
+            assert.equal(byId(result, attachment.inputs.zoneId).name, zone.name);
+            assert.deepEqual(attachment.inputs.vpcIds, ["vpc-id"]);
+            const records = result
+                .ofType(t.record)
+                .map((record) => {
+                    assert.equal(byId(result, record.inputs.zoneId).name, zone.name);
+                    assert.equal(record.inputs.type, "A");
+                    return [record.inputs.rr, record.inputs.value];
+                })
+                .sort();
+            const layout = layoutOf(result);
+            assert.deepEqual(
+                records,
+                Object.keys(layout)
+                    .map((name) => [name, layout[name].privateIp])
+                    .sort(),
+            );
+        }
+    });
+
+    test("a single zone is refused: NLB needs two", () => {
+        const run = runPlanCli({ stack: "dev", config: { "kubeha:zones": ["cn-hangzhou-h"] } });
+        assert.notEqual(run.status, 0);
+        assert.match(run.stderr, /at least two zones for the API load balancer/);
+    });
+});
