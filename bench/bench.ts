@@ -1,0 +1,66 @@
+// npm run bench: modeled time-to-ready (plan/latency.ts) and the plan's own cost, for 3 masters
+// with 3, 100 and 500 workers on both clouds. Prints figures; asserts nothing.
+import { spawnSync } from "node:child_process";
+import * as fs from "node:fs";
+import * as os from "node:os";
+import * as path from "node:path";
+import { parse as parseYaml, stringify as toYaml } from "yaml";
+
+const projectDir = path.resolve(__dirname, "..");
+const stacks = ["dev", "aws-dev"];
+const workerCounts = [3, 100, 500];
+
+interface Figures {
+    resources: number;
+    wallSeconds: number;
+    peakMemoryMb: number;
+    modeledMinutes: number;
+    modeledMinutesParallel32: number;
+    criticalPath: string[];
+}
+
+function measure(stack: string, workers: number): Figures {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), `kubeha-bench-${stack}-${workers}-`));
+    const original = parseYaml(fs.readFileSync(path.join(projectDir, `Pulumi.${stack}.yaml`), "utf8"));
+    const configFile = path.join(dir, "stack.yaml");
+    fs.writeFileSync(configFile, toYaml({ config: { ...original.config, "kubeha:workers": { count: workers } } }));
+    const run = spawnSync(
+        process.execPath,
+        [
+            "--require",
+            "ts-node/register/transpile-only",
+            "bench/plan-child.ts",
+            stack,
+            configFile,
+            path.join(dir, "out"),
+        ],
+        { cwd: projectDir, encoding: "utf8", maxBuffer: 64 * 1024 * 1024 },
+    );
+    fs.rmSync(dir, { recursive: true, force: true });
+    if (run.status !== 0) throw new Error(`plan of ${stack} with ${workers} workers failed:\n${run.stderr}`);
+    return JSON.parse(run.stdout.trim().split("\n").pop() as string);
+}
+
+console.log("kubeha bench: 3 masters, N workers; modeled minutes from plan/latency.ts, plan cost measured here");
+console.log(`machine: ${os.cpus().length} cores, node ${process.version}\n`);
+console.log("stack    workers  resources  modeled-min  modeled-min(--parallel 32)  plan-wall-s  plan-peak-MB");
+for (const stack of stacks) {
+    let base: Figures | undefined;
+    for (const workers of workerCounts) {
+        const figures = measure(stack, workers);
+        base ??= figures;
+        const growth = ((figures.modeledMinutes / base.modeledMinutes - 1) * 100).toFixed(1);
+        console.log(
+            [
+                stack.padEnd(8),
+                String(workers).padStart(7),
+                String(figures.resources).padStart(10),
+                `${figures.modeledMinutes.toFixed(2)} (+${growth}%)`.padStart(13),
+                figures.modeledMinutesParallel32.toFixed(2).padStart(27),
+                figures.wallSeconds.toFixed(1).padStart(12),
+                figures.peakMemoryMb.toFixed(0).padStart(13),
+            ].join(" "),
+        );
+        if (workers === workerCounts[0]) console.log(`         critical path: ${figures.criticalPath.join(" -> ")}`);
+    }
+}

@@ -1,0 +1,31 @@
+// One measured plan run (a fresh process per run: the Pulumi runtime is process-global).
+// argv: <stack> <config file> <out dir>; prints one JSON line of figures.
+import { runPlan } from "../plan/run";
+import { writePlan } from "../plan/write";
+import { schedule } from "../plan/latency";
+import * as path from "node:path";
+
+async function main(): Promise<void> {
+    const [stack, configFile, outDir] = process.argv.slice(2);
+    const started = process.hrtime.bigint();
+    const plan = await runPlan({ projectDir: path.resolve(__dirname, ".."), stack, configFile, showSecrets: false });
+    writePlan(plan, outDir);
+    const wallSeconds = Number(process.hrtime.bigint() - started) / 1e9;
+    const modeled = (parallelism: number) => schedule(plan.resources, parallelism);
+    console.log(
+        JSON.stringify({
+            resources: plan.resources.length,
+            wallSeconds,
+            peakMemoryMb: process.resourceUsage().maxRSS / 1024,
+            modeledMinutes: modeled(Infinity).minutes,
+            modeledMinutesParallel32: modeled(32).minutes,
+            criticalPath: modeled(Infinity).criticalPath.map((item) => item.name),
+        }),
+    );
+    process.exit(0);
+}
+
+main().catch((error) => {
+    console.error(error);
+    process.exit(1);
+});
