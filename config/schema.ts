@@ -176,6 +176,31 @@ export const configSchema = z
                 earlyRenewalHours: count(0, 5 * 8760, 720),
             })
             .prefault({}),
+        /** How fast the control plane gives up on a silent node (seed 000 wanted failover within seconds). */
+        controlPlane: z
+            .strictObject({
+                /**
+                 * Seconds without a kubelet heartbeat before a node is NotReady. The kubelet reports every 10s, and
+                 * upstream wants several missed reports first: seed 000's 10s marks healthy nodes NotReady.
+                 */
+                nodeMonitorGracePeriodSeconds: z
+                    .number()
+                    .int()
+                    .min(40, {
+                        message:
+                            "must be at least 40 (four of the kubelet's 10s status reports); less marks healthy nodes NotReady",
+                    })
+                    .max(600, { message: "must be at most 600" })
+                    .default(40),
+                /** How often the node controller checks (seed 000: 3s). */
+                nodeMonitorPeriodSeconds: count(1, 30, 3),
+                /**
+                 * Seconds pods stay on a NotReady or unreachable node before they are evicted (the apiserver's
+                 * default toleration; the controller-manager's --pod-eviction-timeout was removed in 1.27).
+                 */
+                podEvictionTimeoutSeconds: count(0, 3600, 60),
+            })
+            .prefault({}),
         timezone: z
             .string()
             .default("UTC")
@@ -221,6 +246,21 @@ export const configSchema = z
             when: (payload) =>
                 !hasIssuesUnder(payload.issues, ["network"], ["zones"], ["masters"], ["workers"], ["etcd"]),
         },
+    )
+    .superRefine(
+        (config, ctx) => {
+            // Hosts find their data disks by size (device names differ by cloud and, on AWS, by boot).
+            if (!config.etcd.dedicated && config.etcd.diskSizeGb === config.masters.containerdDiskSizeGb) {
+                ctx.addIssue({
+                    code: "custom",
+                    path: ["etcd", "diskSizeGb"],
+                    message:
+                        `must differ from masters.containerdDiskSizeGb (${config.masters.containerdDiskSizeGb}) ` +
+                        "while etcd runs on the masters: hosts tell their data disks apart by size",
+                });
+            }
+        },
+        { when: (payload) => !hasIssuesUnder(payload.issues, ["etcd"], ["masters"]) },
     )
     .superRefine(
         (config, ctx) => {

@@ -14,3 +14,9 @@ export const ubuntuRelease = { version: "24.04", codename: "noble" } as const;
 export function kubernetesMinor(version: string): string {
     return version.split(".").slice(0, 2).join(".");
 }
+
+/**
+ * Tag of the pod sandbox image containerd pins (kubeadm names pause 3.10.1 for Kubernetes 1.34 and 1.35).
+ * Any pause image works; scripts/host-boot.sh logs a note when the installed kubeadm names another tag.
+ */
+export const pauseImageTag = "3.10.1";

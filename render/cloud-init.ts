@@ -1,0 +1,317 @@
+// The cloud-init user-data every host boots with: the host's names, kernel settings, data disks,
+// packages, containerd and the local API proxy. It holds no secrets (the clouds show user-data to anyone
+// with read access to the instance): certificates, keys and tokens arrive later over SSH.
+//
+// The work itself is scripts/host-boot.sh, written to the host and run by runcmd with its parameters in
+// KUBEHA_* environment variables. It logs "kubeha: stage N/M <name>" so a failed boot shows where it stopped.
+import * as fs from "node:fs";
+import * as path from "node:path";
+import { stringify } from "yaml";
+import { DataDiskPurpose, hostDisks } from "../config/disks";
+import { apiProxyName, hostFqdn, PlannedHost } from "../config/layout";
+import { ClusterConfig } from "../config/resolve";
+import { kubernetesMinor, pauseImageTag, ubuntuRelease } from "../config/versions";
+import { apiProxyUnitName, renderApiProxyFiles } from "./api-proxy";
+import { etcdDiskMountPoint } from "./etcd";
+import { HostFile } from "./host-file";
+
+/** Where the boot script lands, and the state it leaves for operators and the wait-for-boot step. */
+export const hostBoot = {
+    script: "/usr/local/lib/kubeha/host-boot.sh",
+    /** The stage running, or `done`. */
+    stageFile: "/var/lib/kubeha/stage",
+    /** Exists once every stage succeeded. */
+    doneMarker: "/var/lib/kubeha/boot.done",
+    /** Names the stage that failed. */
+    failedMarker: "/var/lib/kubeha/boot.failed",
+} as const;
+
+/** Each data disk's mount point (seed 000: etcd and the container runtime on their own cloud disks). */
+export const dataDiskMountPoints: Record<DataDiskPurpose, string> = {
+    etcd: etcdDiskMountPoint,
+    containerd: "/var/lib/containerd",
+};
+
+/** AWS's limit on user-data (16 KiB before base64); Aliyun's is larger. */
+export const maxUserDataBytes = 16384;
+
+export const containerdSocket = "unix:///run/containerd/containerd.sock";
+
+/**
+ * Seed 000's sysctl values that still apply, in its order. Left out on purpose:
+ * - net.ipv6.conf.{all,default,lo}.disable_ipv6 = 1: gains nothing on these IPv4 VPCs, and with IPv6 off on lo,
+ *   programs that bind or dial ::1 (localhost resolves to it) fail;
+ * - net.ipv4.conf.{all,default}.rp_filter = 0: Ubuntu's loose mode (2) already passes the asymmetric overlay and
+ *   IPVS traffic the seed worried about; 0 only switches the anti-spoofing check off;
+ * - net.ipv4.tcp_max_tw_buckets = 5000 and tcp_max_syn_backlog = 1024: the kernel sizes both from memory, and these
+ *   caps are lower than its choice on busy apiservers and NodePort nodes (connections get dropped).
+ */
+export const sysctlSettings: readonly (readonly [key: string, value: string])[] = [
+    // Below IPVS's 900 s idle timeout (moby#31208), so long-lived connections through a Service survive.
+    ["net.ipv4.tcp_keepalive_time", "800"],
+    ["net.ipv4.tcp_keepalive_intvl", "30"],
+    ["net.ipv4.tcp_keepalive_probes", "10"],
+    ["net.ipv4.neigh.default.gc_stale_time", "120"],
+    ["net.ipv4.conf.default.arp_announce", "2"],
+    ["net.ipv4.conf.lo.arp_announce", "2"],
+    ["net.ipv4.conf.all.arp_announce", "2"],
+    ["net.ipv4.ip_forward", "1"],
+    ["net.ipv4.tcp_syncookies", "1"],
+    ["net.ipv4.tcp_synack_retries", "2"],
+    ["net.bridge.bridge-nf-call-ip6tables", "1"],
+    ["net.bridge.bridge-nf-call-iptables", "1"],
+    ["fs.inotify.max_user_watches", "89100"],
+    ["fs.file-max", "52706963"],
+    ["fs.nr_open", "52706963"],
+    ["net.bridge.bridge-nf-call-arptables", "1"],
+    ["vm.swappiness", "0"],
+    ["vm.max_map_count", "262144"],
+];
+
+/** overlay for containerd's snapshotter, br_netfilter for the bridge sysctls; IPVS's modules only in ipvs mode. */
+export function kernelModules(config: ClusterConfig): string[] {
+    const ipvs = ["ip_vs", "ip_vs_rr", "ip_vs_wrr", "ip_vs_sh", "ip_vs_lc", "nf_conntrack"];
+    return ["overlay", "br_netfilter", ...(config.kubeProxyMode === "ipvs" ? ipvs : [])];
+}
+
+const keyrings = { kubernetes: "/etc/apt/keyrings/kubernetes.asc", docker: "/etc/apt/keyrings/docker.asc" } as const;
+
+/** The per-minor Kubernetes repository (pkgs.k8s.io layout, mirrored by the china preset). */
+export function kubernetesAptRepository(config: ClusterConfig): string {
+    return `${trimSlash(config.mirrors.kubernetesApt)}/v${kubernetesMinor(config.kubernetesVersion)}/deb/`;
+}
+
+/** The version kubeadm deploys: the exact patch when configured, else the newest patch of the minor. */
+export function kubeadmKubernetesVersion(config: ClusterConfig): string {
+    return isExactVersion(config.kubernetesVersion)
+        ? `v${config.kubernetesVersion}`
+        : `stable-${kubernetesMinor(config.kubernetesVersion)}`;
+}
+
+export function isExactVersion(version: string): boolean {
+    return /^\d+\.\d+\.\d+$/.test(version);
+}
+
+export function sandboxImage(config: ClusterConfig): string {
+    return `${trimSlash(config.mirrors.kubernetesImages)}/pause:${pauseImageTag}`;
+}
+
+/** The user-data document of one host, as the instance receives it (`#cloud-config` YAML). */
+export function userDataFor(config: ClusterConfig, layout: readonly PlannedHost[], host: PlannedHost): string {
+    const document: Record<string, unknown> = {
+        hostname: host.name,
+        fqdn: hostFqdn(host.name, config.network.privateDomain),
+        prefer_fqdn_over_hostname: false,
+        // kubeha writes /etc/hosts itself (below); cloud-init must not regenerate it on every boot.
+        manage_etc_hosts: false,
+        timezone: config.timezone,
+        ssh_pwauth: false,
+        ...(config.mirrors.ubuntuApt ? { apt: ubuntuMirror(config.mirrors.ubuntuApt) } : {}),
+    };
+    if (host.role === "bastion") {
+        // Only a jump host: its names, its clock, current packages.
+        document.write_files = writeFiles([etcHosts(config, layout, host)]);
+        document.package_update = true;
+        document.package_upgrade = true;
+    } else {
+        const { files, environment } = clusterHostBoot(config, layout, host);
+        document.write_files = writeFiles(files);
+        // A list is quoted item by item by cloud-init: the values never become shell code.
+        document.runcmd = [
+            ["env", ...Object.entries(environment).map(([key, value]) => `${key}=${value}`), hostBoot.script],
+        ];
+    }
+    const userData = `#cloud-config\n${stringify(document, { lineWidth: 0, indentSeq: false, aliasDuplicateObjects: false })}`;
+    if (Buffer.byteLength(userData) > maxUserDataBytes) {
+        throw new Error(
+            `user-data of ${host.name} is ${Buffer.byteLength(userData)} bytes; AWS takes at most ${maxUserDataBytes}`,
+        );
+    }
+    return userData;
+}
+
+/** Every host's user-data, keyed by host name (InfraArgs.userData). */
+export function userDataByHost(config: ClusterConfig, layout: readonly PlannedHost[]): Record<string, string> {
+    return Object.fromEntries(layout.map((host) => [host.name, userDataFor(config, layout, host)]));
+}
+
+/**
+ * scripts/host-boot.sh without its comment and blank lines: AWS takes at most 16 KiB of user-data, and the
+ * comments are in the repository for whoever reads the script.
+ */
+export function bootScript(): string {
+    const source = fs.readFileSync(path.join(__dirname, "..", "scripts", "host-boot.sh"), "utf8");
+    const [shebang, ...body] = source.split("\n");
+    return [shebang, ...body.filter((line) => !/^\s*(#.*)?$/.test(line))].join("\n") + "\n";
+}
+
+function clusterHostBoot(
+    config: ClusterConfig,
+    layout: readonly PlannedHost[],
+    host: PlannedHost,
+): { files: HostFile[]; environment: Record<string, string> } {
+    const runsKubelet = host.role === "master" || host.role === "worker";
+    const disks = hostDisks(host, config).data.map(
+        (disk) => `${disk.purpose}:${disk.sizeGb}:${dataDiskMountPoints[disk.purpose]}`,
+    );
+    const files: HostFile[] = [
+        etcHosts(config, layout, host),
+        { path: "/etc/sysctl.d/90-kubeha.conf", mode: "0644", content: sysctlFile() },
+        {
+            path: "/etc/modules-load.d/kubeha.conf",
+            mode: "0644",
+            content: `# Loaded at every boot, before systemd-sysctl applies the net.bridge.* keys.\n${kernelModules(config).join("\n")}\n`,
+        },
+        {
+            path: "/etc/ssh/sshd_config.d/60-kubeha.conf",
+            mode: "0644",
+            content: "# Remote steps pass their parameters as KUBEHA_* environment variables.\nAcceptEnv KUBEHA_*\n",
+        },
+        { path: hostBoot.script, mode: "0755", content: bootScript() },
+    ];
+    const stages = ["disks", "kernel", "swap", "sshd"];
+    const environment: Record<string, string> = { KUBEHA_DATA_DISKS: disks.join(" ") };
+    if (runsKubelet) {
+        files.push(...kubernetesNodeFiles(config, layout));
+        stages.push("repositories", "packages", "containerd", "api-proxy", "images");
+        const held = ["containerd.io", "kubelet", "kubeadm", "kubectl"];
+        Object.assign(environment, {
+            KUBEHA_APT_KEYS: [
+                `${keyrings.kubernetes}=${kubernetesAptRepository(config)}Release.key`,
+                `${keyrings.docker}=${trimSlash(config.mirrors.containerdApt)}/gpg`,
+            ].join(" "),
+            KUBEHA_PACKAGES: [
+                ...held,
+                "nginx",
+                "libnginx-mod-stream",
+                ...(config.kubeProxyMode === "ipvs" ? ["ipvsadm", "ipset"] : []),
+            ].join(" "),
+            KUBEHA_HELD_PACKAGES: held.join(" "),
+            KUBEHA_KUBERNETES_VERSION: kubeadmKubernetesVersion(config),
+            KUBEHA_IMAGE_REPOSITORY: trimSlash(config.mirrors.kubernetesImages),
+            // Workers run only kube-proxy, CoreDNS and pod sandboxes; etcd is external, so nobody pulls its image.
+            KUBEHA_PREPULL_IMAGES: [
+                ...(host.role === "master" ? ["kube-apiserver", "kube-controller-manager", "kube-scheduler"] : []),
+                "kube-proxy",
+                "coredns",
+            ].join(" "),
+            KUBEHA_SANDBOX_IMAGE: sandboxImage(config),
+            KUBEHA_API_PROXY_UNIT: apiProxyUnitName,
+        });
+    }
+    return { files, environment: { KUBEHA_STAGES: stages.join(" "), ...environment } };
+}
+
+/** apt sources and pins, containerd, crictl, unit ordering and the local API proxy. */
+function kubernetesNodeFiles(config: ClusterConfig, layout: readonly PlannedHost[]): HostFile[] {
+    const kubernetesPin = isExactVersion(config.kubernetesVersion)
+        ? `${config.kubernetesVersion}-*`
+        : `${kubernetesMinor(config.kubernetesVersion)}.*`;
+    return [
+        {
+            path: "/etc/apt/sources.list.d/kubernetes.list",
+            mode: "0644",
+            content: `deb [signed-by=${keyrings.kubernetes}] ${kubernetesAptRepository(config)} /\n`,
+        },
+        {
+            path: "/etc/apt/sources.list.d/docker.list",
+            mode: "0644",
+            content: `deb [signed-by=${keyrings.docker}] ${trimSlash(config.mirrors.containerdApt)} ${ubuntuRelease.codename} stable\n`,
+        },
+        {
+            path: "/etc/apt/preferences.d/kubeha.pref",
+            mode: "0644",
+            content: `# kubeadm, kubelet and kubectl of the configured version; containerd 2.x (Kubernetes >= 1.36 needs it).
+Package: kubeadm kubelet kubectl
+Pin: version ${kubernetesPin}
+Pin-Priority: 1001
+
+Package: containerd.io
+Pin: version 2.*
+Pin-Priority: 1001
+`,
+        },
+        { path: "/etc/containerd/config.toml", mode: "0644", content: containerdConfig(config) },
+        {
+            path: "/etc/crictl.yaml",
+            mode: "0644",
+            content: `runtime-endpoint: ${containerdSocket}\nimage-endpoint: ${containerdSocket}\n`,
+        },
+        {
+            path: "/etc/systemd/system/containerd.service.d/10-kubeha-disk.conf",
+            mode: "0644",
+            content: `# Never put images on the system disk when the containerd disk failed to mount.\n[Unit]\nRequiresMountsFor=${dataDiskMountPoints.containerd}\n`,
+        },
+        {
+            path: "/etc/systemd/system/kubelet.service.d/10-kubeha-api-proxy.conf",
+            mode: "0644",
+            content: `# The kubelet reaches the API through the local proxy only: start it first.\n[Unit]\nWants=${apiProxyUnitName}\nAfter=${apiProxyUnitName}\n`,
+        },
+        ...renderApiProxyFiles(config, layout),
+    ];
+}
+
+/** containerd 2.x (config version 3): systemd cgroups, the mirror's pause image, registry hosts in certs.d. */
+export function containerdConfig(config: ClusterConfig): string {
+    return `# containerd 2.x for Kubernetes, rendered by kubeha.
+version = 3
+
+[plugins.'io.containerd.cri.v1.images'.pinned_images]
+  sandbox = '${sandboxImage(config)}'
+
+[plugins.'io.containerd.cri.v1.images'.registry]
+  config_path = '/etc/containerd/certs.d'
+
+[plugins.'io.containerd.cri.v1.runtime'.containerd.runtimes.runc]
+  runtime_type = 'io.containerd.runc.v2'
+
+[plugins.'io.containerd.cri.v1.runtime'.containerd.runtimes.runc.options]
+  SystemdCgroup = true
+`;
+}
+
+function sysctlFile(): string {
+    const lines = sysctlSettings.map(([key, value]) => `${key} = ${value}`);
+    return `# Seed 000's kernel tuning that still applies (render/cloud-init.ts says what was left out and why).\n${lines.join("\n")}\n`;
+}
+
+/**
+ * The cluster's names without depending on the private DNS zone: every master and etcd host (the names the
+ * API proxy and the etcd members use), the host itself, and on Kubernetes nodes the API proxy's name on
+ * 127.0.0.1. Workers resolve each other through the private zone: listing them would grow every host's
+ * user-data with the worker count and change it on every scale-up.
+ */
+function etcHosts(config: ClusterConfig, layout: readonly PlannedHost[], host: PlannedHost): HostFile {
+    const domain = config.network.privateDomain;
+    const named = layout.filter(
+        (other) => other.role === "master" || other.role === "etcd" || other.name === host.name,
+    );
+    const lines = [
+        "127.0.0.1 localhost",
+        ...(host.role === "master" || host.role === "worker" ? [`127.0.0.1 ${apiProxyName(domain)}`] : []),
+        ...named.map((other) => `${other.privateIp} ${hostFqdn(other.name, domain)} ${other.name}`),
+        "",
+        "::1 localhost ip6-localhost ip6-loopback",
+        "ff02::1 ip6-allnodes",
+        "ff02::2 ip6-allrouters",
+    ];
+    return { path: "/etc/hosts", mode: "0644", content: `# Written by kubeha at first boot.\n${lines.join("\n")}\n` };
+}
+
+function ubuntuMirror(uri: string): Record<string, unknown> {
+    const mirror = [{ arches: ["default"], uri: trimSlash(uri) }];
+    return { primary: mirror, security: mirror };
+}
+
+/** cloud-init writes as root:root, 0644 unless told otherwise; saying only what differs keeps user-data small. */
+function writeFiles(files: readonly HostFile[]): Record<string, string>[] {
+    return files.map((file) => ({
+        path: file.path,
+        ...(file.mode === "0644" ? {} : { permissions: file.mode }),
+        content: file.content,
+    }));
+}
+
+function trimSlash(url: string): string {
+    return url.replace(/\/+$/, "");
+}
