@@ -16,6 +16,8 @@ export const ports = {
     apiserver: 6443,
     etcdClient: 2379,
     etcdPeer: 2380,
+    /** etcd's plain-HTTP /health and /metrics, on 127.0.0.1 only (kubeadm's choice of port). */
+    etcdMetrics: 2381,
     kubelet: 10250,
 } as const;
 
