@@ -1,0 +1,317 @@
+// The kubeadm documents (v1beta4) and the apiserver's encryption and audit files: apiVersions, kinds and
+// every field issue 4 names, read back from the rendered YAML.
+import assert from "node:assert/strict";
+import { randomBytes } from "node:crypto";
+import * as fs from "node:fs";
+import * as path from "node:path";
+import { describe, test } from "node:test";
+import { parse as parseYaml, parseAllDocuments } from "yaml";
+import { PlannedHost, planHosts } from "../config/layout";
+import { ClusterConfig, resolveConfig } from "../config/resolve";
+import { apiserverFiles, renderAuditPolicy, renderEncryptionConfig } from "../render/apiserver-files";
+import { renderKubeadmInit, renderKubeadmJoin } from "../render/kubeadm";
+
+type Doc = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
+
+function configFor(values: Record<string, string>): ClusterConfig {
+    const result = resolveConfig({ values, regions: { aliyun: "cn-hangzhou", aws: "eu-central-1" } });
+    if (!result.ok) throw new Error(result.problems.join("\n"));
+    return result.config;
+}
+
+function layoutOf(config: ClusterConfig): PlannedHost[] {
+    return planHosts({
+        vpcCidr: config.network.vpcCidr,
+        zoneCount: 3,
+        masters: config.masters.count,
+        workers: config.workers.count,
+        dedicatedEtcd: config.etcd.dedicated ? config.etcd.count : 0,
+    });
+}
+
+const token = { token: "abc123.0123456789abcdef", ttl: "24h" };
+const discovery = { token: token.token, caCertHash: `sha256:${"ab".repeat(32)}` };
+
+const aliyun = configFor({ cloud: "aliyun", timezone: "Asia/Shanghai" });
+const aliyunLayout = layoutOf(aliyun);
+const master1 = aliyunLayout.find((host) => host.name === "master-1")!;
+
+function documents(content: string): Doc[] {
+    const docs = parseAllDocuments(content);
+    for (const doc of docs) assert.deepEqual(doc.errors, []);
+    return docs.map((doc) => doc.toJS() as Doc);
+}
+
+function byKind(docs: Doc[], kind: string): Doc {
+    const found = docs.filter((doc) => doc.kind === kind);
+    assert.equal(found.length, 1, kind);
+    return found[0];
+}
+
+/** v1beta4 extraArgs as a name -> value map, after checking the list shape. */
+function argMap(args: { name: string; value: string }[]): Record<string, string> {
+    for (const arg of args) assert.deepEqual(Object.keys(arg).sort(), ["name", "value"]);
+    assert.equal(new Set(args.map((arg) => arg.name)).size, args.length, "no flag twice");
+    return Object.fromEntries(args.map((arg) => [arg.name, arg.value]));
+}
+
+describe("kubeadm init configuration (first master)", () => {
+    const file = renderKubeadmInit(aliyun, aliyunLayout, master1, token, ["API-LB.example.COM"]);
+    const docs = documents(file.content);
+    const init = byKind(docs, "InitConfiguration");
+    const cluster = byKind(docs, "ClusterConfiguration");
+    const kubelet = byKind(docs, "KubeletConfiguration");
+    const proxy = byKind(docs, "KubeProxyConfiguration");
+
+    test("four documents with the right apiVersions; the file is secret", () => {
+        assert.deepEqual(
+            docs.map((doc) => `${doc.apiVersion} ${doc.kind}`),
+            [
+                "kubeadm.k8s.io/v1beta4 InitConfiguration",
+                "kubeadm.k8s.io/v1beta4 ClusterConfiguration",
+                "kubelet.config.k8s.io/v1beta1 KubeletConfiguration",
+                "kubeproxy.config.k8s.io/v1alpha1 KubeProxyConfiguration",
+            ],
+        );
+        assert.equal(file.mode, "0600");
+        assert.equal(file.path, "/etc/kubernetes/kubeadm/init.yaml");
+    });
+
+    test("InitConfiguration: the given token, this master's name, address and containerd", () => {
+        assert.deepEqual(init.bootstrapTokens.length, 1);
+        assert.equal(init.bootstrapTokens[0].token, token.token);
+        assert.equal(init.bootstrapTokens[0].ttl, "24h");
+        assert.deepEqual(init.bootstrapTokens[0].usages, ["signing", "authentication"]);
+        assert.equal(init.nodeRegistration.name, "master-1");
+        assert.equal(init.nodeRegistration.criSocket, "unix:///run/containerd/containerd.sock");
+        assert.deepEqual(argMap(init.nodeRegistration.kubeletExtraArgs), { "node-ip": master1.privateIp });
+        // Masters keep kubeadm's NoSchedule taint (seed 002): no taints field overrides it.
+        assert.equal(init.nodeRegistration.taints, undefined);
+        assert.deepEqual(init.localAPIEndpoint, { advertiseAddress: master1.privateIp, bindPort: 6443 });
+    });
+
+    test("ClusterConfiguration: endpoint through the local proxy, mirror, version, networks, validity", () => {
+        assert.equal(cluster.controlPlaneEndpoint, "apiserver.k8s.internal:8443");
+        assert.equal(cluster.imageRepository, "registry.aliyuncs.com/google_containers");
+        assert.equal(cluster.kubernetesVersion, "stable-1.36");
+        assert.deepEqual(cluster.networking, {
+            podSubnet: "10.244.0.0/16",
+            serviceSubnet: "10.96.0.0/12",
+            dnsDomain: "cluster.local",
+        });
+        assert.equal(cluster.certificateValidityPeriod, `${aliyun.pki.certValidityHours}h`);
+        assert.equal(cluster.caCertificateValidityPeriod, `${aliyun.pki.caValidityHours}h`);
+        const exact = configFor({ cloud: "aws", kubernetesVersion: "1.37.2" });
+        const exactCluster = byKind(
+            documents(renderKubeadmInit(exact, layoutOf(exact), master1, token).content),
+            "ClusterConfiguration",
+        );
+        assert.equal(exactCluster.kubernetesVersion, "v1.37.2");
+        assert.equal(exactCluster.imageRepository, "registry.k8s.io");
+    });
+
+    test("external etcd: every member by name over https, kubeadm's client certificate paths", () => {
+        assert.equal(cluster.etcd.local, undefined);
+        assert.deepEqual(cluster.etcd.external, {
+            endpoints: [
+                "https://master-1.k8s.internal:2379",
+                "https://master-2.k8s.internal:2379",
+                "https://master-3.k8s.internal:2379",
+            ],
+            caFile: "/etc/kubernetes/pki/etcd/ca.crt",
+            certFile: "/etc/kubernetes/pki/apiserver-etcd-client.crt",
+            keyFile: "/etc/kubernetes/pki/apiserver-etcd-client.key",
+        });
+        const dedicated = configFor({ cloud: "aws", etcd: '{"dedicated": true}' });
+        const dedicatedCluster = byKind(
+            documents(renderKubeadmInit(dedicated, layoutOf(dedicated), master1, token).content),
+            "ClusterConfiguration",
+        );
+        assert.deepEqual(dedicatedCluster.etcd.external.endpoints, [
+            "https://etcd-1.k8s.internal:2379",
+            "https://etcd-2.k8s.internal:2379",
+            "https://etcd-3.k8s.internal:2379",
+        ]);
+    });
+
+    test("apiServer: certSANs, encryption at rest, seed 001's audit policy and log rotation, no anonymous-auth flag", () => {
+        assert.deepEqual(cluster.apiServer.certSANs, [
+            "apiserver.k8s.internal",
+            "master-1.k8s.internal",
+            "master-1",
+            "master-2.k8s.internal",
+            "master-2",
+            "master-3.k8s.internal",
+            "master-3",
+            "127.0.0.1",
+            "api-lb.example.com",
+        ]);
+        const flags = argMap(cluster.apiServer.extraArgs);
+        assert.equal(flags["encryption-provider-config"], apiserverFiles.encryptionConfig);
+        assert.equal(flags["audit-policy-file"], apiserverFiles.auditPolicy);
+        assert.equal(flags["audit-log-path"], apiserverFiles.auditLog);
+        assert.equal(flags["audit-log-maxage"], "15");
+        assert.equal(flags["audit-log-maxbackup"], "3");
+        assert.equal(flags["audit-log-maxsize"], "100");
+        assert.equal(flags["default-not-ready-toleration-seconds"], "60");
+        assert.equal(flags["default-unreachable-toleration-seconds"], "60");
+        assert.equal(flags["anonymous-auth"], undefined, "kubeadm's probes need anonymous /livez and /readyz");
+        const names = cluster.apiServer.extraArgs.map((arg: { name: string }) => arg.name);
+        assert.deepEqual(names, [...names].sort(), "sorted: the file never reorders");
+        // Every file the flags name is inside a mounted host directory.
+        const volumes: Doc[] = cluster.apiServer.extraVolumes;
+        for (const file of [apiserverFiles.encryptionConfig, apiserverFiles.auditPolicy, apiserverFiles.auditLog]) {
+            const volume = volumes.find((each) => file.startsWith(`${each.hostPath}/`));
+            assert.ok(volume, `${file} is mounted`);
+            assert.equal(volume.mountPath, volume.hostPath);
+        }
+        const logVolume = volumes.find((each) => each.hostPath === apiserverFiles.auditLogDir)!;
+        assert.equal(logVolume.readOnly, undefined, "the apiserver writes its audit log");
+        assert.equal(logVolume.pathType, "DirectoryOrCreate");
+        for (const each of volumes.filter((volume) => volume !== logVolume)) assert.equal(each.readOnly, true);
+    });
+
+    test("controllerManager: node-monitor tuning from config, no removed --pod-eviction-timeout", () => {
+        const flags = argMap(cluster.controllerManager.extraArgs);
+        assert.equal(flags["node-monitor-grace-period"], "40s");
+        assert.equal(flags["node-monitor-period"], "3s");
+        assert.equal(flags["pod-eviction-timeout"], undefined);
+        assert.equal(flags["cluster-signing-duration"], `${aliyun.pki.certValidityHours}h`);
+        const tuned = configFor({
+            cloud: "aws",
+            controlPlane:
+                '{"nodeMonitorGracePeriodSeconds": 60, "nodeMonitorPeriodSeconds": 5, "podEvictionTimeoutSeconds": 30}',
+        });
+        const tunedCluster = byKind(
+            documents(renderKubeadmInit(tuned, layoutOf(tuned), master1, token).content),
+            "ClusterConfiguration",
+        );
+        assert.equal(argMap(tunedCluster.controllerManager.extraArgs)["node-monitor-grace-period"], "60s");
+        assert.equal(argMap(tunedCluster.controllerManager.extraArgs)["node-monitor-period"], "5s");
+        assert.equal(argMap(tunedCluster.apiServer.extraArgs)["default-unreachable-toleration-seconds"], "30");
+    });
+
+    test("the config refuses seed 000's 10s grace period, which makes healthy nodes flap", () => {
+        const result = resolveConfig({
+            values: { cloud: "aws", controlPlane: '{"nodeMonitorGracePeriodSeconds": 10}' },
+            regions: { aws: "eu-central-1" },
+        });
+        assert.equal(result.ok, false);
+        assert.match(
+            result.ok ? "" : result.problems.join("\n"),
+            /controlPlane\.nodeMonitorGracePeriodSeconds: must be at least 40/,
+        );
+    });
+
+    test("KubeletConfiguration: hardened as seed 004, systemd cgroups, log rotation, eviction", () => {
+        assert.deepEqual(kubelet.authentication, {
+            anonymous: { enabled: false },
+            webhook: { enabled: true },
+            x509: { clientCAFile: "/etc/kubernetes/pki/ca.crt" },
+        });
+        assert.deepEqual(kubelet.authorization, { mode: "Webhook" });
+        assert.equal(kubelet.readOnlyPort, 0);
+        assert.equal(kubelet.rotateCertificates, true);
+        assert.equal(kubelet.serverTLSBootstrap, true);
+        assert.equal(kubelet.cgroupDriver, "systemd");
+        assert.equal(kubelet.resolvConf, "/run/systemd/resolve/resolv.conf");
+        assert.equal(kubelet.serializeImagePulls, false);
+        assert.equal(kubelet.maxPods, 220);
+        assert.equal(kubelet.containerLogMaxSize, "20Mi");
+        assert.equal(kubelet.containerLogMaxFiles, 10);
+        assert.deepEqual(kubelet.evictionHard, {
+            "memory.available": "100Mi",
+            "nodefs.available": "10%",
+            "nodefs.inodesFree": "5%",
+            "imagefs.available": "15%",
+        });
+        // The grace period's floor (4 reports) assumes this period.
+        assert.equal(kubelet.nodeStatusUpdateFrequency, "10s");
+        assert.ok(aliyun.controlPlane.nodeMonitorGracePeriodSeconds >= 4 * 10);
+    });
+
+    test("KubeProxyConfiguration: nftables by default; ipvs with seed 000's scheduler and sync periods", () => {
+        assert.equal(proxy.mode, "nftables");
+        assert.equal(proxy.ipvs, undefined);
+        assert.equal(proxy.clusterCIDR, "10.244.0.0/16");
+        const ipvs = configFor({ cloud: "aws", kubeProxyMode: "ipvs" });
+        const ipvsProxy = byKind(
+            documents(renderKubeadmInit(ipvs, layoutOf(ipvs), master1, token).content),
+            "KubeProxyConfiguration",
+        );
+        assert.equal(ipvsProxy.mode, "ipvs");
+        assert.deepEqual(ipvsProxy.ipvs, { scheduler: "lc", minSyncPeriod: "5s", syncPeriod: "15s" });
+    });
+
+    test("refuses a malformed token and a host that is not a master", () => {
+        assert.throws(() => renderKubeadmInit(aliyun, aliyunLayout, master1, { token: "abcdef", ttl: "24h" }));
+        const worker = aliyunLayout.find((host) => host.role === "worker")!;
+        assert.throws(() => renderKubeadmInit(aliyun, aliyunLayout, worker, token));
+    });
+});
+
+describe("kubeadm join configuration", () => {
+    const master2 = aliyunLayout.find((host) => host.name === "master-2")!;
+    const worker1 = aliyunLayout.find((host) => host.name === "worker-1")!;
+
+    test("another master: a control-plane instance at its own address, discovery through the local proxy", () => {
+        const file = renderKubeadmJoin(aliyun, master2, discovery);
+        assert.equal(file.mode, "0600");
+        const [join, ...rest] = documents(file.content);
+        assert.equal(rest.length, 0);
+        assert.equal(join.apiVersion, "kubeadm.k8s.io/v1beta4");
+        assert.equal(join.kind, "JoinConfiguration");
+        assert.deepEqual(join.discovery, {
+            bootstrapToken: {
+                token: discovery.token,
+                apiServerEndpoint: "apiserver.k8s.internal:8443",
+                caCertHashes: [discovery.caCertHash],
+            },
+        });
+        assert.deepEqual(join.controlPlane, {
+            localAPIEndpoint: { advertiseAddress: master2.privateIp, bindPort: 6443 },
+        });
+        assert.equal(join.nodeRegistration.name, "master-2");
+        assert.equal(join.nodeRegistration.ignorePreflightErrors, undefined);
+    });
+
+    test("a worker: no control plane, its own name and address", () => {
+        const [join] = documents(renderKubeadmJoin(aliyun, worker1, discovery).content);
+        assert.equal(join.controlPlane, undefined);
+        assert.equal(join.nodeRegistration.name, "worker-1");
+        assert.deepEqual(argMap(join.nodeRegistration.kubeletExtraArgs), { "node-ip": worker1.privateIp });
+        assert.equal(join.discovery.bootstrapToken.apiServerEndpoint, "apiserver.k8s.internal:8443");
+    });
+
+    test("refuses a malformed CA hash", () => {
+        assert.throws(() => renderKubeadmJoin(aliyun, worker1, { ...discovery, caCertHash: "sha256:xyz" }));
+    });
+});
+
+describe("apiserver files", () => {
+    test("EncryptionConfiguration: secretbox first with the given key, identity to read old data", () => {
+        const key = randomBytes(32).toString("base64");
+        const file = renderEncryptionConfig(key);
+        assert.equal(file.mode, "0600");
+        const config = parseYaml(file.content);
+        assert.equal(config.apiVersion, "apiserver.config.k8s.io/v1");
+        assert.equal(config.kind, "EncryptionConfiguration");
+        assert.deepEqual(config.resources, [
+            {
+                resources: ["secrets"],
+                providers: [{ secretbox: { keys: [{ name: "key1", secret: key }] } }, { identity: {} }],
+            },
+        ]);
+        assert.throws(() => renderEncryptionConfig(randomBytes(16).toString("base64")), /32 random bytes/);
+    });
+
+    test("the audit policy is seed 001's, rule for rule, as audit.k8s.io/v1", () => {
+        const seed = parseYaml(fs.readFileSync(path.join(__dirname, "fixtures", "seed001-audit-policy.yaml"), "utf8"));
+        const file = renderAuditPolicy();
+        assert.equal(file.path, "/etc/kubernetes/audit/policy.yaml");
+        const policy = parseYaml(file.content);
+        assert.equal(seed.apiVersion, "audit.k8s.io/v1beta1");
+        assert.deepEqual(policy, { ...seed, apiVersion: "audit.k8s.io/v1" });
+        assert.equal(policy.rules.length, 14);
+    });
+});
