@@ -1,0 +1,144 @@
+// The PKI as the offline plan shows it: no private key anywhere without --show-secrets, the certificate
+// list and the admin kubeconfig in the stack outputs, and with --show-secrets every certificate and key
+// each host receives (hosts/<host>/files/) checked with openssl.
+import assert from "node:assert/strict";
+import * as fs from "node:fs";
+import * as path from "node:path";
+import { describe, test } from "node:test";
+import { parse as parseYaml } from "yaml";
+import { PlannedHost, planHosts } from "../config/layout";
+import { ClusterConfig, resolveConfig } from "../config/resolve";
+import { readStackConfig } from "../plan/run";
+import { plan, projectDir } from "./support/plan";
+import {
+    checkHostPki,
+    opensslCaHash,
+    pkiPathsIn,
+    publicKeyOfCertificate,
+    publicKeyOfKey,
+    verifies,
+} from "./support/pki-checks";
+
+const privateKey = /-----BEGIN [A-Z ]*PRIVATE KEY-----/;
+
+interface Outputs {
+    readonly zones: string[];
+    readonly certificates: { name: string; subject: string; notAfter: string }[];
+    readonly kubeconfig: unknown;
+}
+
+function filesBelow(dir: string): string[] {
+    return fs.readdirSync(dir, { withFileTypes: true }).flatMap((entry) => {
+        const full = path.join(dir, entry.name);
+        return entry.isDirectory() ? filesBelow(full) : [full];
+    });
+}
+
+/** The stack's configuration as the program resolves it, and the layout the plan used. */
+function planned(stack: string, zones: number): { config: ClusterConfig; layout: PlannedHost[] } {
+    const { config: raw } = readStackConfig(projectDir, stack);
+    const values = Object.fromEntries(
+        Object.entries(raw)
+            .filter(([key]) => key.startsWith("kubeha:"))
+            .map(([key, text]) => [key.slice("kubeha:".length), text]),
+    );
+    const resolved = resolveConfig({ values, regions: { aliyun: raw["alicloud:region"], aws: raw["aws:region"] } });
+    if (!resolved.ok) throw new Error(resolved.problems.join("\n"));
+    const config = resolved.config;
+    const layout = planHosts({
+        vpcCidr: config.network.vpcCidr,
+        zoneCount: zones,
+        masters: config.masters.count,
+        workers: config.workers.count,
+        dedicatedEtcd: config.etcd.dedicated ? config.etcd.count : 0,
+    });
+    return { config, layout };
+}
+
+for (const stack of ["dev", "aws-dev"]) {
+    describe(`${stack}: the plan without --show-secrets`, () => {
+        const withoutSecrets = plan({ stack });
+        const outputs = withoutSecrets.outputs as unknown as Outputs;
+
+        test("no private key in any file of the plan", () => {
+            const leaking = filesBelow(withoutSecrets.dir).filter((file) =>
+                privateKey.test(fs.readFileSync(file, "utf8")),
+            );
+            assert.deepEqual(leaking, []);
+        });
+
+        test("the kubeconfig output is a secret; the plan's kubeconfig has its key redacted", () => {
+            assert.equal(outputs.kubeconfig, "[secret]");
+            const kubeconfig = parseYaml(withoutSecrets.file("kubeconfig")) as {
+                users: { user: Record<string, string> }[];
+            };
+            assert.equal(kubeconfig.users[0].user["client-key-data"], "[secret]");
+        });
+
+        test("the outputs list every certificate with its subject and an expiry in the configured lifetime", () => {
+            const { config } = planned(stack, outputs.zones.length);
+            const certificates = withoutSecrets.resources
+                .filter((resource) => /tls:index\/(selfSignedCert|locallySignedCert)/.test(resource.type))
+                .map((resource) => resource.name.replace(/-cert$/, ""));
+            assert.deepEqual(outputs.certificates.map((entry) => entry.name).sort(), certificates.sort());
+            for (const entry of outputs.certificates) {
+                const hours = entry.name.endsWith("-ca") ? config.pki.caValidityHours : config.pki.certValidityHours;
+                const fromNow = (Date.parse(entry.notAfter) - Date.now()) / 3600_000;
+                assert.ok(fromNow <= hours && fromNow > hours - 1, `${entry.name} expires ${entry.notAfter}`);
+                assert.match(entry.subject, /^CN=[^,]+(, O=.+)?$/);
+            }
+        });
+    });
+}
+
+describe("dev: the plan with --show-secrets", () => {
+    const withSecrets = plan({ stack: "dev", showSecrets: true });
+    const outputs = withSecrets.outputs as unknown as Outputs;
+    const { config, layout } = planned("dev", outputs.zones.length);
+    const kubeconfig = parseYaml(withSecrets.file("kubeconfig")) as {
+        clusters: { cluster: { server: string; "certificate-authority-data": string } }[];
+        users: { user: Record<string, string> }[];
+    };
+    const server = new URL(kubeconfig.clusters[0].cluster.server);
+
+    test("keys are in it (so the check without secrets above can fail)", () => {
+        assert.match(withSecrets.file("resources.json"), privateKey);
+    });
+
+    test("the admin kubeconfig names the load balancer in lower case and its identity verifies", () => {
+        assert.equal(server.hostname, server.hostname.toLowerCase());
+        assert.equal(server.port, "6443");
+        const dir = fs.mkdtempSync(path.join(withSecrets.dir, "kubeconfig-"));
+        const write = (name: string, base64: string) => {
+            fs.writeFileSync(path.join(dir, name), Buffer.from(base64, "base64"));
+            return path.join(dir, name);
+        };
+        const ca = write("ca.crt", kubeconfig.clusters[0].cluster["certificate-authority-data"]);
+        const cert = write("admin.crt", kubeconfig.users[0].user["client-certificate-data"]);
+        const key = write("admin.key", kubeconfig.users[0].user["client-key-data"]);
+        assert.ok(verifies(ca, cert, "sslclient"));
+        assert.equal(publicKeyOfKey(key), publicKeyOfCertificate(cert));
+        assert.match(opensslCaHash(ca), /^sha256:[0-9a-f]{64}$/);
+    });
+
+    const hostsWithFiles = layout.filter(
+        (host) => pkiPathsIn(path.join(withSecrets.dir, "hosts", host.name, "files")).length > 0,
+    );
+    const delivered = hostsWithFiles.length > 0;
+    test(
+        "every host's certificates and keys check out with openssl",
+        { skip: delivered ? false : "the plan does not deliver host files yet (hosts/<host>/files/)" },
+        () => {
+            const external = /^[\d.]+$/.test(server.hostname)
+                ? { dns: [], ip: [server.hostname] }
+                : { dns: [server.hostname], ip: [] };
+            for (const host of layout) {
+                checkHostPki(
+                    { config, layout, external },
+                    host,
+                    path.join(withSecrets.dir, "hosts", host.name, "files"),
+                );
+            }
+        },
+    );
+});
