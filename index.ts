@@ -19,5 +19,8 @@ export = async () => {
                 { role: host.role, zone: zones[host.zoneIndex], privateIp: host.privateIp },
             ]),
         ),
+        /** Every certificate with its expiry: `pulumi up` inside a renewal window re-issues it. */
+        certificates: cluster.pki.certificates,
+        kubeconfig: pulumi.secret(cluster.pki.adminKubeconfig),
     };
 };

@@ -5,7 +5,8 @@ import { PlannedHost, planHosts } from "../config/layout";
 import { ClusterConfig } from "../config/resolve";
 import { AliyunInfra, discoverAliyunZones } from "./aliyun-infra";
 import { AwsInfra, discoverAwsZones } from "./aws-infra";
-import { InfraArgs } from "./hosts";
+import { ClusterInfra, InfraArgs } from "./hosts";
+import { ClusterPki } from "./pki";
 
 export interface KubernetesClusterArgs {
     readonly config: ClusterConfig;
@@ -18,6 +19,8 @@ export class KubernetesCluster extends pulumi.ComponentResource {
     readonly layout: PlannedHost[];
     /** Key pair pulumi uses to reach the hosts (through the bastion). RSA: the one type both clouds import. */
     readonly sshKey: tls.PrivateKey;
+    /** Every CA, certificate and key, the admin kubeconfig and the bootstrap token. */
+    readonly pki: ClusterPki;
 
     constructor(name: string, args: KubernetesClusterArgs, opts?: pulumi.ComponentResourceOptions) {
         super("kubeha:index:KubernetesCluster", name, {}, opts);
@@ -39,8 +42,23 @@ export class KubernetesCluster extends pulumi.ComponentResource {
             sshPrivateKey: this.sshKey.privateKeyPem,
             userData: {},
         };
-        if (config.cloud === "aliyun") new AliyunInfra("aliyun", infraArgs, { parent: this });
-        else new AwsInfra("aws", infraArgs, { parent: this });
+        const infra: ClusterInfra =
+            config.cloud === "aliyun"
+                ? new AliyunInfra("aliyun", infraArgs, { parent: this })
+                : new AwsInfra("aws", infraArgs, { parent: this });
+        this.pki = new ClusterPki(
+            "pki",
+            {
+                config,
+                layout: this.layout,
+                apiLoadBalancer: infra.apiLoadBalancer,
+                // An instance id changes when its host is replaced: every (re)join gets a fresh bootstrap token.
+                joinIdentities: infra.hosts
+                    .filter((host) => host.role === "master" || host.role === "worker")
+                    .map((host) => (host.instance as pulumi.CustomResource).id),
+            },
+            { parent: this },
+        );
         this.registerOutputs({ layout: this.layout });
     }
 }
