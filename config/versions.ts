@@ -7,6 +7,18 @@ export const defaultKubernetesVersion = "1.36";
 /** etcd release run on the etcd hosts (the maintained 3.6 line). */
 export const etcdVersion = "3.6.16";
 
+/** Image tags of the addons (components/addons.ts); the repositories come from the mirror preset. */
+export const addonImageTags = {
+    /** flannel v0.28.9 and the CNI plugin its release manifest pins. */
+    flannel: "v0.28.9",
+    flannelCniPlugin: "v1.9.1-flannel3",
+    /** Kubernetes Dashboard's last plain-manifest release (the project was archived in January 2026). */
+    dashboard: "v2.7.0",
+    dashboardMetricsScraper: "v1.0.8",
+    /** Headlamp, the dashboard's successor under kubernetes-sigs. */
+    headlamp: "v0.45.0",
+} as const;
+
 /** Ubuntu release of every host image. */
 export const ubuntuRelease = { version: "24.04", codename: "noble" } as const;
 
