@@ -1,0 +1,521 @@
+// What the cluster runs once its control plane answers, applied through the Kubernetes API with the admin
+// kubeconfig: flannel (the pod network) and a web UI (Kubernetes Dashboard or Headlamp) with a cluster-admin
+// ServiceAccount and its token. Every object reproduces its upstream release manifest as a typed resource;
+// images are pinned (config/versions.ts) and pulled from the mirror preset.
+import * as kubernetes from "@pulumi/kubernetes";
+import * as pulumi from "@pulumi/pulumi";
+import { ClusterConfig } from "../config/resolve";
+import { addonImageTags } from "../config/versions";
+import { flannelCniConf, flannelNetConf } from "../render/flannel";
+
+export interface ClusterAddonsArgs {
+    readonly config: ClusterConfig;
+    /** The admin kubeconfig (a secret); its server is the API load balancer, reachable from where pulumi runs. */
+    readonly kubeconfig: pulumi.Input<string>;
+    /** Resources whose completion means the control plane answers: nothing is applied before them. */
+    readonly dependsOn: pulumi.Input<pulumi.Resource>[];
+}
+
+export type WebUi = Exclude<ClusterConfig["addons"]["dashboard"], "none">;
+
+/** How an operator reaches the web UI from their machine, with the stack's kubeconfig saved as ./kubeconfig. */
+export interface UiAccess {
+    readonly ui: WebUi;
+    /** Keeps running while the UI is in use. */
+    readonly command: string;
+    /** Open while the command runs; log in with the token. */
+    readonly url: string;
+    /** Reads the same token from the cluster, for when the stack output is not at hand. */
+    readonly tokenCommand: string;
+}
+
+/** The kubeconfig file name the access commands assume (`pulumi stack output kubeconfig --show-secrets > kubeconfig`). */
+export const kubeconfigFile = "kubeconfig";
+
+export class ClusterAddons extends pulumi.ComponentResource {
+    /** Applies every addon object; configured only after the control plane is ready. */
+    readonly provider: kubernetes.Provider;
+    /** Bearer token of the UI's cluster-admin ServiceAccount (a secret); undefined without a UI. */
+    readonly dashboardToken?: pulumi.Output<string>;
+    readonly dashboardAccess?: UiAccess;
+
+    constructor(name: string, args: ClusterAddonsArgs, opts?: pulumi.ComponentResourceOptions) {
+        super("kubeha:addons:ClusterAddons", name, {}, opts);
+        const { config } = args;
+        this.provider = new kubernetes.Provider(
+            "k8s",
+            {
+                kubeconfig: pulumi.secret(args.kubeconfig),
+                // A re-issued admin certificate changes the kubeconfig: that must update the provider, not
+                // replace it (which would replace every object applied through it).
+                clusterIdentifier: `${pulumi.getProject()}-${pulumi.getStack()}`,
+            },
+            { parent: this, dependsOn: args.dependsOn },
+        );
+        const objectOpts: pulumi.CustomResourceOptions = { parent: this, provider: this.provider };
+
+        installFlannel(config, objectOpts);
+        const ui = config.addons.dashboard;
+        if (ui !== "none") {
+            const installed =
+                ui === "headlamp" ? installHeadlamp(config, objectOpts) : installDashboard(config, objectOpts);
+            this.dashboardToken = adminToken(installed, objectOpts);
+            this.dashboardAccess = installed.access;
+        }
+        this.registerOutputs({ dashboardToken: this.dashboardToken, dashboardAccess: this.dashboardAccess });
+    }
+}
+
+/** flannel v0.28.9's kube-flannel.yml (the release asset), with the configured pod network and backend. */
+function installFlannel(config: ClusterConfig, opts: pulumi.CustomResourceOptions): void {
+    const labels = { "k8s-app": "flannel" };
+    const podLabels = { app: "flannel", "k8s-app": "flannel", tier: "node" };
+    const repository = config.mirrors.flannelImages;
+    const flannelImage = `${repository}/flannel:${addonImageTags.flannel}`;
+
+    const namespace = new kubernetes.core.v1.Namespace(
+        "flannel-namespace",
+        {
+            metadata: {
+                name: "kube-flannel",
+                // flanneld needs NET_ADMIN, host networking and host paths.
+                labels: { ...labels, "pod-security.kubernetes.io/enforce": "privileged" },
+            },
+        },
+        opts,
+    );
+    const ns = namespace.metadata.name;
+    const account = new kubernetes.core.v1.ServiceAccount(
+        "flannel-service-account",
+        { metadata: { name: "flannel", namespace: ns, labels } },
+        opts,
+    );
+    const role = new kubernetes.rbac.v1.ClusterRole(
+        "flannel-cluster-role",
+        {
+            metadata: { name: "flannel", labels },
+            rules: [
+                { apiGroups: [""], resources: ["pods"], verbs: ["get"] },
+                { apiGroups: [""], resources: ["nodes"], verbs: ["get", "list", "watch"] },
+                { apiGroups: [""], resources: ["nodes/status"], verbs: ["patch"] },
+            ],
+        },
+        opts,
+    );
+    new kubernetes.rbac.v1.ClusterRoleBinding(
+        "flannel-cluster-role-binding",
+        {
+            metadata: { name: "flannel", labels },
+            roleRef: { apiGroup: "rbac.authorization.k8s.io", kind: "ClusterRole", name: role.metadata.name },
+            subjects: [{ kind: "ServiceAccount", name: account.metadata.name, namespace: ns }],
+        },
+        opts,
+    );
+    const flannelConfig = new kubernetes.core.v1.ConfigMap(
+        "flannel-config",
+        {
+            metadata: { name: "kube-flannel-cfg", namespace: ns, labels: podLabels },
+            data: {
+                "cni-conf.json": flannelCniConf,
+                "net-conf.json": flannelNetConf(config.network.podCidr, config.addons.cni.backend),
+            },
+        },
+        opts,
+    );
+    const configMount = { name: "flannel-cfg", mountPath: "/etc/kube-flannel/" };
+    new kubernetes.apps.v1.DaemonSet(
+        "flannel-daemonset",
+        {
+            metadata: { name: "kube-flannel-ds", namespace: ns, labels: podLabels },
+            spec: {
+                selector: { matchLabels: { app: "flannel", "k8s-app": "flannel" } },
+                template: {
+                    metadata: { labels: podLabels },
+                    spec: {
+                        affinity: linuxOnly,
+                        containers: [
+                            {
+                                name: "kube-flannel",
+                                image: flannelImage,
+                                command: ["/opt/bin/flanneld"],
+                                args: ["--ip-masq", "--kube-subnet-mgr"],
+                                env: [
+                                    fieldEnv("POD_NAME", "metadata.name"),
+                                    fieldEnv("POD_NAMESPACE", "metadata.namespace"),
+                                    { name: "EVENT_QUEUE_DEPTH", value: "5000" },
+                                    { name: "CONT_WHEN_CACHE_NOT_READY", value: "false" },
+                                ],
+                                resources: { requests: { cpu: "100m", memory: "50Mi" } },
+                                securityContext: {
+                                    capabilities: { add: ["NET_ADMIN", "NET_RAW"] },
+                                    privileged: false,
+                                },
+                                volumeMounts: [
+                                    { name: "run", mountPath: "/run/flannel" },
+                                    configMount,
+                                    // Shared with kube-proxy and the kubelet, so iptables updates do not race.
+                                    { name: "xtables-lock", mountPath: "/run/xtables.lock" },
+                                ],
+                            },
+                        ],
+                        hostNetwork: true,
+                        initContainers: [
+                            {
+                                name: "install-cni-plugin",
+                                image: `${repository}/flannel-cni-plugin:${addonImageTags.flannelCniPlugin}`,
+                                command: ["cp"],
+                                args: ["-f", "/flannel", "/opt/cni/bin/flannel"],
+                                volumeMounts: [{ name: "cni-plugin", mountPath: "/opt/cni/bin" }],
+                            },
+                            {
+                                name: "install-cni",
+                                image: flannelImage,
+                                command: ["cp"],
+                                args: ["-f", "/etc/kube-flannel/cni-conf.json", "/etc/cni/net.d/10-flannel.conflist"],
+                                volumeMounts: [{ name: "cni", mountPath: "/etc/cni/net.d" }, configMount],
+                            },
+                        ],
+                        priorityClassName: "system-node-critical",
+                        serviceAccountName: account.metadata.name,
+                        // Every node, masters included: pods there need the network too.
+                        tolerations: [{ effect: "NoSchedule", operator: "Exists" }],
+                        volumes: [
+                            { name: "run", hostPath: { path: "/run/flannel" } },
+                            { name: "cni-plugin", hostPath: { path: "/opt/cni/bin" } },
+                            { name: "cni", hostPath: { path: "/etc/cni/net.d" } },
+                            { name: "flannel-cfg", configMap: { name: flannelConfig.metadata.name } },
+                            { name: "xtables-lock", hostPath: { path: "/run/xtables.lock", type: "FileOrCreate" } },
+                        ],
+                    },
+                },
+            },
+        },
+        opts,
+    );
+}
+
+interface InstalledUi {
+    /** The UI's namespace through the object that creates it, so that what goes in it comes after. */
+    readonly namespace: pulumi.Output<string>;
+    /** Name of the cluster-admin ServiceAccount an operator logs in as (and of its token Secret). */
+    readonly adminAccount: string;
+    readonly access: UiAccess;
+}
+
+const kubectl = `kubectl --kubeconfig ${kubeconfigFile}`;
+
+function tokenCommand(namespace: string, adminAccount: string): string {
+    return `${kubectl} -n ${namespace} get secret ${adminAccount} -o jsonpath='{.data.token}' | base64 -d`;
+}
+
+/**
+ * Kubernetes Dashboard v2.7.0's aio/deploy/recommended.yaml. Its Service stays ClusterIP: a cluster-admin UI
+ * on a public NodePort (as seed 003 does) is an open door; operators reach it through the API server.
+ */
+function installDashboard(config: ClusterConfig, opts: pulumi.CustomResourceOptions): InstalledUi {
+    const app = "kubernetes-dashboard";
+    const scraper = "dashboard-metrics-scraper";
+    const labels = { "k8s-app": app };
+    const repository = config.mirrors.dashboardImages;
+
+    const namespace = new kubernetes.core.v1.Namespace("dashboard-namespace", { metadata: { name: app } }, opts);
+    const ns = namespace.metadata.name;
+    const meta = (name: string) => ({ name, namespace: ns, labels });
+    const account = new kubernetes.core.v1.ServiceAccount("dashboard-service-account", { metadata: meta(app) }, opts);
+    new kubernetes.core.v1.Service(
+        "dashboard-service",
+        { metadata: meta(app), spec: { ports: [{ port: 443, targetPort: 8443 }], selector: labels } },
+        opts,
+    );
+    // Secrets and settings the dashboard fills in itself; the manifest only creates them.
+    const certs = new kubernetes.core.v1.Secret(
+        "dashboard-certs",
+        { metadata: meta(`${app}-certs`), type: "Opaque" },
+        opts,
+    );
+    new kubernetes.core.v1.Secret(
+        "dashboard-csrf",
+        { metadata: meta(`${app}-csrf`), type: "Opaque", data: { csrf: "" } },
+        opts,
+    );
+    new kubernetes.core.v1.Secret(
+        "dashboard-key-holder",
+        { metadata: meta(`${app}-key-holder`), type: "Opaque" },
+        opts,
+    );
+    new kubernetes.core.v1.ConfigMap("dashboard-settings", { metadata: meta(`${app}-settings`) }, opts);
+    const role = new kubernetes.rbac.v1.Role(
+        "dashboard-role",
+        {
+            metadata: meta(app),
+            rules: [
+                {
+                    apiGroups: [""],
+                    resources: ["secrets"],
+                    resourceNames: [`${app}-key-holder`, `${app}-certs`, `${app}-csrf`],
+                    verbs: ["get", "update", "delete"],
+                },
+                {
+                    apiGroups: [""],
+                    resources: ["configmaps"],
+                    resourceNames: [`${app}-settings`],
+                    verbs: ["get", "update"],
+                },
+                { apiGroups: [""], resources: ["services"], resourceNames: ["heapster", scraper], verbs: ["proxy"] },
+                {
+                    apiGroups: [""],
+                    resources: ["services/proxy"],
+                    resourceNames: ["heapster", "http:heapster:", "https:heapster:", scraper, `http:${scraper}`],
+                    verbs: ["get"],
+                },
+            ],
+        },
+        opts,
+    );
+    const clusterRole = new kubernetes.rbac.v1.ClusterRole(
+        "dashboard-cluster-role",
+        {
+            metadata: { name: app, labels },
+            rules: [{ apiGroups: ["metrics.k8s.io"], resources: ["pods", "nodes"], verbs: ["get", "list", "watch"] }],
+        },
+        opts,
+    );
+    const subjects = [{ kind: "ServiceAccount", name: account.metadata.name, namespace: ns }];
+    new kubernetes.rbac.v1.RoleBinding(
+        "dashboard-role-binding",
+        {
+            metadata: meta(app),
+            roleRef: { apiGroup: "rbac.authorization.k8s.io", kind: "Role", name: role.metadata.name },
+            subjects,
+        },
+        opts,
+    );
+    new kubernetes.rbac.v1.ClusterRoleBinding(
+        "dashboard-cluster-role-binding",
+        {
+            metadata: { name: app },
+            roleRef: { apiGroup: "rbac.authorization.k8s.io", kind: "ClusterRole", name: clusterRole.metadata.name },
+            subjects,
+        },
+        opts,
+    );
+    const hardened = {
+        allowPrivilegeEscalation: false,
+        readOnlyRootFilesystem: true,
+        runAsUser: 1001,
+        runAsGroup: 2001,
+    };
+    const podSpec = {
+        securityContext: { seccompProfile: { type: "RuntimeDefault" } },
+        serviceAccountName: account.metadata.name,
+        nodeSelector: { "kubernetes.io/os": "linux" },
+        // As upstream; the control-plane taint is node-role.kubernetes.io/control-plane since 1.24, so the
+        // dashboard runs on workers.
+        tolerations: [{ key: "node-role.kubernetes.io/master", effect: "NoSchedule" }],
+    };
+    const tmpVolume = { name: "tmp-volume", emptyDir: {} };
+    new kubernetes.apps.v1.Deployment(
+        "dashboard-deployment",
+        {
+            metadata: meta(app),
+            spec: {
+                replicas: 1,
+                revisionHistoryLimit: 10,
+                selector: { matchLabels: labels },
+                template: {
+                    metadata: { labels },
+                    spec: {
+                        ...podSpec,
+                        containers: [
+                            {
+                                name: app,
+                                image: `${repository}/dashboard:${addonImageTags.dashboard}`,
+                                imagePullPolicy: "Always",
+                                ports: [{ containerPort: 8443, protocol: "TCP" }],
+                                args: ["--auto-generate-certificates", `--namespace=${app}`],
+                                volumeMounts: [
+                                    { name: `${app}-certs`, mountPath: "/certs" },
+                                    // Exec sessions log here; the root filesystem is read-only.
+                                    { name: tmpVolume.name, mountPath: "/tmp" },
+                                ],
+                                livenessProbe: {
+                                    httpGet: { scheme: "HTTPS", path: "/", port: 8443 },
+                                    initialDelaySeconds: 30,
+                                    timeoutSeconds: 30,
+                                },
+                                securityContext: hardened,
+                            },
+                        ],
+                        volumes: [{ name: `${app}-certs`, secret: { secretName: certs.metadata.name } }, tmpVolume],
+                    },
+                },
+            },
+        },
+        opts,
+    );
+    const scraperLabels = { "k8s-app": scraper };
+    new kubernetes.core.v1.Service(
+        "dashboard-metrics-scraper-service",
+        {
+            metadata: { name: scraper, namespace: ns, labels: scraperLabels },
+            spec: { ports: [{ port: 8000, targetPort: 8000 }], selector: scraperLabels },
+        },
+        opts,
+    );
+    new kubernetes.apps.v1.Deployment(
+        "dashboard-metrics-scraper-deployment",
+        {
+            metadata: { name: scraper, namespace: ns, labels: scraperLabels },
+            spec: {
+                replicas: 1,
+                revisionHistoryLimit: 10,
+                selector: { matchLabels: scraperLabels },
+                template: {
+                    metadata: { labels: scraperLabels },
+                    spec: {
+                        ...podSpec,
+                        containers: [
+                            {
+                                name: scraper,
+                                image: `${repository}/metrics-scraper:${addonImageTags.dashboardMetricsScraper}`,
+                                ports: [{ containerPort: 8000, protocol: "TCP" }],
+                                livenessProbe: {
+                                    httpGet: { scheme: "HTTP", path: "/", port: 8000 },
+                                    initialDelaySeconds: 30,
+                                    timeoutSeconds: 30,
+                                },
+                                volumeMounts: [{ name: tmpVolume.name, mountPath: "/tmp" }],
+                                securityContext: hardened,
+                            },
+                        ],
+                        volumes: [tmpVolume],
+                    },
+                },
+            },
+        },
+        opts,
+    );
+    // The dashboard project's own sample user for token login.
+    const adminAccount = "admin-user";
+    return {
+        namespace: ns,
+        adminAccount,
+        access: {
+            ui: "kubernetes-dashboard",
+            // Through the API server: nothing listens outside the cluster, and the dashboard accepts a token
+            // over plain HTTP only from localhost, which the proxy is.
+            command: `${kubectl} proxy`,
+            url: `http://localhost:8001/api/v1/namespaces/${app}/services/https:${app}:/proxy/`,
+            tokenCommand: tokenCommand(app, adminAccount),
+        },
+    };
+}
+
+/** Headlamp's plain in-cluster manifest (kubernetes-headlamp.yaml): a Service and a Deployment in kube-system. */
+function installHeadlamp(config: ClusterConfig, opts: pulumi.CustomResourceOptions): InstalledUi {
+    const app = "headlamp";
+    const labels = { "k8s-app": app };
+    const namespace = "kube-system";
+    const port = 4466;
+    new kubernetes.core.v1.Service(
+        "headlamp-service",
+        { metadata: { name: app, namespace }, spec: { ports: [{ port: 80, targetPort: port }], selector: labels } },
+        opts,
+    );
+    const probe = { httpGet: { scheme: "HTTP", path: "/", port }, initialDelaySeconds: 30, timeoutSeconds: 30 };
+    new kubernetes.apps.v1.Deployment(
+        "headlamp-deployment",
+        {
+            metadata: { name: app, namespace },
+            spec: {
+                replicas: 1,
+                selector: { matchLabels: labels },
+                template: {
+                    metadata: { labels },
+                    spec: {
+                        containers: [
+                            {
+                                name: app,
+                                image: `${config.mirrors.headlampImages}/headlamp:${addonImageTags.headlamp}`,
+                                // In-cluster mode: the cluster is the one it runs in; users log in with a token.
+                                args: ["-in-cluster", "-plugins-dir=/headlamp/plugins"],
+                                ports: [{ containerPort: port }],
+                                readinessProbe: probe,
+                                livenessProbe: probe,
+                            },
+                        ],
+                        nodeSelector: { "kubernetes.io/os": "linux" },
+                    },
+                },
+            },
+        },
+        opts,
+    );
+    // Headlamp's documented service account for token login.
+    const adminAccount = "headlamp-admin";
+    return {
+        namespace: pulumi.output(namespace),
+        adminAccount,
+        access: {
+            ui: "headlamp",
+            command: `${kubectl} -n ${namespace} port-forward svc/${app} 8080:80`,
+            url: "http://localhost:8080/",
+            tokenCommand: tokenCommand(namespace, adminAccount),
+        },
+    };
+}
+
+/**
+ * A cluster-admin ServiceAccount for logging in to the UI and its long-lived token: a
+ * kubernetes.io/service-account-token Secret, which the token controller fills in (since 1.24 nothing
+ * creates one on its own). Returns the decoded token as a secret.
+ */
+function adminToken(installed: InstalledUi, opts: pulumi.CustomResourceOptions): pulumi.Output<string> {
+    const { namespace, adminAccount: name } = installed;
+    const prefix = installed.access.ui === "headlamp" ? "headlamp" : "dashboard";
+    const account = new kubernetes.core.v1.ServiceAccount(
+        `${prefix}-admin-service-account`,
+        { metadata: { name, namespace } },
+        opts,
+    );
+    new kubernetes.rbac.v1.ClusterRoleBinding(
+        `${prefix}-admin-cluster-role-binding`,
+        {
+            metadata: { name },
+            roleRef: { apiGroup: "rbac.authorization.k8s.io", kind: "ClusterRole", name: "cluster-admin" },
+            subjects: [{ kind: "ServiceAccount", name: account.metadata.name, namespace }],
+        },
+        opts,
+    );
+    const tokenSecret = new kubernetes.core.v1.Secret(
+        `${prefix}-admin-token`,
+        {
+            metadata: {
+                name,
+                namespace,
+                // Naming the account through its output also orders the Secret after it: the token controller
+                // rejects a token Secret for an account that does not exist yet.
+                annotations: { "kubernetes.io/service-account.name": account.metadata.name },
+            },
+            type: "kubernetes.io/service-account-token",
+        },
+        opts,
+    );
+    // The provider waits until the controller has written data.token. Offline plans have no cluster and
+    // so no token: empty then, and tokenCommand reads it once the cluster exists.
+    return pulumi.secret(
+        tokenSecret.data.apply((data) => (data?.token ? Buffer.from(data.token, "base64").toString("utf8") : "")),
+    );
+}
+
+const linuxOnly = {
+    nodeAffinity: {
+        requiredDuringSchedulingIgnoredDuringExecution: {
+            nodeSelectorTerms: [{ matchExpressions: [{ key: "kubernetes.io/os", operator: "In", values: ["linux"] }] }],
+        },
+    },
+};
+
+function fieldEnv(name: string, fieldPath: string) {
+    return { name, valueFrom: { fieldRef: { fieldPath } } };
+}
