@@ -107,8 +107,8 @@ mount_data_disk() {
         else
             log "${device} already holds data; keeping it"
         fi
-        fstype=$(blkid -s TYPE -o value "${device}")
-        uuid=$(blkid -s UUID -o value "${device}")
+        fstype=$(blkid -p -s TYPE -o value "${device}")
+        uuid=$(blkid -p -s UUID -o value "${device}")
         # nofail keeps the host reachable over SSH if the disk goes missing; the services that use the
         # mount point require it (RequiresMountsFor), so they fail loudly instead of filling the system disk.
         printf 'UUID=%s %s %s defaults,nofail 0 2\n' "${uuid}" "${mountpoint}" "${fstype}" >>/etc/fstab
@@ -140,6 +140,8 @@ stage_swap() {
 
 stage_sshd() {
     # The drop-in (AcceptEnv KUBEHA_*) is read per connection under socket activation; reload a running daemon.
+    # Before the first connection ssh.service has not run, and sshd -t wants its privilege-separation directory.
+    install -d -m 0755 /run/sshd
     sshd -t
     systemctl try-reload-or-restart ssh.service
 }
