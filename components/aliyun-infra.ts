@@ -143,7 +143,8 @@ export class AliyunInfra extends pulumi.ComponentResource implements ClusterInfr
                   ]
                 : []),
         ];
-        const rules: [string, alicloud.ecs.SecurityGroup, IngressRule[]][] = [
+        type GroupRules = [role: string, group: alicloud.ecs.SecurityGroup, rules: IngressRule[]];
+        const rules: GroupRules[] = [
             [
                 "bastion",
                 bastionSg,
@@ -168,7 +169,7 @@ export class AliyunInfra extends pulumi.ComponentResource implements ClusterInfr
                 ],
             ],
             ["worker", workerSg, nodeRules],
-            ...(config.etcd.dedicated ? [["etcd", etcdSg, [sshFromBastion, ...etcdRules]] as const] : []),
+            ...(config.etcd.dedicated ? [["etcd", etcdSg, [sshFromBastion, ...etcdRules]] satisfies GroupRules] : []),
             // NLB security groups filter clients, not backends; a listener accepts everyone unless a drop rule
             // of lower priority (higher number) catches what the accept rules do not.
             [
@@ -269,10 +270,11 @@ export class AliyunInfra extends pulumi.ComponentResource implements ClusterInfr
                 ),
         );
         // cloud-init installs packages at first boot: the hosts start once their way out exists.
-        this.hosts = clusterHosts.map((host) => ({
+        const instances = clusterHosts.map((host) => instance(host, [snatEntries[host.zoneIndex]]));
+        this.hosts = clusterHosts.map((host, i) => ({
             ...host,
             fqdn: hostFqdn(host.name, config.network.privateDomain),
-            instance: instance(host, [snatEntries[host.zoneIndex]]),
+            instance: instances[i],
         }));
 
         // Names, not IPs (seed 000): every host's name resolves to its planned address inside the VPC.
@@ -328,19 +330,20 @@ export class AliyunInfra extends pulumi.ComponentResource implements ClusterInfr
             },
             parent,
         );
-        for (const master of this.hosts.filter((host) => host.role === "master")) {
+        clusterHosts.forEach((host, i) => {
+            if (host.role !== "master") return;
             new alicloud.nlb.ServerGroupServerAttachment(
-                `${master.name}-api-backend`,
+                `${host.name}-api-backend`,
                 {
                     serverGroupId: apiServers.id,
-                    serverId: master.instance.id,
+                    serverId: instances[i].id,
                     serverType: "Ecs",
                     port: ports.apiserver,
                     weight: 100,
                 },
                 parent,
             );
-        }
+        });
         new alicloud.nlb.Listener(
             "api-listener",
             {
