@@ -230,17 +230,20 @@ describe("etcd on the masters, behind a load balancer", () => {
     test("real TLS handshakes between the parties that talk to each other", async () => {
         const k = "/etc/kubernetes/pki";
         const e = "/etc/etcd/pki";
-        const apiserver = end(dev, "master-2", `${k}/apiserver`, `${k}/front-proxy-ca.crt`);
         const domain = dev.config.network.privateDomain;
-        const kubectlFromWorker: TlsEnd = { ...end(dev, "master-1", `${k}/apiserver-kubelet-client`, `${k}/ca.crt`) };
-        // A client in the cluster reaches the apiserver by the Service name, the proxy name and loopback.
-        for (const name of ["kubernetes.default.svc", apiProxyName(domain), "127.0.0.1", "master-2", "192.168.16.10"]) {
-            const server = { ...apiserver, trusts: `${onHost(dev, "master-2", `${k}/ca.crt`)}` };
-            assert.ok(await handshake(server, kubectlFromWorker, name), `apiserver as ${name}`);
+        const master2 = dev.layout.find((host) => host.name === "master-2")!;
+        // The apiserver as a server that trusts the kubernetes CA for clients, and a client of that CA.
+        const apiserver = end(dev, master2.name, `${k}/apiserver`, `${k}/ca.crt`);
+        const kubernetesClient = end(dev, "master-1", `${k}/apiserver-kubelet-client`, `${k}/ca.crt`);
+        // Clients in the cluster reach it by the Service name, the local proxy's name, loopback, the master's own name and address.
+        const names = ["kubernetes.default.svc", apiProxyName(domain), "127.0.0.1", master2.name, master2.privateIp];
+        for (const name of names) {
+            assert.ok(await handshake(apiserver, kubernetesClient, name), `apiserver as ${name}`);
         }
         // Aggregated API servers trust the front-proxy CA for the apiserver's proxy identity.
+        const aggregatedServer = { ...apiserver, trusts: onHost(dev, master2.name, `${k}/front-proxy-ca.crt`) };
         const frontProxyClient = end(dev, "master-1", `${k}/front-proxy-client`, `${k}/ca.crt`);
-        assert.ok(await handshake(apiserver, frontProxyClient, "kubernetes"));
+        assert.ok(await handshake(aggregatedServer, frontProxyClient, "kubernetes"));
         // The apiserver and operators reach etcd on every member by name, address and loopback.
         for (const member of dev.layout.filter((host) => host.etcdMember)) {
             const etcdServer = end(dev, member.name, `${e}/server`, `${e}/ca.crt`);
@@ -263,7 +266,7 @@ describe("etcd on the masters, behind a load balancer", () => {
         }
         // And the checks can fail: a kubernetes-CA client is refused by etcd, a wrong name by the client.
         const etcdServer = end(dev, "master-1", `${e}/server`, `${e}/ca.crt`);
-        assert.equal(await handshake(etcdServer, kubectlFromWorker, "127.0.0.1"), false);
+        assert.equal(await handshake(etcdServer, kubernetesClient, "127.0.0.1"), false);
         const apiserverClient = end(dev, "master-1", `${k}/apiserver-etcd-client`, `${k}/etcd/ca.crt`);
         assert.equal(await handshake(etcdServer, apiserverClient, "master-2.k8s.internal"), false);
     });
