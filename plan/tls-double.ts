@@ -95,11 +95,17 @@ function privateKeyOutputs(key: KeyObject): Inputs {
     const legacyFormat = type === "rsa" ? "pkcs1" : type === "ec" ? "sec1" : "pkcs8";
     const publicKey = createPublicKey(key);
     const sshPublic = opensshPublicKey(key);
-    const sshBlob = Buffer.from(sshPublic.split(" ")[1], "base64");
-    return {
+    const pem = {
         privateKeyPem: key.export({ format: "pem", type: legacyFormat as "pkcs1" | "sec1" | "pkcs8" }),
         privateKeyPemPkcs8: key.export({ format: "pem", type: "pkcs8" }),
         publicKeyPem: publicKey.export({ format: "pem", type: "spki" }),
+    };
+    // OpenSSH has no P-224: the provider leaves the OpenSSH encodings empty.
+    if (!sshPublic)
+        return { ...pem, publicKeyOpenssh: "", publicKeyFingerprintSha256: "", publicKeyFingerprintMd5: "" };
+    const sshBlob = Buffer.from(sshPublic.split(" ")[1], "base64");
+    return {
+        ...pem,
         publicKeyOpenssh: `${sshPublic}\n`,
         publicKeyFingerprintSha256: `SHA256:${createHash("sha256").update(sshBlob).digest("base64").replace(/=+$/, "")}`,
         publicKeyFingerprintMd5: createHash("md5")
@@ -111,6 +117,8 @@ function privateKeyOutputs(key: KeyObject): Inputs {
 
 /** OpenSSH wire format (RFC 4253 6.6): strings and mpints, each prefixed with a 32-bit length. */
 function opensshPublicKey(key: KeyObject): string {
+    const sshCurves: Record<string, string> = { prime256v1: "nistp256", secp384r1: "nistp384", secp521r1: "nistp521" };
+    if (key.asymmetricKeyType === "ec" && !sshCurves[key.asymmetricKeyDetails?.namedCurve ?? ""]) return "";
     const jwk = key.export({ format: "jwk" });
     const field = (data: Buffer) => Buffer.concat([uint32(data.length), data]);
     const text = (value: string) => field(Buffer.from(value));
@@ -124,8 +132,7 @@ function opensshPublicKey(key: KeyObject): string {
         name = "ssh-rsa";
         blob = Buffer.concat([text(name), mpint(jwk.e!), mpint(jwk.n!)]);
     } else if (jwk.kty === "EC") {
-        const curve = { "P-256": "nistp256", "P-384": "nistp384", "P-521": "nistp521" }[jwk.crv!];
-        if (!curve) return "";
+        const curve = sshCurves[key.asymmetricKeyDetails!.namedCurve!];
         name = `ecdsa-sha2-${curve}`;
         const point = Buffer.concat([
             Buffer.from([4]),
@@ -193,39 +200,20 @@ const subjectFields: [string, string][] = [
 async function selfSignedCert(inputs: Inputs): Promise<Outputs> {
     const key = await signingKey(String(inputs.privateKeyPem));
     const name = subjectName(inputs.subject);
-    const isCa = Boolean(inputs.isCaCertificate);
-    if (isCa && name.length === 0) throw new Error("tls:SelfSignedCert: a CA certificate needs a subject");
-    const subjectKeyId = isCa || inputs.setSubjectKeyId ? await subjectKeyIdentifier(key.publicKey) : undefined;
-    const extensions = [
-        ...usageExtensions(inputs),
-        new x509.BasicConstraintsExtension(isCa, pathLength(inputs), true),
-        ...(subjectKeyId ? [subjectKeyId] : []),
-        ...(inputs.setAuthorityKeyId && subjectKeyId
-            ? [new x509.AuthorityKeyIdentifierExtension(subjectKeyId.keyId)]
-            : []),
-        ...alternativeNames(inputs, name.length === 0),
-    ];
-    const validity = validityWindow(inputs);
-    const serial = serialNumber();
-    const certificate = await x509.X509CertificateGenerator.create({
-        serialNumber: serial.hex,
+    if (inputs.isCaCertificate && name.length === 0) {
+        throw new Error("tls:SelfSignedCert: a CA certificate needs a subject");
+    }
+    const { id, state } = await issue(inputs, {
         subject: name,
         issuer: name,
-        notBefore: validity.notBefore,
-        notAfter: validity.notAfter,
         publicKey: key.publicKey,
-        signingKey: key.privateKey,
-        signingAlgorithm: key.signingAlgorithm,
-        extensions,
+        signer: key,
+        authorityKeyId: inputs.setAuthorityKeyId ? "own" : undefined,
+        alternativeNames: alternativeNames(inputs, name.length === 0),
     });
     return {
-        id: serial.decimal,
-        state: {
-            ...certificateDefaults,
-            ...validity.state,
-            keyAlgorithm: key.algorithm,
-            certPem: pem(certificate),
-        },
+        id,
+        state: { ...certificateDefaults(inputs, "self-signed"), ...state, keyAlgorithm: key.algorithm },
     };
 }
 
@@ -247,59 +235,84 @@ async function certRequest(inputs: Inputs): Promise<Outputs> {
 
 async function locallySignedCert(inputs: Inputs): Promise<Outputs> {
     const request = new x509.Pkcs10CertificateRequest(String(inputs.certRequestPem));
-    if (!(await request.verify()))
+    if (!(await request.verify())) {
         throw new Error("tls:LocallySignedCert: the certificate request's signature is invalid");
+    }
     const ca = new x509.X509Certificate(String(inputs.caCertPem));
     const caKey = await signingKey(String(inputs.caPrivateKeyPem));
     if (!(await sameKey(ca, caKey.publicKey))) {
         throw new Error("tls:LocallySignedCert: caPrivateKeyPem does not belong to caCertPem");
     }
-    const isCa = Boolean(inputs.isCaCertificate);
-    const publicKey = await request.publicKey.export();
-    const caKeyId = extension(ca.extensions, x509.SubjectKeyIdentifierExtension)?.keyId;
-    const subjectKeyId = isCa || inputs.setSubjectKeyId ? await subjectKeyIdentifier(publicKey) : undefined;
     const requested = extension(request.extensions, x509.SubjectAlternativeNameExtension);
-    const extensions = [
-        ...usageExtensions(inputs),
-        new x509.BasicConstraintsExtension(isCa, pathLength(inputs), true),
-        ...(subjectKeyId ? [subjectKeyId] : []),
+    const { id, state } = await issue(inputs, {
+        subject: request.subjectName,
+        issuer: ca.subjectName,
+        publicKey: await request.publicKey.export(),
+        signer: caKey,
         // Go's x509.CreateCertificate takes the authority key id from the signer's subject key id.
-        ...(caKeyId ? [new x509.AuthorityKeyIdentifierExtension(caKeyId)] : []),
-        ...(requested ? [requested] : []),
-    ];
+        authorityKeyId: extension(ca.extensions, x509.SubjectKeyIdentifierExtension)?.keyId,
+        alternativeNames: requested ? [requested] : [],
+    });
+    return {
+        id,
+        state: { ...certificateDefaults(inputs, "locally-signed"), ...state, caKeyAlgorithm: caKey.algorithm },
+    };
+}
+
+interface Issuance {
+    readonly subject: x509.JsonName | x509.Name;
+    readonly issuer: x509.JsonName | x509.Name;
+    readonly publicKey: CryptoKey;
+    readonly signer: SigningKey;
+    /** The issuer's key id, "own" for a self-signed certificate that names itself, or none. */
+    readonly authorityKeyId?: string;
+    readonly alternativeNames: x509.Extension[];
+}
+
+/** A certificate as Go's x509.CreateCertificate makes it from the provider's template. */
+async function issue(inputs: Inputs, issuance: Issuance): Promise<Outputs> {
+    const isCa = Boolean(inputs.isCaCertificate);
+    const subjectKeyId =
+        isCa || inputs.setSubjectKeyId
+            ? await x509.SubjectKeyIdentifierExtension.create(issuance.publicKey)
+            : undefined;
+    const authorityKeyId = issuance.authorityKeyId === "own" ? subjectKeyId?.keyId : issuance.authorityKeyId;
     const validity = validityWindow(inputs);
     const serial = serialNumber();
     const certificate = await x509.X509CertificateGenerator.create({
         serialNumber: serial.hex,
-        subject: request.subjectName,
-        issuer: ca.subjectName,
+        subject: issuance.subject,
+        issuer: issuance.issuer,
         notBefore: validity.notBefore,
         notAfter: validity.notAfter,
-        publicKey,
-        signingKey: caKey.privateKey,
-        signingAlgorithm: caKey.signingAlgorithm,
-        extensions,
+        publicKey: issuance.publicKey,
+        signingKey: issuance.signer.privateKey,
+        signingAlgorithm: issuance.signer.signingAlgorithm,
+        extensions: [
+            ...usageExtensions(inputs),
+            new x509.BasicConstraintsExtension(isCa, pathLength(inputs), true),
+            ...(subjectKeyId ? [subjectKeyId] : []),
+            ...(authorityKeyId ? [new x509.AuthorityKeyIdentifierExtension(authorityKeyId)] : []),
+            ...issuance.alternativeNames,
+        ],
     });
-    return {
-        id: serial.decimal,
-        state: {
-            ...certificateDefaults,
-            ...validity.state,
-            caKeyAlgorithm: caKey.algorithm,
-            certPem: pem(certificate),
-        },
-    };
+    return { id: serial.decimal, state: { ...validity.state, certPem: pem(certificate) } };
 }
 
-/** Outputs the SDK declares as always present, at the provider's defaults (overridden by inputs). */
-const certificateDefaults: Inputs = {
-    earlyRenewalHours: 0,
-    isCaCertificate: false,
-    maxPathLength: 0,
-    setSubjectKeyId: false,
-    setAuthorityKeyId: false,
-    readyForRenewal: false,
-};
+/** Outputs the SDK declares as always present: the inputs given, else the provider's defaults. */
+function certificateDefaults(inputs: Inputs, type: "self-signed" | "locally-signed"): Inputs {
+    const defaults: Inputs = {
+        earlyRenewalHours: 0,
+        isCaCertificate: false,
+        maxPathLength: 0,
+        setSubjectKeyId: false,
+        ...(type === "self-signed" ? { setAuthorityKeyId: false } : {}),
+    };
+    return {
+        ...Object.fromEntries(Object.entries(defaults).filter(([key]) => inputs[key] === undefined)),
+        readyForRenewal: false,
+    };
+}
 
 interface SigningKey {
     /** "RSA" or "ECDSA", as the provider reports keyAlgorithm. */
@@ -396,10 +409,6 @@ function alternativeNames(inputs: Inputs, emptySubject: boolean): x509.Extension
 function pathLength(inputs: Inputs): number | undefined {
     const length = Number(inputs.maxPathLength ?? 0);
     return inputs.isCaCertificate && length > 0 ? length : undefined;
-}
-
-async function subjectKeyIdentifier(publicKey: CryptoKey): Promise<x509.SubjectKeyIdentifierExtension> {
-    return x509.SubjectKeyIdentifierExtension.create(publicKey);
 }
 
 /** From now (whole seconds, as X.509 encodes it) for validityPeriodHours. */
