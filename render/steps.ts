@@ -1,0 +1,251 @@
+// The catalogue of remote steps: for each, the script under scripts/ it runs, the hosts it runs on, the
+// KUBEHA_* variables it reads, and whether it handles secrets. Pure data: the bootstrap builds each
+// remote.Command from it (create or delete = installedScript(id), environment = stepEnvironment(id, ...)),
+// and test/scripts.test.ts holds every script to the variables listed here.
+import { HostRole } from "../config/layout";
+import { fileStepNames } from "./file-bundle";
+
+/** Where the step scripts and lib.sh lie, side by side, on every host. */
+export const scriptInstallDir = "/usr/local/lib/kubeha";
+
+/** The shared helpers every step script but the standalone ones sources. */
+export const scriptLibrary = "lib.sh";
+
+export type NodeRole = Exclude<HostRole, "bastion">;
+
+export interface StepVariable {
+    readonly description: string;
+    /** The script's own default when the variable is unset; a variable without one is required. */
+    readonly default?: string;
+}
+
+export interface Step {
+    /** Resource name suffix: the step's remote.Command on host h is `h-<name>`. */
+    readonly name: string;
+    /** File name under scripts/ (installed in scriptInstallDir). */
+    readonly script: string;
+    readonly summary: string;
+    /** Roles of the hosts the command runs on. */
+    readonly roles: readonly NodeRole[];
+    /**
+     * Which of those hosts: every one (in parallel), the first in layout order, or all but the first;
+     * etcd-members limits them to hosts that run an etcd member.
+     */
+    readonly hosts: "every" | "first" | "all-but-first" | "etcd-members" | "first-etcd-member";
+    /**
+     * Set for a step that runs on a master on behalf of other nodes: one command per node of these roles,
+     * named after that node, with KUBEHA_NODE_NAME = its node name.
+     */
+    readonly forEachNode?: readonly NodeRole[];
+    /** create: the command's create; delete: its delete (runs before the node's instance goes); none: no command of its own. */
+    readonly phase: "create" | "delete" | "none";
+    readonly variables: Readonly<Record<`KUBEHA_${string}`, StepVariable>>;
+    /** Handles secret material (stdin, config files with tokens): logging "none" and secret outputs. */
+    readonly secret: boolean;
+    /** What the command's stdin carries, if anything. */
+    readonly stdin?: string;
+    /** Does not source lib.sh (wait-cloud-init also needs no variable, so it can be sent on stdin: `bash -s`). */
+    readonly standalone?: boolean;
+    /** A condition under which the bootstrap creates the step at all. */
+    readonly onlyWhen?: string;
+}
+
+const timeout = (seconds: number, what: string) =>
+    ({ KUBEHA_TIMEOUT: { description: `seconds ${what} may take in all`, default: String(seconds) } }) as const;
+
+const etcdClient = {
+    KUBEHA_ETCD_ENDPOINTS: {
+        description: "client URL of every etcd member, comma-separated (etcdClientUrls in render/etcd.ts)",
+    },
+    KUBEHA_ETCD_CACERT: { description: "etcd CA certificate (etcdPki.ca)" },
+    KUBEHA_ETCD_CERT: { description: "client certificate etcdctl presents (etcdPki.healthcheckClientCert)" },
+    KUBEHA_ETCD_KEY: { description: "its private key (etcdPki.healthcheckClientKey)" },
+} as const;
+
+const etcdMember = {
+    KUBEHA_ETCD_CONFIG: { description: "this member's etcd --config-file (etcdConfigPath)" },
+    ...etcdClient,
+} as const;
+
+const kubeadmConfig = (command: string) =>
+    ({
+        KUBEHA_KUBEADM_CONFIG: {
+            description: `the kubeadm ${command} --config file; it holds the bootstrap token, so root's alone (0600)`,
+        },
+    }) as const;
+
+const nodeName = (whose: string) => ({ KUBEHA_NODE_NAME: { description: whose } }) as const;
+
+const installFiles = {
+    script: "install-files.sh",
+    roles: ["master", "etcd", "worker"],
+    hosts: "every",
+    phase: "create",
+    variables: {
+        KUBEHA_ROOT: { description: "tests only: directory the paths are relative to; unset on hosts", default: "" },
+    },
+    stdin: "the host's files as a bundle (encodeBundle in render/file-bundle.ts)",
+    standalone: true,
+} as const;
+
+/** Every step, in the order the bootstrap runs them on a host. */
+export const steps = {
+    ready: {
+        name: "ready",
+        script: "wait-cloud-init.sh",
+        summary: "waits until cloud-init finished the boot preparation; names the stage that failed",
+        roles: ["master", "etcd", "worker"],
+        hosts: "every",
+        phase: "create",
+        variables: timeout(1200, "the boot preparation"),
+        secret: false,
+        standalone: true,
+    },
+    files: {
+        name: fileStepNames.plain,
+        summary: "installs the host's configuration files and certificates (content, mode, atomically)",
+        secret: false,
+        ...installFiles,
+    },
+    keys: {
+        name: fileStepNames.secret,
+        summary: "installs the host's private keys and secret files (0600)",
+        secret: true,
+        ...installFiles,
+    },
+    etcd: {
+        name: "etcd",
+        script: "start-etcd.sh",
+        summary: "enables and starts etcd.service, restarts it on changed files; replaces a member of a replaced host",
+        roles: ["master", "etcd"],
+        hosts: "etcd-members",
+        phase: "create",
+        variables: { ...etcdMember, ...timeout(300, "a member replacement") },
+        secret: false,
+    },
+    "etcd-health": {
+        name: "etcd-health",
+        script: "etcd-health.sh",
+        summary: "gate: every etcd member healthy over mutual TLS and started",
+        roles: ["master", "etcd"],
+        hosts: "first-etcd-member",
+        phase: "create",
+        variables: { ...etcdClient, ...timeout(300, "the wait for a healthy cluster") },
+        secret: false,
+    },
+    init: {
+        name: "init",
+        script: "kubeadm-init.sh",
+        summary: "kubeadm init on the first master, unless initialised already",
+        roles: ["master"],
+        hosts: "first",
+        phase: "create",
+        variables: { ...kubeadmConfig("init"), ...timeout(900, "kubeadm init and the API server") },
+        secret: true,
+    },
+    "join-control-plane": {
+        name: "join",
+        script: "join-control-plane.sh",
+        summary: "kubeadm join --control-plane of the other masters, unless joined already",
+        roles: ["master"],
+        hosts: "all-but-first",
+        phase: "create",
+        variables: {
+            ...kubeadmConfig("join"),
+            ...nodeName("this master's node name"),
+            ...timeout(900, "the join"),
+        },
+        secret: true,
+    },
+    "join-worker": {
+        name: "join",
+        script: "join-worker.sh",
+        summary: "kubeadm join of every worker, unless joined already",
+        roles: ["worker"],
+        hosts: "every",
+        phase: "create",
+        variables: { ...kubeadmConfig("join"), ...nodeName("this worker's node name"), ...timeout(900, "the join") },
+        secret: true,
+    },
+    "serving-cert": {
+        name: "serving-cert",
+        script: "approve-kubelet-serving.sh",
+        summary: "approves a node's kubelet serving CSR when the node, its names and addresses check out",
+        roles: ["master"],
+        hosts: "first",
+        forEachNode: ["master", "worker"],
+        phase: "create",
+        variables: {
+            ...nodeName("the node whose serving certificate to approve"),
+            KUBEHA_NODE_ADDRESSES: {
+                description:
+                    "the IP addresses and DNS names that node owns, comma-separated (its private address and FQDN)",
+            },
+            ...timeout(300, "the wait for the kubelet's certificate"),
+        },
+        secret: false,
+        onlyWhen: "the KubeletConfiguration sets serverTLSBootstrap: true",
+    },
+    "remove-node": {
+        name: "remove-node",
+        script: "remove-node.sh",
+        summary: "scale-down: cordons, drains and deletes a worker's Node; succeeds when it is gone",
+        roles: ["master"],
+        hosts: "first",
+        forEachNode: ["worker"],
+        phase: "delete",
+        variables: { ...nodeName("the node to remove"), ...timeout(600, "the drain and delete") },
+        secret: false,
+    },
+    "replace-etcd-member": {
+        name: "replace-etcd-member",
+        script: "replace-etcd-member.sh",
+        summary:
+            "member remove, member add, start with initial-cluster-state existing (start-etcd runs it when needed)",
+        roles: ["master", "etcd"],
+        hosts: "etcd-members",
+        phase: "none",
+        variables: { ...etcdMember, ...timeout(300, "the replacement") },
+        secret: false,
+    },
+} as const satisfies Record<string, Step>;
+
+export type StepId = keyof typeof steps;
+
+export const stepIds = Object.keys(steps) as StepId[];
+
+type Variables<Id extends StepId> = (typeof steps)[Id]["variables"];
+type Required<Id extends StepId> = {
+    [K in keyof Variables<Id> as Variables<Id>[K] extends { default: string } ? never : K]: string;
+};
+type Optional<Id extends StepId> = {
+    [K in keyof Variables<Id> as Variables<Id>[K] extends { default: string } ? K : never]?: string;
+};
+/** The values a step takes: every required variable, and any optional one. */
+export type StepValues<Id extends StepId> = Required<Id> & Optional<Id>;
+
+/** The command text: the installed script's path (every parameter travels in the environment). */
+export function installedScript(id: StepId): string {
+    return `${scriptInstallDir}/${steps[id].script}`;
+}
+
+/** The files to install in scriptInstallDir on every host: lib.sh and every step script. */
+export function installedScriptFiles(): string[] {
+    return [scriptLibrary, ...new Set(stepIds.map((id) => steps[id].script))];
+}
+
+/** The remote.Command environment of a step, checked against the catalogue; keys sorted, for stable diffs. */
+export function stepEnvironment<Id extends StepId>(id: Id, values: StepValues<Id>): Record<string, string> {
+    const variables: Record<string, StepVariable> = steps[id].variables;
+    const given: Record<string, string | undefined> = values;
+    const unknown = Object.keys(given).filter((name) => !(name in variables));
+    if (unknown.length > 0) throw new Error(`step ${id} does not read ${unknown.join(", ")}`);
+    const missing = Object.keys(variables).filter((name) => variables[name].default === undefined && !given[name]);
+    if (missing.length > 0) throw new Error(`step ${id} needs ${missing.join(", ")}`);
+    return Object.fromEntries(
+        Object.keys(given)
+            .filter((name) => given[name] !== undefined)
+            .sort()
+            .map((name) => [name, given[name] as string]),
+    );
+}

@@ -1,0 +1,242 @@
+# shellcheck shell=bash
+# Helpers every kubeha step script sources: messages, failure hints, bounded retries with back-off,
+# kubeadm runs that keep secrets out of the output. Installed next to the step scripts
+# (/usr/local/lib/kubeha/). Reads no KUBEHA_* variable itself: scripts pass what it needs.
+
+step=${0##*/}
+step=${step%.sh}
+readonly step
+readonly kubeha_log_dir=/var/log/kubeha
+readonly kubeha_state_dir=/var/lib/kubeha
+
+# Messages go to fd 3, the step's stderr, so they show even from commands whose output retry_until holds.
+exec 3>&2
+log() {
+    printf 'kubeha %s: %s\n' "$step" "$*" >&3
+}
+
+# fail MESSAGE [WHERE-TO-LOOK...]: says what went wrong, where to look and how to re-run, then exits 1.
+fail() {
+    local hint
+    printf 'kubeha %s: FAILED: %s\n' "$step" "$1" >&2
+    shift
+    for hint in "$@"; do
+        printf '  look at: %s\n' "$hint" >&2
+    done
+    printf '  re-run: fix the cause, then pulumi up again (or on the host: sudo env KUBEHA_...=... %s)\n' "$0" >&2
+    exit 1
+}
+
+[[ $EUID -eq 0 ]] || fail "must run as root (the remote command is: sudo -E $0)"
+
+# require_seconds NAME VALUE: VALUE must be a whole number of seconds (at least 1).
+require_seconds() {
+    [[ $2 =~ ^[1-9][0-9]*$ ]] || fail "$1 must be a whole number of seconds, got '$2'"
+}
+
+# retry_until DEADLINE WHAT COMMAND...: runs COMMAND until it succeeds or $SECONDS passes DEADLINE,
+# waiting 1, 2, 4 ... 16 s between attempts. Prints the successful attempt's stdout; after the last
+# failed attempt, shows its (redacted) error output and returns 1. COMMAND must bound its own run time.
+retry_until() {
+    local deadline=$1 what=$2 delay=1 attempt=1 output errors
+    shift 2
+    errors=$(mktemp)
+    while true; do
+        if output=$("$@" 2>"$errors"); then
+            rm -f "$errors"
+            printf '%s' "$output"
+            return 0
+        fi
+        if ((SECONDS + delay > deadline)); then
+            log "gave up waiting for $what after $attempt attempt(s); last error:"
+            redact <"$errors" | tail -n 20 >&2
+            rm -f "$errors"
+            return 1
+        fi
+        log "waiting for $what (attempt $attempt failed, next in ${delay}s)"
+        sleep "$delay"
+        attempt=$((attempt + 1))
+        delay=$((delay * 2 > 16 ? 16 : delay * 2))
+    done
+}
+
+# seconds_left DEADLINE: whole seconds until DEADLINE (at least 1), for commands with their own timeout.
+seconds_left() {
+    local left=$(($1 - SECONDS))
+    printf '%s' $((left > 0 ? left : 1))
+}
+
+# redact: hides bootstrap tokens and certificate keys in text on its way to a log.
+redact() {
+    sed -E -e 's/\b[a-z0-9]{6}\.[a-z0-9]{16}\b/[bootstrap-token]/g' -e 's/\b[0-9a-f]{64}\b/[hex-secret]/g'
+}
+
+# run_logged COMMAND...: runs COMMAND with its full output appended to the root-only
+# /var/log/kubeha/<step>.log and a redacted copy on stdout. Returns COMMAND's status.
+run_logged() {
+    local logfile="$kubeha_log_dir/$step.log" status=0
+    install -d -m 0700 "$kubeha_log_dir"
+    (umask 077 && printf '=== %s: %s\n' "$(date -Is)" "$*" >>"$logfile")
+    "$@" 2>&1 | tee -a "$logfile" | redact || status=$?
+    return "$status"
+}
+
+# require_private FILE: FILE must exist; one that holds a bootstrap token must be root's alone (0600).
+require_private() {
+    [[ -f $1 ]] || fail "$1 does not exist" "the install-files step's output" "ls -l ${1%/*}"
+    if grep -Eq '\b[a-z0-9]{6}\.[a-z0-9]{16}\b' "$1" && [[ $(stat -c '%u %a' "$1") != "0 600" ]]; then
+        fail "$1 holds a bootstrap token but is not root's alone (owner and mode: $(stat -c '%U %a' "$1"))" \
+            "chown root:root $1 && chmod 0600 $1"
+    fi
+}
+
+# use_etcd_client CA CERT KEY: etcdctl (API v3) talks TLS with this client certificate from now on.
+use_etcd_client() {
+    local file
+    for file in "$@"; do
+        [[ -r $file ]] || fail "etcd client file $file is missing" "the install-files step's output" "ls -l ${file%/*}"
+    done
+    export ETCDCTL_CACERT=$1 ETCDCTL_CERT=$2 ETCDCTL_KEY=$3 ETCDCTL_DIAL_TIMEOUT=3s ETCDCTL_COMMAND_TIMEOUT=8s
+}
+
+# etcd_setting CONFIG KEY: a top-level value of etcd's YAML config file, without quotes.
+etcd_setting() {
+    sed -nE "s/^$2:[[:space:]]*[\"']?([^\"'#]*[^\"'#[:space:]])[\"']?[[:space:]]*(#.*)?$/\\1/p" "$1" | head -n 1
+}
+
+# etcd_inputs_digest CONFIG: digest of the config and every file it names (certificates, keys). The
+# initial-cluster-state line is left out: etcd reads it only at a member's first start.
+etcd_inputs_digest() {
+    local config=$1 file
+    local -a files=()
+    while read -r file; do
+        [[ -r $file ]] || fail "$file, named in $config, is missing" "the install-files step's output" "ls -l ${file%/*}"
+        files+=("$file")
+    done < <(sed -nE "s/^[[:space:]]*[a-z-]+-file:[[:space:]]*[\"']?([^\"'[:space:]]+).*/\\1/p" "$config")
+    { grep -v '^initial-cluster-state:' "$config" && cat "${files[@]}"; } | sha256sum | cut -d ' ' -f 1
+}
+
+# etcd_ensure_running CONFIG: etcd.service enabled and running with the current unit, config and
+# certificates: started when stopped, restarted when one of them changed since this host last (re)started
+# it. Does not block: a member is ready only once a majority runs (the health gate waits for that).
+etcd_ensure_running() {
+    local config=$1 digest recorded="" changed=no state
+    digest=$(etcd_inputs_digest "$config")
+    [[ ! -r $kubeha_state_dir/etcd.digest ]] || recorded=$(<"$kubeha_state_dir/etcd.digest")
+    [[ -z $recorded || $recorded == "$digest" ]] || changed=yes
+    if [[ $(systemctl show -p LoadState --value etcd.service) != loaded ||
+        $(systemctl show -p NeedDaemonReload --value etcd.service) == yes ]]; then
+        log "loading the etcd.service unit file"
+        systemctl daemon-reload
+        changed=yes
+    fi
+    systemctl is-enabled --quiet etcd.service || systemctl enable --quiet etcd.service
+    state=$(systemctl show -p ActiveState --value etcd.service)
+    case $state in
+        active | activating | reloading)
+            if [[ $changed == yes ]]; then
+                log "etcd's unit, config or certificates changed: restarting etcd.service"
+                systemctl restart --no-block etcd.service
+            else
+                log "etcd.service is $state with the current config"
+            fi
+            ;;
+        *)
+            log "starting etcd.service (was $state)"
+            systemctl start --no-block etcd.service
+            ;;
+    esac
+    if [[ $recorded != "$digest" ]]; then
+        install -d -m 0755 "$kubeha_state_dir"
+        printf '%s\n' "$digest" >"$kubeha_state_dir/etcd.digest"
+    fi
+}
+
+# etcd_others ENDPOINTS OWN-URLS: the comma-separated ENDPOINTS without this member's own client URLs.
+etcd_others() {
+    local endpoint
+    local -a endpoints kept=()
+    IFS=, read -ra endpoints <<<"$1"
+    for endpoint in "${endpoints[@]}"; do
+        [[ ,$2, == *",$endpoint,"* ]] || kept+=("$endpoint")
+    done
+    (
+        IFS=,
+        printf '%s' "${kept[*]}"
+    )
+}
+
+# etcd_member_line MEMBERS PEER-URL: the `etcdctl member list` line of the member with PEER-URL.
+etcd_member_line() {
+    awk -F ', ' -v peer="$2" '$4 == peer' <<<"$1"
+}
+
+# kubeadm_attempts DEADLINE MARKER KUBEADM-ARGS...: runs kubeadm (logged, time-bounded) and retries with
+# back-off while it fails before writing MARKER: up to then it has changed nothing, so a failure is
+# most likely the network (API or etcd not reachable yet). After MARKER exists a retry would trip
+# kubeadm's own preflight checks, so it fails with hints instead.
+kubeadm_attempts() {
+    local deadline=$1 marker=$2 delay=5 attempt=1
+    shift 2
+    while true; do
+        log "kubeadm $1 (attempt $attempt)"
+        if run_logged timeout --kill-after=10s "$(seconds_left "$deadline")" kubeadm "$@"; then
+            return 0
+        fi
+        if [[ -e $marker ]] || ((SECONDS + delay > deadline)); then
+            fail "kubeadm $1 failed (attempt $attempt)" \
+                "the redacted kubeadm output above; full output: $kubeha_log_dir/$step.log (root only)" \
+                "journalctl -u kubelet -n 100; crictl ps -a (control-plane containers)" \
+                "to start this host over: kubeadm reset -f, then re-run this step"
+        fi
+        log "kubeadm $1 failed before changing anything; retrying in ${delay}s"
+        sleep "$delay"
+        attempt=$((attempt + 1))
+        delay=$((delay * 2 > 30 ? 30 : delay * 2))
+    done
+}
+
+# kubectl_as KUBECONFIG ARGS...: kubectl with one request bounded to 10 s.
+kubectl_as() {
+    kubectl --kubeconfig="$1" --request-timeout=10s "${@:2}"
+}
+
+# node_registered NODE: the node's own credentials (kubelet.conf) see its Node object.
+node_registered() {
+    [[ -n $(kubectl_as /etc/kubernetes/kubelet.conf get node "$1" -o name) ]]
+}
+
+# local_apiserver_ready: this master's own kube-apiserver (not the proxy) answers /readyz.
+local_apiserver_ready() {
+    kubectl_as /etc/kubernetes/admin.conf --server=https://127.0.0.1:6443 --tls-server-name=kubernetes \
+        get --raw=/readyz
+}
+
+# kubeadm_join DEADLINE CONFIG NODE ROLE: joins this host as ROLE (control-plane or worker) unless it is
+# joined already (kubelet.conf exists and the node is registered).
+kubeadm_join() {
+    local deadline=$1 config=$2 node=$3 role=$4
+    if [[ $role == control-plane ]]; then
+        grep -q '^controlPlane:' "$config" || fail "$config has no controlPlane section: it joins a worker"
+    else
+        ! grep -q '^controlPlane:' "$config" || fail "$config has a controlPlane section: it joins a master"
+    fi
+    if [[ -e /etc/kubernetes/kubelet.conf ]]; then
+        log "/etc/kubernetes/kubelet.conf exists: checking that $node is registered"
+    else
+        require_private "$config"
+        kubeadm_attempts "$deadline" /etc/kubernetes/bootstrap-kubelet.conf join --config "$config"
+    fi
+    retry_until "$deadline" "node $node to be registered" node_registered "$node" >/dev/null ||
+        fail "node $node is not registered although this host ran kubeadm join" \
+            "journalctl -u kubelet -n 100 (TLS bootstrap, registration errors)" \
+            "kubectl get nodes, on a master" \
+            "if the node was deleted: kubeadm reset -f on this host, then re-run this step"
+    if [[ $role == control-plane ]]; then
+        retry_until "$deadline" "the local kube-apiserver" local_apiserver_ready >/dev/null ||
+            fail "this master's kube-apiserver does not answer on 127.0.0.1:6443" \
+                "crictl ps -a --name kube-apiserver; crictl logs <id>" \
+                "journalctl -u kubelet -n 100"
+    fi
+    log "$node is part of the cluster as a $role node"
+}

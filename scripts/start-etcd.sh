@@ -1,0 +1,35 @@
+#!/usr/bin/env bash
+# Step start-etcd (every etcd member, all at once): enables and starts etcd.service (render/etcd.ts) and
+# restarts it when its unit, config or certificates changed. On a host whose data dir is empty while the
+# other members already run a cluster that lists this member as started (the host was replaced) or not at
+# all, it hands over to replace-etcd-member.sh: starting it as a new member would fail.
+set -euo pipefail
+# shellcheck source=lib.sh
+source "${BASH_SOURCE[0]%/*}/lib.sh"
+
+: "${KUBEHA_ETCD_CONFIG:?KUBEHA_ETCD_CONFIG is required (etcd --config-file of this member)}"
+: "${KUBEHA_ETCD_ENDPOINTS:?KUBEHA_ETCD_ENDPOINTS is required (client URLs of every member, comma-separated)}"
+: "${KUBEHA_ETCD_CACERT:?KUBEHA_ETCD_CACERT is required (etcd CA certificate)}"
+: "${KUBEHA_ETCD_CERT:?KUBEHA_ETCD_CERT is required (etcd client certificate)}"
+: "${KUBEHA_ETCD_KEY:?KUBEHA_ETCD_KEY is required (etcd client key)}"
+: "${KUBEHA_TIMEOUT:=300}" # passed on to replace-etcd-member.sh
+require_seconds KUBEHA_TIMEOUT "$KUBEHA_TIMEOUT"
+export KUBEHA_TIMEOUT
+
+[[ -r $KUBEHA_ETCD_CONFIG ]] || fail "$KUBEHA_ETCD_CONFIG does not exist" "the install-files step's output"
+data_dir=$(etcd_setting "$KUBEHA_ETCD_CONFIG" data-dir)
+peer_url=$(etcd_setting "$KUBEHA_ETCD_CONFIG" initial-advertise-peer-urls)
+others=$(etcd_others "$KUBEHA_ETCD_ENDPOINTS" "$(etcd_setting "$KUBEHA_ETCD_CONFIG" advertise-client-urls)")
+
+if [[ ! -d $data_dir/member/wal && -n $others ]]; then
+    use_etcd_client "$KUBEHA_ETCD_CACERT" "$KUBEHA_ETCD_CERT" "$KUBEHA_ETCD_KEY"
+    # One quick look: while the cluster is first bootstrapped the others are not up yet, and that is fine.
+    if members=$(ETCDCTL_DIAL_TIMEOUT=2s etcdctl --endpoints="$others" member list 2>/dev/null); then
+        own=$(etcd_member_line "$members" "$peer_url")
+        if [[ -z $own || $own == *", started, "* ]]; then
+            log "empty data dir, and the running cluster ${own:+knows an earlier incarnation of}${own:-does not know} this member: replacing it"
+            exec "${BASH_SOURCE[0]%/*}/replace-etcd-member.sh"
+        fi
+    fi
+fi
+etcd_ensure_running "$KUBEHA_ETCD_CONFIG"

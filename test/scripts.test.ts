@@ -1,0 +1,398 @@
+// The step scripts under scripts/: shellcheck-clean, strict mode, parameters only as the KUBEHA_*
+// variables render/steps.ts documents; and the kubeadm- and kubectl-driven steps run twice on throwaway
+// hosts with stand-ins for kubeadm, kubectl and systemctl: the second run changes nothing and succeeds.
+import assert from "node:assert/strict";
+import { spawnSync } from "node:child_process";
+import * as fs from "node:fs";
+import * as path from "node:path";
+import { after, before, describe, test } from "node:test";
+import { hostBoot } from "../render/cloud-init";
+import { installedScriptFiles, scriptLibrary, stepEnvironment, stepIds, steps } from "../render/steps";
+import { changes, scriptsDir, StepSandbox } from "./support/step-sandbox";
+
+const shellFiles = fs.readdirSync(scriptsDir).filter((name) => name.endsWith(".sh"));
+const read = (name: string) => fs.readFileSync(path.join(scriptsDir, name), "utf8");
+
+describe("every script under scripts/", () => {
+    test("shellcheck reports nothing", () => {
+        assert.ok(shellFiles.length > 0);
+        const result = spawnSync("shellcheck", ["--format=gcc", ...shellFiles], { cwd: scriptsDir, encoding: "utf8" });
+        assert.equal(result.error, undefined, "shellcheck must be installed");
+        assert.equal(result.stdout + result.stderr, "");
+        assert.equal(result.status, 0);
+    });
+
+    test("starts with #!/usr/bin/env bash and strict mode before any command (lib.sh is sourced, not run)", () => {
+        for (const name of shellFiles.filter((file) => file !== scriptLibrary)) {
+            const lines = read(name).split("\n");
+            assert.equal(lines[0], "#!/usr/bin/env bash", name);
+            const firstCommand = lines.slice(1).find((line) => !/^\s*(#.*)?$/.test(line));
+            assert.match(firstCommand ?? "", /^set -E?euo pipefail$/, name);
+            assert.ok(fs.statSync(path.join(scriptsDir, name)).mode & 0o100, `${name} is executable`);
+        }
+    });
+});
+
+describe("the step catalogue (render/steps.ts)", () => {
+    const variablesRead = (text: string) => new Set(text.match(/\bKUBEHA_[A-Z][A-Z0-9_]*/g) ?? []);
+
+    test("names a script under scripts/ for every step, and every step script is catalogued", () => {
+        const installed = installedScriptFiles();
+        for (const file of installed) assert.ok(shellFiles.includes(file), `${file} is missing from scripts/`);
+        // Boot-time scripts (run by cloud-init, not over SSH) are the cloud-init renderer's.
+        const bootScripts = [path.basename(hostBoot.script)];
+        assert.deepEqual(
+            shellFiles.filter((file) => !installed.includes(file) && !bootScripts.includes(file)),
+            [],
+        );
+    });
+
+    test("lib.sh reads no KUBEHA_ variable: every parameter is the step's own", () => {
+        assert.deepEqual([...variablesRead(read(scriptLibrary))], []);
+    });
+
+    for (const id of stepIds) {
+        const step = steps[id];
+        test(`${id}: ${step.script} reads exactly the variables listed, required ones checked at the top`, () => {
+            const text = read(step.script);
+            const documented = Object.keys(step.variables).sort();
+            assert.deepEqual([...variablesRead(text)].sort(), documented);
+            const header = text.split("\n").filter((line) => line.startsWith(': "${KUBEHA_'));
+            for (const [name, variable] of Object.entries(step.variables) as [string, { default?: string }][]) {
+                if (variable.default === undefined) {
+                    assert.ok(
+                        header.some((line) => line.startsWith(`: "\${${name}:?${name} is required`)),
+                        `${step.script} checks ${name} with : "\${${name}:?${name} is required ..."`,
+                    );
+                } else {
+                    const defaults = [...text.matchAll(new RegExp(`\\$\\{${name}:[-=]([^}]*)\\}`, "g"))];
+                    assert.ok(defaults.length > 0, `${step.script} gives ${name} a default`);
+                    for (const match of defaults) assert.equal(match[1], variable.default, `${name} default`);
+                }
+            }
+            const sourcesLibrary = /^source .*lib\.sh/m.test(text);
+            assert.equal(sourcesLibrary, !("standalone" in step));
+            if (sourcesLibrary) assert.match(text, /^source "\$\{BASH_SOURCE\[0\]%\/\*\}\/lib\.sh"$/m);
+        });
+    }
+
+    test("a script that hands over to another passes it every variable that one needs", () => {
+        for (const id of stepIds) {
+            const handedTo = read(steps[id].script).match(/exec "\$\{BASH_SOURCE\[0\]%\/\*\}\/([a-z-]+\.sh)"/);
+            if (!handedTo) continue;
+            const target = stepIds.find((other) => steps[other].script === handedTo[1]);
+            assert.ok(target, `${handedTo[1]} is catalogued`);
+            for (const name of Object.keys(steps[target].variables)) {
+                assert.ok(name in steps[id].variables, `${steps[id].script} passes ${name} to ${handedTo[1]}`);
+            }
+        }
+    });
+
+    test("the wait step reads the markers the boot script writes", () => {
+        const text = read(steps.ready.script);
+        const dir = path.dirname(hostBoot.doneMarker);
+        assert.match(text, new RegExp(`state_dir=${dir}$`, "m"));
+        for (const marker of [hostBoot.doneMarker, hostBoot.failedMarker, hostBoot.stageFile]) {
+            assert.ok(text.includes(`$state_dir/${path.basename(marker)}`), marker);
+        }
+    });
+
+    test("stepEnvironment checks names against the catalogue and sorts them", () => {
+        assert.deepEqual(
+            stepEnvironment("join-worker", {
+                KUBEHA_TIMEOUT: "60",
+                KUBEHA_NODE_NAME: "worker-1",
+                KUBEHA_KUBEADM_CONFIG: "/etc/kubernetes/kubeadm-join.yaml",
+            }),
+            {
+                KUBEHA_KUBEADM_CONFIG: "/etc/kubernetes/kubeadm-join.yaml",
+                KUBEHA_NODE_NAME: "worker-1",
+                KUBEHA_TIMEOUT: "60",
+            },
+        );
+        assert.throws(
+            () => stepEnvironment("remove-node", {} as { KUBEHA_NODE_NAME: string }),
+            /remove-node needs KUBEHA_NODE_NAME/,
+        );
+        assert.throws(
+            () => stepEnvironment("remove-node", { KUBEHA_NODE_NAME: "worker-1", KUBEHA_NODES: "x" } as never),
+            /does not read KUBEHA_NODES/,
+        );
+    });
+});
+
+// kubeadm, kubectl and the kubelet cannot run here: stand-ins record the calls and write what the real
+// tools write. The scripts run as root in a throwaway root per host.
+describe("kubeadm- and kubectl-driven steps, twice on throwaway hosts", () => {
+    const sandbox = new StepSandbox("steps");
+    const token = "abcdef.0123456789abcdef";
+    const initConfig = "/etc/kubernetes/kubeadm-init.yaml";
+    const joinConfig = "/etc/kubernetes/kubeadm-join.yaml";
+    // Shaped like render/kubeadm.ts's output: one document per kind, controlPlane at the top level.
+    const kubeadmConfig = (kind: string, node: string, controlPlane: boolean) =>
+        [
+            "apiVersion: kubeadm.k8s.io/v1beta4",
+            `kind: ${kind}`,
+            kind === "InitConfiguration"
+                ? `bootstrapTokens:\n- token: ${token}\n  ttl: 24h`
+                : `discovery:\n  bootstrapToken:\n    apiServerEndpoint: apiserver.k8s.internal:8443\n    token: ${token}`,
+            `nodeRegistration:\n  name: ${node}`,
+            ...(controlPlane && kind === "JoinConfiguration"
+                ? ["controlPlane:\n  localAPIEndpoint:\n    advertiseAddress: 192.168.16.10"]
+                : []),
+            "---",
+            "apiVersion: kubelet.config.k8s.io/v1beta1",
+            "kind: KubeletConfiguration",
+            "serverTLSBootstrap: true",
+            "",
+        ].join("\n");
+
+    before(() => {
+        sandbox.writeHostFile("master-1", initConfig, kubeadmConfig("InitConfiguration", "master-1", true), 0o600);
+        sandbox.writeHostFile("master-2", joinConfig, kubeadmConfig("JoinConfiguration", "master-2", true), 0o600);
+        sandbox.writeHostFile("worker-1", joinConfig, kubeadmConfig("JoinConfiguration", "worker-1", false), 0o600);
+        sandbox.writeHostFile("worker-2", joinConfig, kubeadmConfig("JoinConfiguration", "worker-2", false), 0o600);
+    });
+    after(() => sandbox.remove());
+
+    const runTwice = async (host: string, id: keyof typeof steps, variables: Record<string, string>) => {
+        sandbox.takeCalls();
+        const first = await sandbox.run(host, steps[id].script, variables);
+        assert.equal(first.status, 0, first.stderr);
+        const firstCalls = sandbox.takeCalls();
+        const second = await sandbox.run(host, steps[id].script, variables);
+        assert.equal(second.status, 0, second.stderr);
+        assert.deepEqual(changes(sandbox.takeCalls()), [], "the second run changes nothing");
+        return { first, firstCalls, second };
+    };
+
+    test("join-worker before the control plane exists: kubeadm's failures are retried, then it gives up", async () => {
+        const run = await sandbox.run("worker-2", steps["join-worker"].script, {
+            KUBEHA_KUBEADM_CONFIG: joinConfig,
+            KUBEHA_NODE_NAME: "worker-2",
+            KUBEHA_TIMEOUT: "8",
+        });
+        assert.equal(run.status, 1);
+        const joins = changes(sandbox.takeCalls());
+        assert.ok(joins.length >= 2, `retried: ${joins.join("; ")}`);
+        assert.match(run.stderr, /failed before changing anything; retrying in 5s/);
+        assert.match(run.stderr, /FAILED: kubeadm join failed/);
+        assert.match(run.stderr, /look at: .*\/var\/log\/kubeha\/join-worker\.log/);
+        assert.ok(run.seconds < 20, `bounded by KUBEHA_TIMEOUT (took ${run.seconds}s)`);
+    });
+
+    test("kubeadm-init refuses a config that holds a token but others may read", async () => {
+        sandbox.writeHostFile("master-9", initConfig, kubeadmConfig("InitConfiguration", "master-9", true), 0o644);
+        const run = await sandbox.run("master-9", steps.init.script, { KUBEHA_KUBEADM_CONFIG: initConfig });
+        assert.equal(run.status, 1);
+        assert.match(run.stderr, /holds a bootstrap token but is not root's alone/);
+        assert.match(run.stderr, /chmod 0600/);
+        assert.deepEqual(changes(sandbox.takeCalls()), []);
+    });
+
+    test("kubeadm-init: retried while it changed nothing; the token never reaches the output", async () => {
+        fs.mkdirSync(path.join(sandbox.state, "master-1"), { recursive: true });
+        fs.writeFileSync(path.join(sandbox.state, "master-1", "preflight-failures"), "1");
+        const variables = { KUBEHA_KUBEADM_CONFIG: initConfig };
+        const { first, firstCalls, second } = await runTwice("master-1", "init", variables);
+        assert.deepEqual(changes(firstCalls), [
+            `master-1: kubeadm init --config ${initConfig} --skip-token-print --skip-certificate-key-print`,
+            `master-1: kubeadm init --config ${initConfig} --skip-token-print --skip-certificate-key-print`,
+        ]);
+        assert.match(first.stdout, /\[bootstrap-token\] Using token: \[bootstrap-token\]/);
+        for (const output of [first.stdout, first.stderr, second.stdout, second.stderr]) {
+            assert.ok(!output.includes(token), "no token in the output");
+        }
+        const log = sandbox.hostPath("master-1", "/var/log/kubeha/kubeadm-init.log");
+        assert.equal(fs.statSync(log).mode & 0o777, 0o600, "the full log is root's alone");
+        assert.equal(fs.statSync(path.dirname(log)).mode & 0o777, 0o700);
+        assert.match(second.stderr, /admin\.conf exists: checking that the API server answers/);
+    });
+
+    test("kubeadm-init that failed after writing is not retried, and says how to start over", async () => {
+        sandbox.writeHostFile("master-8", initConfig, kubeadmConfig("InitConfiguration", "master-8", true), 0o600);
+        fs.mkdirSync(path.join(sandbox.state, "master-8"), { recursive: true });
+        fs.writeFileSync(path.join(sandbox.state, "master-8", "fail-after-write"), "");
+        const run = await sandbox.run("master-8", steps.init.script, { KUBEHA_KUBEADM_CONFIG: initConfig });
+        assert.equal(run.status, 1);
+        assert.equal(changes(sandbox.takeCalls()).length, 1, "one attempt");
+        assert.match(run.stderr, /journalctl -u kubelet/);
+        assert.match(run.stderr, /kubeadm reset -f, then re-run this step/);
+    });
+
+    test("join-control-plane: joins, waits for its own API server; the second run only checks", async () => {
+        const variables = { KUBEHA_KUBEADM_CONFIG: joinConfig, KUBEHA_NODE_NAME: "master-2" };
+        const { firstCalls } = await runTwice("master-2", "join-control-plane", variables);
+        assert.deepEqual(changes(firstCalls), [`master-2: kubeadm join --config ${joinConfig}`]);
+        assert.ok(
+            firstCalls.some((call) => /--server=https:\/\/127\.0\.0\.1:6443 .*get --raw=\/readyz/.test(call.command)),
+            "asks its own kube-apiserver, not the proxy",
+        );
+    });
+
+    test("join-worker: joins once; the second run finds kubelet.conf and the registered node", async () => {
+        const variables = { KUBEHA_KUBEADM_CONFIG: joinConfig, KUBEHA_NODE_NAME: "worker-1" };
+        const { firstCalls, second } = await runTwice("worker-1", "join-worker", variables);
+        assert.deepEqual(changes(firstCalls), [`worker-1: kubeadm join --config ${joinConfig}`]);
+        assert.match(second.stderr, /kubelet\.conf exists: checking that worker-1 is registered/);
+    });
+
+    test("a worker's join config on a control-plane step (and the reverse) is refused", async () => {
+        const asMaster = await sandbox.run("worker-2", steps["join-control-plane"].script, {
+            KUBEHA_KUBEADM_CONFIG: joinConfig,
+            KUBEHA_NODE_NAME: "worker-2",
+        });
+        assert.equal(asMaster.status, 1);
+        assert.match(asMaster.stderr, /has no controlPlane section: it joins a worker/);
+        const asWorker = await sandbox.run("master-2", steps["join-worker"].script, {
+            KUBEHA_KUBEADM_CONFIG: joinConfig,
+            KUBEHA_NODE_NAME: "master-2",
+        });
+        assert.equal(asWorker.status, 1);
+        assert.deepEqual(changes(sandbox.takeCalls()), []);
+    });
+
+    describe("serving-cert: approves only the node's own kubelet-serving requests", () => {
+        const csrDir = (name: string) => path.join(sandbox.state, "csr", name);
+        const addCsr = (
+            name: string,
+            fields: { cn: string; sans: string; user: string; signer?: string; usages?: string },
+        ) => {
+            const dir = csrDir(name);
+            fs.mkdirSync(dir, { recursive: true });
+            const key = path.join(dir, "key.pem");
+            const result = spawnSync(
+                "openssl",
+                [
+                    "req",
+                    "-new",
+                    "-newkey",
+                    "ec",
+                    "-pkeyopt",
+                    "ec_paramgen_curve:P-256",
+                    "-nodes",
+                    "-keyout",
+                    key,
+                    "-subj",
+                    `/O=system:nodes/CN=${fields.cn}`,
+                    "-addext",
+                    `subjectAltName=${fields.sans}`,
+                ],
+                { encoding: "utf8" },
+            );
+            assert.equal(result.status, 0, result.stderr);
+            fs.rmSync(key);
+            const files: Record<string, string> = {
+                signer: fields.signer ?? "kubernetes.io/kubelet-serving",
+                user: fields.user,
+                groups: "system:nodes,system:authenticated,",
+                usages: fields.usages ?? "digital signature,server auth,",
+                conditions: "",
+                request: Buffer.from(result.stdout).toString("base64"),
+            };
+            for (const [field, value] of Object.entries(files)) fs.writeFileSync(path.join(dir, field), value);
+        };
+        const variables = {
+            KUBEHA_NODE_NAME: "worker-1",
+            KUBEHA_NODE_ADDRESSES: "192.168.16.32,worker-1.k8s.internal",
+        };
+
+        before(() => {
+            addCsr("csr-good", {
+                cn: "system:node:worker-1",
+                sans: "DNS:worker-1,DNS:worker-1.k8s.internal,IP:192.168.16.32",
+                user: "system:node:worker-1",
+            });
+            addCsr("csr-foreign-ip", {
+                cn: "system:node:worker-1",
+                sans: "DNS:worker-1,IP:10.9.9.9",
+                user: "system:node:worker-1",
+            });
+            addCsr("csr-other-subject", {
+                cn: "system:node:worker-2",
+                sans: "DNS:worker-1",
+                user: "system:node:worker-1",
+            });
+            addCsr("csr-client-usage", {
+                cn: "system:node:worker-1",
+                sans: "DNS:worker-1",
+                user: "system:node:worker-1",
+                usages: "digital signature,client auth,",
+            });
+            addCsr("csr-other-node", {
+                cn: "system:node:worker-2",
+                sans: "DNS:worker-2",
+                user: "system:node:worker-2",
+            });
+            addCsr("csr-client-signer", {
+                cn: "system:node:worker-1",
+                sans: "DNS:worker-1",
+                user: "system:node:worker-1",
+                signer: "kubernetes.io/kube-apiserver-client-kubelet",
+            });
+        });
+
+        test("nothing acceptable pending: fails within its budget, says why each stays pending", async () => {
+            const good = fs.readFileSync(path.join(csrDir("csr-good"), "request"), "utf8");
+            fs.writeFileSync(path.join(csrDir("csr-good"), "request"), "not base64 at all!");
+            const run = await sandbox.run("master-1", steps["serving-cert"].script, {
+                ...variables,
+                KUBEHA_TIMEOUT: "3",
+            });
+            fs.writeFileSync(path.join(csrDir("csr-good"), "request"), good);
+            assert.equal(run.status, 1);
+            assert.deepEqual(changes(sandbox.takeCalls()), []);
+            assert.match(run.stderr, /left csr-good pending: request is not base64/);
+            assert.match(run.stderr, /left csr-foreign-ip pending: names 10\.9\.9\.9, which is not worker-1's/);
+            assert.match(
+                run.stderr,
+                /left csr-other-subject pending: subject is CN=system:node:worker-2,O=system:nodes/,
+            );
+            assert.match(run.stderr, /left csr-client-usage pending: usage 'client auth' is not a server's/);
+            assert.doesNotMatch(run.stderr, /csr-other-node|csr-client-signer/);
+            assert.match(run.stderr, /look at: kubectl get csr/);
+        });
+
+        test("approves exactly the matching request, once", async () => {
+            const { firstCalls } = await runTwice("master-1", "serving-cert", variables);
+            assert.deepEqual(changes(firstCalls), [
+                "master-1: kubectl --kubeconfig=/etc/kubernetes/admin.conf --request-timeout=10s certificate approve csr-good",
+            ]);
+            for (const name of ["csr-foreign-ip", "csr-other-subject", "csr-client-usage", "csr-other-node"]) {
+                assert.equal(fs.readFileSync(path.join(csrDir(name), "conditions"), "utf8"), "", `${name} pending`);
+            }
+        });
+    });
+
+    describe("remove-node: cordon, drain, delete; gone is success", () => {
+        test("a drain a disruption budget blocks fails within its budget and names the blocking pods", async () => {
+            fs.writeFileSync(path.join(sandbox.state, "drain-blocked"), "");
+            const run = await sandbox.run("master-1", steps["remove-node"].script, {
+                KUBEHA_NODE_NAME: "worker-1",
+                KUBEHA_TIMEOUT: "4",
+            });
+            fs.rmSync(path.join(sandbox.state, "drain-blocked"));
+            assert.equal(run.status, 1);
+            assert.match(run.stderr, /could not drain node worker-1/);
+            assert.match(run.stderr, /kubectl get pdb -A/);
+            assert.match(run.stderr, /disruption budget/);
+            assert.ok(fs.existsSync(path.join(sandbox.state, "nodes", "worker-1")), "the node stays");
+            sandbox.takeCalls();
+        });
+
+        test("removes the node once; the second run finds it gone", async () => {
+            const { firstCalls, second } = await runTwice("master-1", "remove-node", { KUBEHA_NODE_NAME: "worker-1" });
+            const admin = "kubectl --kubeconfig=/etc/kubernetes/admin.conf";
+            assert.deepEqual(
+                changes(firstCalls).map((call) => call.replace(/--timeout=\d+s/, "--timeout=Ns")),
+                // Cordoned on the failed run before: the node is unschedulable already.
+                [
+                    `master-1: ${admin} drain worker-1 --ignore-daemonsets --delete-emptydir-data --force --timeout=Ns`,
+                    `master-1: ${admin} --request-timeout=10s delete node worker-1 --ignore-not-found`,
+                ],
+            );
+            assert.ok(!fs.existsSync(path.join(sandbox.state, "nodes", "worker-1")));
+            assert.match(second.stderr, /node worker-1 is not in the cluster \(removed already\)/);
+        });
+    });
+});
