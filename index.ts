@@ -22,5 +22,15 @@ export = async () => {
         /** Every certificate with its expiry: `pulumi up` inside a renewal window re-issues it. */
         certificates: cluster.pki.certificates,
         kubeconfig: pulumi.secret(cluster.pki.adminKubeconfig),
+        /** What the kubeconfig points at: the API load balancer, open to allowedCidrs.api. */
+        apiEndpoint: cluster.pki.apiServerUrl,
+        bastionAddress: cluster.infra.ssh.bastionAddress,
+        /** The only SSH entry; save the key first: `pulumi stack output sshPrivateKey --show-secrets > kubeha-ssh.pem`. */
+        sshCommand: pulumi.interpolate`ssh -i kubeha-ssh.pem ${cluster.infra.ssh.bastionUser}@${cluster.infra.ssh.bastionAddress}`,
+        sshPrivateKey: pulumi.secret(cluster.sshKey.privateKeyPem),
+        /** Login token of the web UI's cluster-admin ServiceAccount (absent with addons.dashboard none). */
+        dashboardToken: cluster.addons.dashboardToken,
+        /** The commands that open the web UI from this machine. */
+        dashboardAccess: cluster.addons.dashboardAccess,
     };
 };

@@ -3,6 +3,7 @@ import * as pulumi from "@pulumi/pulumi";
 import * as tls from "@pulumi/tls";
 import { PlannedHost, planHosts } from "../config/layout";
 import { ClusterConfig } from "../config/resolve";
+import { ClusterAddons } from "./addons";
 import { AliyunInfra, discoverAliyunZones } from "./aliyun-infra";
 import { AwsInfra, discoverAwsZones } from "./aws-infra";
 import { ClusterInfra, InfraArgs } from "./hosts";
@@ -21,6 +22,10 @@ export class KubernetesCluster extends pulumi.ComponentResource {
     readonly sshKey: tls.PrivateKey;
     /** Every CA, certificate and key, the admin kubeconfig and the bootstrap token. */
     readonly pki: ClusterPki;
+    /** Hosts, SSH access through the bastion and the API load balancer, from the cloud's component. */
+    readonly infra: ClusterInfra;
+    /** flannel and the web UI, applied through the admin kubeconfig (components/addons.ts). */
+    readonly addons: ClusterAddons;
 
     constructor(name: string, args: KubernetesClusterArgs, opts?: pulumi.ComponentResourceOptions) {
         super("kubeha:index:KubernetesCluster", name, {}, opts);
@@ -46,6 +51,7 @@ export class KubernetesCluster extends pulumi.ComponentResource {
             config.cloud === "aliyun"
                 ? new AliyunInfra("aliyun", infraArgs, { parent: this })
                 : new AwsInfra("aws", infraArgs, { parent: this });
+        this.infra = infra;
         this.pki = new ClusterPki(
             "pki",
             {
@@ -59,6 +65,15 @@ export class KubernetesCluster extends pulumi.ComponentResource {
             },
             { parent: this },
         );
+        // --- addons (components/addons.ts) ---
+        // dependsOn must list the bootstrap's last steps (the control plane answers): nothing may be applied
+        // before them. The bootstrap component is not wired yet; until it is, nothing gates the addons.
+        this.addons = new ClusterAddons(
+            "addons",
+            { config, kubeconfig: this.pki.adminKubeconfig, dependsOn: [] },
+            { parent: this },
+        );
+        // --- end addons ---
         this.registerOutputs({ layout: this.layout });
     }
 }
