@@ -94,7 +94,7 @@ function kubeconfigOutput(wire: unknown, showSecrets: boolean): string | undefin
     return stringifyYaml(kubeconfig);
 }
 
-function plannedResources(recorded: RecordedResource[], showSecrets: boolean): PlannedResource[] {
+export function plannedResources(recorded: RecordedResource[], showSecrets: boolean): PlannedResource[] {
     const byUrn = new Map(recorded.map((resource) => [resource.urn, resource]));
     const duplicates = recorded.filter(
         (resource, i) => recorded.findIndex((other) => other.name === resource.name) !== i,

@@ -1,0 +1,468 @@
+// The addons (flannel and the web UI) as the offline plan shows them: every object in manifests/ validated
+// against the Kubernetes OpenAPI schemas (kubernetes-models), and checked against the rest of the cluster
+// (kubeadm's pod subnet, the security groups, the mirror preset, secret outputs, the chosen UI).
+// What the plan does not record (the provider each object uses, a token the cluster would issue) is checked
+// on the component itself, in-process under the same mock runtime.
+import assert from "node:assert/strict";
+import * as fs from "node:fs";
+import * as path from "node:path";
+import { describe, test } from "node:test";
+import * as pulumi from "@pulumi/pulumi";
+import { parse as parseYaml } from "yaml";
+import { ClusterAddons } from "../components/addons";
+import { planHosts } from "../config/layout";
+import { flannelPort } from "../config/ports";
+import { ClusterConfig } from "../config/resolve";
+import { loadStackConfig } from "../config/stack";
+import { KubehaMocks } from "../plan/mocks";
+import { Recorder, secretPlaceholder } from "../plan/recorder";
+import { PlannedResource, plannedResources, readStackConfig } from "../plan/run";
+import { flannelBackend, flannelNetConf } from "../render/flannel";
+import { clusterConfiguration } from "../render/kubeadm";
+import { Plan, plan, projectDir } from "./support/plan";
+
+interface KubeObject {
+    apiVersion: string;
+    kind: string;
+    metadata: { name: string; namespace?: string; labels?: Record<string, string> };
+    [field: string]: unknown;
+}
+
+interface PodSpec {
+    containers: { name: string; image: string }[];
+    initContainers?: { name: string; image: string }[];
+}
+
+const mirrorOverride = {
+    flannelImages: "registry.example.cn/flannel-io",
+    dashboardImages: "registry.example.cn/kubernetesui",
+};
+
+/** The plans these tests read: each UI choice, both backends, both clouds, a mirror override, another pod CIDR. */
+const scenarios = {
+    dashboard: { stack: "dev", changes: {} },
+    headlamp: {
+        stack: "dev",
+        changes: {
+            "kubeha:addons": { dashboard: "headlamp", cni: { backend: "wireguard" } },
+            "kubeha:mirrors": mirrorOverride,
+        },
+    },
+    none: {
+        stack: "dev",
+        changes: { "kubeha:addons": { dashboard: "none" }, "kubeha:network": { podCidr: "10.200.0.0/16" } },
+    },
+    aws: { stack: "aws-dev", changes: {} },
+    mirrored: { stack: "dev", changes: { "kubeha:mirrors": mirrorOverride } },
+} as const;
+type Scenario = (typeof scenarios)[keyof typeof scenarios];
+
+function planOf(scenario: Scenario, showSecrets = false): Plan {
+    return plan({ stack: scenario.stack, config: scenario.changes, showSecrets });
+}
+
+/** manifests/*.yaml of a plan, parsed. Written with secrets shown: a redacted Secret's data is "[secret]", not a map. */
+function objectsOf(scenario: Scenario): KubeObject[] {
+    const dir = path.join(planOf(scenario, true).dir, "manifests");
+    return fs.readdirSync(dir).map((file) => parseYaml(fs.readFileSync(path.join(dir, file), "utf8")));
+}
+
+/** The stack's configuration as the program resolves it (Pulumi.<stack>.yaml over Pulumi.yaml, then validated). */
+function configOf(scenario: Scenario): ClusterConfig {
+    const { config: raw } = readStackConfig(projectDir, scenario.stack);
+    for (const [key, value] of Object.entries(scenario.changes)) raw[key] = JSON.stringify(value);
+    pulumi.runtime.setAllConfig(raw);
+    return loadStackConfig().config;
+}
+
+function find(objects: KubeObject[], kind: string, name: string): KubeObject {
+    const found = objects.find((object) => object.kind === kind && object.metadata.name === name);
+    assert.ok(found, `no ${kind} ${name} among ${objects.map((o) => `${o.kind}/${o.metadata.name}`).join(", ")}`);
+    return found;
+}
+
+function podSpecs(objects: KubeObject[]): PodSpec[] {
+    return objects
+        .filter((object) => ["DaemonSet", "Deployment", "StatefulSet", "Job"].includes(object.kind))
+        .map((object) => (object.spec as { template: { spec: PodSpec } }).template.spec);
+}
+
+function images(objects: KubeObject[]): string[] {
+    return podSpecs(objects).flatMap((spec) =>
+        [...spec.containers, ...(spec.initContainers ?? [])].map((container) => container.image),
+    );
+}
+
+function netConf(objects: KubeObject[]): { Network: string; Backend: Record<string, unknown> } {
+    const configMap = find(objects, "ConfigMap", "kube-flannel-cfg") as KubeObject & { data: Record<string, string> };
+    return JSON.parse(configMap.data["net-conf.json"]);
+}
+
+/** The model class kubernetes-models has for an object's apiVersion and kind (core "v1" lives at kubernetes-models/v1). */
+function modelFor(object: KubeObject): (new (data: unknown) => { validate(): void }) | undefined {
+    try {
+        // eslint-disable-next-line @typescript-eslint/no-require-imports
+        return require(`kubernetes-models/${object.apiVersion}`)[object.kind];
+    } catch {
+        return undefined;
+    }
+}
+
+describe("every object in manifests/ validates against the Kubernetes OpenAPI schemas", () => {
+    for (const [name, scenario] of Object.entries(scenarios)) {
+        test(name, () => {
+            const objects = objectsOf(scenario);
+            assert.ok(objects.length >= 6);
+            for (const object of objects) {
+                const Model = modelFor(object);
+                assert.ok(Model, `no schema for ${object.apiVersion} ${object.kind}: cannot validate it`);
+                assert.doesNotThrow(
+                    () => new Model(object).validate(),
+                    `${object.kind} ${object.metadata.name} does not match the schema`,
+                );
+            }
+        });
+    }
+
+    test("the validation rejects a broken object (it is not vacuous)", () => {
+        const daemonSet = structuredClone(find(objectsOf(scenarios.dashboard), "DaemonSet", "kube-flannel-ds"));
+        (daemonSet.spec as { selector?: unknown }).selector = undefined;
+        const Model = modelFor(daemonSet)!;
+        assert.throws(() => new Model(daemonSet).validate(), /selector/);
+    });
+
+    test("every object the program applies is in manifests/", () => {
+        const planned = planOf(scenarios.dashboard).resources.filter((r) => r.type.startsWith("kubernetes:"));
+        assert.equal(objectsOf(scenarios.dashboard).length, planned.length);
+    });
+});
+
+describe("flannel", () => {
+    test("Network is kubeadm's podSubnet, for the default and for another pod CIDR", () => {
+        for (const scenario of [scenarios.dashboard, scenarios.none]) {
+            const config = configOf(scenario);
+            const layout = planHosts({
+                vpcCidr: config.network.vpcCidr,
+                zoneCount: 3,
+                masters: config.masters.count,
+                workers: config.workers.count,
+                dedicatedEtcd: config.etcd.dedicated ? config.etcd.count : 0,
+            });
+            const { networking } = clusterConfiguration(config, layout) as { networking: { podSubnet: string } };
+            assert.equal(netConf(objectsOf(scenario)).Network, networking.podSubnet);
+        }
+        assert.equal(netConf(objectsOf(scenarios.none)).Network, "10.200.0.0/16");
+    });
+
+    test("the upstream DaemonSet: CNI init containers, flanneld flags, xtables lock, tolerations, priority", () => {
+        const objects = objectsOf(scenarios.dashboard);
+        const namespace = find(objects, "Namespace", "kube-flannel");
+        assert.equal(namespace.metadata.labels?.["pod-security.kubernetes.io/enforce"], "privileged");
+        const daemonSet = find(objects, "DaemonSet", "kube-flannel-ds");
+        assert.equal(daemonSet.metadata.namespace, "kube-flannel");
+        const spec = (daemonSet.spec as { template: { spec: Record<string, unknown> & PodSpec } }).template.spec;
+        assert.deepEqual(
+            spec.initContainers?.map((container) => container.name),
+            ["install-cni-plugin", "install-cni"],
+        );
+        const flanneld = spec.containers[0] as PodSpec["containers"][0] & Record<string, unknown>;
+        assert.deepEqual(
+            [flanneld.command, flanneld.args],
+            [["/opt/bin/flanneld"], ["--ip-masq", "--kube-subnet-mgr"]],
+        );
+        assert.deepEqual(flanneld.resources, { requests: { cpu: "100m", memory: "50Mi" } });
+        const volumes = spec.volumes as { name: string; hostPath?: { path: string; type?: string } }[];
+        assert.deepEqual(volumes.find((volume) => volume.name === "xtables-lock")?.hostPath, {
+            path: "/run/xtables.lock",
+            type: "FileOrCreate",
+        });
+        assert.equal(spec.priorityClassName, "system-node-critical");
+        assert.equal(spec.hostNetwork, true);
+        assert.deepEqual(spec.tolerations, [{ effect: "NoSchedule", operator: "Exists" }]);
+        assert.equal(spec.serviceAccountName, find(objects, "ServiceAccount", "flannel").metadata.name);
+        const binding = find(objects, "ClusterRoleBinding", "flannel") as KubeObject & {
+            subjects: { name: string; namespace: string }[];
+        };
+        assert.deepEqual(binding.subjects[0], { kind: "ServiceAccount", name: "flannel", namespace: "kube-flannel" });
+    });
+
+    test("net-conf.json: vxlan on its Linux port by default, wireguard with its documented ListenPort", () => {
+        assert.deepEqual(JSON.parse(flannelNetConf("10.244.0.0/16", "vxlan")), {
+            Network: "10.244.0.0/16",
+            EnableNFTables: false,
+            Backend: { Type: "vxlan", Port: 8472 },
+        });
+        assert.deepEqual(flannelBackend("wireguard"), { Type: "wireguard", ListenPort: 51820 });
+    });
+});
+
+describe("flannel's backend port is the one the security groups open", () => {
+    const cases: [string, Scenario][] = [
+        ["Aliyun, vxlan", scenarios.dashboard],
+        ["Aliyun, wireguard", scenarios.headlamp],
+        ["AWS, vxlan", scenarios.aws],
+    ];
+    for (const [name, scenario] of cases) {
+        test(name, () => {
+            const backend = netConf(objectsOf(scenario)).Backend;
+            assert.equal(backend.Type, configOf(scenario).addons.cni.backend);
+            const port = backend.Type === "vxlan" ? backend.Port : backend.ListenPort;
+            const opened = planOf(scenario)
+                .resources.filter((resource) => /SecurityGroup(Ingress)?Rule$/.test(resource.type))
+                .filter((resource) => /flannel/.test(resource.name))
+                .map(firewallPort);
+            assert.ok(opened.length >= 2, `no flannel rules in the ${scenario.stack} plan`);
+            for (const rule of opened) assert.deepEqual(rule, { protocol: "udp", from: port, to: port });
+            assert.equal(port, flannelPort(backend.Type as "vxlan" | "wireguard").from);
+        });
+    }
+});
+
+/** The port range a planned security-group rule opens, on either cloud. */
+function firewallPort(rule: PlannedResource): { protocol: string; from: number; to: number } {
+    const inputs = rule.inputs as Record<string, string | number>;
+    if (rule.type.startsWith("alicloud:")) {
+        const [from, to] = String(inputs.portRange).split("/").map(Number);
+        return { protocol: String(inputs.ipProtocol), from, to };
+    }
+    return { protocol: String(inputs.ipProtocol), from: Number(inputs.fromPort), to: Number(inputs.toPort) };
+}
+
+describe("images are pinned and follow the mirror preset", () => {
+    const cases: [string, Scenario, "dashboardImages" | "headlampImages"][] = [
+        ["kubernetes-dashboard, china preset", scenarios.dashboard, "dashboardImages"],
+        ["kubernetes-dashboard, global preset (AWS)", scenarios.aws, "dashboardImages"],
+        ["headlamp, flannel and dashboard mirrors overridden", scenarios.headlamp, "headlampImages"],
+    ];
+    for (const [name, scenario, uiMirror] of cases) {
+        test(name, () => {
+            const { mirrors } = configOf(scenario);
+            const all = images(objectsOf(scenario));
+            assert.ok(all.length >= 3);
+            for (const image of all) {
+                const repository = image.slice(0, image.lastIndexOf("/"));
+                assert.ok([mirrors.flannelImages, mirrors[uiMirror]].includes(repository), image);
+                assert.match(image, /:v\d+\.\d+\.\d+(-[a-z0-9]+)?$/, `${image} is not pinned to a release`);
+            }
+        });
+    }
+
+    test("overriding mirrors in the stack config moves those images, and only those", () => {
+        const before = images(objectsOf(scenarios.dashboard));
+        const after = images(objectsOf(scenarios.mirrored));
+        assert.equal(after.length, before.length);
+        for (const [i, image] of after.entries()) {
+            assert.ok(image.startsWith("registry.example.cn/"), image);
+            assert.notEqual(image, before[i]);
+            // Same image and tag from another registry.
+            assert.equal(image.split("/").pop(), before[i].split("/").pop());
+        }
+        const headlamp = images(objectsOf(scenarios.headlamp)).find((image) => image.includes("/headlamp:"));
+        assert.ok(headlamp?.startsWith(`${configOf(scenarios.dashboard).mirrors.headlampImages}/`), headlamp);
+    });
+});
+
+describe("addons.dashboard chooses the UI", () => {
+    const deployments = (objects: KubeObject[]) =>
+        objects
+            .filter((object) => object.kind === "Deployment")
+            .map((object) => object.metadata.name)
+            .sort();
+
+    test("kubernetes-dashboard (the default): the dashboard and its metrics scraper, an admin with a token", () => {
+        const objects = objectsOf(scenarios.dashboard);
+        assert.deepEqual(deployments(objects), ["dashboard-metrics-scraper", "kubernetes-dashboard"]);
+        assert.equal(find(objects, "Deployment", "kubernetes-dashboard").metadata.namespace, "kubernetes-dashboard");
+        adminAndToken(objects, "kubernetes-dashboard", "admin-user");
+        const access = planOf(scenarios.dashboard).outputs.dashboardAccess as Record<string, string>;
+        assert.equal(access.ui, "kubernetes-dashboard");
+        assert.equal(access.command, "kubectl --kubeconfig kubeconfig proxy");
+        // The proxy URL names the Service's namespace, name and scheme: they must be the ones applied.
+        const service = find(objects, "Service", "kubernetes-dashboard") as KubeObject & {
+            spec: { ports: { port: number; targetPort: number }[] };
+        };
+        assert.deepEqual(service.spec.ports, [{ port: 443, targetPort: 8443 }]);
+        assert.equal(
+            access.url,
+            `http://localhost:8001/api/v1/namespaces/${service.metadata.namespace}/services/https:${service.metadata.name}:/proxy/`,
+        );
+        assert.match(access.tokenCommand, /-n kubernetes-dashboard get secret admin-user .*\| base64 -d$/);
+    });
+
+    test("headlamp: Headlamp's Deployment and Service, no dashboard, an admin with a token", () => {
+        const objects = objectsOf(scenarios.headlamp);
+        assert.deepEqual(deployments(objects), ["headlamp"]);
+        assert.ok(!objects.some((object) => object.metadata.name.includes("dashboard")));
+        adminAndToken(objects, "kube-system", "headlamp-admin");
+        const service = find(objects, "Service", "headlamp") as KubeObject & {
+            spec: { ports: { port: number; targetPort: number }[] };
+        };
+        const access = planOf(scenarios.headlamp).outputs.dashboardAccess as Record<string, string>;
+        // The port-forward must name the Service and port that exist.
+        assert.equal(
+            access.command,
+            `kubectl --kubeconfig kubeconfig -n ${service.metadata.namespace} port-forward svc/headlamp 8080:${service.spec.ports[0].port}`,
+        );
+        assert.equal(access.url, "http://localhost:8080/");
+        assert.equal(planOf(scenarios.headlamp).outputs.dashboardToken, secretPlaceholder);
+    });
+
+    test("none: flannel only, no UI, no admin, no token", () => {
+        const objects = objectsOf(scenarios.none);
+        assert.deepEqual(deployments(objects), []);
+        for (const object of objects) {
+            assert.match(object.metadata.name, /flannel/);
+            assert.equal(object.metadata.namespace ?? "kube-flannel", "kube-flannel");
+        }
+        const { outputs } = planOf(scenarios.none);
+        assert.equal(outputs.dashboardToken, undefined);
+        assert.equal(outputs.dashboardAccess, undefined);
+    });
+
+    test("no UI is exposed outside the cluster: every Service is ClusterIP", () => {
+        for (const scenario of [scenarios.dashboard, scenarios.headlamp]) {
+            const services = objectsOf(scenario).filter((object) => object.kind === "Service");
+            assert.ok(services.length >= 1);
+            for (const service of services) {
+                const type = (service.spec as { type?: string }).type ?? "ClusterIP";
+                assert.equal(type, "ClusterIP", `${service.metadata.name} is ${type}`);
+            }
+        }
+    });
+});
+
+/** The admin ServiceAccount, its cluster-admin binding, and its long-lived token Secret. */
+function adminAndToken(objects: KubeObject[], namespace: string, name: string): void {
+    const account = find(objects, "ServiceAccount", name);
+    assert.equal(account.metadata.namespace, namespace);
+    const binding = find(objects, "ClusterRoleBinding", name) as KubeObject & {
+        roleRef: { name: string };
+        subjects: { kind: string; name: string; namespace: string }[];
+    };
+    assert.equal(binding.roleRef.name, "cluster-admin");
+    assert.deepEqual(binding.subjects, [{ kind: "ServiceAccount", name, namespace }]);
+    const secret = find(objects, "Secret", name) as KubeObject & {
+        type: string;
+        metadata: { annotations: Record<string, string> };
+    };
+    assert.equal(secret.type, "kubernetes.io/service-account-token");
+    assert.equal(secret.metadata.namespace, namespace);
+    assert.equal(secret.metadata.annotations["kubernetes.io/service-account.name"], name);
+}
+
+describe("stack outputs: the kubeconfig and the token are secrets", () => {
+    test("outputs.json shows [secret] without --show-secrets", () => {
+        const { outputs } = planOf(scenarios.dashboard);
+        assert.equal(outputs.kubeconfig, secretPlaceholder);
+        assert.equal(outputs.dashboardToken, secretPlaceholder);
+        assert.equal(outputs.sshPrivateKey, secretPlaceholder);
+        // The access commands and addresses are plain: nothing secret in them.
+        assert.equal(typeof outputs.dashboardAccess, "object");
+        assert.match(String(outputs.apiEndpoint), /^https:\/\/[a-z0-9.-]+:6443$/);
+        assert.match(
+            String(outputs.sshCommand),
+            new RegExp(`@${String(outputs.bastionAddress).replaceAll(".", "\\.")}$`),
+        );
+    });
+
+    test("with --show-secrets: the kubeconfig points at apiEndpoint; the token is empty offline", () => {
+        const { outputs } = planOf(scenarios.dashboard, true);
+        const kubeconfig = parseYaml(String(outputs.kubeconfig)) as { clusters: { cluster: { server: string } }[] };
+        assert.equal(kubeconfig.clusters[0].cluster.server, outputs.apiEndpoint);
+        // No cluster answers an offline plan, so no token controller has issued one.
+        assert.equal(outputs.dashboardToken, "");
+    });
+});
+
+/** Stands in for the bootstrap's last step, after which the API server answers. */
+class ControlPlaneReady extends pulumi.CustomResource {
+    constructor(name: string) {
+        super("kubeha:test:ControlPlaneReady", name, {});
+    }
+}
+
+interface ComponentRun {
+    readonly resources: PlannedResource[];
+    /** The provider reference (`urn::id`) each resource was registered with, by resource name. */
+    readonly providers: Map<string, string | undefined>;
+    readonly token: { value: string; secret: boolean } | undefined;
+}
+
+/**
+ * ClusterAddons in-process under the plan's mocks, with a stand-in for the cluster's token controller
+ * (it fills a service-account-token Secret's data.token as the cluster would).
+ */
+async function runComponent(scenario: Scenario): Promise<ComponentRun> {
+    const config = configOf(scenario);
+    const base = new KubehaMocks({ region: config.region });
+    const providers = new Map<string, string | undefined>();
+    await pulumi.runtime.setMocks(
+        {
+            newResource: async (args) => {
+                providers.set(args.name, args.provider);
+                const result = await base.newResource(args);
+                if (
+                    args.type === "kubernetes:core/v1:Secret" &&
+                    args.inputs.type === "kubernetes.io/service-account-token"
+                ) {
+                    result.state.data = { token: Buffer.from(`token-of-${args.name}`).toString("base64") };
+                }
+                return result;
+            },
+            call: (args) => base.call(args),
+        },
+        "kubeha",
+        scenario.stack,
+        false,
+    );
+    const recorder = new Recorder();
+    recorder.attach();
+    const addons = new ClusterAddons("addons", {
+        config,
+        kubeconfig: "apiVersion: v1\nkind: Config\n",
+        dependsOn: [new ControlPlaneReady("control-plane-ready")],
+    });
+    const token = addons.dashboardToken && {
+        value: await new Promise<string>((resolve) => addons.dashboardToken!.apply(resolve)),
+        secret: await pulumi.isSecret(addons.dashboardToken),
+    };
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
+    await (require("@pulumi/pulumi/runtime/settings") as { waitForRPCs(): Promise<void> }).waitForRPCs();
+    return { resources: plannedResources(recorder.resources, false), providers, token };
+}
+
+describe("the component: provider, ordering and token", () => {
+    test("one provider, from the kubeconfig (a secret), created after the readiness resources", async () => {
+        const { resources, providers } = await runComponent(scenarios.dashboard);
+        const provider = resources.filter((resource) => resource.type === "pulumi:providers:kubernetes");
+        assert.deepEqual(
+            provider.map((resource) => resource.name),
+            ["k8s"],
+        );
+        assert.equal(provider[0].inputs.kubeconfig, secretPlaceholder);
+        assert.deepEqual(provider[0].dependencies, ["control-plane-ready"]);
+
+        const objects = resources.filter((resource) => resource.type.startsWith("kubernetes:"));
+        assert.ok(objects.length > 10);
+        for (const object of objects) {
+            assert.equal(object.parent, "addons", object.name);
+            assert.match(String(providers.get(object.name)), /pulumi:providers:kubernetes::k8s::/, object.name);
+        }
+        // Namespaced objects come after their namespace; the token Secret after its ServiceAccount.
+        const secret = resources.find((resource) => resource.name === "dashboard-admin-token")!;
+        assert.ok(secret.dependencies.includes("dashboard-admin-service-account"), secret.dependencies.join());
+        assert.ok(secret.dependencies.includes("dashboard-namespace"), secret.dependencies.join());
+    });
+
+    test("the token is read from the token Secret, decoded, and kept secret", async () => {
+        assert.deepEqual((await runComponent(scenarios.dashboard)).token, {
+            value: "token-of-dashboard-admin-token",
+            secret: true,
+        });
+        assert.deepEqual((await runComponent(scenarios.headlamp)).token, {
+            value: "token-of-headlamp-admin-token",
+            secret: true,
+        });
+        assert.equal((await runComponent(scenarios.none)).token, undefined);
+    });
+});
