@@ -352,7 +352,7 @@ function credentialKey(credential: Credential, hostName?: string): string {
 }
 
 /** The Service IP of `kubernetes.default`: the first address of the service range. */
-export function firstServiceAddress(serviceCidr: string): string {
+function firstServiceAddress(serviceCidr: string): string {
     return addressAt(parseCidr(serviceCidr), 1);
 }
 
