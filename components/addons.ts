@@ -30,7 +30,7 @@ export interface UiAccess {
 }
 
 /** The kubeconfig file name the access commands assume (`pulumi stack output kubeconfig --show-secrets > kubeconfig`). */
-export const kubeconfigFile = "kubeconfig";
+const kubeconfigFile = "kubeconfig";
 
 export class ClusterAddons extends pulumi.ComponentResource {
     /** Applies every addon object; configured only after the control plane is ready. */
