@@ -47,7 +47,8 @@ test("every declared key has a description, and its default is the schema's", ()
 test("declared types match the values the schema takes", () => {
     for (const [key, declaration] of Object.entries(declared)) {
         const kind = unwrap((configSchema.shape as Record<string, Introspectable>)[key]).def.type;
-        const expected = { string: "string", enum: "string", number: "integer", boolean: "boolean", array: "array" }[
+        const types: Record<string, string> = { string: "string", enum: "string", number: "integer", boolean: "boolean", array: "array" };
+        const expected = types[kind];
             kind
         ];
         assert.equal(declaration.type, expected, `type of ${key} (schema: ${kind})`);
