@@ -47,10 +47,14 @@ test("every declared key has a description, and its default is the schema's", ()
 test("declared types match the values the schema takes", () => {
     for (const [key, declaration] of Object.entries(declared)) {
         const kind = unwrap((configSchema.shape as Record<string, Introspectable>)[key]).def.type;
-        const types: Record<string, string> = { string: "string", enum: "string", number: "integer", boolean: "boolean", array: "array" };
+        const types: Record<string, string> = {
+            string: "string",
+            enum: "string",
+            number: "integer",
+            boolean: "boolean",
+            array: "array",
+        };
         const expected = types[kind];
-            kind
-        ];
         assert.equal(declaration.type, expected, `type of ${key} (schema: ${kind})`);
         if (expected === "array") assert.equal(declaration.items?.type, "string", `items of ${key}`);
     }
