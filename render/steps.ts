@@ -48,6 +48,8 @@ export interface Step {
     readonly standalone?: boolean;
     /** A condition under which the bootstrap creates the step at all. */
     readonly onlyWhen?: string;
+    /** Runs on the bastion on the host's behalf (the host cannot be reached yet). */
+    readonly fromBastion?: boolean;
 }
 
 const timeout = (seconds: number, what: string) =>
@@ -90,6 +92,22 @@ const installFiles = {
 
 /** Every step, in the order the bootstrap runs them on a host. */
 export const steps = {
+    ssh: {
+        name: "ssh",
+        script: "wait-for-ssh.sh",
+        summary: "waits, polling from the bastion with back-off, until the host's sshd answers",
+        roles: ["master", "etcd", "worker"],
+        hosts: "every",
+        phase: "create",
+        variables: {
+            KUBEHA_HOST: { description: "the host's private address" },
+            KUBEHA_PORT: { description: "the port to wait for", default: "22" },
+            ...timeout(900, "the host's start"),
+        },
+        secret: false,
+        standalone: true,
+        fromBastion: true,
+    },
     ready: {
         name: "ready",
         script: "wait-cloud-init.sh",
