@@ -161,6 +161,16 @@ export const steps = {
         variables: { ...kubeadmConfig("init"), ...timeout(900, "kubeadm init and the API server") },
         secret: true,
     },
+    token: {
+        name: "token",
+        script: "ensure-bootstrap-token.sh",
+        summary: "keeps the current bootstrap token on the cluster, so nodes added months later still join",
+        roles: ["master"],
+        hosts: "first",
+        phase: "create",
+        variables: { ...kubeadmConfig("init"), ...timeout(300, "the token list and creation") },
+        secret: true,
+    },
     "join-control-plane": {
         name: "join",
         script: "join-control-plane.sh",

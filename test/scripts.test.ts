@@ -209,6 +209,24 @@ describe("kubeadm- and kubectl-driven steps, twice on throwaway hosts", () => {
         assert.match(second.stderr, /admin\.conf exists: checking that the API server answers/);
     });
 
+    test("token: keeps the init token, creates a newly drawn one once, never prints it", async () => {
+        const variables = { KUBEHA_KUBEADM_CONFIG: initConfig, KUBEHA_TIMEOUT: "20" };
+        const kept = await runTwice("master-1", "token", variables);
+        assert.deepEqual(changes(kept.firstCalls), [], "kubeadm init created this token already");
+        const drawn = "zyxwvu.9876543210fedcba";
+        const config = kubeadmConfig("InitConfiguration", "master-1", true).replace(token, drawn);
+        sandbox.writeHostFile("master-1", initConfig, config, 0o600);
+        const created = await runTwice("master-1", "token", variables);
+        assert.deepEqual(changes(created.firstCalls), [
+            `master-1: kubeadm token create ${drawn} --ttl 24h --kubeconfig /etc/kubernetes/admin.conf --description kubeha: joins of added or replaced nodes`,
+        ]);
+        for (const output of [created.first, created.second]) {
+            assert.doesNotMatch(output.stdout + output.stderr, /9876543210fedcba/);
+        }
+        assert.match(created.first.stderr, /bootstrap token zyxwvu created \(valid 24h\)/);
+        sandbox.writeHostFile("master-1", initConfig, kubeadmConfig("InitConfiguration", "master-1", true), 0o600);
+    });
+
     test("kubeadm-init that failed after writing is not retried, and says how to start over", async () => {
         sandbox.writeHostFile("master-8", initConfig, kubeadmConfig("InitConfiguration", "master-8", true), 0o600);
         fs.mkdirSync(path.join(sandbox.state, "master-8"), { recursive: true });

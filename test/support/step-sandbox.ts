@@ -27,7 +27,7 @@ export interface RecordedCall {
 
 /** Calls that change a host or the cluster (as opposed to questions). */
 export const stateChanging =
-    /^(kubeadm (init|join|reset)|kubectl .*\b(cordon|drain|delete|approve)\b|systemctl (start|stop|restart|enable|daemon-reload)|etcdctl .*\bmember (add|remove)\b)/;
+    /^(kubeadm (init|join|reset|token create)|kubectl .*\b(cordon|drain|delete|approve)\b|systemctl (start|stop|restart|enable|daemon-reload)|etcdctl .*\bmember (add|remove)\b)/;
 
 export class StepSandbox {
     readonly dir: string;

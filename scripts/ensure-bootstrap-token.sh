@@ -1,0 +1,37 @@
+#!/usr/bin/env bash
+# Step token (the first master, after kubeadm init): makes sure the bootstrap token named in the
+# kubeadm init configuration exists on the cluster, so that a node joining months after `kubeadm init`
+# (whose own token expired after its TTL) still joins. The program draws a new token whenever a master
+# or worker is added or replaced, and this step runs again then. Idempotent: an existing token is kept.
+# The token never reaches the output; it is read from the root-only configuration file.
+set -euo pipefail
+# shellcheck source=lib.sh
+source "${BASH_SOURCE[0]%/*}/lib.sh"
+
+: "${KUBEHA_KUBEADM_CONFIG:?KUBEHA_KUBEADM_CONFIG is required (kubeadm init --config file holding the token)}"
+: "${KUBEHA_TIMEOUT:=300}"
+require_seconds KUBEHA_TIMEOUT "$KUBEHA_TIMEOUT"
+require_private "$KUBEHA_KUBEADM_CONFIG"
+
+deadline=$((SECONDS + KUBEHA_TIMEOUT))
+token=$(grep -Eo '\b[a-z0-9]{6}\.[a-z0-9]{16}\b' "$KUBEHA_KUBEADM_CONFIG" | head -n 1) ||
+    fail "no bootstrap token in $KUBEHA_KUBEADM_CONFIG" "the install-files step's output"
+ttl=$(sed -nE 's/^[[:space:]]*ttl:[[:space:]]*"?([0-9hms]+)"?[[:space:]]*$/\1/p' "$KUBEHA_KUBEADM_CONFIG" | head -n 1)
+token_id=${token%%.*}
+
+# Token ids only: the secret half never leaves kubeadm's output.
+listed_ids() {
+    kubeadm token list --kubeconfig /etc/kubernetes/admin.conf -o jsonpath='{.token}{"\n"}' | cut -d. -f1
+}
+if retry_until "$deadline" "the token list" listed_ids | grep -qx "$token_id"; then
+    log "bootstrap token ${token_id} exists"
+    exit 0
+fi
+# kubeadm prints the token it created: keep that out of the output.
+create() {
+    kubeadm token create "$token" --ttl "${ttl:-24h}" --kubeconfig /etc/kubernetes/admin.conf \
+        --description "kubeha: joins of added or replaced nodes" >/dev/null
+}
+retry_until "$deadline" "the new bootstrap token" create >/dev/null ||
+    fail "could not create bootstrap token ${token_id}" "kubeadm token list --kubeconfig /etc/kubernetes/admin.conf"
+log "bootstrap token ${token_id} created (valid ${ttl:-24h})"
