@@ -1,7 +1,7 @@
 // Stand-ins for cloud hosts in system tests: one network namespace per host at its planned private address,
 // all on one bridge that lives in a namespace of its own, so nothing touches the machine's own network.
 // Each host gets its own /etc/hosts: `ip netns exec <ns>` bind-mounts /etc/netns/<ns>/hosts over /etc/hosts
-// for every command it starts, which plays the part of the cluster's private DNS zone.
+// for every command it starts.
 import { ChildProcess, spawn } from "node:child_process";
 import * as fs from "node:fs";
 import * as path from "node:path";
@@ -9,6 +9,8 @@ import * as path from "node:path";
 export interface NetworkHost {
     readonly name: string;
     readonly ip: string;
+    /** The host's /etc/hosts. */
+    readonly hostsFile: string;
 }
 
 export interface CommandResult {
@@ -98,11 +100,8 @@ export class TestNetwork {
         this.bridgeNamespace = `${tag}-bridge`;
     }
 
-    /**
-     * Creates the bridge and a namespace per host with its address (prefixLength: every host on one link),
-     * each resolving names through hostsFile.
-     */
-    async create(hosts: readonly NetworkHost[], prefixLength: number, hostsFile: string): Promise<void> {
+    /** Creates the bridge and a namespace per host with its address (prefixLength: every host on one link). */
+    async create(hosts: readonly NetworkHost[], prefixLength: number): Promise<void> {
         if (!fs.existsSync(netnsEtc)) this.createdDirs.push(netnsEtc);
         await runOrThrow(["ip", "netns", "add", this.bridgeNamespace]);
         await this.ip(this.bridgeNamespace, "link", "add", "br0", "type", "bridge");
@@ -114,7 +113,7 @@ export class TestNetwork {
             this.namespaces.set(host.name, namespace);
             const etcDir = path.join(netnsEtc, namespace);
             fs.mkdirSync(etcDir, { recursive: true });
-            fs.writeFileSync(path.join(etcDir, "hosts"), hostsFile);
+            fs.writeFileSync(path.join(etcDir, "hosts"), host.hostsFile);
             await runOrThrow(
                 ["ip", "link", "add", "eth0", "netns", namespace, "type", "veth", "peer", port].concat([
                     "netns",
