@@ -52,6 +52,7 @@ export class AliyunInfra extends pulumi.ComponentResource implements ClusterInfr
     readonly zones: string[];
     readonly hosts: ClusterHost[];
     readonly ssh: SshAccess;
+    readonly egress: pulumi.Resource[];
     readonly apiLoadBalancer: { readonly dnsName: pulumi.Output<string> };
 
     constructor(name: string, args: InfraArgs, opts?: pulumi.ComponentResourceOptions) {
@@ -227,19 +228,21 @@ export class AliyunInfra extends pulumi.ComponentResource implements ClusterInfr
         const bastion = instance(bastionHost, []);
 
         // Outbound internet for the private hosts (packages, images): an enhanced NAT gateway with one EIP.
-        // It takes an address in zone 0's public vSwitch, so it waits for the bastion to hold its planned one.
+        // It sits in the last zone's public vSwitch (an NLB stack has at least two zones), so its address
+        // cannot take the bastion's planned one in zone 0 and it need not wait for the bastion. Hosts do not
+        // wait for it either: their boot waits for outbound access itself (scripts/host-boot.sh).
         const nat = new alicloud.vpc.NatGateway(
             "nat",
             {
                 natGatewayName: prefix,
                 vpcId: vpc.id,
-                vswitchId: publicSwitches[0].id,
+                vswitchId: publicSwitches[publicSwitches.length - 1].id,
                 natType: "Enhanced",
                 networkType: "internet",
                 paymentType: "PayAsYouGo",
                 internetChargeType: "PayByLcu",
             },
-            { parent: this, dependsOn: [bastion] },
+            parent,
         );
         const natEip = new alicloud.ecs.EipAddress(
             "nat-eip",
@@ -256,7 +259,7 @@ export class AliyunInfra extends pulumi.ComponentResource implements ClusterInfr
             { allocationId: natEip.id, instanceId: nat.id, instanceType: "Nat" },
             parent,
         );
-        const snatEntries = zones.map(
+        this.egress = zones.map(
             (zone, i) =>
                 new alicloud.vpc.SnatEntry(
                     `snat-${zone}`,
@@ -269,8 +272,7 @@ export class AliyunInfra extends pulumi.ComponentResource implements ClusterInfr
                     { parent: this, dependsOn: [natEipAssociation] },
                 ),
         );
-        // cloud-init installs packages at first boot: the hosts start once their way out exists.
-        const instances = clusterHosts.map((host) => instance(host, [snatEntries[host.zoneIndex]]));
+        const instances = clusterHosts.map((host) => instance(host, []));
         this.hosts = clusterHosts.map((host, i) => ({
             ...host,
             fqdn: hostFqdn(host.name, config.network.privateDomain),

@@ -104,6 +104,7 @@ export class AwsInfra extends pulumi.ComponentResource implements ClusterInfra {
     readonly zones: string[];
     readonly hosts: ClusterHost[];
     readonly ssh: SshAccess;
+    readonly egress: pulumi.Resource[];
     readonly apiLoadBalancer: { readonly dnsName: pulumi.Output<string> };
 
     constructor(name: string, args: InfraArgs, opts?: pulumi.ComponentResourceOptions) {
@@ -184,16 +185,25 @@ export class AwsInfra extends pulumi.ComponentResource implements ClusterInfra {
                 { parent: this, dependsOn: [internetGateway] },
             );
         });
+        // The default route through NAT is its own resource: hosts wait for their subnet's route table, not
+        // for the NAT gateway (1-2 min); their boot waits for outbound access itself (scripts/host-boot.sh).
+        const egress: pulumi.Resource[] = [];
         const privateAssociations = subnets.map((subnet, zoneIndex) => {
             const routes = new aws.ec2.RouteTable(
                 `private-routes-${zoneIndex + 1}`,
+                { vpcId: vpc.id, tags: tags(`private-routes-${zoneIndex + 1}`) },
+                parent,
+            );
+            const defaultRoute = new aws.ec2.Route(
+                `private-default-route-${zoneIndex + 1}`,
                 {
-                    vpcId: vpc.id,
-                    routes: [{ cidrBlock: "0.0.0.0/0", natGatewayId: natGateways[zoneIndex % natZones].id }],
-                    tags: tags(`private-routes-${zoneIndex + 1}`),
+                    routeTableId: routes.id,
+                    destinationCidrBlock: "0.0.0.0/0",
+                    natGatewayId: natGateways[zoneIndex % natZones].id,
                 },
                 parent,
             );
+            egress.push(defaultRoute);
             return new aws.ec2.RouteTableAssociation(
                 `private-subnet-${zoneIndex + 1}-routes`,
                 { subnetId: subnet.private.id, routeTableId: routes.id },
@@ -308,8 +318,8 @@ export class AwsInfra extends pulumi.ComponentResource implements ClusterInfra {
                     ignoreChanges: ["ami", "userData"],
                     // The fixed private address is still taken while the old instance exists.
                     deleteBeforeReplace: true,
-                    // First boot installs packages through NAT (or the internet gateway) and looks up
-                    // other hosts by name, so routes and names exist before any host starts.
+                    // First boot looks up other hosts by name and uses its subnet's routes: they exist before
+                    // any host starts. The NAT gateway may still be coming up; the boot script waits for it.
                     dependsOn: [
                         isBastion ? publicAssociations[host.zoneIndex] : privateAssociations[host.zoneIndex],
                         ...records,
@@ -421,6 +431,7 @@ export class AwsInfra extends pulumi.ComponentResource implements ClusterInfra {
             hostUser: loginUser,
             privateKey: pulumi.secret(args.sshPrivateKey),
         };
+        this.egress = egress;
         this.apiLoadBalancer = { dnsName: nlb.dnsName.apply((dnsName) => dnsName.toLowerCase()) };
         this.registerOutputs({ bastionAddress: this.ssh.bastionAddress, apiDnsName: this.apiLoadBalancer.dnsName });
     }

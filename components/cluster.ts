@@ -1,13 +1,20 @@
 // The whole cluster: config -> cloud infra -> PKI -> bootstrap -> addons, each its own component.
 import * as pulumi from "@pulumi/pulumi";
+import * as random from "@pulumi/random";
 import * as tls from "@pulumi/tls";
 import { PlannedHost, planHosts } from "../config/layout";
 import { ClusterConfig } from "../config/resolve";
+import { userDataByHost } from "../render/cloud-init";
 import { ClusterAddons } from "./addons";
 import { AliyunInfra, discoverAliyunZones } from "./aliyun-infra";
 import { AwsInfra, discoverAwsZones } from "./aws-infra";
+import { ControlPlane } from "./control-plane";
+import { EtcdCluster } from "./etcd-cluster";
+import { filesForHost } from "./host-files";
 import { ClusterInfra, InfraArgs } from "./hosts";
 import { ClusterPki } from "./pki";
+import { PreparedHosts } from "./prepared-hosts";
+import { Workers } from "./workers";
 
 export interface KubernetesClusterArgs {
     readonly config: ClusterConfig;
@@ -24,6 +31,10 @@ export class KubernetesCluster extends pulumi.ComponentResource {
     readonly pki: ClusterPki;
     /** Hosts, SSH access through the bastion and the API load balancer, from the cloud's component. */
     readonly infra: ClusterInfra;
+    /** kubeadm init, the bootstrap token and the other masters' joins. */
+    readonly controlPlane: ControlPlane;
+    /** Every worker's join (and removal). */
+    readonly workers: Workers;
     /** flannel and the web UI, applied through the admin kubeconfig (components/addons.ts). */
     readonly addons: ClusterAddons;
 
@@ -45,7 +56,7 @@ export class KubernetesCluster extends pulumi.ComponentResource {
             layout: this.layout,
             sshPublicKey: this.sshKey.publicKeyOpenssh,
             sshPrivateKey: this.sshKey.privateKeyPem,
-            userData: {},
+            userData: userDataByHost(config, this.layout),
         };
         const infra: ClusterInfra =
             config.cloud === "aliyun"
@@ -65,15 +76,65 @@ export class KubernetesCluster extends pulumi.ComponentResource {
             },
             { parent: this },
         );
-        // --- addons (components/addons.ts) ---
-        // dependsOn must list the bootstrap's last steps (the control plane answers): nothing may be applied
-        // before them. The bootstrap component is not wired yet; until it is, nothing gates the addons.
-        this.addons = new ClusterAddons(
-            "addons",
-            { config, kubeconfig: this.pki.adminKubeconfig, dependsOn: [] },
+        // The bootstrap: every host prepared at once, etcd, the control plane, then every worker in parallel.
+        const encryptionKey = new random.RandomBytes("secrets-encryption-key", { length: 32 }, { parent: this });
+        const fileInputs = {
+            config,
+            layout: this.layout,
+            pki: this.pki,
+            encryptionKey: encryptionKey.base64,
+            apiLoadBalancerNames: pulumi
+                .all([infra.apiLoadBalancer.dnsName, infra.apiLoadBalancer.address])
+                .apply((names) =>
+                    names.filter((item): item is string => Boolean(item)).map((item) => item.toLowerCase()),
+                ),
+        };
+        const files = Object.fromEntries(infra.hosts.map((host) => [host.name, filesForHost(host, fileInputs)]));
+        const bootstrap = { ssh: infra.ssh, files };
+        const prepared = new PreparedHosts(
+            "hosts",
+            { hosts: infra.hosts, egress: infra.egress, ...bootstrap },
             { parent: this },
         );
-        // --- end addons ---
+        const etcd = new EtcdCluster(
+            "etcd",
+            {
+                config,
+                layout: this.layout,
+                members: infra.hosts.filter((host) => host.etcdMember),
+                prepared,
+                ...bootstrap,
+            },
+            { parent: this },
+        );
+        this.controlPlane = new ControlPlane(
+            "control-plane",
+            {
+                config,
+                masters: infra.hosts.filter((host) => host.role === "master"),
+                prepared,
+                etcdHealthy: etcd.healthy,
+                ...bootstrap,
+            },
+            { parent: this },
+        );
+        this.workers = new Workers(
+            "workers",
+            {
+                config,
+                workers: infra.hosts.filter((host) => host.role === "worker"),
+                prepared,
+                controlPlane: this.controlPlane,
+                ssh: infra.ssh,
+            },
+            { parent: this },
+        );
+        // Applied as soon as the first master answers; the UI's rollout then waits for the workers by itself.
+        this.addons = new ClusterAddons(
+            "addons",
+            { config, kubeconfig: this.pki.adminKubeconfig, dependsOn: this.controlPlane.joinable },
+            { parent: this },
+        );
         this.registerOutputs({ layout: this.layout });
     }
 }

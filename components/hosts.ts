@@ -27,6 +27,8 @@ export interface ClusterInfra {
     /** Every host but the bastion, in layout order: masters, etcd hosts, workers. */
     readonly hosts: ClusterHost[];
     readonly ssh: SshAccess;
+    /** After these, private hosts reach the internet (NAT routes): the boot preparation needs them. */
+    readonly egress: pulumi.Resource[];
     /** The API load balancer for clients outside the VPC: a lower-case DNS name and/or an address. */
     readonly apiLoadBalancer: { readonly dnsName?: pulumi.Output<string>; readonly address?: pulumi.Output<string> };
 }

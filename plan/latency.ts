@@ -61,10 +61,12 @@ export const latencyModel: readonly Rule[] = [
         source: "AWS VPC docs: NAT gateway pending -> available in 1-2 min (Aliyun enhanced NAT similar)",
     },
     {
-        what: "cloud-init preparation (packages, containerd, image pre-pull) until the host is ready",
+        what: "cloud-init preparation (packages, containerd, image pre-pull) once the host is up and NAT works",
         matches: step("ready"),
-        seconds: 150,
-        source: "estimate: ~250 MB of packages and images from a nearby mirror at >=10 MB/s plus dpkg; runs on every host at once",
+        seconds: 130,
+        source:
+            "estimate: ~250 MB of packages and images from a nearby mirror at >=10 MB/s plus dpkg, on every host at once; " +
+            "the first ~20 s (disks, kernel, swap, sshd) need no network and overlap the wait for NAT",
     },
     {
         what: "files and keys over SSH through the bastion",

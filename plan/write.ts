@@ -3,8 +3,8 @@
 // scripts from the remote commands, manifests from the Kubernetes resources.
 import * as fs from "node:fs";
 import * as path from "node:path";
-import { stringify as toYaml } from "yaml";
-import { decodeBundle, fileStepNames } from "../render/file-bundle";
+import { parse as parseYaml, stringify as toYaml } from "yaml";
+import { bundleInStdin, decodeBundle, fileStepNames } from "../render/file-bundle";
 import { schedule } from "./latency";
 import { secretPlaceholder } from "./recorder";
 import { PlannedResource, PlanResult } from "./run";
@@ -76,7 +76,19 @@ export function hostFiles(resources: PlannedResource[]): Record<string, string> 
     for (const resource of resources) {
         if (!hosts.includes(resource.name)) continue;
         const userData = resource.inputs.userData ?? resource.inputs.userDataBase64;
-        if (typeof userData === "string") files[`${resource.name}/user-data`] = decodeUserData(userData);
+        if (typeof userData !== "string") continue;
+        const document = decodeUserData(userData);
+        files[`${resource.name}/user-data`] = document;
+        // Files cloud-init writes at first boot land on the host too.
+        const { write_files: written = [] } = (parseYaml(document) ?? {}) as {
+            write_files?: { path: string; content?: string; encoding?: string }[];
+        };
+        for (const file of written) {
+            const base64 = file.encoding === "b64" || file.encoding === "base64";
+            files[`${resource.name}/files${file.path}`] = base64
+                ? Buffer.from(file.content ?? "", "base64").toString("utf8")
+                : (file.content ?? "");
+        }
     }
     const stepCounts = new Map<string, number>();
     for (const step of dependencyOrder(resources.filter((resource) => resource.type === remoteCommand))) {
@@ -92,7 +104,7 @@ export function hostFiles(resources: PlannedResource[]): Record<string, string> 
             typeof stdin === "string" &&
             stdin !== secretPlaceholder
         ) {
-            for (const file of decodeBundle(stdin)) files[`${host}/files${file.path}`] = file.content;
+            for (const file of decodeBundle(bundleInStdin(stdin))) files[`${host}/files${file.path}`] = file.content;
         }
     }
     return files;

@@ -33,3 +33,14 @@ export function decodeBundle(bundle: string): HostFile[] {
 
 /** Names of the per-host steps that carry a bundle on stdin: `<host>-files` (plain) and `<host>-keys` (secret). */
 export const fileStepNames = { plain: "files", secret: "keys" } as const;
+
+/**
+ * The bundle in a files step's stdin, which carries scripts/install-files.sh first (run by `bash -s`):
+ * everything after the script's last line, the call of its function.
+ */
+export function bundleInStdin(stdin: string): string {
+    const call = "\ninstall_files\n";
+    const at = stdin.lastIndexOf(call);
+    if (at < 0) throw new Error("a files step's stdin starts with scripts/install-files.sh");
+    return stdin.slice(at + call.length);
+}

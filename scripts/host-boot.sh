@@ -152,7 +152,9 @@ stage_repositories() {
     for item in ${KUBEHA_APT_KEYS}; do
         keyring=${item%%=*}
         url=${item#*=}
-        retry 5 curl -fsSL --connect-timeout 10 --max-time 60 -o "${keyring}.download" "${url}"
+        # The first outbound request: hosts boot while the NAT gateway is still coming up (1-3 min),
+        # so this one waits up to ~12 min.
+        retry 14 curl -fsSL --connect-timeout 10 --max-time 60 -o "${keyring}.download" "${url}"
         mv "${keyring}.download" "${keyring}"
         chmod 0644 "${keyring}"
     done

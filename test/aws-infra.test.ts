@@ -24,6 +24,17 @@ function referenced(p: Plan, from: PlannedResource, id: unknown): PlannedResourc
     return target;
 }
 
+/** The private route table's default route (a resource of its own, through a NAT gateway). */
+function defaultRouteOf(p: Plan, table: PlannedResource): PlannedResource {
+    const routes = p
+        .ofType("aws:ec2/route:Route")
+        .filter(
+            (route) => route.dependencies.includes(table.name) && inputs(route).destinationCidrBlock === "0.0.0.0/0",
+        );
+    assert.equal(routes.length, 1, `${table.name} has one default route`);
+    return routes[0];
+}
+
 const instance = (p: Plan, name: string) => {
     const found = p.named(name);
     assert.equal(found.type, "aws:ec2/instance:Instance");
@@ -192,13 +203,14 @@ describe("aws-dev: default configuration", () => {
             const association = associations.filter((a) => referenced(p(), a, inputs(a).subnetId) === subnet);
             assert.equal(association.length, 1, `${subnet.name} has one route table`);
             const table = referenced(p(), association[0], inputs(association[0]).routeTableId);
-            const routes = inputs(table).routes as Inputs[];
-            assert.ok(
-                routes.every((route) => route.gatewayId === undefined),
-                `${table.name} routes to the internet gateway`,
-            );
-            assert.equal(referenced(p(), table, routes[0].natGatewayId).type, "aws:ec2/natGateway:NatGateway");
-            assert.ok(host.dependencies.includes(association[0].name), `${name} may boot before its NAT route exists`);
+            assert.equal(inputs(table).routes, undefined, `${table.name} has no inline routes`);
+            const route = defaultRouteOf(p(), table);
+            assert.equal(inputs(route).gatewayId, undefined, `${table.name} routes nothing to the internet gateway`);
+            assert.equal(referenced(p(), route, inputs(route).natGatewayId).type, "aws:ec2/natGateway:NatGateway");
+            // The host boots while the NAT gateway comes up; its boot preparation waits for the route.
+            assert.ok(host.dependencies.includes(association[0].name), `${name} boots into its subnet's routes`);
+            assert.ok(!host.dependencies.includes(route.name), `${name} does not wait for the NAT gateway`);
+            assert.ok(p().named(`${name}-ready`).dependencies.includes(route.name), `${name}-ready waits for NAT`);
         }
         const bastion = instance(p(), "bastion");
         assert.equal(inputs(bastion).associatePublicIpAddress, true);
@@ -293,7 +305,8 @@ describe("aws-dev: per-zone NAT, dedicated etcd, wireguard, restricted CIDRs", (
             const subnet = referenced(p(), association, inputs(association).subnetId);
             if (!subnet.name.startsWith("private-")) continue;
             const table = referenced(p(), association, inputs(association).routeTableId);
-            const nat = referenced(p(), table, (inputs(table).routes as Inputs[])[0].natGatewayId);
+            const route = defaultRouteOf(p(), table);
+            const nat = referenced(p(), route, inputs(route).natGatewayId);
             const natSubnet = referenced(p(), nat, inputs(nat).subnetId);
             assert.equal(inputs(natSubnet).availabilityZone, inputs(subnet).availabilityZone, subnet.name);
         }

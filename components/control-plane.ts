@@ -1,0 +1,94 @@
+// The control plane: kubeadm init on the first master once etcd is healthy, the bootstrap token kept on
+// the cluster, then the other masters join all at once. Parallel joins are safe here because etcd is
+// external: the known races of concurrent `kubeadm join --control-plane` are all in adding stacked etcd
+// members (kubeadm#1646, #2005); with external etcd a join only writes its own files, static pods and
+// Node object (kubeadm maintainers in kubeadm#1961: "it should be possible"), and the join script retries
+// a join that failed before changing anything. Each master's kubelet serving certificate is approved
+// from the first master once its request checks out.
+import * as pulumi from "@pulumi/pulumi";
+import { hostFqdn } from "../config/layout";
+import { ClusterConfig } from "../config/resolve";
+import { kubeadmConfigPaths } from "../render/kubeadm";
+import { ClusterHost, SshAccess } from "./hosts";
+import { filesDigest, LazyFile } from "./host-files";
+import { PreparedHosts } from "./prepared-hosts";
+import { runStep } from "./remote";
+
+export interface ControlPlaneArgs {
+    readonly config: ClusterConfig;
+    /** Masters in layout order: the first one initialises. */
+    readonly masters: readonly ClusterHost[];
+    readonly ssh: SshAccess;
+    readonly prepared: PreparedHosts;
+    readonly files: Readonly<Record<string, readonly LazyFile[]>>;
+    /** The etcd health gate. */
+    readonly etcdHealthy: pulumi.Resource;
+}
+
+export class ControlPlane extends pulumi.ComponentResource {
+    readonly firstMaster: ClusterHost;
+    /** After these, the API answers and the current bootstrap token exists: nodes may join. */
+    readonly joinable: pulumi.Resource[];
+    /** Every master joined. */
+    readonly complete: pulumi.Resource[];
+
+    constructor(name: string, args: ControlPlaneArgs, opts?: pulumi.ComponentResourceOptions) {
+        super("kubeha:bootstrap:ControlPlane", name, {}, opts);
+        const [first, ...others] = args.masters;
+        this.firstMaster = first;
+        const on = (host: ClusterHost, dependsOn: pulumi.Resource[]) => ({
+            ssh: args.ssh,
+            parent: this,
+            deletedWith: host.instance,
+            dependsOn: [...(args.prepared.installed[host.name] ?? []), ...dependsOn],
+        });
+        const init = runStep(
+            first,
+            "init",
+            { KUBEHA_KUBEADM_CONFIG: kubeadmConfigPaths.init },
+            on(first, [args.etcdHealthy]),
+        );
+        const initConfig = (args.files[first.name] ?? []).filter((file) => file.path === kubeadmConfigPaths.init);
+        const token = runStep(
+            first,
+            "token",
+            { KUBEHA_KUBEADM_CONFIG: kubeadmConfigPaths.init },
+            // A newly drawn token changes the init configuration: ensure it on the cluster again.
+            { ...on(first, [init]), triggers: [filesDigest(initConfig)] },
+        );
+        this.joinable = [init, token];
+        const joined = others.map((master) =>
+            runStep(
+                master,
+                "join-control-plane",
+                { KUBEHA_KUBEADM_CONFIG: kubeadmConfigPaths.join, KUBEHA_NODE_NAME: master.name },
+                on(master, this.joinable),
+            ),
+        );
+        this.complete = [init, ...joined];
+        [first, ...others].forEach((master, i) =>
+            approveServingCertificate(this, args.config, first, master, this.complete[i], args.ssh),
+        );
+        this.registerOutputs({});
+    }
+}
+
+/** `<node>-serving-cert`, run on the first master: approves the node's kubelet serving certificate request. */
+export function approveServingCertificate(
+    parent: pulumi.Resource,
+    config: ClusterConfig,
+    firstMaster: ClusterHost,
+    node: ClusterHost,
+    joined: pulumi.Resource,
+    ssh: SshAccess,
+): pulumi.Resource {
+    return runStep(
+        node,
+        "serving-cert",
+        {
+            KUBEHA_NODE_NAME: node.name,
+            KUBEHA_NODE_ADDRESSES: [node.privateIp, hostFqdn(node.name, config.network.privateDomain)].join(","),
+        },
+        { ssh, parent, runOn: firstMaster, deletedWith: firstMaster.instance, dependsOn: [joined] },
+    );
+}

@@ -1,0 +1,61 @@
+// The external etcd cluster: every member started at once (each waits for its peers), then one health
+// gate over all of them. A member restarts when its files change; a replaced host rejoins as a new member.
+import * as pulumi from "@pulumi/pulumi";
+import { ClusterConfig } from "../config/resolve";
+import { etcdClientUrls, etcdConfigPath, etcdPki, etcdUnitPath } from "../render/etcd";
+import { filesDigest, LazyFile } from "./host-files";
+import { ClusterHost, SshAccess } from "./hosts";
+import { PreparedHosts } from "./prepared-hosts";
+import { runStep } from "./remote";
+
+export interface EtcdClusterArgs {
+    readonly config: ClusterConfig;
+    /** Hosts that run a member (masters, or dedicated etcd hosts), in layout order. */
+    readonly members: readonly ClusterHost[];
+    readonly layout: Parameters<typeof etcdClientUrls>[1];
+    readonly ssh: SshAccess;
+    readonly prepared: PreparedHosts;
+    readonly files: Readonly<Record<string, readonly LazyFile[]>>;
+}
+
+export class EtcdCluster extends pulumi.ComponentResource {
+    /** Passes once every member is healthy over mutual TLS: kubeadm init may start. */
+    readonly healthy: pulumi.Resource;
+
+    constructor(name: string, args: EtcdClusterArgs, opts?: pulumi.ComponentResourceOptions) {
+        super("kubeha:bootstrap:EtcdCluster", name, {}, opts);
+        const client = {
+            KUBEHA_ETCD_ENDPOINTS: etcdClientUrls(args.config, args.layout).join(","),
+            KUBEHA_ETCD_CACERT: etcdPki.ca,
+            KUBEHA_ETCD_CERT: etcdPki.healthcheckClientCert,
+            KUBEHA_ETCD_KEY: etcdPki.healthcheckClientKey,
+        };
+        const started = args.members.map((member) =>
+            runStep(
+                member,
+                "etcd",
+                { ...client, KUBEHA_ETCD_CONFIG: etcdConfigPath },
+                {
+                    ssh: args.ssh,
+                    parent: this,
+                    deletedWith: member.instance,
+                    dependsOn: args.prepared.installed[member.name],
+                    // Its config, unit and certificates: a change restarts the member.
+                    triggers: [filesDigest(etcdFilesOf(args.files[member.name] ?? []))],
+                },
+            ),
+        );
+        const first = args.members[0];
+        this.healthy = runStep(first, "etcd-health", client, {
+            ssh: args.ssh,
+            parent: this,
+            deletedWith: first.instance,
+            dependsOn: started,
+        });
+        this.registerOutputs({});
+    }
+}
+
+function etcdFilesOf(files: readonly LazyFile[]): LazyFile[] {
+    return files.filter((file) => file.path.startsWith("/etc/etcd/") || file.path === etcdUnitPath);
+}

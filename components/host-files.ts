@@ -1,0 +1,96 @@
+// Which files land on which host: the step scripts, etcd's files, the apiserver's encryption and audit
+// files, kubeadm's configuration and the PKI, each from its own render function. Key files and files that
+// hold a token or key are secret (mode 0600) and travel in the host's keys bundle.
+import { createHash } from "node:crypto";
+import * as pulumi from "@pulumi/pulumi";
+import { PlannedHost } from "../config/layout";
+import { ClusterConfig } from "../config/resolve";
+import { apiserverFiles, renderAuditPolicy, renderEncryptionConfig } from "../render/apiserver-files";
+import { renderEtcdFiles } from "../render/etcd";
+import { encodeBundle } from "../render/file-bundle";
+import { HostFile } from "../render/host-file";
+import { kubeadmConfigPaths, renderKubeadmInit, renderKubeadmJoin } from "../render/kubeadm";
+import { installedScriptFiles, scriptInstallDir } from "../render/steps";
+import { bootstrapTokenTtl, ClusterPki } from "./pki";
+import { scriptText } from "./remote";
+
+export type LazyFile = HostFile<pulumi.Input<string>>;
+
+export interface HostFileInputs {
+    readonly config: ClusterConfig;
+    readonly layout: readonly PlannedHost[];
+    readonly pki: ClusterPki;
+    /** 32 random bytes, base64: the secretbox key for secrets at rest (a secret). */
+    readonly encryptionKey: pulumi.Input<string>;
+    /** Lower-case names of the API load balancer, for the apiserver certificate kubeadm checks. */
+    readonly apiLoadBalancerNames: pulumi.Input<string[]>;
+}
+
+/** Every file one host gets, by the component that owns its content. */
+export function filesForHost(host: PlannedHost, inputs: HostFileInputs): LazyFile[] {
+    const { config, layout, pki } = inputs;
+    const scripts: LazyFile[] = installedScriptFiles().map((file) => ({
+        path: `${scriptInstallDir}/${file}`,
+        mode: "0755",
+        content: scriptText(file),
+    }));
+    const etcd = host.etcdMember ? renderEtcdFiles(config, layout, host) : [];
+    const discovery = pulumi.all([pki.bootstrapToken, pki.discoveryTokenCaCertHash]);
+    const firstMaster = layout.find((candidate) => candidate.role === "master");
+    const kubeadm: LazyFile[] = [];
+    if (host.name === firstMaster?.name) {
+        const init = pulumi
+            .all([pki.bootstrapToken, inputs.apiLoadBalancerNames])
+            .apply(([token, names]) =>
+                renderKubeadmInit(config, layout, host, { token, ttl: bootstrapTokenTtl }, names),
+            );
+        kubeadm.push({ path: kubeadmConfigPaths.init, mode: "0600", content: pulumi.secret(init.content) });
+    } else if (host.role === "master" || host.role === "worker") {
+        const join = discovery.apply(([token, caCertHash]) => renderKubeadmJoin(config, host, { token, caCertHash }));
+        kubeadm.push({ path: kubeadmConfigPaths.join, mode: "0600", content: pulumi.secret(join.content) });
+    }
+    const apiserver: LazyFile[] =
+        host.role === "master"
+            ? [
+                  renderAuditPolicy(),
+                  {
+                      path: apiserverFiles.encryptionConfig,
+                      mode: "0600",
+                      content: pulumi.secret(
+                          pulumi.output(inputs.encryptionKey).apply((key) => renderEncryptionConfig(key).content),
+                      ),
+                  },
+              ]
+            : [];
+    return [...scripts, ...etcd, ...apiserver, ...kubeadm, ...pki.hostFiles(host.name)];
+}
+
+/** The host's two bundles: public files (plain) and 0600 files (a secret). */
+export function bundles(files: readonly LazyFile[]): { plain: pulumi.Output<string>; secret: pulumi.Output<string> } {
+    const encode = (selected: readonly LazyFile[]) =>
+        pulumi
+            .all(selected.map((file) => pulumi.output(file.content)))
+            .apply((contents) => encodeBundle(selected.map((file, i) => ({ ...file, content: contents[i] }))));
+    return {
+        plain: encode(files.filter((file) => file.mode !== "0600")),
+        secret: pulumi.secret(encode(files.filter((file) => file.mode === "0600"))),
+    };
+}
+
+/**
+ * sha256 over the given files' paths and contents, in path order: a step's trigger when it must re-run
+ * as soon as one of them changes (and only then).
+ */
+export function filesDigest(files: readonly LazyFile[]): pulumi.Output<string> {
+    const sorted = [...files].sort((a, b) => a.path.localeCompare(b.path));
+    return pulumi
+        .all(sorted.map((file) => pulumi.output(file.content)))
+        .apply((contents) => digestOf(sorted.map((file, i) => ({ path: file.path, content: contents[i] }))));
+}
+
+/** The digest filesDigest computes, over plain files (also what tests recompute from the plan). */
+export function digestOf(files: readonly { path: string; content: string }[]): string {
+    const hash = createHash("sha256");
+    for (const file of files) hash.update(`${file.path}\0${file.content}\0`);
+    return hash.digest("hex");
+}

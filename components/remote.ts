@@ -1,0 +1,89 @@
+// How the bootstrap reaches hosts and runs the step catalogue (render/steps.ts) there: SSH through
+// the bastion with the generated key, parameters as environment, scripts as real files.
+import * as fs from "node:fs";
+import * as path from "node:path";
+import * as command from "@pulumi/command";
+import * as pulumi from "@pulumi/pulumi";
+import { PlannedHost } from "../config/layout";
+import { installedScript, Step, StepId, steps, StepValues, stepEnvironment } from "../render/steps";
+import { ClusterHost, SshAccess } from "./hosts";
+
+const scriptsDir = path.resolve(__dirname, "../scripts");
+
+/** The text of a script under scripts/, for steps that send it on stdin (`bash -s`). */
+export function scriptText(file: string): string {
+    return fs.readFileSync(path.join(scriptsDir, file), "utf8");
+}
+
+// Dial retries do not back off: a wait step polls with back-off first (waitForSsh), and these limits
+// only cover the moments after it saw sshd answer.
+const dialLimits = { dialErrorLimit: 10, perDialTimeout: 20 };
+
+/** SSH to a host's private address, through the bastion. */
+export function hostConnection(host: Pick<PlannedHost, "privateIp">, ssh: SshAccess) {
+    return {
+        host: host.privateIp,
+        user: ssh.hostUser,
+        privateKey: ssh.privateKey,
+        ...dialLimits,
+        proxy: { host: ssh.bastionAddress, user: ssh.bastionUser, privateKey: ssh.privateKey, ...dialLimits },
+    };
+}
+
+/** SSH to the bastion itself. */
+export function bastionConnection(ssh: SshAccess) {
+    return { host: ssh.bastionAddress, user: ssh.bastionUser, privateKey: ssh.privateKey, ...dialLimits };
+}
+
+export interface StepOptions {
+    readonly ssh: SshAccess;
+    /** Host the command runs on, when not the host it is named after (node steps run on the first master). */
+    readonly runOn?: ClusterHost;
+    readonly stdin?: pulumi.Input<string>;
+    /** Re-run the step (replace it) when any of these change: hashes of the files it acts on. */
+    readonly triggers?: pulumi.Input<unknown>[];
+    readonly dependsOn: pulumi.Input<pulumi.Resource>[];
+    /** Resource whose deletion makes this step's delete moot (its host, or the host it runs on). */
+    readonly deletedWith: pulumi.Resource;
+    readonly parent: pulumi.Resource;
+}
+
+/**
+ * One step of the catalogue as a remote command named `<host>-<step>`: the installed script runs as
+ * root (sudo keeps exactly the step's KUBEHA_* variables), or, for standalone steps, the script goes
+ * on stdin to `bash -s`. A step of the catalogue's delete phase runs when the command is deleted.
+ * Secret steps log only errors and keep their output secret.
+ */
+export function runStep<Id extends StepId>(
+    host: ClusterHost,
+    id: Id,
+    values: StepValues<Id>,
+    options: StepOptions,
+): command.remote.Command {
+    const step: Step = steps[id];
+    const environment = stepEnvironment(id, values);
+    const variables = Object.keys(environment);
+    const run = `sudo${variables.length > 0 ? ` --preserve-env=${variables.join(",")}` : ""} ${
+        step.standalone ? "bash -s" : installedScript(id)
+    }`;
+    const stdin = step.standalone
+        ? pulumi.output(options.stdin ?? "").apply((rest) => scriptText(step.script) + rest)
+        : options.stdin;
+    return new command.remote.Command(
+        `${host.name}-${step.name}`,
+        {
+            connection: hostConnection(options.runOn ?? host, options.ssh),
+            ...(step.phase === "delete" ? { delete: run } : { create: run }),
+            environment,
+            stdin,
+            triggers: options.triggers,
+            logging: step.secret ? "stderr" : "stdoutAndStderr",
+        },
+        {
+            parent: options.parent,
+            dependsOn: options.dependsOn,
+            deletedWith: options.deletedWith,
+            ...(step.secret ? { additionalSecretOutputs: ["stdout", "stderr"] } : {}),
+        },
+    );
+}

@@ -1,0 +1,56 @@
+// Workers: every one joins as soon as the control plane can take it, none waits for another. Removing
+// one (a lower workers.count) first drains and deletes its Node from the first master.
+import * as pulumi from "@pulumi/pulumi";
+import { ClusterConfig } from "../config/resolve";
+import { kubeadmConfigPaths } from "../render/kubeadm";
+import { approveServingCertificate, ControlPlane } from "./control-plane";
+import { ClusterHost, SshAccess } from "./hosts";
+import { PreparedHosts } from "./prepared-hosts";
+import { runStep } from "./remote";
+
+export interface WorkersArgs {
+    readonly config: ClusterConfig;
+    readonly workers: readonly ClusterHost[];
+    readonly ssh: SshAccess;
+    readonly prepared: PreparedHosts;
+    readonly controlPlane: ControlPlane;
+}
+
+export class Workers extends pulumi.ComponentResource {
+    readonly joined: pulumi.Resource[];
+
+    constructor(name: string, args: WorkersArgs, opts?: pulumi.ComponentResourceOptions) {
+        super("kubeha:bootstrap:Workers", name, {}, opts);
+        const firstMaster = args.controlPlane.firstMaster;
+        this.joined = args.workers.map((worker) => {
+            const join = runStep(
+                worker,
+                "join-worker",
+                { KUBEHA_KUBEADM_CONFIG: kubeadmConfigPaths.join, KUBEHA_NODE_NAME: worker.name },
+                {
+                    ssh: args.ssh,
+                    parent: this,
+                    deletedWith: worker.instance,
+                    dependsOn: [...(args.prepared.installed[worker.name] ?? []), ...args.controlPlane.joinable],
+                },
+            );
+            approveServingCertificate(this, args.config, firstMaster, worker, join, args.ssh);
+            // Nothing to do on creation; on removal it drains the node, before the instance goes (it depends
+            // on the join, which depends on the instance). A whole-stack destroy skips it with the first master.
+            runStep(
+                worker,
+                "remove-node",
+                { KUBEHA_NODE_NAME: worker.name },
+                {
+                    ssh: args.ssh,
+                    parent: this,
+                    runOn: firstMaster,
+                    deletedWith: firstMaster.instance,
+                    dependsOn: [join],
+                },
+            );
+            return join;
+        });
+        this.registerOutputs({});
+    }
+}

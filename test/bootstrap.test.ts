@@ -1,0 +1,226 @@
+// The bootstrap as the plan records it: every remote step through the bastion, etcd before kubeadm init,
+// init before every join, workers independent of each other, scale-down drains, secrets stay secret.
+import assert from "node:assert/strict";
+import * as fs from "node:fs";
+import * as path from "node:path";
+import { describe, test } from "node:test";
+import { digestOf } from "../components/host-files";
+import type { PlannedResource } from "../plan/run";
+import { etcdConfigPath, etcdUnitPath } from "../render/etcd";
+import { bundleInStdin, decodeBundle } from "../render/file-bundle";
+import { kubeadmConfigPaths } from "../render/kubeadm";
+import { Plan, plan } from "./support/plan";
+
+const remote = "command:remote:Command";
+
+/** Every resource `name` depends on, directly or not. */
+function ancestors(result: Plan, name: string): Set<string> {
+    const byName = new Map(result.resources.map((resource) => [resource.name, resource]));
+    const seen = new Set<string>();
+    const visit = (current: string) => {
+        for (const dependency of byName.get(current)?.dependencies ?? []) {
+            if (!seen.has(dependency)) {
+                seen.add(dependency);
+                visit(dependency);
+            }
+        }
+    };
+    visit(name);
+    return seen;
+}
+
+/** The most remote steps one after another on any chain of dependencies. */
+function longestStepChain(result: Plan): number {
+    const byName = new Map(result.resources.map((resource) => [resource.name, resource]));
+    const memo = new Map<string, number>();
+    const depth = (resource: PlannedResource): number => {
+        if (!memo.has(resource.name)) {
+            const below = resource.dependencies.map((name) => byName.get(name)).filter((r) => r !== undefined);
+            memo.set(resource.name, (resource.type === remote ? 1 : 0) + Math.max(0, ...below.map(depth)));
+        }
+        return memo.get(resource.name)!;
+    };
+    return Math.max(...result.resources.map(depth));
+}
+
+for (const stack of ["dev", "aws-dev"]) {
+    describe(`${stack}: bootstrap order`, () => {
+        const result = plan({ stack, showSecrets: true });
+        const steps = result.ofType(remote);
+        const hosts = Object.entries(result.outputs.hosts as Record<string, { role: string; privateIp: string }>);
+        const bastionIp = result.outputs.bastionAddress as string;
+        const names = (role: string) => hosts.filter(([, host]) => host.role === role).map(([name]) => name);
+
+        test("every remote step runs over SSH through the bastion (the wait step on the bastion itself)", () => {
+            assert.ok(steps.length > 0);
+            for (const step of steps) {
+                const connection = step.inputs.connection as { host: string; proxy?: { host: string } };
+                if (step.name.endsWith("-ssh")) {
+                    assert.equal(connection.host, bastionIp, step.name);
+                    assert.equal(connection.proxy, undefined, step.name);
+                } else {
+                    assert.equal(connection.proxy?.host, bastionIp, `${step.name} goes through the bastion`);
+                    assert.ok(
+                        hosts.some(([, host]) => host.privateIp === connection.host),
+                        step.name,
+                    );
+                }
+            }
+        });
+
+        test("every step on a host comes after that host's wait steps", () => {
+            for (const [host] of hosts.filter(([, h]) => h.role !== "bastion")) {
+                for (const step of steps.filter((s) => s.name.startsWith(`${host}-`) && !s.name.endsWith("-ssh"))) {
+                    const before = ancestors(result, step.name);
+                    assert.ok(before.has(`${host}-ssh`), `${step.name} after ${host}-ssh`);
+                    if (!step.name.endsWith("-ready")) assert.ok(before.has(`${host}-ready`), step.name);
+                }
+            }
+        });
+
+        test("every etcd member starts before kubeadm init, init before every join", () => {
+            const [first, ...others] = names("master");
+            const beforeInit = ancestors(result, `${first}-init`);
+            const members = hosts.filter(([name]) => result.resources.some((r) => r.name === `${name}-etcd`));
+            assert.equal(members.length, 3);
+            for (const [member] of members) assert.ok(beforeInit.has(`${member}-etcd`), `${member}-etcd before init`);
+            assert.ok(beforeInit.has(`${first}-etcd-health`));
+            for (const node of [...others, ...names("worker")]) {
+                assert.ok(ancestors(result, `${node}-join`).has(`${first}-init`), `${node}-join after init`);
+                assert.ok(ancestors(result, `${node}-join`).has(`${first}-token`), `${node}-join after the token`);
+            }
+        });
+
+        test("no worker step waits for another worker", () => {
+            const workers = names("worker");
+            for (const worker of workers) {
+                for (const step of steps.filter((s) => s.name.startsWith(`${worker}-`))) {
+                    // Remote steps only: on AWS every host waits for every DNS record, which is no step.
+                    const before = [...ancestors(result, step.name)].filter(
+                        (name) => result.named(name).type === remote,
+                    );
+                    const others = before.filter((name) =>
+                        workers.some((w) => w !== worker && name.startsWith(`${w}-`)),
+                    );
+                    assert.deepEqual(others, [], `${step.name} waits for nothing of another worker`);
+                }
+            }
+        });
+
+        test("removing a worker drains and deletes its node from the first master, before its instance goes", () => {
+            const [first] = names("master");
+            const firstIp = hosts.find(([name]) => name === first)![1].privateIp;
+            for (const worker of names("worker")) {
+                const removal = result.named(`${worker}-remove-node`);
+                assert.equal(removal.inputs.create, undefined, "nothing to do on creation");
+                assert.match(String(removal.inputs.delete), /\/usr\/local\/lib\/kubeha\/remove-node\.sh$/);
+                assert.deepEqual(removal.inputs.environment, { KUBEHA_NODE_NAME: worker });
+                assert.equal((removal.inputs.connection as { host: string }).host, firstIp);
+                // Deleted before the join, which is deleted before the instance; skipped when the whole
+                // cluster (the first master) goes.
+                assert.ok(ancestors(result, removal.name).has(`${worker}-join`));
+                assert.ok(ancestors(result, `${worker}-join`).has(worker));
+                assert.equal(removal.deletedWith, first);
+            }
+        });
+
+        test("a step on a host is deleted with that host (destroy never waits on a gone host)", () => {
+            for (const step of steps) {
+                const host = hosts.map(([name]) => name).find((name) => step.name.startsWith(`${name}-`));
+                assert.ok(host, step.name);
+                assert.ok(step.deletedWith, `${step.name} has deletedWith`);
+            }
+        });
+    });
+}
+
+describe("secrets stay out of commands, logs and the plain plan", () => {
+    const shown = plan({ stack: "dev", showSecrets: true });
+    const hidden = plan({ stack: "dev" });
+    const tokenPattern = /\b[a-z0-9]{6}\.[a-z0-9]{16}\b/;
+
+    test("no command text or environment holds a token or a key", () => {
+        for (const step of shown.ofType(remote)) {
+            const visible = JSON.stringify([step.inputs.create, step.inputs.delete, step.inputs.environment]);
+            assert.doesNotMatch(visible, tokenPattern, step.name);
+            assert.doesNotMatch(visible, /PRIVATE KEY/, step.name);
+        }
+    });
+
+    test("the keys bundles and the kubeadm configurations travel as secrets", () => {
+        for (const step of hidden.ofType(remote).filter((s) => s.name.endsWith("-keys"))) {
+            assert.equal(step.inputs.stdin, "[secret]", step.name);
+        }
+        const masterKeys = shown.named("master-1-keys").inputs.stdin as string;
+        assert.match(masterKeys, /\/etc\/kubernetes\/kubeadm\/init\.yaml/);
+        const plainFiles = shown.named("master-1-files").inputs.stdin as string;
+        assert.doesNotMatch(plainFiles, /kubeadm\/init\.yaml|\.key /);
+    });
+
+    test("steps that handle secrets log only errors", () => {
+        for (const name of ["master-1-init", "master-1-token", "master-2-join", "worker-1-join", "worker-1-keys"]) {
+            assert.equal(shown.named(name).inputs.logging, "stderr", name);
+        }
+    });
+
+    test("without --show-secrets the plan holds no token and no private key", () => {
+        const text = JSON.stringify(hidden.resources) + JSON.stringify(hidden.outputs);
+        assert.doesNotMatch(text, tokenPattern);
+        assert.doesNotMatch(text, /PRIVATE KEY/);
+    });
+});
+
+describe("a changed file re-runs exactly the steps that act on it", () => {
+    const shown = plan({ stack: "dev", showSecrets: true });
+    /** The files of a host in the plan whose path matches, as the digest takes them (path order). */
+    const hostFiles = (host: string, wanted: (path: string) => boolean) => {
+        const root = path.join(shown.dir, "hosts", host, "files");
+        const walk = (dir: string): string[] =>
+            fs.readdirSync(dir, { withFileTypes: true }).flatMap((entry) => {
+                const full = path.join(dir, entry.name);
+                return entry.isDirectory() ? walk(full) : [full];
+            });
+        return walk(root)
+            .map((full) => ({ path: full.slice(root.length), content: fs.readFileSync(full, "utf8") }))
+            .filter((file) => wanted(file.path))
+            .sort((a, b) => a.path.localeCompare(b.path));
+    };
+    const keysAndFiles = (host: string) => [
+        ...decodeBundle(bundleInStdin(shown.named(`${host}-files`).inputs.stdin as string)),
+        ...decodeBundle(bundleInStdin(shown.named(`${host}-keys`).inputs.stdin as string)),
+    ];
+
+    test("an etcd member restarts when its config, unit or certificates change, and on nothing else", () => {
+        for (const member of ["master-1", "master-2", "master-3"]) {
+            const etcdFiles = (file: string) => file.startsWith("/etc/etcd/") || file === etcdUnitPath;
+            const delivered = keysAndFiles(member).filter((file) => etcdFiles(file.path));
+            assert.ok(delivered.some((file) => file.path === etcdConfigPath));
+            assert.ok(
+                delivered.some((file) => file.path.endsWith("server.key")),
+                "keys count too",
+            );
+            const expected = digestOf([...delivered].sort((a, b) => a.path.localeCompare(b.path)));
+            assert.deepEqual(shown.named(`${member}-etcd`).inputs.triggers, [expected], member);
+            assert.equal(hostFiles(member, etcdFiles).length, delivered.length, "the plan shows the same files");
+        }
+    });
+
+    test("a newly drawn bootstrap token re-runs the token step only", () => {
+        const init = keysAndFiles("master-1").filter((file) => file.path === kubeadmConfigPaths.init);
+        assert.equal(init.length, 1);
+        assert.deepEqual(shown.named("master-1-token").inputs.triggers, [digestOf(init)]);
+        const triggered = shown
+            .ofType(remote)
+            .filter((step) => step.inputs.triggers !== undefined)
+            .map((step) => step.name)
+            .sort();
+        assert.deepEqual(triggered, ["master-1-etcd", "master-1-token", "master-2-etcd", "master-3-etcd"]);
+    });
+});
+
+test("50 workers: the longest chain of remote steps is no longer than with 3", () => {
+    const three = longestStepChain(plan({ stack: "dev" }));
+    const fifty = longestStepChain(plan({ stack: "dev", config: { "kubeha:workers": { count: 50 } } }));
+    assert.ok(three >= 7, `a chain of ${three} steps: ssh, ready, files, etcd, health, init, token, join...`);
+    assert.equal(fifty, three);
+});
