@@ -26,8 +26,11 @@ if [[ ! -d $data_dir/member/wal && -n $others ]]; then
     # One quick look: while the cluster is first bootstrapped the others are not up yet, and that is fine.
     if members=$(ETCDCTL_DIAL_TIMEOUT=2s etcdctl --endpoints="$others" member list 2>/dev/null); then
         own=$(etcd_member_line "$members" "$peer_url")
-        if [[ -z $own || $own == *", started, "* ]]; then
-            log "empty data dir, and the running cluster ${own:+knows an earlier incarnation of}${own:-does not know} this member: replacing it"
+        if [[ -z $own ]]; then
+            log "empty data dir, and the running cluster does not know this member: adding it"
+            exec "${BASH_SOURCE[0]%/*}/replace-etcd-member.sh"
+        elif [[ $own == *", started, "* ]]; then
+            log "empty data dir, and the running cluster knows an earlier incarnation of this member: replacing it"
             exec "${BASH_SOURCE[0]%/*}/replace-etcd-member.sh"
         fi
     fi

@@ -1,0 +1,271 @@
+// The etcd steps against Debian's real etcd 3.4: start-etcd on three members at once, the health gate,
+// a restart on changed files, and the replacement of a member whose host was replaced (seed 000: member
+// remove, member add, start with initial-cluster-state existing). Members listen on 127.0.0.11-13 with
+// mutual TLS from openssl certificates; each "host" runs the scripts in its own throwaway root, and the
+// systemctl stand-in starts etcd as the unit would (etcd --config-file). The config files have the keys
+// and layout render/etcd.ts writes, with loopback addresses instead of host names that need DNS.
+import assert from "node:assert/strict";
+import { spawnSync } from "node:child_process";
+import * as fs from "node:fs";
+import * as path from "node:path";
+import { after, before, describe, test } from "node:test";
+import { Document } from "yaml";
+import { steps } from "../../render/steps";
+import { changes, StepSandbox } from "../support/step-sandbox";
+
+const members = ["etcd-1", "etcd-2", "etcd-3"] as const;
+type Member = (typeof members)[number];
+const address = (member: Member) => `127.0.0.${11 + members.indexOf(member)}`;
+const clientUrl = (member: Member) => `https://${address(member)}:12379`;
+const peerUrl = (member: Member) => `https://${address(member)}:12380`;
+const endpoints = members.map(clientUrl).join(",");
+
+function openssl(args: string[]): void {
+    const result = spawnSync("openssl", args, { encoding: "utf8" });
+    assert.equal(result.status, 0, `openssl ${args.join(" ")}: ${result.stderr}`);
+}
+
+function etcdctl(args: string[], pki: string, at = endpoints): string {
+    const result = spawnSync(
+        "/usr/bin/etcdctl",
+        [`--endpoints=${at}`, `--cacert=${pki}/ca.crt`, `--cert=${pki}/client.crt`, `--key=${pki}/client.key`, ...args],
+        { encoding: "utf8", env: { PATH: process.env.PATH, ETCDCTL_API: "3" }, timeout: 30_000 },
+    );
+    assert.equal(result.status, 0, `etcdctl ${args.join(" ")}: ${result.stderr}`);
+    return result.stdout;
+}
+
+describe("etcd steps against a real 3-member etcd", () => {
+    const sandbox = new StepSandbox("etcd-steps");
+    const pki = path.join(sandbox.dir, "pki");
+    const configPath = (member: Member) => path.join(sandbox.dir, "config", `${member}.yaml`);
+    const dataDir = (member: Member) => path.join(sandbox.dir, "data", member);
+    const callLog = path.join(sandbox.state, "calls.log");
+    const pidOf = (member: Member) => Number(fs.readFileSync(path.join(sandbox.state, member, "etcd.pid"), "utf8"));
+    const variables = (member: Member, timeout = "60") => ({
+        KUBEHA_ETCD_CONFIG: configPath(member),
+        KUBEHA_ETCD_ENDPOINTS: endpoints,
+        KUBEHA_ETCD_CACERT: `${pki}/ca.crt`,
+        KUBEHA_ETCD_CERT: `${pki}/client.crt`,
+        KUBEHA_ETCD_KEY: `${pki}/client.key`,
+        KUBEHA_TIMEOUT: timeout,
+    });
+    const gateVariables = (timeout: string) => {
+        const { KUBEHA_ETCD_CONFIG: _config, ...gate } = variables("etcd-1", timeout);
+        return gate;
+    };
+
+    /** The member's config, as install-files delivers it (a new host gets it afresh). */
+    const writeConfig = (member: Member, retention = "1h") => {
+        const tls = (name: string) => ({
+            "cert-file": `${pki}/${name}.crt`,
+            "key-file": `${pki}/${name}.key`,
+            "client-cert-auth": true,
+            "trusted-ca-file": `${pki}/ca.crt`,
+        });
+        const document = new Document({
+            name: member,
+            "data-dir": dataDir(member),
+            "listen-client-urls": clientUrl(member),
+            "advertise-client-urls": clientUrl(member),
+            "listen-peer-urls": peerUrl(member),
+            "initial-advertise-peer-urls": peerUrl(member),
+            "initial-cluster": members.map((other) => `${other}=${peerUrl(other)}`).join(","),
+            "initial-cluster-state": "new",
+            "initial-cluster-token": "kubeha-steps-test",
+            "client-transport-security": tls(member),
+            "peer-transport-security": tls(member),
+            "auto-compaction-mode": "periodic",
+            "auto-compaction-retention": retention,
+            logger: "zap",
+            "log-outputs": ["stderr"],
+        });
+        document.commentBefore = ` etcd member ${member} (test)`;
+        fs.writeFileSync(configPath(member), document.toString());
+    };
+
+    const stopMember = async (member: Member) => {
+        const pid = pidOf(member);
+        process.kill(pid, "SIGKILL");
+        for (let i = 0; i < 50 && alive(pid); i++) await new Promise((resolve) => setTimeout(resolve, 100));
+    };
+    const alive = (pid: number) => {
+        try {
+            process.kill(pid, 0);
+            return true;
+        } catch {
+            return false;
+        }
+    };
+
+    before(() => {
+        for (const dir of [pki, path.dirname(configPath("etcd-1")), path.dirname(dataDir("etcd-1"))]) {
+            fs.mkdirSync(dir, { recursive: true });
+        }
+        const ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes"];
+        openssl(
+            ["req", "-x509", ...ec, "-keyout", `${pki}/ca.key`, "-out", `${pki}/ca.crt`, "-days", "1"].concat([
+                "-subj",
+                "/CN=kubeha test etcd CA",
+            ]),
+        );
+        const issue = (name: string, extensions: string) => {
+            fs.writeFileSync(`${pki}/${name}.ext`, extensions);
+            openssl([
+                "req",
+                "-new",
+                ...ec,
+                "-keyout",
+                `${pki}/${name}.key`,
+                "-out",
+                `${pki}/${name}.csr`,
+                "-subj",
+                `/CN=${name}`,
+            ]);
+            openssl(
+                ["x509", "-req", "-in", `${pki}/${name}.csr`, "-CA", `${pki}/ca.crt`, "-CAkey", `${pki}/ca.key`].concat(
+                    ["-CAcreateserial", "-days", "1", "-extfile", `${pki}/${name}.ext`, "-out", `${pki}/${name}.crt`],
+                ),
+            );
+        };
+        for (const member of members) {
+            // Peers dial from 127.0.0.1 on loopback, and etcd checks a peer's certificate against its address.
+            issue(
+                member,
+                `subjectAltName=IP:${address(member)},IP:127.0.0.1\nextendedKeyUsage=serverAuth,clientAuth\n`,
+            );
+            writeConfig(member);
+        }
+        issue("client", "extendedKeyUsage=clientAuth\n");
+    });
+
+    after(async () => {
+        for (const member of members) {
+            if (fs.existsSync(path.join(sandbox.state, member, "etcd.pid")) && alive(pidOf(member))) {
+                await stopMember(member);
+            }
+        }
+        sandbox.remove();
+    });
+
+    test("start-etcd on every member at once forms the cluster; the gate waits for it", async () => {
+        const gate = sandbox.run("etcd-1", steps["etcd-health"].script, gateVariables("60"));
+        // The members start once the gate has asked twice (its first attempt failed: nothing ran yet).
+        const gateAsked = () => fs.readFileSync(callLog, "utf8").match(/endpoint health/g)?.length ?? 0;
+        for (let i = 0; i < 200 && gateAsked() < 2; i++) await new Promise((resolve) => setTimeout(resolve, 100));
+        const starts = await Promise.all(
+            members.map((member) => sandbox.run(member, steps.etcd.script, variables(member))),
+        );
+        const gated = await gate;
+        const calls = changes(sandbox.takeCalls()).sort();
+        for (const start of starts) assert.equal(start.status, 0, start.stderr);
+        assert.equal(gated.status, 0, gated.stderr);
+        assert.match(gated.stderr, /waiting for every etcd member to be healthy \(attempt 1 failed/);
+        assert.match(gated.stderr, /all 3 etcd member\(s\) healthy/);
+        assert.deepEqual(
+            calls,
+            members.flatMap((member) => [
+                `${member}: systemctl enable --quiet etcd.service`,
+                `${member}: systemctl start --no-block etcd.service`,
+            ]),
+        );
+    });
+
+    test("a second start-etcd changes nothing and leaves etcd running", async () => {
+        const pids = members.map(pidOf);
+        for (const member of members) {
+            const run = await sandbox.run(member, steps.etcd.script, variables(member));
+            assert.equal(run.status, 0, run.stderr);
+            assert.match(run.stderr, /etcd\.service is active with the current config/);
+        }
+        assert.deepEqual(changes(sandbox.takeCalls()), []);
+        assert.deepEqual(members.map(pidOf), pids);
+    });
+
+    test("the gate fails within its budget while a member is down, and names it", async () => {
+        await stopMember("etcd-3");
+        const gate = await sandbox.run("etcd-1", steps["etcd-health"].script, gateVariables("5"));
+        assert.equal(gate.status, 1);
+        assert.ok(gate.seconds < 20, `bounded (took ${gate.seconds}s)`);
+        assert.match(gate.stderr, new RegExp(`${clientUrl("etcd-3").replace(/\./g, "\\.")} is unhealthy`));
+        assert.match(gate.stderr, /look at: journalctl -u etcd -n 100, on each member listed as unhealthy/);
+        const restart = await sandbox.run("etcd-3", steps.etcd.script, variables("etcd-3"));
+        assert.equal(restart.status, 0, restart.stderr);
+        assert.match(restart.stderr, /starting etcd\.service \(was inactive\)/);
+        const healthy = await sandbox.run("etcd-1", steps["etcd-health"].script, gateVariables("60"));
+        assert.equal(healthy.status, 0, healthy.stderr);
+        sandbox.takeCalls();
+    });
+
+    test("a changed config restarts its member, once", async () => {
+        const before = pidOf("etcd-1");
+        writeConfig("etcd-1", "2h");
+        const changed = await sandbox.run("etcd-1", steps.etcd.script, variables("etcd-1"));
+        assert.equal(changed.status, 0, changed.stderr);
+        assert.deepEqual(changes(sandbox.takeCalls()), ["etcd-1: systemctl restart --no-block etcd.service"]);
+        assert.notEqual(pidOf("etcd-1"), before);
+        const again = await sandbox.run("etcd-1", steps.etcd.script, variables("etcd-1"));
+        assert.equal(again.status, 0, again.stderr);
+        assert.deepEqual(changes(sandbox.takeCalls()), []);
+        const gate = await sandbox.run("etcd-1", steps["etcd-health"].script, gateVariables("60"));
+        assert.equal(gate.status, 0, gate.stderr);
+    });
+
+    test("a replaced host: start-etcd removes the old member, adds the new one, and it serves the data", async () => {
+        etcdctl(["put", "/kubeha/before-replacement", "kept"], pki);
+        const memberId = (member: Member) =>
+            etcdctl(["member", "list"], pki)
+                .split("\n")
+                .find((line) => line.includes(`, ${peerUrl(member)}, `))
+                ?.split(", ")[0];
+        const oldId = memberId("etcd-3");
+        assert.ok(oldId);
+        // The instance is gone with its disks: no etcd, no data, a fresh root; install-files delivers the config.
+        await stopMember("etcd-3");
+        fs.rmSync(dataDir("etcd-3"), { recursive: true, force: true });
+        sandbox.resetHost("etcd-3");
+        writeConfig("etcd-3");
+        sandbox.takeCalls();
+
+        const run = await sandbox.run("etcd-3", steps.etcd.script, variables("etcd-3"));
+        assert.equal(run.status, 0, run.stderr);
+        assert.match(run.stderr, /knows an earlier incarnation of this member: replacing it/);
+        // etcd refuses a member add for a few seconds after a remove: the step retries it.
+        assert.deepEqual(
+            [...new Set(changes(sandbox.takeCalls()).map((call) => call.replace(/--endpoints=\S+ /, "")))],
+            [
+                `etcd-3: etcdctl member remove ${oldId}`,
+                `etcd-3: etcdctl member add etcd-3 --peer-urls=${peerUrl("etcd-3")}`,
+                "etcd-3: systemctl enable --quiet etcd.service",
+                "etcd-3: systemctl start --no-block etcd.service",
+            ],
+        );
+        assert.match(fs.readFileSync(configPath("etcd-3"), "utf8"), /^initial-cluster-state: existing$/m);
+
+        const list = etcdctl(["member", "list"], pki);
+        assert.equal(list.match(/, started, /g)?.length, 3, list);
+        const newId = memberId("etcd-3");
+        assert.ok(newId && newId !== oldId, `a new member ID (${newId} after ${oldId})`);
+        // Serializable: answered from etcd-3's own copy of the data.
+        const value = etcdctl(
+            ["get", "/kubeha/before-replacement", "--consistency=s", "--print-value-only"],
+            pki,
+            clientUrl("etcd-3"),
+        );
+        assert.equal(value.trim(), "kept");
+        const gate = await sandbox.run("etcd-1", steps["etcd-health"].script, gateVariables("60"));
+        assert.equal(gate.status, 0, gate.stderr);
+    });
+
+    test("on the replaced member, replace-etcd-member and start-etcd change nothing", async () => {
+        sandbox.takeCalls();
+        const pid = pidOf("etcd-3");
+        const replace = await sandbox.run("etcd-3", steps["replace-etcd-member"].script, variables("etcd-3"));
+        assert.equal(replace.status, 0, replace.stderr);
+        assert.match(replace.stderr, /member etcd-3 is started and has its data: nothing to replace/);
+        const start = await sandbox.run("etcd-3", steps.etcd.script, variables("etcd-3"));
+        assert.equal(start.status, 0, start.stderr);
+        assert.deepEqual(changes(sandbox.takeCalls()), []);
+        assert.equal(pidOf("etcd-3"), pid);
+    });
+});
