@@ -22,6 +22,16 @@ describe("every script under scripts/", () => {
         assert.equal(result.status, 0);
     });
 
+    test("the stand-ins and the cloud-init sandbox the tests run them with are shellcheck-clean too", () => {
+        const support = path.join(__dirname, "support");
+        const files = ["step-stubs", "boot-stubs"]
+            .flatMap((dir) => fs.readdirSync(path.join(support, dir)).map((name) => path.join(dir, name)))
+            .concat("cloud-init-sandbox.sh");
+        const result = spawnSync("shellcheck", ["--format=gcc", ...files], { cwd: support, encoding: "utf8" });
+        assert.equal(result.stdout + result.stderr, "");
+        assert.equal(result.status, 0);
+    });
+
     test("starts with #!/usr/bin/env bash and strict mode before any command (lib.sh is sourced, not run)", () => {
         for (const name of shellFiles.filter((file) => file !== scriptLibrary)) {
             const lines = read(name).split("\n");
