@@ -18,6 +18,8 @@ export interface Mirrors {
     readonly dashboardImages: string;
     /** Repository holding the Headlamp image. */
     readonly headlampImages: string;
+    /** Base of etcd's release downloads: `<base>/v3.6.16/etcd-v3.6.16-linux-amd64.tar.gz`, SHA256SUMS beside it. */
+    readonly etcdReleases: string;
 }
 
 export type MirrorOverrides = Partial<Mirrors> & { readonly preset?: MirrorPreset };
@@ -30,6 +32,7 @@ export const mirrorPresets: Record<MirrorPreset, Mirrors> = {
         flannelImages: "ghcr.io/flannel-io",
         dashboardImages: "docker.io/kubernetesui",
         headlampImages: "ghcr.io/headlamp-k8s",
+        etcdReleases: "https://github.com/etcd-io/etcd/releases/download",
     },
     china: {
         ubuntuApt: "https://mirrors.aliyun.com/ubuntu",
@@ -40,6 +43,8 @@ export const mirrorPresets: Record<MirrorPreset, Mirrors> = {
         flannelImages: "ghcr.io/flannel-io",
         dashboardImages: "docker.io/kubernetesui",
         headlampImages: "ghcr.io/headlamp-k8s",
+        // Huawei Cloud's copy of the GitHub release assets, same layout and file names.
+        etcdReleases: "https://mirrors.huaweicloud.com/etcd",
     },
 };
 

@@ -145,6 +145,7 @@ export const configSchema = z
                 flannelImages: z.string().min(1).optional(),
                 dashboardImages: z.string().min(1).optional(),
                 headlampImages: z.string().min(1).optional(),
+                etcdReleases: z.url().optional(),
             })
             .prefault({}),
         kubeProxyMode: z
