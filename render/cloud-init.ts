@@ -136,13 +136,23 @@ export function userDataByHost(config: ClusterConfig, layout: readonly PlannedHo
 }
 
 /**
- * scripts/host-boot.sh without its comment and blank lines: AWS takes at most 16 KiB of user-data, and the
- * comments are in the repository for whoever reads the script.
+ * scripts/host-boot.sh as the hosts get it: without comments and blank lines, indented with tabs. AWS takes at most
+ * 16 KiB of user-data, and the comments are in the repository for whoever reads the script.
  */
 export function bootScript(): string {
     const source = fs.readFileSync(path.join(__dirname, "..", "scripts", "host-boot.sh"), "utf8");
+    // Re-indenting would change the text of a here-document (here-strings, <<<, are fine).
+    if (/(^|[^<])<<[^<]/m.test(source)) throw new Error("scripts/host-boot.sh: no here-documents, please");
     const [shebang, ...body] = source.split("\n");
-    return [shebang, ...body.filter((line) => !/^\s*(#.*)?$/.test(line))].join("\n") + "\n";
+    const code = body
+        .filter((line) => !/^\s*(#.*)?$/.test(line))
+        .map((line) =>
+            line
+                .replace(/^(?: {4})+/, (indent) => "\t".repeat(indent.length / 4))
+                // The parameter list's explanations: `: "${KUBEHA_X:=}"  # what it holds`.
+                .replace(/^(: "\$\{KUBEHA_\w+:[=?][^"]*\}")\s+#.*$/, "$1"),
+        );
+    return [shebang, ...code].join("\n") + "\n";
 }
 
 function clusterHostBoot(
