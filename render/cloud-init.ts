@@ -1,4 +1,4 @@
-// The cloud-init user-data every host boots with: the host's names, kernel settings, data disks,
+// The cloud-init user-data every host boots with: the host's names, kernel settings, data disks, etcd,
 // packages, containerd and the local API proxy. It holds no secrets (the clouds show user-data to anyone
 // with read access to the instance): certificates, keys and tokens arrive later over SSH.
 //
@@ -10,9 +10,9 @@ import { stringify } from "yaml";
 import { DataDiskPurpose, hostDisks } from "../config/disks";
 import { apiProxyName, hostFqdn, PlannedHost } from "../config/layout";
 import { ClusterConfig } from "../config/resolve";
-import { kubernetesMinor, pauseImageTag, ubuntuRelease } from "../config/versions";
+import { etcdReleaseSha256, etcdVersion, kubernetesMinor, pauseImageTag, ubuntuRelease } from "../config/versions";
 import { apiProxyUnitName, renderApiProxyFiles } from "./api-proxy";
-import { etcdDiskMountPoint } from "./etcd";
+import { etcdBinDir, etcdDiskMountPoint } from "./etcd";
 import { HostFile } from "./host-file";
 
 /** Where the boot script lands, and the state it leaves for operators and the wait-for-boot step. */
@@ -90,6 +90,11 @@ export function kubeadmKubernetesVersion(config: ClusterConfig): string {
 
 export function isExactVersion(version: string): boolean {
     return /^\d+\.\d+\.\d+$/.test(version);
+}
+
+/** The official etcd release tarball (linux-amd64) under the mirror's `<base>/v<version>/` layout. */
+export function etcdReleaseUrl(config: ClusterConfig): string {
+    return `${trimSlash(config.mirrors.etcdReleases)}/v${etcdVersion}/etcd-v${etcdVersion}-linux-amd64.tar.gz`;
 }
 
 export function sandboxImage(config: ClusterConfig): string {
@@ -181,6 +186,16 @@ function clusterHostBoot(
     ];
     const stages = ["disks", "kernel", "swap", "sshd"];
     const environment: Record<string, string> = { KUBEHA_DATA_DISKS: disks.join(" ") };
+    if (host.etcdMember) {
+        // Before the Kubernetes stages: its download is the member's first outbound request and waits for NAT.
+        stages.push("etcd");
+        Object.assign(environment, {
+            KUBEHA_ETCD_RELEASE: etcdReleaseUrl(config),
+            KUBEHA_ETCD_VERSION: etcdVersion,
+            KUBEHA_ETCD_BIN_DIR: etcdBinDir,
+            ...(etcdReleaseSha256 ? { KUBEHA_ETCD_SHA256: etcdReleaseSha256 } : {}),
+        });
+    }
     if (runsKubelet) {
         files.push(...kubernetesNodeFiles(config, layout));
         stages.push("repositories", "packages", "containerd", "api-proxy", "images");

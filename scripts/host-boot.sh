@@ -19,6 +19,10 @@ set -Eeuo pipefail
 : "${KUBEHA_PREPULL_IMAGES:=}"      # image names (kube-proxy, pause, ...) out of `kubeadm config images list`
 : "${KUBEHA_SANDBOX_IMAGE:=}"       # containerd's pinned sandbox image, pulled with the others
 : "${KUBEHA_API_PROXY_UNIT:=}"      # systemd unit of the local API proxy
+: "${KUBEHA_ETCD_RELEASE:=}"        # URL of etcd-v<version>-linux-amd64.tar.gz; SHA256SUMS lies beside it
+: "${KUBEHA_ETCD_VERSION:=}"        # what `etcd --version` reports once installed
+: "${KUBEHA_ETCD_BIN_DIR:=}"        # where etcd, etcdctl and etcdutl go
+: "${KUBEHA_ETCD_SHA256:=}"         # the tarball's pinned digest; empty: the mirror's SHA256SUMS is trusted
 
 readonly state_dir=/var/lib/kubeha
 export DEBIAN_FRONTEND=noninteractive NEEDRESTART_SUSPEND=1
@@ -52,6 +56,14 @@ retry() {
         try=$((try + 1))
         delay=$((delay * 2 > 60 ? 60 : delay * 2))
     done
+}
+
+# download URL FILE: FILE appears only once complete. A host's first outbound requests wait for the NAT gateway,
+# which comes up while the hosts boot (1-3 min): up to 14 tries over ~12 min. A stalled transfer (under 1 KiB/s
+# for a minute) counts as a failed try.
+download() {
+    retry 14 curl -fsSL --connect-timeout 10 --speed-limit 1024 --speed-time 60 -o "$2.download" "$1"
+    mv "$2.download" "$2"
 }
 
 apt_get() {
@@ -146,16 +158,47 @@ stage_sshd() {
     systemctl try-reload-or-restart ssh.service
 }
 
+# etcd_installed: the etcd in KUBEHA_ETCD_BIN_DIR reports exactly KUBEHA_ETCD_VERSION (3.6.1 is not 3.6.16).
+etcd_installed() {
+    local reported
+    reported=$("${KUBEHA_ETCD_BIN_DIR}/etcd" --version 2>/dev/null) || return 1
+    [[ ${reported}$'\n' == "etcd Version: ${KUBEHA_ETCD_VERSION}"$'\n'* ]]
+}
+
+# etcd, etcdctl and etcdutl from the official release tarball (Ubuntu's etcd package is 3.4, out of support).
+# Without a pinned digest the tarball is checked against the SHA256SUMS the same mirror serves: that catches a
+# truncated or corrupted download, not a compromised mirror, which would serve a matching SHA256SUMS.
+stage_etcd() {
+    local tarball=${KUBEHA_ETCD_RELEASE##*/} work expected
+    if etcd_installed; then
+        log "etcd ${KUBEHA_ETCD_VERSION} is installed already"
+        return 0
+    fi
+    work=$(mktemp -d)
+    download "${KUBEHA_ETCD_RELEASE}" "${work}/${tarball}"
+    expected=${KUBEHA_ETCD_SHA256}
+    if [[ -z ${expected} ]]; then
+        download "${KUBEHA_ETCD_RELEASE%/*}/SHA256SUMS" "${work}/SHA256SUMS"
+        expected=$(awk -v name="${tarball}" '$2 == name { print $1 }' "${work}/SHA256SUMS")
+    fi
+    if ! sha256sum --check --strict --quiet <<<"${expected:-none}  ${work}/${tarball}"; then
+        log "${tarball} does not have SHA-256 ${expected:-(none listed in SHA256SUMS)}; kept in ${work}"
+        return 1
+    fi
+    tar -xzf "${work}/${tarball}" -C "${work}" --strip-components=1 --no-same-owner \
+        "${tarball%.tar.gz}"/{etcd,etcdctl,etcdutl}
+    install -m 0755 -t "${KUBEHA_ETCD_BIN_DIR}" "${work}"/{etcd,etcdctl,etcdutl}
+    rm -rf "${work}"
+    etcd_installed || { log "the etcd from ${tarball} does not report ${KUBEHA_ETCD_VERSION}"; return 1; }
+}
+
 stage_repositories() {
     local item keyring url
     install -d -m 0755 /etc/apt/keyrings
     for item in ${KUBEHA_APT_KEYS}; do
         keyring=${item%%=*}
         url=${item#*=}
-        # The first outbound request: hosts boot while the NAT gateway is still coming up (1-3 min),
-        # so this one waits up to ~12 min.
-        retry 14 curl -fsSL --connect-timeout 10 --max-time 60 -o "${keyring}.download" "${url}"
-        mv "${keyring}.download" "${keyring}"
+        download "${url}" "${keyring}"
         chmod 0644 "${keyring}"
     done
     apt_get update

@@ -1,18 +1,22 @@
 // The user-data of every role on both clouds: valid for the real `cloud-init schema`, free of secrets,
 // with the kernel settings, disks, packages and containerd settings the issue asks for. The embedded boot
-// script is checked by the real shellcheck, and its sshd drop-in by the real sshd.
+// script is checked by the real shellcheck, and its sshd drop-in by the real sshd. Its etcd stage runs for
+// real against release tarballs served by python3's http.server on 127.0.0.1.
 import assert from "node:assert/strict";
-import { execFileSync, spawnSync } from "node:child_process";
+import { ChildProcess, execFileSync, spawn, spawnSync } from "node:child_process";
+import { createHash } from "node:crypto";
 import * as fs from "node:fs";
+import * as net from "node:net";
 import * as os from "node:os";
 import * as path from "node:path";
-import { after, describe, test } from "node:test";
+import { after, before, describe, test } from "node:test";
 import { parse as parseYaml } from "yaml";
 import { PlannedHost, planHosts } from "../config/layout";
 import { ClusterConfig, resolveConfig } from "../config/resolve";
+import { etcdReleaseSha256, etcdVersion } from "../config/versions";
 import { apiProxyConfigPath, apiProxyUnitName, apiProxyUnitPath } from "../render/api-proxy";
 import { bootScript, hostBoot, maxUserDataBytes, userDataFor } from "../render/cloud-init";
-import { etcdDiskMountPoint } from "../render/etcd";
+import { etcdDiskMountPoint, renderEtcdUnit } from "../render/etcd";
 
 const projectDir = path.resolve(__dirname, "..");
 const workDir = fs.mkdtempSync(path.join(os.tmpdir(), "kubeha-cloud-init-"));
@@ -41,6 +45,10 @@ const stacks = {
     "aws-dedicated-etcd-ipvs": configFor(
         { cloud: "aws", etcd: '{"dedicated": true}', kubeProxyMode: "ipvs", kubernetesVersion: "1.36.4" },
         { aws: "eu-central-1" },
+    ),
+    "aliyun-etcd-mirror": configFor(
+        { cloud: "aliyun", mirrors: '{"etcdReleases": "https://mirror.example.com/etcd/"}' },
+        { aliyun: "cn-hangzhou" },
     ),
 };
 
@@ -108,14 +116,17 @@ describe("cloud-init user-data", () => {
         assert.notEqual(run.status, 0);
     });
 
-    test("fits AWS's 16 KiB limit, even with 7 masters and 7 dedicated etcd hosts", () => {
-        const largest = configFor(
-            { cloud: "aws", masters: '{"count": 7}', etcd: '{"dedicated": true, "count": 7}', kubeProxyMode: "ipvs" },
-            { aws: "us-east-1" },
-        );
-        const layout = layoutOf(largest);
-        for (const host of layout) {
-            assert.ok(Buffer.byteLength(userDataFor(largest, layout, host)) <= maxUserDataBytes, host.name);
+    test("fits AWS's 16 KiB limit with 7 masters, with 7 dedicated etcd hosts or etcd on the masters", () => {
+        // Dedicated etcd hosts make /etc/hosts longest; etcd on the masters gives them every stage.
+        for (const etcd of ['{"dedicated": true, "count": 7}', '{"dedicated": false}']) {
+            const largest = configFor(
+                { cloud: "aws", masters: '{"count": 7}', etcd, kubeProxyMode: "ipvs", kubernetesVersion: "1.36.4" },
+                { aws: "us-east-1" },
+            );
+            const layout = layoutOf(largest);
+            for (const host of layout) {
+                assert.ok(Buffer.byteLength(userDataFor(largest, layout, host)) <= maxUserDataBytes, host.name);
+            }
         }
     });
 
@@ -195,15 +206,21 @@ describe("cloud-init user-data", () => {
         }
     });
 
-    test("stages: swap off, disks, packages and the API proxy where they belong, in order", () => {
+    test("stages: swap off, disks, etcd on its members, packages and the API proxy where they belong, in order", () => {
+        // Keyed by role, and "+etcd" for hosts that run an etcd member.
         const expected: Record<string, string> = {
+            "master+etcd": "disks kernel swap sshd etcd repositories packages containerd api-proxy images",
             master: "disks kernel swap sshd repositories packages containerd api-proxy images",
             worker: "disks kernel swap sshd repositories packages containerd api-proxy images",
-            etcd: "disks kernel swap sshd",
+            "etcd+etcd": "disks kernel swap sshd etcd",
         };
+        const shapes = new Set<string>();
         for (const item of rendered.filter((each) => each.host.role !== "bastion")) {
-            assert.equal(bootEnvironment(item).KUBEHA_STAGES, expected[item.host.role], item.host.name);
+            const shape = `${item.host.role}${item.host.etcdMember ? "+etcd" : ""}`;
+            shapes.add(shape);
+            assert.equal(bootEnvironment(item).KUBEHA_STAGES, expected[shape], `${item.stack}/${item.host.name}`);
         }
+        assert.deepEqual([...shapes].sort(), Object.keys(expected).sort());
         const bastion = rendered.find((item) => item.host.role === "bastion");
         assert.equal(bastion?.document.runcmd, undefined);
         assert.equal(bastion?.document.package_upgrade, true);
@@ -320,6 +337,39 @@ describe("cloud-init user-data", () => {
         }
     });
 
+    test("etcd release: from the preset's mirror or the override, where the etcd unit runs it; members only", () => {
+        const releaseBases: Record<string, string> = {
+            aliyun: "https://mirrors.huaweicloud.com/etcd",
+            aws: "https://github.com/etcd-io/etcd/releases/download",
+            "aws-dedicated-etcd-ipvs": "https://github.com/etcd-io/etcd/releases/download",
+            // The override's trailing slash does not double.
+            "aliyun-etcd-mirror": "https://mirror.example.com/etcd",
+        };
+        const tarball = `etcd-v${etcdVersion}-linux-amd64.tar.gz`;
+        const execStart = /^ExecStart=(\S+) /m.exec(renderEtcdUnit().content)?.[1];
+        for (const item of rendered.filter((each) => each.host.role !== "bastion")) {
+            const environment = bootEnvironment(item);
+            const name = `${item.stack}/${item.host.name}`;
+            if (!item.host.etcdMember) {
+                assert.deepEqual(
+                    Object.keys(environment).filter((key) => key.startsWith("KUBEHA_ETCD_")),
+                    [],
+                    name,
+                );
+                continue;
+            }
+            assert.equal(
+                environment.KUBEHA_ETCD_RELEASE,
+                `${releaseBases[item.stack]}/v${etcdVersion}/${tarball}`,
+                name,
+            );
+            assert.equal(environment.KUBEHA_ETCD_VERSION, etcdVersion);
+            assert.equal(`${environment.KUBEHA_ETCD_BIN_DIR}/etcd`, execStart);
+            // Passed only once a digest is pinned in config/versions.ts.
+            assert.equal(environment.KUBEHA_ETCD_SHA256, etcdReleaseSha256);
+        }
+    });
+
     test("the local API proxy: its files, started before the kubelet", () => {
         for (const item of kubernetesNodes()) {
             file(item, apiProxyConfigPath);
@@ -390,5 +440,285 @@ describe("cloud-init user-data", () => {
         fs.mkdirSync("/run/sshd", { recursive: true, mode: 0o755 });
         const effective = execFileSync(sshd, ["-T", "-f", path.join(dir, "sshd_config")], { encoding: "utf8" });
         assert.match(effective, /^acceptenv KUBEHA_\*$/m);
+    });
+});
+
+/** A release mirror on 127.0.0.1: python3's http.server over a directory, with the paths it was asked for. */
+class ReleaseMirror {
+    readonly requests: string[] = [];
+    private server?: ChildProcess;
+
+    constructor(
+        readonly root: string,
+        readonly port: number,
+    ) {}
+
+    url(mirror: string): string {
+        return `http://127.0.0.1:${this.port}/${mirror}`;
+    }
+
+    async start(): Promise<void> {
+        const server = spawn(
+            "python3",
+            ["-m", "http.server", "--bind", "127.0.0.1", "--directory", this.root, String(this.port)],
+            { stdio: ["ignore", "ignore", "pipe"] },
+        );
+        this.server = server;
+        server.stderr!.on("data", (chunk: Buffer) => {
+            for (const match of chunk.toString().matchAll(/"GET (\S+) HTTP/g)) this.requests.push(match[1]);
+        });
+        for (let tries = 0; !(await answers(this.port)); tries++) {
+            assert.ok(tries < 100 && server.exitCode === null, "python3 -m http.server did not start");
+            await sleep(100);
+        }
+    }
+
+    stop(): void {
+        this.server?.kill();
+    }
+
+    /** Requests seen so far (the server logs a request before the client has the whole answer). */
+    async settledRequests(): Promise<string[]> {
+        await sleep(300);
+        return [...this.requests];
+    }
+}
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+function answers(port: number): Promise<boolean> {
+    return new Promise((resolve) => {
+        const socket = net.connect(port, "127.0.0.1");
+        socket.once("connect", () => resolve(!!socket.end()));
+        socket.once("error", () => resolve(false));
+    });
+}
+
+function freePort(): Promise<number> {
+    return new Promise((resolve, reject) => {
+        const probe = net.createServer().once("error", reject);
+        probe.listen(0, "127.0.0.1", () => {
+            const { port } = probe.address() as net.AddressInfo;
+            probe.close(() => resolve(port));
+        });
+    });
+}
+
+const sha256 = (file: string) => createHash("sha256").update(fs.readFileSync(file)).digest("hex");
+
+describe("the boot script's etcd stage, run as shipped against a local release mirror", () => {
+    const dir = fs.mkdtempSync(path.join(workDir, "etcd-stage-"));
+    const stateDir = path.join(dir, "state");
+    const tmpDir = path.join(dir, "tmp");
+    const script = path.join(dir, "host-boot.sh");
+    const tarball = `etcd-v${etcdVersion}-linux-amd64.tar.gz`;
+    let mirror: ReleaseMirror;
+    let late: ReleaseMirror | undefined;
+
+    /** etcd, etcdctl and etcdutl stand-ins in a release tarball, as the etcd project lays it out. */
+    function buildTarball(target: string, reportedVersion: string): void {
+        const top = path.join(dir, "build", tarball.replace(/\.tar\.gz$/, ""));
+        fs.rmSync(path.dirname(top), { recursive: true, force: true });
+        fs.mkdirSync(top, { recursive: true });
+        for (const [name, line] of [
+            ["etcd", `etcd Version: ${reportedVersion}`],
+            ["etcdctl", `etcdctl version: ${reportedVersion}`],
+            ["etcdutl", `etcdutl version: ${reportedVersion}`],
+        ]) {
+            fs.writeFileSync(path.join(top, name), `#!/bin/sh\necho "${line}"\necho "Git SHA: stand-in"\n`, {
+                mode: 0o755,
+            });
+        }
+        fs.writeFileSync(path.join(top, "README.md"), "stand-in release\n");
+        fs.mkdirSync(path.dirname(target), { recursive: true });
+        execFileSync("tar", ["-czf", target, "-C", path.dirname(top), path.basename(top)]);
+    }
+
+    /** <mirror>/v<version>/ with the tarball and, unless null, SHA256SUMS with these lines. */
+    function publish(name: string, reportedVersion: string, sums: ((digest: string) => string[]) | null): string {
+        const release = path.join(dir, "mirror", name, `v${etcdVersion}`);
+        buildTarball(path.join(release, tarball), reportedVersion);
+        const digest = sha256(path.join(release, tarball));
+        if (sums) fs.writeFileSync(path.join(release, "SHA256SUMS"), sums(digest).join("\n") + "\n");
+        return digest;
+    }
+
+    const otherDigest = createHash("sha256").update("another file").digest("hex");
+    let goodDigest = "";
+
+    before(async () => {
+        fs.mkdirSync(stateDir);
+        fs.mkdirSync(tmpDir);
+        const shipped = bootScript().replace("readonly state_dir=/var/lib/kubeha", `readonly state_dir=${stateDir}`);
+        assert.ok(shipped.includes(stateDir));
+        fs.writeFileSync(script, shipped, { mode: 0o755 });
+        // SHA256SUMS as the release has it: every asset, two spaces between digest and name.
+        goodDigest = publish("good", etcdVersion, (digest) => [
+            `${otherDigest}  etcd-v${etcdVersion}-darwin-arm64.zip`,
+            `${digest}  ${tarball}`,
+        ]);
+        publish("corrupted", etcdVersion, () => [`${goodDigest}  ${tarball}`]);
+        fs.appendFileSync(path.join(dir, "mirror", "corrupted", `v${etcdVersion}`, tarball), "garbage");
+        // etcd v3.5.18 shipped a SHA256SUMS that listed one asset only (etcd-io/etcd#19268).
+        publish("unlisted", etcdVersion, () => [`${otherDigest}  etcd-v${etcdVersion}-darwin-amd64.zip`]);
+        publish("no-sums", etcdVersion, null);
+        publish("mislabelled", "3.6.1", (digest) => [`${digest}  ${tarball}`]);
+        mirror = new ReleaseMirror(path.join(dir, "mirror"), await freePort());
+        await mirror.start();
+    });
+
+    after(() => {
+        mirror?.stop();
+        late?.stop();
+    });
+
+    interface BootRun {
+        status: number | null;
+        stderr: string;
+        seconds: number;
+        binDir: string;
+    }
+
+    /**
+     * The etcd stage with the KUBEHA_ETCD_* variables the user-data of an etcd member carries for a stack whose
+     * mirror is `mirrorUrl`, installing into `binDir` instead of /usr/local/bin.
+     */
+    function runEtcdStage(mirrorUrl: string, binDir: string, extra: Record<string, string> = {}): Promise<BootRun> {
+        const config = configFor(
+            { cloud: "aws", etcd: '{"dedicated": true}', mirrors: JSON.stringify({ etcdReleases: mirrorUrl }) },
+            { aws: "eu-central-1" },
+        );
+        const layout = layoutOf(config);
+        const member = layout.find((host) => host.role === "etcd")!;
+        const text = userDataFor(config, layout, member);
+        const environment = bootEnvironment({
+            stack: "local",
+            config,
+            layout,
+            host: member,
+            text,
+            document: parseYaml(text),
+        });
+        const variables = Object.fromEntries(
+            Object.entries(environment).filter(([key]) => key.startsWith("KUBEHA_ETCD_")),
+        );
+        fs.mkdirSync(binDir, { recursive: true });
+        const env = {
+            PATH: process.env.PATH,
+            TMPDIR: tmpDir,
+            ...variables,
+            KUBEHA_STAGES: "etcd",
+            KUBEHA_ETCD_BIN_DIR: binDir,
+            ...extra,
+        };
+        return new Promise((resolve) => {
+            const started = Date.now();
+            const child = spawn("bash", [script], { env, stdio: ["ignore", "ignore", "pipe"], detached: true });
+            let stderr = "";
+            child.stderr!.on("data", (chunk: Buffer) => (stderr += chunk.toString()));
+            // A broken stage could retry for minutes: stop it and whatever it started.
+            const timer = setTimeout(() => process.kill(-child.pid!, "SIGKILL"), 60_000);
+            child.on("close", (status) => {
+                clearTimeout(timer);
+                resolve({ status, stderr, seconds: (Date.now() - started) / 1000, binDir });
+            });
+        });
+    }
+
+    const installed = (binDir: string) => fs.readdirSync(binDir).sort();
+    const failedStage = () => fs.readFileSync(path.join(stateDir, "boot.failed"), "utf8");
+
+    test("installs etcd, etcdctl and etcdutl 0755 after checking SHA256SUMS; a second run downloads nothing", async () => {
+        const binDir = path.join(dir, "bin-good");
+        const first = await runEtcdStage(mirror.url("good"), binDir);
+        assert.equal(first.status, 0, first.stderr);
+        assert.deepEqual(installed(binDir), ["etcd", "etcdctl", "etcdutl"]);
+        for (const name of installed(binDir)) {
+            assert.equal(fs.statSync(path.join(binDir, name)).mode & 0o777, 0o755, name);
+        }
+        assert.match(execFileSync(path.join(binDir, "etcd"), ["--version"], { encoding: "utf8" }), /etcd Version:/);
+        assert.ok(fs.existsSync(path.join(stateDir, "boot.done")));
+        const release = `/good/v${etcdVersion}`;
+        assert.deepEqual(await mirror.settledRequests(), [`${release}/${tarball}`, `${release}/SHA256SUMS`]);
+        assert.deepEqual(fs.readdirSync(tmpDir), [], "the download directory is removed");
+
+        const installedAt = fs.statSync(path.join(binDir, "etcd")).mtimeMs;
+        const second = await runEtcdStage(mirror.url("good"), binDir);
+        assert.equal(second.status, 0, second.stderr);
+        assert.match(second.stderr, new RegExp(`etcd ${etcdVersion.replace(/\./g, "\\.")} is installed already`));
+        assert.equal((await mirror.settledRequests()).length, 2, "nothing downloaded the second time");
+        assert.equal(fs.statSync(path.join(binDir, "etcd")).mtimeMs, installedAt);
+    });
+
+    test("replaces an etcd of another version (3.6.1 is not 3.6.16)", async () => {
+        const binDir = path.join(dir, "bin-upgrade");
+        fs.mkdirSync(binDir);
+        fs.writeFileSync(path.join(binDir, "etcd"), `#!/bin/sh\necho "etcd Version: ${etcdVersion.slice(0, -1)}"\n`, {
+            mode: 0o755,
+        });
+        const run = await runEtcdStage(mirror.url("good"), binDir);
+        assert.equal(run.status, 0, run.stderr);
+        const reported = execFileSync(path.join(binDir, "etcd"), ["--version"], { encoding: "utf8" });
+        assert.equal(reported.split("\n")[0], `etcd Version: ${etcdVersion}`);
+    });
+
+    test("refuses a corrupted download: the tarball does not match SHA256SUMS", async () => {
+        const run = await runEtcdStage(mirror.url("corrupted"), path.join(dir, "bin-corrupted"));
+        assert.notEqual(run.status, 0);
+        assert.match(
+            run.stderr,
+            new RegExp(`${tarball.replace(/\./g, "\\.")} does not have SHA-256 ${goodDigest}; kept in`),
+        );
+        assert.match(run.stderr, /FAILED in stage 'etcd'/);
+        assert.equal(failedStage(), "etcd\n");
+        assert.deepEqual(installed(run.binDir), []);
+    });
+
+    test("refuses a release that SHA256SUMS does not list", async () => {
+        const run = await runEtcdStage(mirror.url("unlisted"), path.join(dir, "bin-unlisted"));
+        assert.notEqual(run.status, 0);
+        assert.match(run.stderr, /does not have SHA-256 \(none listed in SHA256SUMS\)/);
+        assert.deepEqual(installed(run.binDir), []);
+    });
+
+    test("a pinned digest is checked instead of SHA256SUMS: the mirror needs none, and cannot vouch for itself", async () => {
+        const pinned = await runEtcdStage(mirror.url("no-sums"), path.join(dir, "bin-pinned"), {
+            KUBEHA_ETCD_SHA256: sha256(path.join(dir, "mirror", "no-sums", `v${etcdVersion}`, tarball)),
+        });
+        assert.equal(pinned.status, 0, pinned.stderr);
+        assert.deepEqual(installed(pinned.binDir), ["etcd", "etcdctl", "etcdutl"]);
+        assert.ok(
+            !(await mirror.settledRequests()).some(
+                (request) => request.startsWith("/no-sums/") && request.endsWith("SHA256SUMS"),
+            ),
+        );
+
+        // The good mirror's SHA256SUMS matches its tarball, but not the pin.
+        const mismatch = await runEtcdStage(mirror.url("good"), path.join(dir, "bin-pin-mismatch"), {
+            KUBEHA_ETCD_SHA256: otherDigest,
+        });
+        assert.notEqual(mismatch.status, 0);
+        assert.match(mismatch.stderr, new RegExp(`does not have SHA-256 ${otherDigest}`));
+        assert.deepEqual(installed(mismatch.binDir), []);
+    });
+
+    test("refuses binaries that report another version than the one asked for", async () => {
+        const run = await runEtcdStage(mirror.url("mislabelled"), path.join(dir, "bin-mislabelled"));
+        assert.notEqual(run.status, 0);
+        assert.match(run.stderr, /does not report/);
+        assert.equal(failedStage(), "etcd\n");
+    });
+
+    test("waits for the network: retries with back-off until the mirror answers", async () => {
+        // The NAT gateway may come up after the host: nothing listens on the port when the stage starts.
+        late = new ReleaseMirror(path.join(dir, "mirror"), await freePort());
+        const running = runEtcdStage(late.url("good"), path.join(dir, "bin-late"));
+        await sleep(1500);
+        await late.start();
+        const run = await running;
+        assert.equal(run.status, 0, run.stderr);
+        assert.match(run.stderr, /attempt 1\/14 failed: curl .*; retrying in 5s/);
+        assert.ok(run.seconds >= 5, `waited ${run.seconds}s`);
+        assert.deepEqual(installed(run.binDir), ["etcd", "etcdctl", "etcdutl"]);
     });
 });
