@@ -14,6 +14,11 @@ export interface ClusterAddonsArgs {
     readonly kubeconfig: pulumi.Input<string>;
     /** Resources whose completion means the control plane answers: nothing is applied before them. */
     readonly dependsOn: pulumi.Input<pulumi.Resource>[];
+    /**
+     * The cluster itself (the first master's instance): when it goes, the objects in it go too, so a whole-stack
+     * destroy does not try to delete them through an API whose load balancer is being torn down.
+     */
+    readonly deletedWith?: pulumi.Resource;
 }
 
 export type WebUi = Exclude<ClusterConfig["addons"]["dashboard"], "none">;
@@ -52,7 +57,11 @@ export class ClusterAddons extends pulumi.ComponentResource {
             },
             { parent: this, dependsOn: args.dependsOn },
         );
-        const objectOpts: pulumi.CustomResourceOptions = { parent: this, provider: this.provider };
+        const objectOpts: pulumi.CustomResourceOptions = {
+            parent: this,
+            provider: this.provider,
+            deletedWith: args.deletedWith,
+        };
 
         installFlannel(config, objectOpts);
         const ui = config.addons.dashboard;
@@ -309,9 +318,9 @@ function installDashboard(config: ClusterConfig, opts: pulumi.CustomResourceOpti
         securityContext: { seccompProfile: { type: "RuntimeDefault" } },
         serviceAccountName: account.metadata.name,
         nodeSelector: { "kubernetes.io/os": "linux" },
-        // As upstream; the control-plane taint is node-role.kubernetes.io/control-plane since 1.24, so the
-        // dashboard runs on workers.
-        tolerations: [{ key: "node-role.kubernetes.io/master", effect: "NoSchedule" }],
+        // Upstream tolerates the pre-1.24 master taint; the current one is control-plane. Tolerated so the
+        // UI also runs in a cluster without workers (it prefers nothing: the scheduler spreads as usual).
+        tolerations: [{ key: "node-role.kubernetes.io/control-plane", effect: "NoSchedule" }],
     };
     const tmpVolume = { name: "tmp-volume", emptyDir: {} };
     new kubernetes.apps.v1.Deployment(

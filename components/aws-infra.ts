@@ -306,9 +306,10 @@ export class AwsInfra extends pulumi.ComponentResource implements ClusterInfra {
                         volumeSize: disks.systemSizeGb,
                         encrypted: true,
                         deleteOnTermination: true,
+                        // Not volumeTags: with separately managed data volumes it makes every up plan changes.
+                        tags: tags(`${host.name}-root`),
                     },
                     tags: tags(host.name),
-                    volumeTags: tags(`${host.name}-root`),
                 },
                 {
                     parent: this,
@@ -320,9 +321,11 @@ export class AwsInfra extends pulumi.ComponentResource implements ClusterInfra {
                     deleteBeforeReplace: true,
                     // First boot looks up other hosts by name and uses its subnet's routes: they exist before
                     // any host starts. The NAT gateway may still be coming up; the boot script waits for it.
+                    // Only the names every host resolves at boot (masters, etcd members): waiting for every
+                    // worker's record would serialise hundreds of Route53 changes before any host starts.
                     dependsOn: [
                         isBastion ? publicAssociations[host.zoneIndex] : privateAssociations[host.zoneIndex],
-                        ...records,
+                        ...records.filter((_, i) => layout[i].role === "master" || layout[i].etcdMember),
                     ],
                 },
             );

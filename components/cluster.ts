@@ -10,7 +10,7 @@ import { AliyunInfra, discoverAliyunZones } from "./aliyun-infra";
 import { AwsInfra, discoverAwsZones } from "./aws-infra";
 import { ControlPlane } from "./control-plane";
 import { EtcdCluster } from "./etcd-cluster";
-import { filesForHost } from "./host-files";
+import { filesForHost, kubeadmConfigForHost } from "./host-files";
 import { ClusterInfra, InfraArgs } from "./hosts";
 import { ClusterPki } from "./pki";
 import { PreparedHosts } from "./prepared-hosts";
@@ -72,7 +72,7 @@ export class KubernetesCluster extends pulumi.ComponentResource {
                 // An instance id changes when its host is replaced: every (re)join gets a fresh bootstrap token.
                 joinIdentities: infra.hosts
                     .filter((host) => host.role === "master" || host.role === "worker")
-                    .map((host) => (host.instance as pulumi.CustomResource).id),
+                    .map((host) => host.instance.id),
             },
             { parent: this },
         );
@@ -90,6 +90,12 @@ export class KubernetesCluster extends pulumi.ComponentResource {
                 ),
         };
         const files = Object.fromEntries(infra.hosts.map((host) => [host.name, filesForHost(host, fileInputs)]));
+        const kubeadmConfigs = Object.fromEntries(
+            infra.hosts.flatMap((host) => {
+                const file = kubeadmConfigForHost(host, fileInputs);
+                return file ? [[host.name, file]] : [];
+            }),
+        );
         const bootstrap = { ssh: infra.ssh, files };
         const prepared = new PreparedHosts(
             "hosts",
@@ -113,8 +119,9 @@ export class KubernetesCluster extends pulumi.ComponentResource {
                 config,
                 masters: infra.hosts.filter((host) => host.role === "master"),
                 prepared,
+                kubeadmConfigs,
                 etcdHealthy: etcd.healthy,
-                ...bootstrap,
+                ssh: infra.ssh,
             },
             { parent: this },
         );
@@ -124,6 +131,7 @@ export class KubernetesCluster extends pulumi.ComponentResource {
                 config,
                 workers: infra.hosts.filter((host) => host.role === "worker"),
                 prepared,
+                kubeadmConfigs,
                 controlPlane: this.controlPlane,
                 ssh: infra.ssh,
             },
@@ -132,7 +140,12 @@ export class KubernetesCluster extends pulumi.ComponentResource {
         // Applied as soon as the first master answers; the UI's rollout then waits for the workers by itself.
         this.addons = new ClusterAddons(
             "addons",
-            { config, kubeconfig: this.pki.adminKubeconfig, dependsOn: this.controlPlane.joinable },
+            {
+                config,
+                kubeconfig: this.pki.adminKubeconfig,
+                dependsOn: this.controlPlane.joinable,
+                deletedWith: this.controlPlane.firstMaster.instance,
+            },
             { parent: this },
         );
         this.registerOutputs({ layout: this.layout });
@@ -146,6 +159,9 @@ export async function clusterZones(config: ClusterConfig): Promise<string[]> {
     if (zones.length === 0) {
         throw new pulumi.RunError(`No zone in ${config.region} offers the configured instance types; set kubeha:zones`);
     }
+    // Discovery follows the cloud's current stock: pinning the result keeps a later sold-out instance type
+    // from moving subnets and hosts.
+    pulumi.log.warn(`kubeha:zones discovered as ${zones.join(", ")}: pin them with kubeha:zones`);
     if (zones.length < 3 && config.masters.count >= 3) {
         pulumi.log.warn(
             `only ${zones.length} suitable zone(s) in ${config.region}: masters cannot be spread over 3 zones`,

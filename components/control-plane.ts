@@ -10,7 +10,7 @@ import { hostFqdn } from "../config/layout";
 import { ClusterConfig } from "../config/resolve";
 import { kubeadmConfigPaths } from "../render/kubeadm";
 import { ClusterHost, SshAccess } from "./hosts";
-import { filesDigest, LazyFile } from "./host-files";
+import { bundles, filesDigest, LazyFile } from "./host-files";
 import { PreparedHosts } from "./prepared-hosts";
 import { runStep } from "./remote";
 
@@ -20,7 +20,8 @@ export interface ControlPlaneArgs {
     readonly masters: readonly ClusterHost[];
     readonly ssh: SshAccess;
     readonly prepared: PreparedHosts;
-    readonly files: Readonly<Record<string, readonly LazyFile[]>>;
+    /** Each master's kubeadm configuration (components/host-files.ts kubeadmConfigForHost). */
+    readonly kubeadmConfigs: Readonly<Record<string, LazyFile>>;
     /** The etcd health gate. */
     readonly etcdHealthy: pulumi.Resource;
 }
@@ -42,19 +43,28 @@ export class ControlPlane extends pulumi.ComponentResource {
             deletedWith: host.instance,
             dependsOn: [...(args.prepared.installed[host.name] ?? []), ...dependsOn],
         });
+        const configs = Object.fromEntries(
+            args.masters.map((master) => [
+                master.name,
+                installKubeadmConfig(this, master, args.kubeadmConfigs[master.name], {
+                    ssh: args.ssh,
+                    after: args.prepared.installed[master.name] ?? [],
+                    keepOnceInstalled: master !== first,
+                }),
+            ]),
+        );
         const init = runStep(
             first,
             "init",
             { KUBEHA_KUBEADM_CONFIG: kubeadmConfigPaths.init },
-            on(first, [args.etcdHealthy]),
+            on(first, [args.etcdHealthy, configs[first.name]]),
         );
-        const initConfig = (args.files[first.name] ?? []).filter((file) => file.path === kubeadmConfigPaths.init);
         const token = runStep(
             first,
             "token",
             { KUBEHA_KUBEADM_CONFIG: kubeadmConfigPaths.init },
             // A newly drawn token changes the init configuration: ensure it on the cluster again.
-            { ...on(first, [init]), triggers: [filesDigest(initConfig)] },
+            { ...on(first, [init]), triggers: [filesDigest([args.kubeadmConfigs[first.name]])] },
         );
         this.joinable = [init, token];
         const joined = others.map((master) =>
@@ -62,7 +72,7 @@ export class ControlPlane extends pulumi.ComponentResource {
                 master,
                 "join-control-plane",
                 { KUBEHA_KUBEADM_CONFIG: kubeadmConfigPaths.join, KUBEHA_NODE_NAME: master.name },
-                on(master, this.joinable),
+                on(master, [...this.joinable, configs[master.name]]),
             ),
         );
         this.complete = [init, ...joined];
@@ -71,6 +81,32 @@ export class ControlPlane extends pulumi.ComponentResource {
         );
         this.registerOutputs({});
     }
+}
+
+/**
+ * `<host>-kubeadm-config`: the host's kubeadm configuration, installed like its other files. A host that has
+ * joined keeps the configuration it joined with (`keepOnceInstalled`): a token drawn later for other hosts
+ * must not reach it; a replaced host is a new instance and gets the current one.
+ */
+export function installKubeadmConfig(
+    parent: pulumi.Resource,
+    host: ClusterHost,
+    file: LazyFile,
+    options: { ssh: SshAccess; after: pulumi.Resource[]; keepOnceInstalled: boolean },
+): pulumi.Resource {
+    return runStep(
+        host,
+        "kubeadm-config",
+        {},
+        {
+            ssh: options.ssh,
+            parent,
+            stdin: bundles([file]).secret,
+            deletedWith: host.instance,
+            dependsOn: options.after,
+            ...(options.keepOnceInstalled ? { ignoreChanges: ["stdin"] } : {}),
+        },
+    );
 }
 
 /** `<node>-serving-cert`, run on the first master: approves the node's kubelet serving certificate request. */

@@ -40,7 +40,9 @@ export class EtcdCluster extends pulumi.ComponentResource {
                     parent: this,
                     deletedWith: member.instance,
                     dependsOn: args.prepared.installed[member.name],
-                    // Its config, unit and certificates: a change restarts the member.
+                    // Its config and unit: a change restarts the member. Renewed certificates need no restart
+                    // (etcd reads them again for every new TLS connection), so a renewal, which touches every
+                    // member at once, never restarts them all together.
                     triggers: [filesDigest(etcdFilesOf(args.files[member.name] ?? []))],
                 },
             ),
@@ -57,5 +59,5 @@ export class EtcdCluster extends pulumi.ComponentResource {
 }
 
 function etcdFilesOf(files: readonly LazyFile[]): LazyFile[] {
-    return files.filter((file) => file.path.startsWith("/etc/etcd/") || file.path === etcdUnitPath);
+    return files.filter((file) => file.path === etcdConfigPath || file.path === etcdUnitPath);
 }

@@ -35,20 +35,6 @@ export function filesForHost(host: PlannedHost, inputs: HostFileInputs): LazyFil
         content: scriptText(file),
     }));
     const etcd = host.etcdMember ? renderEtcdFiles(config, layout, host) : [];
-    const discovery = pulumi.all([pki.bootstrapToken, pki.discoveryTokenCaCertHash]);
-    const firstMaster = layout.find((candidate) => candidate.role === "master");
-    const kubeadm: LazyFile[] = [];
-    if (host.name === firstMaster?.name) {
-        const init = pulumi
-            .all([pki.bootstrapToken, inputs.apiLoadBalancerNames])
-            .apply(([token, names]) =>
-                renderKubeadmInit(config, layout, host, { token, ttl: bootstrapTokenTtl }, names),
-            );
-        kubeadm.push({ path: kubeadmConfigPaths.init, mode: "0600", content: pulumi.secret(init.content) });
-    } else if (host.role === "master" || host.role === "worker") {
-        const join = discovery.apply(([token, caCertHash]) => renderKubeadmJoin(config, host, { token, caCertHash }));
-        kubeadm.push({ path: kubeadmConfigPaths.join, mode: "0600", content: pulumi.secret(join.content) });
-    }
     const apiserver: LazyFile[] =
         host.role === "master"
             ? [
@@ -62,7 +48,29 @@ export function filesForHost(host: PlannedHost, inputs: HostFileInputs): LazyFil
                   },
               ]
             : [];
-    return [...scripts, ...etcd, ...apiserver, ...kubeadm, ...pki.hostFiles(host.name)];
+    return [...scripts, ...etcd, ...apiserver, ...pki.hostFiles(host.name)];
+}
+
+/**
+ * The host's kubeadm configuration: init on the first master, join elsewhere. It holds the bootstrap token,
+ * so it is a secret file, and it travels in a step of its own: a newly drawn token must not touch every host.
+ */
+export function kubeadmConfigForHost(host: PlannedHost, inputs: HostFileInputs): LazyFile | undefined {
+    const { config, layout, pki } = inputs;
+    const firstMaster = layout.find((candidate) => candidate.role === "master");
+    if (host.name === firstMaster?.name) {
+        const init = pulumi
+            .all([pki.bootstrapToken, inputs.apiLoadBalancerNames])
+            .apply(([token, names]) =>
+                renderKubeadmInit(config, layout, host, { token, ttl: bootstrapTokenTtl }, names),
+            );
+        return { path: kubeadmConfigPaths.init, mode: "0600", content: pulumi.secret(init.content) };
+    }
+    if (host.role !== "master" && host.role !== "worker") return undefined;
+    const join = pulumi
+        .all([pki.bootstrapToken, pki.discoveryTokenCaCertHash])
+        .apply(([token, caCertHash]) => renderKubeadmJoin(config, host, { token, caCertHash }));
+    return { path: kubeadmConfigPaths.join, mode: "0600", content: pulumi.secret(join.content) };
 }
 
 /** The host's two bundles: public files (plain) and 0600 files (a secret). */

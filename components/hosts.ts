@@ -8,7 +8,7 @@ export interface ClusterHost extends PlannedHost {
     /** master-1.k8s.internal: the name every other host and certificate uses for it. */
     readonly fqdn: string;
     /** The cloud instance; remote steps on this host are deleted with it. */
-    readonly instance: pulumi.Resource;
+    readonly instance: pulumi.CustomResource;
 }
 
 /** How remote steps reach private hosts: SSH through the bastion, with the generated key. */

@@ -33,6 +33,8 @@ export class PreparedHosts extends pulumi.ComponentResource {
                     connection: bastionConnection(args.ssh),
                     create: `KUBEHA_HOST=${host.privateIp} bash -s`,
                     stdin: scriptText(steps.ssh.script),
+                    triggers: [host.instance.id],
+                    addPreviousOutputInEnv: false,
                 },
                 { parent: this, dependsOn: [host.instance], deletedWith: host.instance },
             );

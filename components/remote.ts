@@ -15,8 +15,8 @@ export function scriptText(file: string): string {
     return fs.readFileSync(path.join(scriptsDir, file), "utf8");
 }
 
-// Dial retries do not back off: a wait step polls with back-off first (waitForSsh), and these limits
-// only cover the moments after it saw sshd answer.
+// A host's own steps start once the wait step (run on the bastion, polling with back-off) saw its sshd
+// answer: these limits only cover a busy moment after that.
 const dialLimits = { dialErrorLimit: 10, perDialTimeout: 20 };
 
 /** SSH to a host's private address, through the bastion. */
@@ -30,9 +30,18 @@ export function hostConnection(host: Pick<PlannedHost, "privateIp">, ssh: SshAcc
     };
 }
 
-/** SSH to the bastion itself. */
+/**
+ * SSH to the bastion itself, from the wait steps that run first: the bastion may still be booting, so
+ * the dial budget is larger (the provider backs off between dials; 20 dials take several minutes).
+ */
 export function bastionConnection(ssh: SshAccess) {
-    return { host: ssh.bastionAddress, user: ssh.bastionUser, privateKey: ssh.privateKey, ...dialLimits };
+    return {
+        host: ssh.bastionAddress,
+        user: ssh.bastionUser,
+        privateKey: ssh.privateKey,
+        dialErrorLimit: 20,
+        perDialTimeout: 20,
+    };
 }
 
 export interface StepOptions {
@@ -43,6 +52,8 @@ export interface StepOptions {
     /** Re-run the step (replace it) when any of these change: hashes of the files it acts on. */
     readonly triggers?: pulumi.Input<unknown>[];
     readonly dependsOn: pulumi.Input<pulumi.Resource>[];
+    /** Inputs a later change of which must not re-run the step. */
+    readonly ignoreChanges?: string[];
     /** Resource whose deletion makes this step's delete moot (its host, or the host it runs on). */
     readonly deletedWith: pulumi.Resource;
     readonly parent: pulumi.Resource;
@@ -69,6 +80,10 @@ export function runStep<Id extends StepId>(
     const stdin = step.standalone
         ? pulumi.output(options.stdin ?? "").apply((rest) => scriptText(step.script) + rest)
         : options.stdin;
+    // A replaced host (new instance, same name and address) gets every step again; so does the first
+    // master's step on its behalf. A removal step is keyed to the node's name only: replacing its
+    // command would drain the new node of the same name.
+    const triggers = step.phase === "delete" ? options.triggers : [host.instance.id, ...(options.triggers ?? [])];
     return new command.remote.Command(
         `${host.name}-${step.name}`,
         {
@@ -76,13 +91,16 @@ export function runStep<Id extends StepId>(
             ...(step.phase === "delete" ? { delete: run } : { create: run }),
             environment,
             stdin,
-            triggers: options.triggers,
+            triggers,
             logging: step.secret ? "stderr" : "stdoutAndStderr",
+            // The previous output would travel as environment sshd refuses, and may hold secrets.
+            addPreviousOutputInEnv: false,
         },
         {
             parent: options.parent,
             dependsOn: options.dependsOn,
             deletedWith: options.deletedWith,
+            ignoreChanges: options.ignoreChanges,
             ...(step.secret ? { additionalSecretOutputs: ["stdout", "stderr"] } : {}),
         },
     );

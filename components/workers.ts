@@ -3,7 +3,8 @@
 import * as pulumi from "@pulumi/pulumi";
 import { ClusterConfig } from "../config/resolve";
 import { kubeadmConfigPaths } from "../render/kubeadm";
-import { approveServingCertificate, ControlPlane } from "./control-plane";
+import { approveServingCertificate, ControlPlane, installKubeadmConfig } from "./control-plane";
+import { LazyFile } from "./host-files";
 import { ClusterHost, SshAccess } from "./hosts";
 import { PreparedHosts } from "./prepared-hosts";
 import { runStep } from "./remote";
@@ -13,6 +14,8 @@ export interface WorkersArgs {
     readonly workers: readonly ClusterHost[];
     readonly ssh: SshAccess;
     readonly prepared: PreparedHosts;
+    /** Each worker's kubeadm join configuration (components/host-files.ts kubeadmConfigForHost). */
+    readonly kubeadmConfigs: Readonly<Record<string, LazyFile>>;
     readonly controlPlane: ControlPlane;
 }
 
@@ -23,6 +26,11 @@ export class Workers extends pulumi.ComponentResource {
         super("kubeha:bootstrap:Workers", name, {}, opts);
         const firstMaster = args.controlPlane.firstMaster;
         this.joined = args.workers.map((worker) => {
+            const config = installKubeadmConfig(this, worker, args.kubeadmConfigs[worker.name], {
+                ssh: args.ssh,
+                after: args.prepared.installed[worker.name] ?? [],
+                keepOnceInstalled: true,
+            });
             const join = runStep(
                 worker,
                 "join-worker",
@@ -31,7 +39,7 @@ export class Workers extends pulumi.ComponentResource {
                     ssh: args.ssh,
                     parent: this,
                     deletedWith: worker.instance,
-                    dependsOn: [...(args.prepared.installed[worker.name] ?? []), ...args.controlPlane.joinable],
+                    dependsOn: [...(args.prepared.installed[worker.name] ?? []), config, ...args.controlPlane.joinable],
                 },
             );
             approveServingCertificate(this, args.config, firstMaster, worker, join, args.ssh);

@@ -112,6 +112,17 @@ function warningsFor(config: ClusterConfig): string[] {
             `${key("workers.count")} is 0: ordinary pods have nowhere to run (masters keep their NoSchedule taint)`,
         );
     }
+    if (config.mirrorPreset === "china") {
+        const foreign = (["flannelImages", "dashboardImages", "headlampImages"] as const).filter((item) =>
+            /^(ghcr\.io|docker\.io)\//.test(config.mirrors[item]),
+        );
+        if (foreign.length > 0) {
+            warnings.push(
+                `${key("mirrors")}: ${foreign.join(", ")} still point to ghcr.io or docker.io, which are slow or ` +
+                    `blocked from mainland China; set them to a registry your hosts reach`,
+            );
+        }
+    }
     if (config.kubeProxyMode === "ipvs") {
         warnings.push(
             `${key("kubeProxyMode")} ipvs is deprecated since Kubernetes 1.35; nftables is the recommended mode`,

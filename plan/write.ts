@@ -4,7 +4,7 @@
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { parse as parseYaml, stringify as toYaml } from "yaml";
-import { bundleInStdin, decodeBundle, fileStepNames } from "../render/file-bundle";
+import { bundleInStdin, carriesBundle, decodeBundle } from "../render/file-bundle";
 import { schedule } from "./latency";
 import { secretPlaceholder } from "./recorder";
 import { PlannedResource, PlanResult } from "./run";
@@ -73,6 +73,11 @@ export function hostFiles(resources: PlannedResource[]): Record<string, string> 
     const files: Record<string, string> = {};
     const hosts = resources.filter((resource) => resource.type.endsWith(":Instance")).map((resource) => resource.name);
     const hostOf = (name: string) => hosts.find((host) => name.startsWith(`${host}-`));
+    const hostByAddress = new Map(
+        resources
+            .filter((resource) => hosts.includes(resource.name) && typeof resource.inputs.privateIp === "string")
+            .map((resource) => [resource.inputs.privateIp as string, resource.name]),
+    );
     for (const resource of resources) {
         if (!hosts.includes(resource.name)) continue;
         const userData = resource.inputs.userData ?? resource.inputs.userDataBase64;
@@ -97,25 +102,29 @@ export function hostFiles(resources: PlannedResource[]): Record<string, string> 
         const stepName = step.name.slice(host.length + 1);
         const number = (stepCounts.get(host) ?? 0) + 1;
         stepCounts.set(host, number);
-        files[`${host}/steps/${String(number).padStart(2, "0")}-${stepName}.sh`] = stepScript(host, step);
+        files[`${host}/steps/${String(number).padStart(2, "0")}-${stepName}.sh`] = stepScript(step, hostByAddress);
         const stdin = step.inputs.stdin;
-        if (
-            (Object.values(fileStepNames) as string[]).includes(stepName) &&
-            typeof stdin === "string" &&
-            stdin !== secretPlaceholder
-        ) {
+        if (typeof stdin === "string" && stdin !== secretPlaceholder && carriesBundle(stdin)) {
             for (const file of decodeBundle(bundleInStdin(stdin))) files[`${host}/files${file.path}`] = file.content;
         }
     }
     return files;
 }
 
-/** What a step runs on its host, with the environment it passes (secret values redacted unless shown). */
-function stepScript(host: string, step: PlannedResource): string {
+/** What a step runs and where, with the environment it passes (secret values redacted unless shown). */
+function stepScript(step: PlannedResource, hostByAddress: Map<string, string>): string {
     const environment = (step.inputs.environment ?? {}) as Record<string, unknown>;
+    const connection = step.inputs.connection as { host?: string; proxy?: unknown } | string | undefined;
+    const target =
+        typeof connection !== "object"
+            ? "its host (connection is secret: --show-secrets tells which)"
+            : connection.proxy
+              ? `${hostByAddress.get(String(connection.host)) ?? connection.host}, through the bastion`
+              : "the bastion";
     const lines = [
         "#!/bin/sh",
-        `# ${step.name}: runs on ${host} over SSH through the bastion, after: ${step.dependencies.join(", ") || "-"}`,
+        `# ${step.name}: runs over SSH on ${target}; after: ${step.dependencies.join(", ") || "-"}`,
+        ...(step.inputs.triggers ? [`# re-runs when these change: ${JSON.stringify(step.inputs.triggers)}`] : []),
         ...Object.entries(environment).map(([key, value]) => `# env ${key}=${String(value)}`),
         String(step.inputs.create ?? ""),
         ...(step.inputs.delete ? ["# on delete:", `# ${String(step.inputs.delete)}`] : []),

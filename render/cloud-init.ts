@@ -115,7 +115,16 @@ export function userDataFor(config: ClusterConfig, layout: readonly PlannedHost[
     };
     if (host.role === "bastion") {
         // Only a jump host: its names, its clock, current packages.
-        document.write_files = writeFiles([etcHosts(config, layout, host)]);
+        document.write_files = writeFiles([
+            etcHosts(config, layout, host),
+            {
+                path: "/etc/ssh/sshd_config.d/kubeha-bastion.conf",
+                mode: "0644",
+                // Every remote step opens its own SSH hop through the bastion, hundreds at once in a large
+                // cluster; sshd's default MaxStartups (10:30:100) would drop most of their handshakes.
+                content: "MaxStartups 500:30:1000\nMaxSessions 100\n",
+            },
+        ]);
         document.package_update = true;
         document.package_upgrade = true;
     } else {

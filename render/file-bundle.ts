@@ -31,7 +31,7 @@ export function decodeBundle(bundle: string): HostFile[] {
         });
 }
 
-/** Names of the per-host steps that carry a bundle on stdin: `<host>-files` (plain) and `<host>-keys` (secret). */
+/** Names of the per-host steps that carry a host's files: `<host>-files` (plain) and `<host>-keys` (secret). */
 export const fileStepNames = { plain: "files", secret: "keys" } as const;
 
 /**
@@ -39,8 +39,14 @@ export const fileStepNames = { plain: "files", secret: "keys" } as const;
  * everything after the script's last line, the call of its function.
  */
 export function bundleInStdin(stdin: string): string {
-    const call = "\ninstall_files\n";
-    const at = stdin.lastIndexOf(call);
+    const at = stdin.lastIndexOf(installerCall);
     if (at < 0) throw new Error("a files step's stdin starts with scripts/install-files.sh");
-    return stdin.slice(at + call.length);
+    return stdin.slice(at + installerCall.length);
 }
+
+/** Whether a step's stdin is install-files.sh followed by a bundle. */
+export function carriesBundle(stdin: string): boolean {
+    return stdin.startsWith("#!") && stdin.includes(installerCall);
+}
+
+const installerCall = "\ninstall_files\n";

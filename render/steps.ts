@@ -131,6 +131,14 @@ export const steps = {
         secret: true,
         ...installFiles,
     },
+    "kubeadm-config": {
+        name: "kubeadm-config",
+        summary:
+            "installs the host's kubeadm configuration (it holds the bootstrap token); joined hosts keep theirs when a new token is drawn",
+        secret: true,
+        ...installFiles,
+        roles: ["master", "worker"],
+    },
     etcd: {
         name: "etcd",
         script: "start-etcd.sh",

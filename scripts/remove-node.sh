@@ -25,8 +25,9 @@ cordon_node() {
     gone || kubectl_as "$admin" cordon "$node"
 }
 drain_node() {
+    # A dead node's pods never confirm their deletion: after a minute, stop waiting for them.
     kubectl --kubeconfig="$admin" drain "$node" --ignore-daemonsets --delete-emptydir-data --force \
-        --timeout="$(seconds_left "$deadline")s" || gone
+        --skip-wait-for-delete-timeout=60 --timeout="$(seconds_left "$deadline")s" || gone
 }
 delete_node() {
     kubectl_as "$admin" delete node "$node" --ignore-not-found

@@ -124,6 +124,14 @@ for (const stack of ["dev", "aws-dev"]) {
             }
         });
 
+        test("Kubernetes objects are deleted with the cluster, not one by one through a vanishing API", () => {
+            const objects = result.resources.filter(
+                (r) => r.type.startsWith("kubernetes:") && !r.type.includes("providers"),
+            );
+            assert.ok(objects.length > 0);
+            for (const object of objects) assert.equal(object.deletedWith, names("master")[0], object.name);
+        });
+
         test("a step on a host is deleted with that host (destroy never waits on a gone host)", () => {
             for (const step of steps) {
                 const host = hosts.map(([name]) => name).find((name) => step.name.startsWith(`${name}-`));
@@ -151,8 +159,11 @@ describe("secrets stay out of commands, logs and the plain plan", () => {
         for (const step of hidden.ofType(remote).filter((s) => s.name.endsWith("-keys"))) {
             assert.equal(step.inputs.stdin, "[secret]", step.name);
         }
-        const masterKeys = shown.named("master-1-keys").inputs.stdin as string;
-        assert.match(masterKeys, /\/etc\/kubernetes\/kubeadm\/init\.yaml/);
+        for (const step of hidden.ofType(remote).filter((s) => s.name.endsWith("-kubeadm-config"))) {
+            assert.equal(step.inputs.stdin, "[secret]", step.name);
+        }
+        const initConfig = shown.named("master-1-kubeadm-config").inputs.stdin as string;
+        assert.match(initConfig, /\/etc\/kubernetes\/kubeadm\/init\.yaml/);
         const plainFiles = shown.named("master-1-files").inputs.stdin as string;
         assert.doesNotMatch(plainFiles, /kubeadm\/init\.yaml|\.key /);
     });
@@ -190,31 +201,48 @@ describe("a changed file re-runs exactly the steps that act on it", () => {
         ...decodeBundle(bundleInStdin(shown.named(`${host}-keys`).inputs.stdin as string)),
     ];
 
-    test("an etcd member restarts when its config, unit or certificates change, and on nothing else", () => {
+    test("an etcd member restarts when its config or unit changes, not on renewed certificates", () => {
         for (const member of ["master-1", "master-2", "master-3"]) {
-            const etcdFiles = (file: string) => file.startsWith("/etc/etcd/") || file === etcdUnitPath;
+            const etcdFiles = (file: string) => file === etcdConfigPath || file === etcdUnitPath;
             const delivered = keysAndFiles(member).filter((file) => etcdFiles(file.path));
-            assert.ok(delivered.some((file) => file.path === etcdConfigPath));
-            assert.ok(
-                delivered.some((file) => file.path.endsWith("server.key")),
-                "keys count too",
-            );
+            assert.equal(delivered.length, 2, member);
             const expected = digestOf([...delivered].sort((a, b) => a.path.localeCompare(b.path)));
-            assert.deepEqual(shown.named(`${member}-etcd`).inputs.triggers, [expected], member);
+            assert.deepEqual(shown.named(`${member}-etcd`).inputs.triggers, [`${member}-id`, expected], member);
             assert.equal(hostFiles(member, etcdFiles).length, delivered.length, "the plan shows the same files");
         }
     });
 
-    test("a newly drawn bootstrap token re-runs the token step only", () => {
-        const init = keysAndFiles("master-1").filter((file) => file.path === kubeadmConfigPaths.init);
-        assert.equal(init.length, 1);
-        assert.deepEqual(shown.named("master-1-token").inputs.triggers, [digestOf(init)]);
-        const triggered = shown
-            .ofType(remote)
-            .filter((step) => step.inputs.triggers !== undefined)
-            .map((step) => step.name)
-            .sort();
-        assert.deepEqual(triggered, ["master-1-etcd", "master-1-token", "master-2-etcd", "master-3-etcd"]);
+    test("a newly drawn bootstrap token re-runs the token step, and reaches no host that has joined", () => {
+        const initStdin = shown.named("master-1-kubeadm-config").inputs.stdin as string;
+        const init = decodeBundle(bundleInStdin(initStdin));
+        assert.deepEqual(
+            init.map((file) => file.path),
+            [kubeadmConfigPaths.init],
+        );
+        const [, tokenTrigger] = shown.named("master-1-token").inputs.triggers as string[];
+        assert.equal(tokenTrigger, digestOf(init));
+        for (const host of ["master-2", "master-3", "worker-1", "worker-2", "worker-3"]) {
+            const config = shown.named(`${host}-kubeadm-config`);
+            assert.deepEqual(config.ignoreChanges, ["stdin"], `${host} keeps the configuration it joined with`);
+            assert.ok(ancestors(shown, `${host}-join`).has(config.name));
+            const keys = decodeBundle(bundleInStdin(shown.named(`${host}-keys`).inputs.stdin as string));
+            assert.ok(
+                !keys.some((file) => file.path.startsWith("/etc/kubernetes/kubeadm/")),
+                `${host}: no token in keys`,
+            );
+        }
+        assert.equal(shown.named("master-1-kubeadm-config").ignoreChanges, undefined, "the token step reads it");
+    });
+
+    test("a replaced host (a new instance) gets every one of its steps again", () => {
+        for (const step of shown.ofType(remote).filter((s) => !s.name.endsWith("-remove-node"))) {
+            const host = step.name.match(/^(master|worker|etcd)-\d+/)![0];
+            const triggers = step.inputs.triggers as unknown[];
+            assert.equal(triggers[0], `${host}-id`, `${step.name} is keyed to ${host}'s instance`);
+        }
+        for (const removal of shown.ofType(remote).filter((s) => s.name.endsWith("-remove-node"))) {
+            assert.equal(removal.inputs.triggers, undefined, `${removal.name} is keyed to the node's name only`);
+        }
     });
 });
 

@@ -187,6 +187,22 @@ describe("warnings", () => {
         assert.ok(warnings.some((w) => /kubeha:zones lists 2 zone\(s\)/.test(w)));
     });
 
+    test("the China preset warns about images still pulled from ghcr.io or docker.io, until they are set", () => {
+        assert.ok(
+            config({ cloud: "aliyun" }).warnings.some((w) => /flannelImages, dashboardImages, headlampImages/.test(w)),
+        );
+        const mirrored = config({
+            cloud: "aliyun",
+            mirrors: {
+                flannelImages: "registry.example.cn/flannel-io",
+                dashboardImages: "registry.example.cn/kubernetesui",
+                headlampImages: "registry.example.cn/headlamp-k8s",
+            },
+        });
+        assert.ok(!mirrored.warnings.some((w) => w.includes("mainland China")));
+        assert.ok(!config({ cloud: "aws" }).warnings.some((w) => w.includes("mainland China")));
+    });
+
     test("ipvs is accepted with a deprecation warning", () => {
         const { warnings } = config({ cloud: "aws", kubeProxyMode: "ipvs" });
         assert.ok(warnings.some((w) => /ipvs is deprecated/.test(w)));

@@ -226,8 +226,11 @@ describe("cloud-init user-data", () => {
         assert.equal(bastion?.document.package_upgrade, true);
         assert.deepEqual(
             bastion?.document.write_files.map((entry) => entry.path),
-            ["/etc/hosts"],
+            ["/etc/hosts", "/etc/ssh/sshd_config.d/kubeha-bastion.conf"],
         );
+        // Every remote step's SSH hop passes the bastion: its sshd must take hundreds of handshakes at once.
+        const sshd = bastion?.document.write_files.find((entry) => entry.path.includes("sshd_config.d"));
+        assert.match(String(sshd?.content), /^MaxStartups 500:30:1000$/m);
     });
 
     test("data disks: containerd on every Kubernetes node, etcd on every member, at distinct sizes", () => {
