@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Step join-control-plane (every master but the first, after kubeadm-init): kubeadm join with the rendered
 # JoinConfiguration (controlPlane section; the PKI is installed beforehand, so no certificate key).
-# Skipped when this host has joined already (kubelet.conf exists and the node is registered); succeeds once
-# the node is registered and this master's own API server answers.
+# Skipped when kubeadm join completed on this host before (its done marker); succeeds once the node is
+# registered and this master's own API server answers.
 set -euo pipefail
 # shellcheck source=lib.sh
 source "${BASH_SOURCE[0]%/*}/lib.sh"

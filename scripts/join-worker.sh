@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Step join-worker (every worker, all at once, once the control plane answers): kubeadm join with the
-# rendered JoinConfiguration. Skipped when this host has joined already (kubelet.conf exists and the node
-# is registered); succeeds once the node is registered.
+# rendered JoinConfiguration. Skipped when kubeadm join completed on this host before (its done marker);
+# succeeds once the node is registered.
 set -euo pipefail
 # shellcheck source=lib.sh
 source "${BASH_SOURCE[0]%/*}/lib.sh"

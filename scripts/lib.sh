@@ -171,23 +171,67 @@ etcd_member_line() {
     awk -F ', ' -v peer="$2" '$4 == peer' <<<"$1"
 }
 
-# kubeadm_attempts DEADLINE MARKER KUBEADM-ARGS...: runs kubeadm (logged, time-bounded) and retries with
-# back-off while it fails before writing MARKER: up to then it has changed nothing, so a failure is
-# most likely the network (API or etcd not reachable yet). After MARKER exists a retry would trip
-# kubeadm's own preflight checks, so it fails with hints instead.
-kubeadm_attempts() {
-    local deadline=$1 marker=$2 delay=5 attempt=1
-    shift 2
+# Files kubeadm init and join leave on a host, by phase (cmd/kubeadm/app/cmd/init.go and join.go): the
+# kubeconfig phase writes admin.conf (init, control-plane join) and kubelet.conf (init), control-plane the
+# static pod manifests, kubelet-start /var/lib/kubelet/config.yaml before it starts the kubelet, whose
+# TLS bootstrap then writes kubelet.conf (join). Not bootstrap-kubelet.conf: kubelet-start removes it when
+# it returns, failed or not (deferred os.Remove in cmd/kubeadm/app/cmd/phases/join/kubelet.go). Another
+# run on a host with any of them would trip kubeadm's preflight (Port-10250 once the kubelet runs,
+# FileAvailable-* for manifests and a join's kubeconfigs) or build on a half-done one; kubeadm reset -f
+# removes them all.
+readonly kubeadm_leftovers=(/etc/kubernetes/admin.conf /etc/kubernetes/kubelet.conf
+    /etc/kubernetes/manifests/kube-apiserver.yaml /var/lib/kubelet/config.yaml)
+# kubeadm reset also empties the certificates directory (its cleanup-node phase): without the PKI kubeha
+# installed, kubeadm init would create a new cluster CA.
+readonly kubeadm_start_over="to start this host over: cp -aT /etc/kubernetes/pki /root/kubeha-pki; kubeadm reset -f \
+(it empties /etc/kubernetes/pki); cp -aT /root/kubeha-pki /etc/kubernetes/pki; then re-run this step"
+
+# kubeadm_leftover: the first of kubeadm_leftovers on this host; fails when there is none.
+kubeadm_leftover() {
+    local file
+    for file in "${kubeadm_leftovers[@]}"; do
+        if [[ -e $file ]]; then
+            printf '%s' "$file"
+            return 0
+        fi
+    done
+    return 1
+}
+
+# kubeadm_once DEADLINE KUBEADM-ARGS...: runs kubeadm (logged, time-bounded) unless it completed on this
+# host before, and records that in /var/lib/kubeha/kubeadm-<command>.done (root's alone, nothing secret)
+# once it exits 0: its files alone do not say so, they are written long before the last phase. Retries
+# with back-off while a failed attempt left nothing behind: it changed nothing, so the cause is most
+# likely the network (API, etcd or registry not reachable yet). A run that failed after writing is not
+# retried, now or on a later run (kubeadm's preflight would refuse it): it fails with the reset advice.
+kubeadm_once() {
+    local deadline=$1 done_marker="$kubeha_state_dir/kubeadm-$2.done" delay=5 attempt=1 leftover=""
+    shift
+    if [[ -e $done_marker ]]; then
+        if kubeadm_leftover >/dev/null; then
+            log "kubeadm $1 completed on an earlier run ($done_marker)"
+            return 0
+        fi
+        log "kubeadm $1 completed on an earlier run, but its files are gone (kubeadm reset?): running it again"
+        rm -f "$done_marker"
+    elif leftover=$(kubeadm_leftover); then
+        fail "an earlier kubeadm $1 on this host did not complete: it left $leftover" \
+            "the earlier run's output: $kubeha_log_dir/$step.log (root only)" \
+            "journalctl -u kubelet -n 100; crictl ps -a (control-plane containers)" \
+            "$kubeadm_start_over"
+    fi
     while true; do
         log "kubeadm $1 (attempt $attempt)"
         if run_logged timeout --kill-after=10s "$(seconds_left "$deadline")" kubeadm "$@"; then
+            install -d -m 0755 "$kubeha_state_dir"
+            (umask 077 && printf 'kubeadm %s exited 0 on %s\n' "$1" "$(date -Is)" >"$done_marker")
             return 0
         fi
-        if [[ -e $marker ]] || ((SECONDS + delay > deadline)); then
-            fail "kubeadm $1 failed (attempt $attempt)" \
-                "the redacted kubeadm output above; full output: $kubeha_log_dir/$step.log (root only)" \
-                "journalctl -u kubelet -n 100; crictl ps -a (control-plane containers)" \
-                "to start this host over: kubeadm reset -f, then re-run this step"
+        if leftover=$(kubeadm_leftover) || ((SECONDS + delay > deadline)); then
+            local -a hints=("the redacted kubeadm output above; full output: $kubeha_log_dir/$step.log (root only)"
+                "journalctl -u kubelet -n 100; crictl ps -a (control-plane containers)")
+            [[ -z $leftover ]] || hints+=("$kubeadm_start_over")
+            fail "kubeadm $1 failed (attempt $attempt)${leftover:+ after writing $leftover}" "${hints[@]}"
         fi
         log "kubeadm $1 failed before changing anything; retrying in ${delay}s"
         sleep "$delay"
@@ -212,8 +256,8 @@ local_apiserver_ready() {
         get --raw=/readyz
 }
 
-# kubeadm_join DEADLINE CONFIG NODE ROLE: joins this host as ROLE (control-plane or worker) unless it is
-# joined already (kubelet.conf exists and the node is registered).
+# kubeadm_join DEADLINE CONFIG NODE ROLE: joins this host as ROLE (control-plane or worker) unless kubeadm
+# join completed here before; succeeds once the node is registered.
 kubeadm_join() {
     local deadline=$1 config=$2 node=$3 role=$4
     if [[ $role == control-plane ]]; then
@@ -221,17 +265,13 @@ kubeadm_join() {
     else
         ! grep -q '^controlPlane:' "$config" || fail "$config has a controlPlane section: it joins a master"
     fi
-    if [[ -e /etc/kubernetes/kubelet.conf ]]; then
-        log "/etc/kubernetes/kubelet.conf exists: checking that $node is registered"
-    else
-        require_private "$config"
-        kubeadm_attempts "$deadline" /etc/kubernetes/bootstrap-kubelet.conf join --config "$config"
-    fi
+    require_private "$config"
+    kubeadm_once "$deadline" join --config "$config"
     retry_until "$deadline" "node $node to be registered" node_registered "$node" >/dev/null ||
-        fail "node $node is not registered although this host ran kubeadm join" \
+        fail "node $node is not registered although kubeadm join completed on this host" \
             "journalctl -u kubelet -n 100 (TLS bootstrap, registration errors)" \
             "kubectl get nodes, on a master" \
-            "if the node was deleted: kubeadm reset -f on this host, then re-run this step"
+            "if the node was deleted: $kubeadm_start_over"
     if [[ $role == control-plane ]]; then
         retry_until "$deadline" "the local kube-apiserver" local_apiserver_ready >/dev/null ||
             fail "this master's kube-apiserver does not answer on 127.0.0.1:6443" \

@@ -5,7 +5,7 @@ import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
 import * as fs from "node:fs";
 import * as path from "node:path";
-import { after, before, describe, test } from "node:test";
+import { after, afterEach, before, beforeEach, describe, test } from "node:test";
 import { hostBoot } from "../render/cloud-init";
 import { installedScriptFiles, scriptLibrary, stepEnvironment, stepIds, steps } from "../render/steps";
 import { changes, scriptsDir, StepSandbox } from "./support/step-sandbox";
@@ -133,29 +133,30 @@ describe("the step catalogue (render/steps.ts)", () => {
 
 // kubeadm, kubectl and the kubelet cannot run here: stand-ins record the calls and write what the real
 // tools write. The scripts run as root in a throwaway root per host.
+const token = "abcdef.0123456789abcdef";
+const initConfig = "/etc/kubernetes/kubeadm-init.yaml";
+const joinConfig = "/etc/kubernetes/kubeadm-join.yaml";
+// Shaped like render/kubeadm.ts's output: one document per kind, controlPlane at the top level.
+const kubeadmConfig = (kind: string, node: string, controlPlane: boolean) =>
+    [
+        "apiVersion: kubeadm.k8s.io/v1beta4",
+        `kind: ${kind}`,
+        kind === "InitConfiguration"
+            ? `bootstrapTokens:\n- token: ${token}\n  ttl: 24h`
+            : `discovery:\n  bootstrapToken:\n    apiServerEndpoint: apiserver.k8s.internal:8443\n    token: ${token}`,
+        `nodeRegistration:\n  name: ${node}`,
+        ...(controlPlane && kind === "JoinConfiguration"
+            ? ["controlPlane:\n  localAPIEndpoint:\n    advertiseAddress: 192.168.16.10"]
+            : []),
+        "---",
+        "apiVersion: kubelet.config.k8s.io/v1beta1",
+        "kind: KubeletConfiguration",
+        "serverTLSBootstrap: true",
+        "",
+    ].join("\n");
+
 describe("kubeadm- and kubectl-driven steps, twice on throwaway hosts", () => {
     const sandbox = new StepSandbox("steps");
-    const token = "abcdef.0123456789abcdef";
-    const initConfig = "/etc/kubernetes/kubeadm-init.yaml";
-    const joinConfig = "/etc/kubernetes/kubeadm-join.yaml";
-    // Shaped like render/kubeadm.ts's output: one document per kind, controlPlane at the top level.
-    const kubeadmConfig = (kind: string, node: string, controlPlane: boolean) =>
-        [
-            "apiVersion: kubeadm.k8s.io/v1beta4",
-            `kind: ${kind}`,
-            kind === "InitConfiguration"
-                ? `bootstrapTokens:\n- token: ${token}\n  ttl: 24h`
-                : `discovery:\n  bootstrapToken:\n    apiServerEndpoint: apiserver.k8s.internal:8443\n    token: ${token}`,
-            `nodeRegistration:\n  name: ${node}`,
-            ...(controlPlane && kind === "JoinConfiguration"
-                ? ["controlPlane:\n  localAPIEndpoint:\n    advertiseAddress: 192.168.16.10"]
-                : []),
-            "---",
-            "apiVersion: kubelet.config.k8s.io/v1beta1",
-            "kind: KubeletConfiguration",
-            "serverTLSBootstrap: true",
-            "",
-        ].join("\n");
 
     before(() => {
         sandbox.writeHostFile("master-1", initConfig, kubeadmConfig("InitConfiguration", "master-1", true), 0o600);
@@ -216,7 +217,10 @@ describe("kubeadm- and kubectl-driven steps, twice on throwaway hosts", () => {
         const log = sandbox.hostPath("master-1", "/var/log/kubeha/kubeadm-init.log");
         assert.equal(fs.statSync(log).mode & 0o777, 0o600, "the full log is root's alone");
         assert.equal(fs.statSync(path.dirname(log)).mode & 0o777, 0o700);
-        assert.match(second.stderr, /admin\.conf exists: checking that the API server answers/);
+        assert.match(second.stderr, /kubeadm init completed on an earlier run/);
+        const marker = sandbox.hostPath("master-1", "/var/lib/kubeha/kubeadm-init.done");
+        assert.equal(fs.statSync(marker).mode & 0o777, 0o600, "the done marker is root's alone");
+        assert.ok(!fs.readFileSync(marker, "utf8").includes(token.split(".")[1]), "and holds no secret");
     });
 
     test("token: keeps the init token, creates a newly drawn one once, never prints it", async () => {
@@ -237,17 +241,6 @@ describe("kubeadm- and kubectl-driven steps, twice on throwaway hosts", () => {
         sandbox.writeHostFile("master-1", initConfig, kubeadmConfig("InitConfiguration", "master-1", true), 0o600);
     });
 
-    test("kubeadm-init that failed after writing is not retried, and says how to start over", async () => {
-        sandbox.writeHostFile("master-8", initConfig, kubeadmConfig("InitConfiguration", "master-8", true), 0o600);
-        fs.mkdirSync(path.join(sandbox.state, "master-8"), { recursive: true });
-        fs.writeFileSync(path.join(sandbox.state, "master-8", "fail-after-write"), "");
-        const run = await sandbox.run("master-8", steps.init.script, { KUBEHA_KUBEADM_CONFIG: initConfig });
-        assert.equal(run.status, 1);
-        assert.equal(changes(sandbox.takeCalls()).length, 1, "one attempt");
-        assert.match(run.stderr, /journalctl -u kubelet/);
-        assert.match(run.stderr, /kubeadm reset -f, then re-run this step/);
-    });
-
     test("join-control-plane: joins, waits for its own API server; the second run only checks", async () => {
         const variables = { KUBEHA_KUBEADM_CONFIG: joinConfig, KUBEHA_NODE_NAME: "master-2" };
         const { firstCalls } = await runTwice("master-2", "join-control-plane", variables);
@@ -258,11 +251,12 @@ describe("kubeadm- and kubectl-driven steps, twice on throwaway hosts", () => {
         );
     });
 
-    test("join-worker: joins once; the second run finds kubelet.conf and the registered node", async () => {
+    test("join-worker: joins once; the second run finds its done marker and the registered node", async () => {
         const variables = { KUBEHA_KUBEADM_CONFIG: joinConfig, KUBEHA_NODE_NAME: "worker-1" };
         const { firstCalls, second } = await runTwice("worker-1", "join-worker", variables);
         assert.deepEqual(changes(firstCalls), [`worker-1: kubeadm join --config ${joinConfig}`]);
-        assert.match(second.stderr, /kubelet\.conf exists: checking that worker-1 is registered/);
+        assert.match(second.stderr, /kubeadm join completed on an earlier run/);
+        assert.ok(fs.existsSync(sandbox.hostPath("worker-1", "/var/lib/kubeha/kubeadm-join.done")));
     });
 
     test("a worker's join config on a control-plane step (and the reverse) is refused", async () => {
@@ -422,5 +416,148 @@ describe("kubeadm- and kubectl-driven steps, twice on throwaway hosts", () => {
             assert.ok(!fs.existsSync(path.join(sandbox.state, "nodes", "worker-1")));
             assert.match(second.stderr, /node worker-1 is not in the cluster \(removed already\)/);
         });
+    });
+});
+
+// kubeadm init and join fail part-way for causes a retry cannot fix (kubelet, control plane, TLS
+// bootstrap). The stand-in fails in the phase a test names, leaving behind what the real one leaves
+// (admin.conf from the kubeconfig phase, the kubelet's config; bootstrap-kubelet.conf removed): a later
+// run must neither take the host as done nor retry into kubeadm's preflight errors.
+describe("kubeadm failing part-way: later runs neither skip it nor retry it", () => {
+    let sandbox: StepSandbox;
+    beforeEach(() => {
+        sandbox = new StepSandbox("kubeadm-failures");
+    });
+    afterEach(() => sandbox.remove());
+
+    const startOver = /kubeadm reset -f.*empties \/etc\/kubernetes\/pki.*then re-run this step/;
+    const initVariables = { KUBEHA_KUBEADM_CONFIG: initConfig, KUBEHA_TIMEOUT: "30" };
+    const joinVariables = (node: string) => ({
+        KUBEHA_KUBEADM_CONFIG: joinConfig,
+        KUBEHA_NODE_NAME: node,
+        KUBEHA_TIMEOUT: "30",
+    });
+    const run = (host: string, id: keyof typeof steps, variables: Record<string, string>) =>
+        sandbox.run(host, steps[id].script, variables);
+    const stateFile = (...names: string[]) => path.join(sandbox.state, ...names);
+    const onHost = (host: string, file: string) => fs.existsSync(sandbox.hostPath(host, file));
+    const failIn = (host: string, phase: string) => {
+        fs.mkdirSync(stateFile(host), { recursive: true });
+        fs.writeFileSync(stateFile(host, "fail-in-phase"), phase);
+    };
+    const repaired = (host: string) => fs.rmSync(stateFile(host, "fail-in-phase"));
+    // What `kubeadm reset -f` deletes on a host (its cleanup-node phase), the kubelet stopped with it.
+    const kubeadmReset = (host: string) => {
+        for (const file of [
+            "/etc/kubernetes/admin.conf",
+            "/etc/kubernetes/kubelet.conf",
+            "/etc/kubernetes/bootstrap-kubelet.conf",
+            "/etc/kubernetes/manifests",
+            "/var/lib/kubelet",
+        ]) {
+            fs.rmSync(sandbox.hostPath(host, file), { recursive: true, force: true });
+        }
+    };
+    const controlPlaneUp = () => fs.writeFileSync(stateFile("apiserver-up"), "");
+
+    for (const phase of ["wait-control-plane", "upload-config", "mark-control-plane", "bootstrap-token", "addons"]) {
+        test(`kubeadm-init failing in ${phase}, after writing admin.conf: not retried, not skipped next time`, async () => {
+            sandbox.writeHostFile("master-1", initConfig, kubeadmConfig("InitConfiguration", "master-1", true), 0o600);
+            failIn("master-1", phase);
+            const first = await run("master-1", "init", initVariables);
+            assert.equal(first.status, 1);
+            assert.equal(changes(sandbox.takeCalls()).length, 1, "one attempt: another would fail kubeadm's preflight");
+            assert.ok(
+                onHost("master-1", "/etc/kubernetes/admin.conf"),
+                "the stand-in wrote admin.conf, as kubeadm does",
+            );
+            assert.doesNotMatch(first.stderr, /retrying|\[ERROR /);
+            assert.match(
+                first.stderr,
+                /kubeadm init failed \(attempt 1\) after writing \/etc\/kubernetes\/admin\.conf/,
+            );
+            assert.match(first.stderr, startOver);
+            if (phase !== "wait-control-plane") {
+                assert.ok(fs.existsSync(stateFile("apiserver-up")), "the API answers: only the marker tells");
+            }
+
+            const second = await run("master-1", "init", initVariables);
+            assert.equal(second.status, 1, "not taken as initialised: the cluster lacks what later phases create");
+            assert.deepEqual(changes(sandbox.takeCalls()), []);
+            assert.match(
+                second.stderr,
+                /an earlier kubeadm init on this host did not complete: it left \/etc\/kubernetes\/admin\.conf/,
+            );
+            assert.match(second.stderr, startOver);
+            assert.ok(!fs.existsSync(stateFile("addons")), "kubeadm never reached its addons phase");
+        });
+    }
+
+    test("kubeadm-init after kubeadm reset -f runs again; a marker whose files reset removed does not count", async () => {
+        sandbox.writeHostFile("master-1", initConfig, kubeadmConfig("InitConfiguration", "master-1", true), 0o600);
+        failIn("master-1", "addons");
+        assert.equal((await run("master-1", "init", initVariables)).status, 1);
+        kubeadmReset("master-1");
+        repaired("master-1");
+        sandbox.takeCalls();
+        const initCall = `master-1: kubeadm init --config ${initConfig} --skip-token-print --skip-certificate-key-print`;
+        for (const expected of [[initCall], []]) {
+            const rerun = await run("master-1", "init", initVariables);
+            assert.equal(rerun.status, 0, rerun.stderr);
+            assert.deepEqual(changes(sandbox.takeCalls()), expected);
+        }
+        assert.ok(fs.existsSync(stateFile("addons")));
+        // Reset after a successful init: the done marker stays behind, kubeadm's files do not.
+        kubeadmReset("master-1");
+        const afterReset = await run("master-1", "init", initVariables);
+        assert.equal(afterReset.status, 0, afterReset.stderr);
+        assert.deepEqual(changes(sandbox.takeCalls()), [initCall]);
+        assert.match(afterReset.stderr, /its files are gone \(kubeadm reset\?\): running it again/);
+    });
+
+    test("join-worker whose TLS bootstrap fails: one attempt, no preflight errors, never reported as joined", async () => {
+        controlPlaneUp();
+        sandbox.writeHostFile("worker-1", joinConfig, kubeadmConfig("JoinConfiguration", "worker-1", false), 0o600);
+        failIn("worker-1", "kubelet-start");
+        const first = await run("worker-1", "join-worker", joinVariables("worker-1"));
+        assert.equal(first.status, 1);
+        assert.deepEqual(changes(sandbox.takeCalls()), [`worker-1: kubeadm join --config ${joinConfig}`]);
+        assert.ok(!onHost("worker-1", "/etc/kubernetes/bootstrap-kubelet.conf"), "removed on failure, as by kubeadm");
+        assert.doesNotMatch(first.stderr, /retrying|\[ERROR /);
+        assert.match(first.stderr, /kubeadm join failed \(attempt 1\) after writing \/var\/lib\/kubelet\/config\.yaml/);
+        assert.match(first.stderr, startOver);
+
+        // The kubelet finishes its TLS bootstrap late: kubelet.conf appears and the node registers.
+        sandbox.writeHostFile("worker-1", "/etc/kubernetes/kubelet.conf", "kubelet kubeconfig, written late");
+        fs.writeFileSync(stateFile("nodes", "worker-1"), "");
+        const second = await run("worker-1", "join-worker", joinVariables("worker-1"));
+        assert.equal(second.status, 1, "kubeadm join did not complete: not reported as joined");
+        assert.deepEqual(changes(sandbox.takeCalls()), []);
+        assert.doesNotMatch(second.stderr, /part of the cluster/);
+        assert.match(second.stderr, /an earlier kubeadm join on this host did not complete/);
+        assert.match(second.stderr, startOver);
+
+        kubeadmReset("worker-1");
+        repaired("worker-1");
+        for (const expected of [[`worker-1: kubeadm join --config ${joinConfig}`], []]) {
+            const rerun = await run("worker-1", "join-worker", joinVariables("worker-1"));
+            assert.equal(rerun.status, 0, rerun.stderr);
+            assert.deepEqual(changes(sandbox.takeCalls()), expected);
+        }
+    });
+
+    test("join-control-plane failing after its kubelet joined: the registered node does not make it joined", async () => {
+        controlPlaneUp();
+        sandbox.writeHostFile("master-2", joinConfig, kubeadmConfig("JoinConfiguration", "master-2", true), 0o600);
+        failIn("master-2", "control-plane-join");
+        const first = await run("master-2", "join-control-plane", joinVariables("master-2"));
+        assert.equal(first.status, 1);
+        assert.equal(changes(sandbox.takeCalls()).length, 1);
+        assert.ok(onHost("master-2", "/etc/kubernetes/kubelet.conf") && fs.existsSync(stateFile("nodes", "master-2")));
+        const second = await run("master-2", "join-control-plane", joinVariables("master-2"));
+        assert.equal(second.status, 1);
+        assert.deepEqual(changes(sandbox.takeCalls()), []);
+        assert.doesNotMatch(second.stderr, /part of the cluster/);
+        assert.match(second.stderr, startOver);
     });
 });
