@@ -44,7 +44,7 @@ export interface Step {
     readonly secret: boolean;
     /** What the command's stdin carries, if anything. */
     readonly stdin?: string;
-    /** Does not source lib.sh (wait-cloud-init also needs no variable, so it can be sent on stdin: `bash -s`). */
+    /** Sent on stdin to `bash -s` (with the step's own stdin after it), not run from scriptInstallDir: sources no lib.sh. */
     readonly standalone?: boolean;
     /** A condition under which the bootstrap creates the step at all. */
     readonly onlyWhen?: string;
