@@ -18,6 +18,7 @@ async function main(): Promise<void> {
             wallSeconds,
             peakMemoryMb: process.resourceUsage().maxRSS / 1024,
             modeledMinutes: modeled(Infinity).minutes,
+            modeledMinutesParallel256: modeled(256).minutes,
             modeledMinutesParallel32: modeled(32).minutes,
             criticalPath: modeled(Infinity).criticalPath.map((item) => item.name),
         }),
