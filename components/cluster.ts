@@ -121,6 +121,7 @@ export class KubernetesCluster extends pulumi.ComponentResource {
                 prepared,
                 kubeadmConfigs,
                 etcdHealthy: etcd.healthy,
+                externalApi: { url: this.pki.apiServerUrl, caCertPem: this.pki.caCertPem },
                 ssh: infra.ssh,
             },
             { parent: this },
@@ -137,13 +138,14 @@ export class KubernetesCluster extends pulumi.ComponentResource {
             },
             { parent: this },
         );
-        // Applied as soon as the first master answers; the UI's rollout then waits for the workers by itself.
+        // Applied as soon as the API answers through the load balancer; the UI's rollout then waits for the
+        // workers by itself.
         this.addons = new ClusterAddons(
             "addons",
             {
                 config,
                 kubeconfig: this.pki.adminKubeconfig,
-                dependsOn: this.controlPlane.joinable,
+                dependsOn: [this.controlPlane.externallyReady],
                 deletedWith: this.controlPlane.firstMaster.instance,
             },
             { parent: this },

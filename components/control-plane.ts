@@ -5,6 +5,7 @@
 // Node object (kubeadm maintainers in kubeadm#1961: "it should be possible"), and the join script retries
 // a join that failed before changing anything. Each master's kubelet serving certificate is approved
 // from the first master once its request checks out.
+import * as command from "@pulumi/command";
 import * as pulumi from "@pulumi/pulumi";
 import { hostFqdn } from "../config/layout";
 import { ClusterConfig } from "../config/resolve";
@@ -24,6 +25,8 @@ export interface ControlPlaneArgs {
     readonly kubeadmConfigs: Readonly<Record<string, LazyFile>>;
     /** The etcd health gate. */
     readonly etcdHealthy: pulumi.Resource;
+    /** The API as clients outside the VPC reach it (the load balancer), and the CA its certificate chains to. */
+    readonly externalApi: { readonly url: pulumi.Input<string>; readonly caCertPem: pulumi.Input<string> };
 }
 
 export class ControlPlane extends pulumi.ComponentResource {
@@ -32,6 +35,8 @@ export class ControlPlane extends pulumi.ComponentResource {
     readonly joinable: pulumi.Resource[];
     /** Every master joined. */
     readonly complete: pulumi.Resource[];
+    /** The API answers through the external load balancer, from where `pulumi up` runs. */
+    readonly externallyReady: pulumi.Resource;
 
     constructor(name: string, args: ControlPlaneArgs, opts?: pulumi.ComponentResourceOptions) {
         super("kubeha:bootstrap:ControlPlane", name, {}, opts);
@@ -67,6 +72,17 @@ export class ControlPlane extends pulumi.ComponentResource {
             { ...on(first, [init]), triggers: [filesDigest([args.kubeadmConfigs[first.name]])] },
         );
         this.joinable = [init, token];
+        // Runs where `pulumi up` runs: the addons' provider reaches the API from there, through the load
+        // balancer, which routes to a master only once its health checks pass.
+        this.externallyReady = new command.local.Command(
+            "api-ready",
+            {
+                create: "node scripts/wait-for-api.mjs",
+                environment: { KUBEHA_API_URL: args.externalApi.url, KUBEHA_CA_CERT: args.externalApi.caCertPem },
+                addPreviousOutputInEnv: false,
+            },
+            { parent: this, dependsOn: this.joinable },
+        );
         const joined = others.map((master) =>
             runStep(
                 master,

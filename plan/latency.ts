@@ -99,6 +99,12 @@ export const latencyModel: readonly Rule[] = [
         source: "kubeadm join: TLS bootstrap and kubelet start ~30-60 s with images pre-pulled",
     },
     {
+        what: "the API through the load balancer (api-ready): targets pass their health checks",
+        matches: (resource) => resource.name === "api-ready",
+        seconds: 30,
+        source: "AWS NLB: 3 consecutive healthy checks at a 10 s interval; Aliyun NLB similar",
+    },
+    {
         what: "workloads until ready (DaemonSet, Deployment)",
         matches: type("kubernetes:apps/v1:DaemonSet", "kubernetes:apps/v1:Deployment"),
         seconds: 30,
