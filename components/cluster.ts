@@ -2,7 +2,7 @@
 import * as pulumi from "@pulumi/pulumi";
 import * as random from "@pulumi/random";
 import * as tls from "@pulumi/tls";
-import { PlannedHost, planHosts } from "../config/layout";
+import { clusterLayout, PlannedHost } from "../config/layout";
 import { ClusterConfig } from "../config/resolve";
 import { userDataByHost } from "../render/cloud-init";
 import { ClusterAddons } from "./addons";
@@ -41,13 +41,7 @@ export class KubernetesCluster extends pulumi.ComponentResource {
     constructor(name: string, args: KubernetesClusterArgs, opts?: pulumi.ComponentResourceOptions) {
         super("kubeha:index:KubernetesCluster", name, {}, opts);
         const { config, zones } = args;
-        this.layout = planHosts({
-            vpcCidr: config.network.vpcCidr,
-            zoneCount: zones.length,
-            masters: config.masters.count,
-            workers: config.workers.count,
-            dedicatedEtcd: config.etcd.dedicated ? config.etcd.count : 0,
-        });
+        this.layout = clusterLayout(config, zones.length);
         this.sshKey = new tls.PrivateKey("ssh-key", { algorithm: "RSA", rsaBits: 4096 }, { parent: this });
 
         const infraArgs: InfraArgs = {

@@ -73,6 +73,29 @@ export function layoutProblems(input: LayoutInput): string[] {
     return problems;
 }
 
+/** The shape of the stack config the address plan reads. */
+export interface LayoutConfig {
+    readonly network: { readonly vpcCidr: string };
+    readonly masters: { readonly count: number };
+    readonly workers: { readonly count: number };
+    readonly etcd: { readonly dedicated: boolean; readonly count: number };
+}
+
+/** The address plan of a stack's hosts over `zoneCount` zones. */
+export function clusterLayout(config: LayoutConfig, zoneCount: number): PlannedHost[] {
+    return planHosts(layoutInput(config, zoneCount));
+}
+
+export function layoutInput(config: LayoutConfig, zoneCount: number): LayoutInput {
+    return {
+        vpcCidr: config.network.vpcCidr,
+        zoneCount,
+        masters: config.masters.count,
+        workers: config.workers.count,
+        dedicatedEtcd: config.etcd.dedicated ? config.etcd.count : 0,
+    };
+}
+
 /** Every host with its zone and fixed private address. Masters, workers and etcd hosts go round-robin over zones. */
 export function planHosts(input: LayoutInput): PlannedHost[] {
     const problems = layoutProblems(input);

@@ -2,7 +2,7 @@
 // Pulumi.yaml declares the same keys and defaults; test/config-reference.test.ts keeps them in step.
 import { z } from "zod";
 import { cidrProblem, overlaps, parseCidr } from "./cidr";
-import { layoutProblems } from "./layout";
+import { layoutInput, layoutProblems } from "./layout";
 import { defaultKubernetesVersion, supportedKubernetesMinors } from "./versions";
 
 export const clouds = ["aliyun", "aws"] as const;
@@ -231,13 +231,7 @@ export const configSchema = z
     )
     .superRefine(
         (config, ctx) => {
-            const problems = layoutProblems({
-                vpcCidr: config.network.vpcCidr,
-                zoneCount: config.zones?.length ?? 3,
-                masters: config.masters.count,
-                workers: config.workers.count,
-                dedicatedEtcd: config.etcd.dedicated ? config.etcd.count : 0,
-            });
+            const problems = layoutProblems(layoutInput(config, config.zones?.length ?? 3));
             for (const problem of problems) {
                 const [key, ...rest] = problem.split(": ");
                 ctx.addIssue({ code: "custom", path: key.split("."), message: rest.join(": ") });

@@ -4,8 +4,7 @@
 import assert from "node:assert/strict";
 import * as fs from "node:fs";
 import { describe, test } from "node:test";
-import { hostFqdn, PlannedHost, planHosts } from "../config/layout";
-import { ClusterConfig, resolveConfig } from "../config/resolve";
+import { hostFqdn } from "../config/layout";
 import {
     apiProxyConfigPath,
     apiProxyUnitName,
@@ -14,26 +13,8 @@ import {
     renderApiProxyFiles,
     renderApiProxyUnit,
 } from "../render/api-proxy";
+import { configFor, layoutOf } from "./support/config";
 import { unitProblems } from "./support/systemd";
-
-function configFor(values: Record<string, unknown>): ClusterConfig {
-    const text = Object.fromEntries(
-        Object.entries(values).map(([key, value]) => [key, typeof value === "string" ? value : JSON.stringify(value)]),
-    );
-    const result = resolveConfig({ values: text, regions: { aliyun: "cn-hangzhou", aws: "eu-central-1" } });
-    if (!result.ok) throw new Error(result.problems.join("\n"));
-    return result.config;
-}
-
-function layoutOf(config: ClusterConfig): PlannedHost[] {
-    return planHosts({
-        vpcCidr: config.network.vpcCidr,
-        zoneCount: 3,
-        masters: config.masters.count,
-        workers: config.workers.count,
-        dedicatedEtcd: config.etcd.dedicated ? config.etcd.count : 0,
-    });
-}
 
 /** The nginx directives of one block (`upstream kube_apiservers`, `server`), without comments. */
 function block(content: string, opening: RegExp): string[] {

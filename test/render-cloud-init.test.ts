@@ -11,32 +11,17 @@ import * as os from "node:os";
 import * as path from "node:path";
 import { after, before, describe, test } from "node:test";
 import { parse as parseYaml } from "yaml";
-import { PlannedHost, planHosts } from "../config/layout";
-import { ClusterConfig, resolveConfig } from "../config/resolve";
+import { PlannedHost } from "../config/layout";
+import { ClusterConfig } from "../config/resolve";
 import { etcdReleaseSha256, etcdVersion } from "../config/versions";
 import { apiProxyConfigPath, apiProxyUnitName, apiProxyUnitPath } from "../render/api-proxy";
 import { bootScript, hostBoot, maxUserDataBytes, userDataFor } from "../render/cloud-init";
 import { etcdDiskMountPoint, renderEtcdUnit } from "../render/etcd";
+import { configFor, layoutOf } from "./support/config";
 
 const projectDir = path.resolve(__dirname, "..");
 const workDir = fs.mkdtempSync(path.join(os.tmpdir(), "kubeha-cloud-init-"));
 after(() => fs.rmSync(workDir, { recursive: true, force: true }));
-
-function configFor(values: Record<string, string>, regions: Record<string, string>): ClusterConfig {
-    const result = resolveConfig({ values, regions });
-    if (!result.ok) throw new Error(result.problems.join("\n"));
-    return result.config;
-}
-
-function layoutOf(config: ClusterConfig): PlannedHost[] {
-    return planHosts({
-        vpcCidr: config.network.vpcCidr,
-        zoneCount: config.zones?.length ?? 3,
-        masters: config.masters.count,
-        workers: config.workers.count,
-        dedicatedEtcd: config.etcd.dedicated ? config.etcd.count : 0,
-    });
-}
 
 const stacks = {
     // Minimal stacks like Pulumi.dev.yaml and Pulumi.aws-dev.yaml, plus the other shapes the render serves.

@@ -8,8 +8,8 @@ import * as os from "node:os";
 import * as path from "node:path";
 import { describe, test } from "node:test";
 import { parse as parseYaml } from "yaml";
-import { hostFqdn, PlannedHost, planHosts } from "../config/layout";
-import { ClusterConfig, resolveConfig } from "../config/resolve";
+import { hostFqdn, PlannedHost } from "../config/layout";
+import { ClusterConfig } from "../config/resolve";
 import {
     etcdBinDir,
     etcdClientUrls,
@@ -25,26 +25,8 @@ import {
     renderEtcdFiles,
     renderEtcdUnit,
 } from "../render/etcd";
+import { configFor, layoutOf } from "./support/config";
 import { unitProblems } from "./support/systemd";
-
-function configFor(values: Record<string, unknown>): ClusterConfig {
-    const text = Object.fromEntries(
-        Object.entries(values).map(([key, value]) => [key, typeof value === "string" ? value : JSON.stringify(value)]),
-    );
-    const result = resolveConfig({ values: text, regions: { aliyun: "cn-hangzhou", aws: "eu-central-1" } });
-    if (!result.ok) throw new Error(result.problems.join("\n"));
-    return result.config;
-}
-
-function layoutOf(config: ClusterConfig): PlannedHost[] {
-    return planHosts({
-        vpcCidr: config.network.vpcCidr,
-        zoneCount: 3,
-        masters: config.masters.count,
-        workers: config.workers.count,
-        dedicatedEtcd: config.etcd.dedicated ? config.etcd.count : 0,
-    });
-}
 
 type EtcdYaml = Record<string, unknown> & {
     "client-transport-security": Record<string, unknown>;

@@ -6,28 +6,12 @@ import * as fs from "node:fs";
 import * as path from "node:path";
 import { describe, test } from "node:test";
 import { parse as parseYaml, parseAllDocuments } from "yaml";
-import { PlannedHost, planHosts } from "../config/layout";
-import { ClusterConfig, resolveConfig } from "../config/resolve";
+import { resolveConfig } from "../config/resolve";
 import { apiserverFiles, renderAuditPolicy, renderEncryptionConfig } from "../render/apiserver-files";
 import { renderKubeadmInit, renderKubeadmJoin } from "../render/kubeadm";
+import { configFor, layoutOf } from "./support/config";
 
 type Doc = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
-
-function configFor(values: Record<string, string>): ClusterConfig {
-    const result = resolveConfig({ values, regions: { aliyun: "cn-hangzhou", aws: "eu-central-1" } });
-    if (!result.ok) throw new Error(result.problems.join("\n"));
-    return result.config;
-}
-
-function layoutOf(config: ClusterConfig): PlannedHost[] {
-    return planHosts({
-        vpcCidr: config.network.vpcCidr,
-        zoneCount: 3,
-        masters: config.masters.count,
-        workers: config.workers.count,
-        dedicatedEtcd: config.etcd.dedicated ? config.etcd.count : 0,
-    });
-}
 
 const token = { token: "abc123.0123456789abcdef", ttl: "24h" };
 const discovery = { token: token.token, caCertHash: `sha256:${"ab".repeat(32)}` };
