@@ -9,6 +9,7 @@ import type { PlannedResource } from "../plan/run";
 import { etcdConfigPath, etcdUnitPath } from "../render/etcd";
 import { bundleInStdin, decodeBundle } from "../render/file-bundle";
 import { kubeadmConfigPaths } from "../render/kubeadm";
+import { Step, stepIds, steps } from "../render/steps";
 import { Plan, plan } from "./support/plan";
 
 const remote = "command:remote:Command";
@@ -244,6 +245,44 @@ describe("a changed file re-runs exactly the steps that act on it", () => {
             assert.equal(removal.inputs.triggers, undefined, `${removal.name} is keyed to the node's name only`);
         }
     });
+});
+
+describe("the bootstrap creates exactly the steps the catalogue (render/steps.ts) describes", () => {
+    for (const [stack, config] of [
+        ["dev", undefined],
+        ["aws-dev", { "kubeha:etcd": { dedicated: true }, "kubeha:workers": { count: 4 } }],
+    ] as const) {
+        test(`${stack}${config ? " with dedicated etcd" : ""}`, () => {
+            const result = plan({ stack, ...(config ? { config } : {}) });
+            const hosts = Object.entries(result.outputs.hosts as Record<string, { role: string }>)
+                .filter(([, host]) => host.role !== "bastion")
+                .map(([name, host]) => ({
+                    name,
+                    role: host.role,
+                    etcdMember: result.resources.some((r) => r.name === `${name}-etcd`),
+                }));
+            const expected = stepIds.flatMap((id) => {
+                const step: Step = steps[id];
+                if (step.phase === "none") return [];
+                if (step.forEachNode) {
+                    return hosts
+                        .filter((h) => (step.forEachNode as readonly string[]).includes(h.role))
+                        .map((h) => `${h.name}-${step.name}`);
+                }
+                const eligible = hosts.filter((h) => (step.roles as readonly string[]).includes(h.role));
+                const chosen = {
+                    every: eligible,
+                    first: eligible.slice(0, 1),
+                    "all-but-first": eligible.slice(1),
+                    "etcd-members": eligible.filter((h) => h.etcdMember),
+                    "first-etcd-member": eligible.filter((h) => h.etcdMember).slice(0, 1),
+                }[step.hosts];
+                return chosen.map((h) => `${h.name}-${step.name}`);
+            });
+            const created = result.ofType(remote).map((step) => step.name);
+            assert.deepEqual([...created].sort(), [...expected].sort());
+        });
+    }
 });
 
 test("50 workers: the longest chain of remote steps is no longer than with 3", () => {
