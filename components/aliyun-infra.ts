@@ -430,7 +430,7 @@ export class AliyunInfra extends pulumi.ComponentResource implements ClusterInfr
                     encrypted: true,
                     deleteWithInstance: true,
                 })),
-                userData: placement.userData && Buffer.from(placement.userData, "utf8").toString("base64"),
+                userData: placement.userData,
             },
             {
                 parent: this,

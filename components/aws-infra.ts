@@ -298,7 +298,7 @@ export class AwsInfra extends pulumi.ComponentResource implements ClusterInfra {
                     associatePublicIpAddress: isBastion,
                     vpcSecurityGroupIds: hostGroups(host).map((role) => groups[role].id),
                     keyName: keyPair.keyName,
-                    userData: args.userData[host.name],
+                    userDataBase64: args.userData[host.name],
                     // IMDSv2 only, and one hop: pods (one hop further) cannot reach the metadata service.
                     metadataOptions: { httpEndpoint: "enabled", httpTokens: "required", httpPutResponseHopLimit: 1 },
                     rootBlockDevice: {
@@ -316,7 +316,7 @@ export class AwsInfra extends pulumi.ComponentResource implements ClusterInfra {
                     // A newer Ubuntu image must not replace running hosts (new hosts get it), and user-data
                     // is read once, at first boot: changing it on a running host would only stop and start it.
                     // Roll a host onto a new image deliberately: `pulumi up --replace <its URN>`.
-                    ignoreChanges: ["ami", "userData"],
+                    ignoreChanges: ["ami", "userDataBase64"],
                     // The fixed private address is still taken while the old instance exists.
                     deleteBeforeReplace: true,
                     // First boot looks up other hosts by name and uses its subnet's routes: they exist before

@@ -44,6 +44,6 @@ export interface InfraArgs {
     readonly sshPublicKey: pulumi.Input<string>;
     /** The matching private key (a secret): remote steps log in with it through the bastion. */
     readonly sshPrivateKey: pulumi.Input<string>;
-    /** cloud-init user-data per host name (no secrets in it). */
+    /** cloud-init user-data per host name, gzip-compressed and base64-encoded (no secrets in it). */
     readonly userData: Readonly<Record<string, string>>;
 }

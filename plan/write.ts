@@ -3,6 +3,7 @@
 // scripts from the remote commands, manifests from the Kubernetes resources.
 import * as fs from "node:fs";
 import * as path from "node:path";
+import { gunzipSync } from "node:zlib";
 import { parse as parseYaml, stringify as toYaml } from "yaml";
 import { bundleInStdin, carriesBundle, decodeBundle } from "../render/file-bundle";
 import { schedule } from "./latency";
@@ -151,11 +152,12 @@ function dependencyOrder(resources: PlannedResource[]): PlannedResource[] {
     return ordered;
 }
 
-/** Clouds take user-data as text or base64; the plan shows what the instance receives, decoded. */
+/** Clouds take user-data as text or base64, possibly gzip-compressed; the plan shows the document, decoded. */
 function decodeUserData(value: string): string {
     if (value.startsWith("#")) return value;
-    const decoded = Buffer.from(value, "base64").toString("utf8");
-    return decoded.startsWith("#") ? decoded : value;
+    const bytes = Buffer.from(value, "base64");
+    const gzip = bytes[0] === 0x1f && bytes[1] === 0x8b;
+    return (gzip ? gunzipSync(bytes) : bytes).toString("utf8");
 }
 
 /** Every Kubernetes object the program applies, as YAML, keyed by file name under manifests/. */

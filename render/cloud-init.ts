@@ -6,6 +6,7 @@
 // KUBEHA_* environment variables. It logs "kubeha: stage N/M <name>" so a failed boot shows where it stopped.
 import * as fs from "node:fs";
 import * as path from "node:path";
+import { gunzipSync, gzipSync } from "node:zlib";
 import { stringify } from "yaml";
 import { DataDiskPurpose, hostDisks } from "../config/disks";
 import { apiProxyName, hostFqdn, PlannedHost } from "../config/layout";
@@ -135,18 +136,34 @@ export function userDataFor(config: ClusterConfig, layout: readonly PlannedHost[
             ["env", ...Object.entries(environment).map(([key, value]) => `${key}=${value}`), hostBoot.script],
         ];
     }
-    const userData = `#cloud-config\n${stringify(document, { lineWidth: 0, indentSeq: false, aliasDuplicateObjects: false })}`;
-    if (Buffer.byteLength(userData) > maxUserDataBytes) {
-        throw new Error(
-            `user-data of ${host.name} is ${Buffer.byteLength(userData)} bytes; AWS takes at most ${maxUserDataBytes}`,
-        );
-    }
-    return userData;
+    return `#cloud-config\n${stringify(document, { lineWidth: 0, indentSeq: false, aliasDuplicateObjects: false })}`;
 }
 
-/** Every host's user-data, keyed by host name (InfraArgs.userData). */
+/**
+ * User-data as the clouds take it: gzip-compressed (cloud-init recognises it) and base64-encoded. AWS allows
+ * 16 KiB before encoding; compressed, even the largest layout uses a third of it. Deterministic (no mtime in
+ * the gzip header), so an unchanged document never plans a change.
+ */
+export function packUserData(hostName: string, document: string): string {
+    const packed = gzipSync(Buffer.from(document, "utf8"), { level: 9 });
+    if (packed.length > maxUserDataBytes) {
+        throw new Error(
+            `user-data of ${hostName} is ${packed.length} bytes compressed; AWS takes at most ${maxUserDataBytes}`,
+        );
+    }
+    return packed.toString("base64");
+}
+
+/** The cloud-init document of packed user-data (what the instance reads). */
+export function unpackUserData(packed: string): string {
+    return gunzipSync(Buffer.from(packed, "base64")).toString("utf8");
+}
+
+/** Every host's packed user-data, keyed by host name (InfraArgs.userData). */
 export function userDataByHost(config: ClusterConfig, layout: readonly PlannedHost[]): Record<string, string> {
-    return Object.fromEntries(layout.map((host) => [host.name, userDataFor(config, layout, host)]));
+    return Object.fromEntries(
+        layout.map((host) => [host.name, packUserData(host.name, userDataFor(config, layout, host))]),
+    );
 }
 
 /**

@@ -9,6 +9,7 @@ import { resolveConfig } from "../config/resolve";
 import { KubehaMocks } from "../plan/mocks";
 import type { PlannedResource } from "../plan/run";
 import { Plan, plan } from "./support/plan";
+import { packUserData, unpackUserData } from "../render/cloud-init";
 
 type Inputs = Record<string, unknown>;
 const inputs = (resource: PlannedResource) => resource.inputs as Inputs;
@@ -407,7 +408,7 @@ describe("what AwsInfra hands to the bootstrap", () => {
             layout,
             sshPublicKey: "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIExample kubeha",
             sshPrivateKey: "-----BEGIN OPENSSH PRIVATE KEY-----\nexample\n-----END OPENSSH PRIVATE KEY-----\n",
-            userData: { "master-1": "#cloud-config\nhostname: master-1\n" },
+            userData: { "master-1": packUserData("master-1", "#cloud-config\nhostname: master-1\n") },
         });
 
         assert.deepEqual(infra.zones, zones);
@@ -421,8 +422,8 @@ describe("what AwsInfra hands to the bootstrap", () => {
             const urn = await valueOf(host.instance.urn);
             assert.ok(urn.endsWith(`aws:ec2/instance:Instance::${host.name}`), urn);
         }
-        const master = infra.hosts[0].instance as unknown as { userData: pulumi.Output<string> };
-        assert.equal(await valueOf(master.userData), "#cloud-config\nhostname: master-1\n");
+        const master = infra.hosts[0].instance as unknown as { userDataBase64: pulumi.Output<string> };
+        assert.equal(unpackUserData(await valueOf(master.userDataBase64)), "#cloud-config\nhostname: master-1\n");
 
         assert.equal(infra.ssh.bastionUser, "ubuntu");
         assert.equal(infra.ssh.hostUser, "ubuntu");

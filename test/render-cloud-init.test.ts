@@ -15,7 +15,14 @@ import { PlannedHost } from "../config/layout";
 import { ClusterConfig } from "../config/resolve";
 import { etcdReleaseSha256, etcdVersion } from "../config/versions";
 import { apiProxyConfigPath, apiProxyUnitName, apiProxyUnitPath } from "../render/api-proxy";
-import { bootScript, hostBoot, maxUserDataBytes, userDataFor } from "../render/cloud-init";
+import {
+    bootScript,
+    hostBoot,
+    maxUserDataBytes,
+    packUserData,
+    unpackUserData,
+    userDataFor,
+} from "../render/cloud-init";
 import { etcdDiskMountPoint, renderEtcdUnit } from "../render/etcd";
 import { configFor, layoutOf } from "./support/config";
 
@@ -110,7 +117,9 @@ describe("cloud-init user-data", () => {
             );
             const layout = layoutOf(largest);
             for (const host of layout) {
-                assert.ok(Buffer.byteLength(userDataFor(largest, layout, host)) <= maxUserDataBytes, host.name);
+                const packed = packUserData(host.name, userDataFor(largest, layout, host));
+                assert.ok(Buffer.from(packed, "base64").length <= maxUserDataBytes / 2, `${host.name}: half the limit`);
+                assert.equal(unpackUserData(packed), userDataFor(largest, layout, host), "cloud-init reads it back");
             }
         }
     });
