@@ -1,5 +1,6 @@
-// The external etcd cluster: every member started at once (each waits for its peers), then one health
-// gate over all of them. A member restarts when its files change; a replaced host rejoins as a new member.
+// The external etcd cluster: every member started (the starts return at once; the members wait for each
+// other by themselves), then one health gate over all of them. A member restarts when its config or unit
+// changes, one member at a time; a replaced host rejoins as a new member.
 import * as pulumi from "@pulumi/pulumi";
 import { ClusterConfig } from "../config/resolve";
 import { etcdClientUrls, etcdConfigPath, etcdPki, etcdUnitPath } from "../render/etcd";
@@ -30,23 +31,28 @@ export class EtcdCluster extends pulumi.ComponentResource {
             KUBEHA_ETCD_CERT: etcdPki.healthcheckClientCert,
             KUBEHA_ETCD_KEY: etcdPki.healthcheckClientKey,
         };
-        const started = args.members.map((member) =>
-            runStep(
-                member,
-                "etcd",
-                { ...client, KUBEHA_ETCD_CONFIG: etcdConfigPath },
-                {
-                    ssh: args.ssh,
-                    parent: this,
-                    deletedWith: member.instance,
-                    dependsOn: args.prepared.installed[member.name],
-                    // Its config and unit: a change restarts the member. Renewed certificates need no restart
-                    // (etcd reads them again for every new TLS connection), so a renewal, which touches every
-                    // member at once, never restarts them all together.
-                    triggers: [filesDigest(etcdFilesOf(args.files[member.name] ?? []))],
-                },
-            ),
-        );
+        // One after another: a start returns at once (members wait for each other by themselves), and a
+        // restart after a changed config waits until the member is healthy again, so a config change
+        // restarts the members one at a time and the majority stays up.
+        const started: pulumi.Resource[] = [];
+        for (const member of args.members) {
+            started.push(
+                runStep(
+                    member,
+                    "etcd",
+                    { ...client, KUBEHA_ETCD_CONFIG: etcdConfigPath },
+                    {
+                        ssh: args.ssh,
+                        parent: this,
+                        deletedWith: member.instance,
+                        dependsOn: [...(args.prepared.installed[member.name] ?? []), ...started.slice(-1)],
+                        // Its config and unit: a change restarts the member. Renewed certificates need no
+                        // restart (etcd reads them again for every new TLS connection).
+                        triggers: [filesDigest(etcdFilesOf(args.files[member.name] ?? []))],
+                    },
+                ),
+            );
+        }
         const first = args.members[0];
         this.healthy = runStep(first, "etcd-health", client, {
             ssh: args.ssh,

@@ -116,11 +116,13 @@ etcd_inputs_digest() {
     { grep -v '^initial-cluster-state:' "$config" && cat "${files[@]}"; } | sha256sum | cut -d ' ' -f 1
 }
 
-# etcd_ensure_running CONFIG: etcd.service enabled and running with the current unit, config and
+# etcd_ensure_running CONFIG [DEADLINE]: etcd.service enabled and running with the current unit, config and
 # certificates: started when stopped, restarted when one of them changed since this host last (re)started
-# it. Does not block: a member is ready only once a majority runs (the health gate waits for that).
+# it. A start does not block: a member is ready only once a majority runs (the health gate waits for that).
+# With DEADLINE, a restarted member is waited for until it answers healthy again (etcdctl's client
+# certificates from use_etcd_client), so that members restarted one after another never lose the majority.
 etcd_ensure_running() {
-    local config=$1 digest recorded="" changed=no state
+    local config=$1 deadline=${2:-} digest recorded="" changed=no state restarted=no
     digest=$(etcd_inputs_digest "$config")
     [[ ! -r $kubeha_state_dir/etcd.digest ]] || recorded=$(<"$kubeha_state_dir/etcd.digest")
     [[ -z $recorded || $recorded == "$digest" ]] || changed=yes
@@ -137,6 +139,7 @@ etcd_ensure_running() {
             if [[ $changed == yes ]]; then
                 log "etcd's unit, config or certificates changed: restarting etcd.service"
                 systemctl restart --no-block etcd.service
+                restarted=yes
             else
                 log "etcd.service is $state with the current config"
             fi
@@ -149,6 +152,15 @@ etcd_ensure_running() {
     if [[ $recorded != "$digest" ]]; then
         install -d -m 0755 "$kubeha_state_dir"
         printf '%s\n' "$digest" >"$kubeha_state_dir/etcd.digest"
+    fi
+    if [[ $restarted == yes && -n $deadline ]]; then
+        local own
+        own=$(etcd_setting "$config" advertise-client-urls)
+        retry_until "$deadline" "this member to be healthy after its restart" \
+            etcdctl --endpoints="$own" endpoint health >/dev/null ||
+            fail "etcd did not come back healthy after its restart" "journalctl -u etcd -n 100" \
+                "etcdctl --endpoints=$own endpoint health (with /etc/etcd/etcdctl.env)"
+        log "this member is healthy again after its restart"
     fi
 }
 

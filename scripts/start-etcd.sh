@@ -35,4 +35,7 @@ if [[ ! -d $data_dir/member/wal && -n $others ]]; then
         fi
     fi
 fi
-etcd_ensure_running "$KUBEHA_ETCD_CONFIG"
+# A restart waits for this member's health: the bootstrap runs the members' steps one after another,
+# so a changed config restarts them one at a time.
+use_etcd_client "$KUBEHA_ETCD_CACERT" "$KUBEHA_ETCD_CERT" "$KUBEHA_ETCD_KEY"
+etcd_ensure_running "$KUBEHA_ETCD_CONFIG" $((SECONDS + KUBEHA_TIMEOUT))

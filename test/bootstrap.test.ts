@@ -86,6 +86,11 @@ for (const stack of ["dev", "aws-dev"]) {
             assert.equal(members.length, 3);
             for (const [member] of members) assert.ok(beforeInit.has(`${member}-etcd`), `${member}-etcd before init`);
             assert.ok(beforeInit.has(`${first}-etcd-health`));
+            // Members one after another, so that a changed config restarts one member at a time.
+            members.slice(1).forEach(([member], i) => {
+                const previous = members[i][0];
+                assert.ok(result.named(`${member}-etcd`).dependencies.includes(`${previous}-etcd`), member);
+            });
             for (const node of [...others, ...names("worker")]) {
                 assert.ok(ancestors(result, `${node}-join`).has(`${first}-init`), `${node}-join after init`);
                 assert.ok(ancestors(result, `${node}-join`).has(`${first}-token`), `${node}-join after the token`);

@@ -204,6 +204,8 @@ describe("etcd steps against a real 3-member etcd", () => {
         assert.equal(changed.status, 0, changed.stderr);
         assert.deepEqual(changes(sandbox.takeCalls()), ["etcd-1: systemctl restart --no-block etcd.service"]);
         assert.notEqual(pidOf("etcd-1"), before);
+        // The step returns only once the restarted member is healthy: the next member may restart then.
+        assert.match(changed.stderr, /this member is healthy again after its restart/);
         const again = await sandbox.run("etcd-1", steps.etcd.script, variables("etcd-1"));
         assert.equal(again.status, 0, again.stderr);
         assert.deepEqual(changes(sandbox.takeCalls()), []);
