@@ -51,18 +51,16 @@ export function etcdClientUrls(config: ClusterConfig, layout: readonly PlannedHo
     return etcdMembers(layout).map((host) => clientUrl(config, host));
 }
 
-/** Config file, systemd unit and etcdctl environment for one member. */
+/**
+ * Config file, systemd unit and etcdctl environment for one member, as delivered: `new` (the replacement
+ * script switches a replaced member's copy to `existing` on the host).
+ */
 export function renderEtcdFiles(
     config: ClusterConfig,
     layout: readonly PlannedHost[],
     member: PlannedHost,
-    initialClusterState: InitialClusterState = "new",
 ): HostFile[] {
-    return [
-        renderEtcdConfig(config, layout, member, initialClusterState),
-        renderEtcdUnit(),
-        renderEtcdctlEnv(config, layout),
-    ];
+    return [renderEtcdConfig(config, layout, member), renderEtcdUnit(), renderEtcdctlEnv(config, layout)];
 }
 
 export function renderEtcdConfig(

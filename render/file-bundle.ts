@@ -31,9 +31,6 @@ export function decodeBundle(bundle: string): HostFile[] {
         });
 }
 
-/** Names of the per-host steps that carry a host's files: `<host>-files` (plain) and `<host>-keys` (secret). */
-export const fileStepNames = { plain: "files", secret: "keys" } as const;
-
 /**
  * The bundle in a files step's stdin, which carries scripts/install-files.sh first (run by `bash -s`):
  * everything after the script's last line, the call of its function.

@@ -3,7 +3,6 @@
 // remote.Command from it (create or delete = installedScript(id), environment = stepEnvironment(id, ...)),
 // and test/scripts.test.ts holds every script to the variables listed here.
 import { HostRole } from "../config/layout";
-import { fileStepNames } from "./file-bundle";
 
 /** Where the step scripts and lib.sh lie, side by side, on every host. */
 export const scriptInstallDir = "/usr/local/lib/kubeha";
@@ -120,13 +119,13 @@ export const steps = {
         standalone: true,
     },
     files: {
-        name: fileStepNames.plain,
+        name: "files",
         summary: "installs the host's configuration files and certificates (content, mode, atomically)",
         secret: false,
         ...installFiles,
     },
     keys: {
-        name: fileStepNames.secret,
+        name: "keys",
         summary: "installs the host's private keys and secret files (0600)",
         secret: true,
         ...installFiles,
