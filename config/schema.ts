@@ -3,7 +3,7 @@
 import { z } from "zod";
 import { cidrProblem, overlaps, parseCidr } from "./cidr";
 import { layoutInput, layoutProblems } from "./layout";
-import { defaultKubernetesVersion, supportedKubernetesMinors } from "./versions";
+import { defaultKubernetesPatch, defaultKubernetesVersion, supportedKubernetesMinors } from "./versions";
 
 export const clouds = ["aliyun", "aws"] as const;
 export type Cloud = (typeof clouds)[number];
@@ -65,7 +65,7 @@ export const configSchema = z
                         code: "custom",
                         message:
                             `"${value}" is not a supported version; use a minor (${supportedKubernetesMinors.join(", ")}) ` +
-                            `or an exact patch of one (e.g. ${defaultKubernetesVersion}.4)`,
+                            `or an exact patch of one (e.g. ${defaultKubernetesPatch})`,
                     });
                 }
             }),

@@ -1,8 +1,15 @@
 // Versions kubeha installs. One place, so an upgrade is a one-line change reviewed with its notes.
 
-/** Kubernetes minors supported upstream (each gets patches for about 14 months). */
-export const supportedKubernetesMinors = ["1.35", "1.36", "1.37"] as const;
-export const defaultKubernetesVersion = "1.36";
+/**
+ * The exact patch kubeha deploys for each supported minor (each gets patches for about 14 months): the newest
+ * release of each on 2026-11-25. A configured minor means its patch here, so hosts built at different times, or
+ * behind a firewall that blocks kubeadm's online `stable-1.xx` lookup, all run the same version. Packages, kubeadm
+ * configs, image pre-pulls and the test toolchain follow this table; an exact patch in the config wins over it.
+ */
+export const kubernetesPatches = { "1.35": "1.35.4", "1.36": "1.36.3", "1.37": "1.37.2" } as const;
+export type KubernetesMinor = keyof typeof kubernetesPatches;
+export const supportedKubernetesMinors = Object.keys(kubernetesPatches) as KubernetesMinor[];
+export const defaultKubernetesVersion: KubernetesMinor = "1.36";
 
 /** etcd release run on the etcd hosts (the maintained 3.6 line). */
 export const etcdVersion = "3.6.16";
@@ -34,6 +41,18 @@ export const ubuntuRelease = { version: "24.04", codename: "noble" } as const;
 export function kubernetesMinor(version: string): string {
     return version.split(".").slice(0, 2).join(".");
 }
+
+/** The exact patch ("1.36.3") of a configured version: a supported minor's pinned patch, or the patch given. */
+export function exactKubernetesVersion(version: string): string {
+    if (/^\d+\.\d+\.\d+$/.test(version)) return version;
+    const patch = (kubernetesPatches as Record<string, string>)[version];
+    if (!patch)
+        throw new Error(`Kubernetes ${version} is not a supported minor (${supportedKubernetesMinors.join(", ")})`);
+    return patch;
+}
+
+/** The exact version a stack deploys when it configures none ("1.36.3"). */
+export const defaultKubernetesPatch = exactKubernetesVersion(defaultKubernetesVersion);
 
 /**
  * Tag of the pod sandbox image containerd pins (kubeadm names pause 3.10.1 for Kubernetes 1.34 and 1.35).

@@ -11,7 +11,14 @@ import { stringify } from "yaml";
 import { DataDiskPurpose, hostDisks } from "../config/disks";
 import { apiProxyName, hostFqdn, PlannedHost } from "../config/layout";
 import { ClusterConfig } from "../config/resolve";
-import { etcdReleaseSha256, etcdVersion, kubernetesMinor, pauseImageTag, ubuntuRelease } from "../config/versions";
+import {
+    etcdReleaseSha256,
+    etcdVersion,
+    exactKubernetesVersion,
+    kubernetesMinor,
+    pauseImageTag,
+    ubuntuRelease,
+} from "../config/versions";
 import { apiProxyUnitName, renderApiProxyFiles } from "./api-proxy";
 import { etcdBinDir, etcdDiskMountPoint } from "./etcd";
 import { HostFile } from "./host-file";
@@ -82,15 +89,9 @@ export function kubernetesAptRepository(config: ClusterConfig): string {
     return `${trimSlash(config.mirrors.kubernetesApt)}/v${kubernetesMinor(config.kubernetesVersion)}/deb/`;
 }
 
-/** The version kubeadm deploys: the exact patch when configured, else the newest patch of the minor. */
+/** The version kubeadm deploys and pre-pulls: the configured patch, or the one config/versions.ts pins for the minor. */
 export function kubeadmKubernetesVersion(config: ClusterConfig): string {
-    return isExactVersion(config.kubernetesVersion)
-        ? `v${config.kubernetesVersion}`
-        : `stable-${kubernetesMinor(config.kubernetesVersion)}`;
-}
-
-export function isExactVersion(version: string): boolean {
-    return /^\d+\.\d+\.\d+$/.test(version);
+    return `v${exactKubernetesVersion(config.kubernetesVersion)}`;
 }
 
 /** The official etcd release tarball (linux-amd64) under the mirror's `<base>/v<version>/` layout. */
@@ -255,9 +256,7 @@ function clusterHostBoot(
 
 /** apt sources and pins, containerd, crictl, unit ordering and the local API proxy. */
 function kubernetesNodeFiles(config: ClusterConfig, layout: readonly PlannedHost[]): HostFile[] {
-    const kubernetesPin = isExactVersion(config.kubernetesVersion)
-        ? `${config.kubernetesVersion}-*`
-        : `${kubernetesMinor(config.kubernetesVersion)}.*`;
+    const kubernetesPin = `${exactKubernetesVersion(config.kubernetesVersion)}-*`;
     return [
         {
             path: "/etc/apt/sources.list.d/kubernetes.list",

@@ -14,7 +14,7 @@ set -Eeuo pipefail
 : "${KUBEHA_APT_KEYS:=}"            # keyring-path=url ...
 : "${KUBEHA_PACKAGES:=}"            # installed (versions come from /etc/apt/preferences.d)
 : "${KUBEHA_HELD_PACKAGES:=}"       # held after installation
-: "${KUBEHA_KUBERNETES_VERSION:=}"  # v1.36.4 or stable-1.36 (kubeadm resolves the label)
+: "${KUBEHA_KUBERNETES_VERSION:=}"  # exact, like v1.36.3 (never a label kubeadm resolves online)
 : "${KUBEHA_IMAGE_REPOSITORY:=}"
 : "${KUBEHA_PREPULL_IMAGES:=}"      # image names (kube-proxy, pause, ...) out of `kubeadm config images list`
 : "${KUBEHA_SANDBOX_IMAGE:=}"       # containerd's pinned sandbox image, pulled with the others

@@ -2,6 +2,7 @@
 import assert from "node:assert/strict";
 import { describe, test } from "node:test";
 import { resolveConfig } from "../config/resolve";
+import { defaultKubernetesPatch, exactKubernetesVersion, supportedKubernetesMinors } from "../config/versions";
 
 const regions = { aliyun: "cn-hangzhou", aws: "eu-central-1" };
 
@@ -57,6 +58,17 @@ describe("defaults", () => {
     test("a minor and an exact patch are both accepted", () => {
         assert.equal(config({ cloud: "aws", kubernetesVersion: "1.37" }).config.kubernetesVersion, "1.37");
         assert.equal(config({ cloud: "aws", kubernetesVersion: "1.36.4" }).config.kubernetesVersion, "1.36.4");
+    });
+
+    test("a minor means the patch config/versions.ts pins for it; an exact patch is kept as given", () => {
+        assert.deepEqual(
+            supportedKubernetesMinors.map((minor) => exactKubernetesVersion(minor)),
+            ["1.35.4", "1.36.3", "1.37.2"],
+        );
+        assert.equal(defaultKubernetesPatch, "1.36.3");
+        assert.equal(exactKubernetesVersion(config({ cloud: "aws" }).config.kubernetesVersion), "1.36.3");
+        assert.equal(exactKubernetesVersion("1.36.1"), "1.36.1");
+        assert.throws(() => exactKubernetesVersion("1.30"), /not a supported minor \(1\.35, 1\.36, 1\.37\)/);
     });
 });
 

@@ -13,7 +13,7 @@ import { after, before, describe, test } from "node:test";
 import { parse as parseYaml } from "yaml";
 import { PlannedHost } from "../config/layout";
 import { ClusterConfig } from "../config/resolve";
-import { etcdReleaseSha256, etcdVersion } from "../config/versions";
+import { etcdReleaseSha256, etcdVersion, kubernetesPatches, type KubernetesMinor } from "../config/versions";
 import { apiProxyConfigPath, apiProxyUnitName, apiProxyUnitPath } from "../render/api-proxy";
 import {
     bootScript,
@@ -290,12 +290,12 @@ describe("cloud-init user-data", () => {
                 `deb [signed-by=/etc/apt/keyrings/docker.asc] ${containerdApt} noble stable\n`,
             );
             const pins = file(item, "/etc/apt/preferences.d/kubeha.pref").content;
-            const exact = /^\d+\.\d+\.\d+$/.test(version);
-            assert.match(
+            // A minor means the patch config/versions.ts pins for it, never "the newest there is".
+            const exact = /^\d+\.\d+\.\d+$/.test(version) ? version : kubernetesPatches[minor as KubernetesMinor];
+            assert.match(exact, /^1\.3\d\.\d+$/);
+            assert.ok(
+                pins.includes(`Package: kubeadm kubelet kubectl\nPin: version ${exact}-*\nPin-Priority: 1001`),
                 pins,
-                new RegExp(
-                    `Package: kubeadm kubelet kubectl\nPin: version ${exact ? `${version}-\\*` : `${minor}\\.\\*`}\nPin-Priority: 1001`,
-                ),
             );
             assert.match(pins, /Package: containerd\.io\nPin: version 2\.\*\nPin-Priority: 1001/);
             const environment = bootEnvironment(item);
@@ -314,7 +314,7 @@ describe("cloud-init user-data", () => {
                 `/etc/apt/keyrings/kubernetes.asc=${kubernetesApt}/v${minor}/deb/Release.key`,
                 `/etc/apt/keyrings/docker.asc=${containerdApt}/gpg`,
             ]);
-            assert.equal(environment.KUBEHA_KUBERNETES_VERSION, exact ? `v${version}` : `stable-${minor}`);
+            assert.equal(environment.KUBEHA_KUBERNETES_VERSION, `v${exact}`);
             assert.equal(environment.KUBEHA_IMAGE_REPOSITORY, item.config.mirrors.kubernetesImages);
         }
         const aliyun = kubernetesNodes().find((item) => item.stack === "aliyun")!;

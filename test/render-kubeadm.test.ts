@@ -77,7 +77,8 @@ describe("kubeadm init configuration (first master)", () => {
     test("ClusterConfiguration: endpoint through the local proxy, mirror, version, networks, validity", () => {
         assert.equal(cluster.controlPlaneEndpoint, "apiserver.k8s.internal:8443");
         assert.equal(cluster.imageRepository, "registry.aliyuncs.com/google_containers");
-        assert.equal(cluster.kubernetesVersion, "stable-1.36");
+        // The default minor's pinned patch: a label like stable-1.36 is resolved online, differently over time.
+        assert.equal(cluster.kubernetesVersion, "v1.36.3");
         assert.deepEqual(cluster.networking, {
             podSubnet: "10.244.0.0/16",
             serviceSubnet: "10.96.0.0/12",
