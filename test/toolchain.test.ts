@@ -1,0 +1,23 @@
+// The toolchain's build scripts (toolchain/*.sh) are shellcheck-clean like the host scripts; whether they build
+// what they claim is checked by the toolchain itself (each binary must report its version) every time it builds.
+import assert from "node:assert/strict";
+import { spawnSync } from "node:child_process";
+import * as path from "node:path";
+import { test } from "node:test";
+import { toolchainComponents } from "../toolchain/components";
+
+const toolchainDir = path.join(__dirname, "..", "toolchain");
+
+test("every toolchain build script exists and is shellcheck-clean", () => {
+    const scripts = [...new Set(toolchainComponents().map((component) => component.script))];
+    assert.ok(scripts.length > 0);
+    const result = spawnSync("shellcheck", ["--format=gcc", ...scripts], { cwd: toolchainDir, encoding: "utf8" });
+    assert.equal(result.error, undefined, "shellcheck must be installed");
+    assert.equal(result.stdout + result.stderr, "");
+    assert.equal(result.status, 0);
+});
+
+test("no two components share a cache folder", () => {
+    const folders = toolchainComponents().map((component) => `${component.name}-${component.version}`);
+    assert.equal(new Set(folders).size, folders.length);
+});

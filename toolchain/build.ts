@@ -1,0 +1,73 @@
+// `npm run -s toolchain`: builds (or reuses) the real binaries the real-component tests run, and prints as its last
+// line the absolute path of one bin directory holding them all. Versions come from config/versions.ts and the
+// installed @pulumi/* packages, never from a list of their own. Each component is cached in a folder named by its
+// version under $KUBEHA_TOOLCHAIN_DIR (default ~/.cache/kubeha/toolchain), so a version change rebuilds only it.
+import { execFileSync } from "node:child_process";
+import { createHash } from "node:crypto";
+import { existsSync, mkdirSync, readdirSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
+import { homedir } from "node:os";
+import { join, resolve } from "node:path";
+import { toolchainComponents, type ToolchainComponent } from "./components";
+
+const cacheDir = resolve(process.env.KUBEHA_TOOLCHAIN_DIR ?? join(homedir(), ".cache", "kubeha", "toolchain"));
+const startedAt = Date.now();
+
+function progress(message: string): void {
+    process.stderr.write(`toolchain [${Math.round((Date.now() - startedAt) / 1000)} s]: ${message}\n`);
+}
+
+function componentDir(component: ToolchainComponent): string {
+    return join(cacheDir, `${component.name}-${component.version}`);
+}
+
+/** Builds a component unless its folder is complete; a lock makes concurrent callers wait for one build. */
+function ensureBuilt(component: ToolchainComponent): void {
+    const dir = componentDir(component);
+    const complete = join(dir, ".complete");
+    mkdirSync(cacheDir, { recursive: true });
+    if (existsSync(complete)) {
+        progress(`${component.name} ${component.version}: cached in ${dir}`);
+        return;
+    }
+    progress(`${component.name} ${component.version}: building (a cold build takes minutes)`);
+    const script = resolve(__dirname, component.script);
+    // flock: a second `npm run toolchain` started meanwhile waits, then finds the folder complete.
+    execFileSync(
+        "flock",
+        [`${dir}.lock`, "bash", "-c", 'test -e "$1" || { bash "$2" && touch "$1"; }', "build", complete, script],
+        {
+            stdio: ["ignore", process.stderr, process.stderr],
+            env: { ...process.env, ...component.environment, OUT: join(dir, "bin"), WORK: join(dir, "work") },
+        },
+    );
+    for (const check of component.versionChecks) {
+        const printed = execFileSync(join(dir, "bin", check.binary), check.args, { encoding: "utf8" });
+        if (!printed.includes(check.expect)) {
+            rmSync(complete, { force: true });
+            throw new Error(
+                `${check.binary} ${check.args.join(" ")} printed ${printed.trim()}, expected ${check.expect}`,
+            );
+        }
+    }
+    rmSync(join(dir, "work"), { recursive: true, force: true });
+    progress(`${component.name} ${component.version}: built`);
+}
+
+const components = toolchainComponents();
+components.forEach(ensureBuilt);
+
+// One bin directory per set of versions: links to each component's binaries.
+const setName = createHash("sha256")
+    .update(components.map((c) => `${c.name}-${c.version}`).join("\n"))
+    .digest("hex")
+    .slice(0, 16);
+const binDir = join(cacheDir, "sets", setName, "bin");
+rmSync(binDir, { recursive: true, force: true });
+mkdirSync(binDir, { recursive: true });
+for (const component of components) {
+    const componentBin = join(componentDir(component), "bin");
+    for (const binary of readdirSync(componentBin)) symlinkSync(join(componentBin, binary), join(binDir, binary));
+}
+writeFileSync(join(binDir, "..", "versions.txt"), components.map((c) => `${c.name} ${c.version}\n`).join(""));
+progress(`ready in ${binDir}`);
+process.stdout.write(`${binDir}\n`);
