@@ -4,7 +4,7 @@
 // version under $KUBEHA_TOOLCHAIN_DIR (default ~/.cache/kubeha/toolchain), so a version change rebuilds only it.
 import { execFileSync } from "node:child_process";
 import { createHash } from "node:crypto";
-import { existsSync, mkdirSync, readdirSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, readdirSync, renameSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
 import { homedir } from "node:os";
 import { join, resolve } from "node:path";
 import { toolchainComponents, type ToolchainComponent } from "./components";
@@ -27,19 +27,21 @@ function ensureBuilt(component: ToolchainComponent): void {
     mkdirSync(cacheDir, { recursive: true });
     if (existsSync(complete)) {
         progress(`${component.name} ${component.version}: cached in ${dir}`);
-        return;
+    } else {
+        progress(`${component.name} ${component.version}: building (a cold build takes minutes)`);
+        const script = resolve(__dirname, component.script);
+        // flock: a second `npm run toolchain` started meanwhile waits, then finds the folder complete.
+        execFileSync(
+            "flock",
+            [`${dir}.lock`, "bash", "-c", 'test -e "$1" || { bash "$2" && touch "$1"; }', "build", complete, script],
+            {
+                stdio: ["ignore", process.stderr, process.stderr],
+                env: { ...process.env, ...component.environment, OUT: join(dir, "bin"), WORK: join(dir, "work") },
+            },
+        );
+        progress(`${component.name} ${component.version}: built`);
     }
-    progress(`${component.name} ${component.version}: building (a cold build takes minutes)`);
-    const script = resolve(__dirname, component.script);
-    // flock: a second `npm run toolchain` started meanwhile waits, then finds the folder complete.
-    execFileSync(
-        "flock",
-        [`${dir}.lock`, "bash", "-c", 'test -e "$1" || { bash "$2" && touch "$1"; }', "build", complete, script],
-        {
-            stdio: ["ignore", process.stderr, process.stderr],
-            env: { ...process.env, ...component.environment, OUT: join(dir, "bin"), WORK: join(dir, "work") },
-        },
-    );
+    // Checked on every run, cached or not: a stale or damaged cache is refused, not used.
     for (const check of component.versionChecks) {
         const printed = execFileSync(join(dir, "bin", check.binary), check.args, { encoding: "utf8" });
         if (!printed.includes(check.expect)) {
@@ -50,7 +52,6 @@ function ensureBuilt(component: ToolchainComponent): void {
         }
     }
     rmSync(join(dir, "work"), { recursive: true, force: true });
-    progress(`${component.name} ${component.version}: built`);
 }
 
 const components = toolchainComponents();
@@ -61,13 +62,26 @@ const setName = createHash("sha256")
     .update(components.map((c) => `${c.name}-${c.version}`).join("\n"))
     .digest("hex")
     .slice(0, 16);
-const binDir = join(cacheDir, "sets", setName, "bin");
-rmSync(binDir, { recursive: true, force: true });
-mkdirSync(binDir, { recursive: true });
-for (const component of components) {
-    const componentBin = join(componentDir(component), "bin");
-    for (const binary of readdirSync(componentBin)) symlinkSync(join(componentBin, binary), join(binDir, binary));
+const setDir = join(cacheDir, "sets", setName);
+const binDir = join(setDir, "bin");
+// Made once per set, in a scratch folder renamed into place, so a test running from it never sees it half made.
+if (!existsSync(binDir)) {
+    const scratch = `${setDir}.${process.pid}`;
+    mkdirSync(join(scratch, "bin"), { recursive: true });
+    for (const component of components) {
+        const componentBin = join(componentDir(component), "bin");
+        for (const binary of readdirSync(componentBin)) {
+            symlinkSync(join(componentBin, binary), join(scratch, "bin", binary));
+        }
+    }
+    writeFileSync(join(scratch, "versions.txt"), components.map((c) => `${c.name} ${c.version}\n`).join(""));
+    try {
+        renameSync(scratch, setDir);
+    } catch (error) {
+        // Another run made the same set meanwhile: use theirs.
+        rmSync(scratch, { recursive: true, force: true });
+        if (!existsSync(binDir)) throw error;
+    }
 }
-writeFileSync(join(binDir, "..", "versions.txt"), components.map((c) => `${c.name} ${c.version}\n`).join(""));
 progress(`ready in ${binDir}`);
 process.stdout.write(`${binDir}\n`);
