@@ -94,10 +94,15 @@ export class TestNetwork {
     /** Directories this network created outside its namespaces, removed again if empty. */
     private readonly createdDirs: string[] = [];
     private readonly bridgeNamespace: string;
+    private readonly prefix: string;
 
-    /** tag keeps this test file's namespaces apart from other files' running at the same time. */
-    constructor(private readonly tag: string) {
-        this.bridgeNamespace = `${tag}-bridge`;
+    /**
+     * tag and the process id keep this test file's namespaces apart from other files' running at the same time,
+     * and from the same file run by another checkout on the same machine.
+     */
+    constructor(tag: string) {
+        this.prefix = `${tag}-${process.pid}`;
+        this.bridgeNamespace = `${this.prefix}-bridge`;
     }
 
     /** Creates the bridge and a namespace per host with its address (prefixLength: every host on one link). */
@@ -107,7 +112,7 @@ export class TestNetwork {
         await this.ip(this.bridgeNamespace, "link", "add", "br0", "type", "bridge");
         await this.ip(this.bridgeNamespace, "link", "set", "br0", "up");
         for (const [index, host] of hosts.entries()) {
-            const namespace = `${this.tag}-${host.name}`;
+            const namespace = `${this.prefix}-${host.name}`;
             const port = `port${index}`;
             await runOrThrow(["ip", "netns", "add", namespace]);
             this.namespaces.set(host.name, namespace);
