@@ -1,5 +1,6 @@
 // Records every resource registration the program makes under the mock runtime, as the engine
-// would see it: type, name, parent, dependencies and inputs, secrets still marked.
+// would see it: type, name, parent, dependencies, inputs and every option that changes what
+// `pulumi up` does, secrets still marked; and every provider function call (invoke) with its arguments.
 import * as pulumi from "@pulumi/pulumi";
 
 // Signatures of Pulumi's wire format (sdk/nodejs/runtime/rpc.ts).
@@ -19,12 +20,28 @@ export interface RecordedResource {
     readonly parentUrn?: string;
     /** URNs this resource depends on: explicit dependsOn and every resource its inputs came from. */
     readonly dependencyUrns: string[];
+    /** The dependencies no input carries: the dependsOn option (a component stands for its children). */
+    readonly dependsOnUrns: string[];
     readonly deletedWithUrn?: string;
     /** Input properties whose changes the engine ignores (the ignoreChanges option). */
     readonly ignoreChanges: string[];
+    /** Input properties whose changes replace the resource (the replaceOnChanges option). */
+    readonly replaceOnChanges: string[];
+    /** The replacementTrigger option in wire form: a change of this value replaces the resource. */
+    readonly replacementTrigger?: unknown;
     readonly deleteBeforeReplace: boolean;
+    readonly protect: boolean;
+    readonly retainOnDelete: boolean;
+    /** Output properties the engine stores as secrets (the additionalSecretOutputs option). */
+    readonly additionalSecretOutputs: string[];
     /** Inputs in wire form: secrets, assets and resource references still carry their signatures. */
     readonly wireInputs: unknown;
+}
+
+/** One provider function call: its token and arguments in wire form. */
+export interface RecordedInvoke {
+    readonly token: string;
+    readonly wireArgs: unknown;
 }
 
 interface ProtoStruct {
@@ -41,7 +58,17 @@ interface RegisterRequest {
     getPropertydependenciesMap(): { forEach(cb: (deps: { getUrnsList(): string[] }, key: string) => void): void };
     getDeletedwith(): string;
     getIgnorechangesList(): string[];
+    getReplaceonchangesList(): string[];
+    getReplacementTrigger(): ProtoStruct | undefined;
     getDeletebeforereplace(): boolean;
+    getProtect(): boolean;
+    getRetainondelete(): boolean;
+    getAdditionalsecretoutputsList(): string[];
+}
+
+interface InvokeRequest {
+    getTok(): string;
+    getArgs(): ProtoStruct | undefined;
 }
 
 interface OutputsRequest {
@@ -54,11 +81,13 @@ type Callback = (error: unknown, response: unknown) => void;
 interface Monitor {
     registerResource(request: RegisterRequest, callback: Callback): void;
     registerResourceOutputs(request: OutputsRequest, callback: Callback): void;
+    invoke(request: InvokeRequest, callback: Callback): void;
     newUrn(parent: string, type: string, name: string): string;
 }
 
 export class Recorder {
     readonly resources: RecordedResource[] = [];
+    readonly invokes: RecordedInvoke[] = [];
     readonly stackOutputs = new Map<string, unknown>();
     readonly warnings: string[] = [];
 
@@ -69,6 +98,7 @@ export class Recorder {
         const monitor = settings.getMonitor();
         const registerResource = monitor.registerResource.bind(monitor);
         const registerResourceOutputs = monitor.registerResourceOutputs.bind(monitor);
+        const invoke = monitor.invoke.bind(monitor);
         monitor.registerResource = (request, callback) => {
             this.record(monitor, request);
             registerResource(request, callback);
@@ -80,6 +110,10 @@ export class Recorder {
             }
             registerResourceOutputs(request, callback);
         };
+        monitor.invoke = (request, callback) => {
+            this.invokes.push({ token: request.getTok(), wireArgs: request.getArgs()?.toJavaScript() ?? {} });
+            invoke(request, callback);
+        };
         // The program's warnings (pulumi.log.warn) go to the plan's summary as well as to stderr.
         const warn = pulumi.log.warn;
         pulumi.log.warn = (message, resource, streamId, ephemeral) => {
@@ -89,10 +123,12 @@ export class Recorder {
     }
 
     private record(monitor: Monitor, request: RegisterRequest): void {
-        const dependencies = new Set(request.getDependenciesList());
+        const fromInputs = new Set<string>();
         request
             .getPropertydependenciesMap()
-            .forEach((deps) => deps.getUrnsList().forEach((urn) => dependencies.add(urn)));
+            .forEach((deps) => deps.getUrnsList().forEach((urn) => fromInputs.add(urn)));
+        const dependencies = new Set([...request.getDependenciesList(), ...fromInputs]);
+        const trigger = request.getReplacementTrigger();
         this.resources.push({
             urn: monitor.newUrn(request.getParent(), request.getType(), request.getName()),
             type: request.getType(),
@@ -100,9 +136,15 @@ export class Recorder {
             custom: request.getCustom(),
             parentUrn: request.getParent() || undefined,
             dependencyUrns: [...dependencies],
+            dependsOnUrns: request.getDependenciesList().filter((urn) => !fromInputs.has(urn)),
             deletedWithUrn: request.getDeletedwith() || undefined,
             ignoreChanges: request.getIgnorechangesList(),
+            replaceOnChanges: request.getReplaceonchangesList(),
+            replacementTrigger: trigger ? trigger.toJavaScript() : undefined,
             deleteBeforeReplace: request.getDeletebeforereplace(),
+            protect: request.getProtect(),
+            retainOnDelete: request.getRetainondelete(),
+            additionalSecretOutputs: request.getAdditionalsecretoutputsList(),
             wireInputs: request.getObject()?.toJavaScript() ?? {},
         });
     }

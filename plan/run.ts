@@ -6,7 +6,7 @@ import * as path from "node:path";
 import * as pulumi from "@pulumi/pulumi";
 import { parse as parseYaml, stringify as stringifyYaml } from "yaml";
 import { KubehaMocks } from "./mocks";
-import { plain, RecordedResource, Recorder, secretPlaceholder } from "./recorder";
+import { plain, RecordedInvoke, RecordedResource, Recorder, secretPlaceholder } from "./recorder";
 
 export interface PlanOptions {
     readonly projectDir: string;
@@ -22,18 +22,37 @@ export interface PlannedResource {
     readonly name: string;
     readonly parent: string | null;
     readonly dependencies: string[];
+    /** Present when set: the dependencies no input carries (the dependsOn option; a component stands for its children). */
+    readonly dependsOn?: string[];
     readonly deletedWith?: string;
     /** Present when set: input properties whose changes never update or replace the resource. */
     readonly ignoreChanges?: string[];
+    /** Present when set: input properties whose changes replace the resource rather than update it. */
+    readonly replaceOnChanges?: string[];
+    /** Present when set: a value whose change replaces the resource (the replacementTrigger option). */
+    readonly replacementTrigger?: unknown;
     /** Present when set: a replacement deletes the old resource before creating the new one. */
     readonly deleteBeforeReplace?: true;
+    /** Present when set: `pulumi up` refuses to delete the resource. */
+    readonly protect?: true;
+    /** Present when set: deleting the resource only forgets it; the cloud object stays. */
+    readonly retainOnDelete?: true;
+    /** Present when set: output properties stored as secrets. */
+    readonly additionalSecretOutputs?: string[];
     readonly inputs: Record<string, unknown>;
+}
+
+/** One provider function call the program made (the invokes.json contract), identical calls once. */
+export interface PlannedInvoke {
+    readonly token: string;
+    readonly args: Record<string, unknown>;
 }
 
 export interface PlanResult {
     readonly project: string;
     readonly stack: string;
     readonly resources: PlannedResource[];
+    readonly invokes: PlannedInvoke[];
     readonly outputs: Record<string, unknown>;
     readonly warnings: string[];
     /** The admin kubeconfig output, credentials redacted unless secrets are shown. */
@@ -67,6 +86,7 @@ export async function runPlan(options: PlanOptions): Promise<PlanResult> {
         project,
         stack: options.stack,
         resources: plannedResources(recorder.resources, options.showSecrets),
+        invokes: plannedInvokes(recorder.invokes, options.showSecrets),
         outputs: Object.fromEntries(
             [...recorder.stackOutputs].map(([key, value]) => [
                 key,
@@ -112,12 +132,35 @@ export function plannedResources(recorded: RecordedResource[], showSecrets: bool
             name: resource.name,
             parent: resource.parentUrn ? nameOf(resource.parentUrn) : null,
             dependencies: [...new Set(resource.dependencyUrns.map(nameOf))].sort(),
+            ...(resource.dependsOnUrns.length > 0
+                ? { dependsOn: [...new Set(resource.dependsOnUrns.map(nameOf))].sort() }
+                : {}),
             ...(resource.deletedWithUrn ? { deletedWith: nameOf(resource.deletedWithUrn) } : {}),
             ...(resource.ignoreChanges.length > 0 ? { ignoreChanges: resource.ignoreChanges } : {}),
+            ...(resource.replaceOnChanges.length > 0 ? { replaceOnChanges: resource.replaceOnChanges } : {}),
+            ...(resource.replacementTrigger !== undefined
+                ? { replacementTrigger: plain(resource.replacementTrigger, { showSecrets, nameOf }) }
+                : {}),
             ...(resource.deleteBeforeReplace ? { deleteBeforeReplace: true as const } : {}),
+            ...(resource.protect ? { protect: true as const } : {}),
+            ...(resource.retainOnDelete ? { retainOnDelete: true as const } : {}),
+            ...(resource.additionalSecretOutputs.length > 0
+                ? { additionalSecretOutputs: resource.additionalSecretOutputs }
+                : {}),
             inputs: plain(resource.wireInputs, { showSecrets, nameOf }) as Record<string, unknown>,
         }))
         .sort((a, b) => a.name.localeCompare(b.name) || a.type.localeCompare(b.type));
+}
+
+/** The program's provider function calls, identical calls once, in a stable order (token, then arguments). */
+export function plannedInvokes(recorded: RecordedInvoke[], showSecrets: boolean): PlannedInvoke[] {
+    const unique = new Map<string, PlannedInvoke>();
+    for (const invoke of recorded) {
+        const args = plain(invoke.wireArgs, { showSecrets, nameOf: (urn) => urn }) as Record<string, unknown>;
+        const planned = { token: invoke.token, args };
+        unique.set(JSON.stringify(planned), planned);
+    }
+    return [...unique].sort(([a], [b]) => a.localeCompare(b)).map(([, planned]) => planned);
 }
 
 /**

@@ -20,6 +20,7 @@ export function writePlan(plan: PlanResult, outDir: string): void {
         fs.writeFileSync(target, content);
     };
     write("resources.json", `${JSON.stringify(plan.resources, null, 2)}\n`);
+    write("invokes.json", `${JSON.stringify(plan.invokes, null, 2)}\n`);
     write("outputs.json", `${JSON.stringify(plan.outputs, null, 2)}\n`);
     write("summary.md", summary(plan));
     for (const [file, content] of Object.entries(hostFiles(plan.resources))) write(path.join("hosts", file), content);

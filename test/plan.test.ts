@@ -39,6 +39,42 @@ describe("plans of the shipped stacks", () => {
     });
 });
 
+describe("resources.json records the options that change what `pulumi up` does", () => {
+    test("certificate leaves carry the renewal round as replacementTrigger; CAs and keys do not", () => {
+        const result = plan({ stack: "dev" });
+        const triggered = result.resources.filter((resource) => "replacementTrigger" in resource);
+        assert.deepEqual(
+            triggered.map((resource) => resource.name),
+            result.ofType("tls:index/locallySignedCert:LocallySignedCert").map((resource) => resource.name),
+        );
+        assert.ok(triggered.length >= 12, "every leaf certificate");
+        for (const resource of triggered) assert.equal(resource.replacementTrigger, 0, resource.name);
+    });
+
+    test("dependsOn lists only the dependencies no input carries", () => {
+        const result = plan({ stack: "dev" });
+        // The NLB waits for the bastion (explicit) and gets its vSwitches through inputs (not dependsOn).
+        const nlb = result.named("api-nlb");
+        assert.deepEqual(nlb.dependsOn, ["bastion"]);
+        assert.ok(nlb.dependencies.length > 1 && nlb.dependencies.includes("bastion"));
+    });
+
+    test("secret steps keep their output secret (additionalSecretOutputs)", () => {
+        const result = plan({ stack: "dev" });
+        // The command SDK itself adds "connection" to every command.
+        assert.deepEqual(result.named("master-1-keys").additionalSecretOutputs, ["stdout", "stderr", "connection"]);
+        assert.deepEqual(result.named("master-1-files").additionalSecretOutputs, ["connection"]);
+    });
+
+    test("invokes.json records the arguments of every provider function call", () => {
+        const result = plan({ stack: "dev" });
+        assert.deepEqual(
+            [...new Set(result.invokes.map((invoke) => invoke.token))],
+            ["alicloud:ecs/getImages:getImages", "alicloud:index/getZones:getZones"],
+        );
+    });
+});
+
 describe("a broken stack config stops the plan before any resource", () => {
     const cases: [string, Record<string, unknown>, string][] = [
         ["unknown cloud", { "kubeha:cloud": "gcp" }, "kubeha:cloud"],

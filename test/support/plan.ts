@@ -4,7 +4,7 @@ import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import { parse as parseYaml, stringify as toYaml } from "yaml";
-import type { PlannedResource } from "../../plan/run";
+import type { PlannedInvoke, PlannedResource } from "../../plan/run";
 
 export const projectDir = path.resolve(__dirname, "../..");
 
@@ -57,10 +57,12 @@ export function plan(request: PlanRequest): Plan {
 
 export class Plan {
     readonly resources: PlannedResource[];
+    readonly invokes: PlannedInvoke[];
     readonly outputs: Record<string, unknown>;
 
     constructor(readonly dir: string) {
         this.resources = JSON.parse(fs.readFileSync(path.join(dir, "resources.json"), "utf8"));
+        this.invokes = JSON.parse(fs.readFileSync(path.join(dir, "invokes.json"), "utf8"));
         this.outputs = JSON.parse(fs.readFileSync(path.join(dir, "outputs.json"), "utf8"));
     }
 
@@ -72,6 +74,11 @@ export class Plan {
         const found = this.resources.find((resource) => resource.name === name);
         if (!found) throw new Error(`no resource named ${name} in the plan`);
         return found;
+    }
+
+    /** The arguments of every call of a provider function. */
+    invoked(token: string): Record<string, unknown>[] {
+        return this.invokes.filter((invoke) => invoke.token === token).map((invoke) => invoke.args);
     }
 
     file(relative: string): string {
