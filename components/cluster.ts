@@ -110,9 +110,9 @@ export class KubernetesCluster extends pulumi.ComponentResource {
         this.controlPlane = new ControlPlane(
             "control-plane",
             {
-                config,
                 masters: infra.hosts.filter((host) => host.role === "master"),
                 prepared,
+                files,
                 kubeadmConfigs,
                 etcdHealthy: etcd.healthy,
                 externalApi: { url: this.pki.apiServerUrl, caCertPem: this.pki.caCertPem },
@@ -123,7 +123,6 @@ export class KubernetesCluster extends pulumi.ComponentResource {
         this.workers = new Workers(
             "workers",
             {
-                config,
                 workers: infra.hosts.filter((host) => host.role === "worker"),
                 prepared,
                 kubeadmConfigs,

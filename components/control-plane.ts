@@ -4,23 +4,25 @@
 // members (kubeadm#1646, #2005); with external etcd a join only writes its own files, static pods and
 // Node object (kubeadm maintainers in kubeadm#1961: "it should be possible"), and the join script retries
 // a join that failed before changing anything. Each master's kubelet serving certificate is approved
-// from the first master once its request checks out.
+// from the first master once its request checks out, and every master runs the timer that approves later
+// renewals. Re-issued certificates restart the apiservers, one master after another.
 import * as command from "@pulumi/command";
 import * as pulumi from "@pulumi/pulumi";
-import { hostFqdn } from "../config/layout";
-import { ClusterConfig } from "../config/resolve";
 import { kubeadmConfigPaths } from "../render/kubeadm";
+import { kubeletServingApprover } from "../render/kubelet-serving";
+import { apiserverCertificates } from "../render/pki-files";
 import { ClusterHost, SshAccess } from "./hosts";
 import { bundles, filesDigest, LazyFile } from "./host-files";
 import { PreparedHosts } from "./prepared-hosts";
 import { runStep } from "./remote";
 
 export interface ControlPlaneArgs {
-    readonly config: ClusterConfig;
     /** Masters in layout order: the first one initialises. */
     readonly masters: readonly ClusterHost[];
     readonly ssh: SshAccess;
     readonly prepared: PreparedHosts;
+    /** Every file of every host, by host name (components/host-files.ts filesForHost). */
+    readonly files: Readonly<Record<string, readonly LazyFile[]>>;
     /** Each master's kubeadm configuration (components/host-files.ts kubeadmConfigForHost). */
     readonly kubeadmConfigs: Readonly<Record<string, LazyFile>>;
     /** The etcd health gate. */
@@ -92,9 +94,34 @@ export class ControlPlane extends pulumi.ComponentResource {
             ),
         );
         this.complete = [init, ...joined];
-        [first, ...others].forEach((master, i) =>
-            approveServingCertificate(this, args.config, first, master, this.complete[i], args.ssh),
+        const filesOf = (master: ClusterHost, paths: readonly string[]) =>
+            (args.files[master.name] ?? []).filter((file) => paths.includes(file.path));
+        const approverUnits = [kubeletServingApprover.service, kubeletServingApprover.timer].map(
+            (unit) => `/etc/systemd/system/${unit}`,
         );
+        let previousRestart: pulumi.Resource[] = [];
+        args.masters.forEach((master, i) => {
+            approveServingCertificate(this, first, master, this.complete[i], args.ssh);
+            runStep(
+                master,
+                "serving-approver",
+                { KUBEHA_TIMER: kubeletServingApprover.timer },
+                { ...on(master, [this.complete[i]]), triggers: [filesDigest(filesOf(master, approverUnits))] },
+            );
+            // One master at a time, each ready again before the next: the API stays up through the others.
+            // Only the certificates' content re-runs it (etcd re-reads its own and is not restarted).
+            previousRestart = [
+                runStep(
+                    master,
+                    "apiserver-restart",
+                    { KUBEHA_APISERVER_CERTS: apiserverCertificates.join(",") },
+                    {
+                        ...on(master, [this.complete[i], ...previousRestart]),
+                        triggers: [filesDigest(filesOf(master, apiserverCertificates))],
+                    },
+                ),
+            ];
+        });
         this.registerOutputs({});
     }
 }
@@ -125,10 +152,12 @@ export function installKubeadmConfig(
     );
 }
 
-/** `<node>-serving-cert`, run on the first master: approves the node's kubelet serving certificate request. */
+/**
+ * `<node>-serving-cert`, run on the first master once the node joined: approves the node's kubelet serving
+ * certificate request (checked against the nodes file the first master's files step installed).
+ */
 export function approveServingCertificate(
     parent: pulumi.Resource,
-    config: ClusterConfig,
     firstMaster: ClusterHost,
     node: ClusterHost,
     joined: pulumi.Resource,
@@ -137,10 +166,7 @@ export function approveServingCertificate(
     return runStep(
         node,
         "serving-cert",
-        {
-            KUBEHA_NODE_NAME: node.name,
-            KUBEHA_NODE_ADDRESSES: [node.privateIp, hostFqdn(node.name, config.network.privateDomain)].join(","),
-        },
+        { KUBEHA_NODES_FILE: kubeletServingApprover.nodesFile, KUBEHA_NODE_NAME: node.name },
         { ssh, parent, runOn: firstMaster, deletedWith: firstMaster.instance, dependsOn: [joined] },
     );
 }

@@ -1,6 +1,7 @@
 // Which files land on which host: the step scripts, etcd's files, the apiserver's encryption and audit
-// files, kubeadm's configuration and the PKI, each from its own render function. Key files and files that
-// hold a token or key are secret (mode 0600) and travel in the host's keys bundle.
+// files, the kubelet serving certificate approver, kubeadm's configuration and the PKI, each from its own
+// render function. Key files and files that hold a token or key are secret (mode 0600) and travel in the
+// host's keys bundle.
 import { createHash } from "node:crypto";
 import * as pulumi from "@pulumi/pulumi";
 import { PlannedHost } from "../config/layout";
@@ -10,6 +11,7 @@ import { renderEtcdFiles } from "../render/etcd";
 import { encodeBundle } from "../render/file-bundle";
 import { HostFile } from "../render/host-file";
 import { kubeadmConfigPaths, renderKubeadmInit, renderKubeadmJoin } from "../render/kubeadm";
+import { renderKubeletServingApprover } from "../render/kubelet-serving";
 import { installedScriptFiles, scriptInstallDir } from "../render/steps";
 import { bootstrapTokenTtl, ClusterPki } from "./pki";
 import { scriptText } from "./remote";
@@ -39,6 +41,7 @@ export function filesForHost(host: PlannedHost, inputs: HostFileInputs): LazyFil
         host.role === "master"
             ? [
                   renderAuditPolicy(),
+                  ...renderKubeletServingApprover(config, layout),
                   {
                       path: apiserverFiles.encryptionConfig,
                       mode: "0600",

@@ -1,7 +1,6 @@
 // Workers: every one joins as soon as the control plane can take it, none waits for another. Removing
 // one (a lower workers.count) first drains and deletes its Node from the first master.
 import * as pulumi from "@pulumi/pulumi";
-import { ClusterConfig } from "../config/resolve";
 import { kubeadmConfigPaths } from "../render/kubeadm";
 import { approveServingCertificate, ControlPlane, installKubeadmConfig } from "./control-plane";
 import { LazyFile } from "./host-files";
@@ -10,7 +9,6 @@ import { PreparedHosts } from "./prepared-hosts";
 import { runStep } from "./remote";
 
 export interface WorkersArgs {
-    readonly config: ClusterConfig;
     readonly workers: readonly ClusterHost[];
     readonly ssh: SshAccess;
     readonly prepared: PreparedHosts;
@@ -42,7 +40,7 @@ export class Workers extends pulumi.ComponentResource {
                     dependsOn: [...(args.prepared.installed[worker.name] ?? []), config, ...args.controlPlane.joinable],
                 },
             );
-            approveServingCertificate(this, args.config, firstMaster, worker, join, args.ssh);
+            approveServingCertificate(this, firstMaster, worker, join, args.ssh);
             // Nothing to do on creation; on removal it drains the node, before the instance goes (it depends
             // on the join, which depends on the instance). A whole-stack destroy skips it with the first master.
             runStep(

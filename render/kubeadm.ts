@@ -226,8 +226,8 @@ export function joinConfiguration(
  *
  * serverTLSBootstrap: the kubelet asks the cluster CA for its serving certificate instead of signing its own.
  * Kubernetes approves none of these CSRs (signer kubernetes.io/kubelet-serving): until one is approved, the
- * kubelet serves no TLS and `kubectl logs/exec` and metrics fail. The join steps approve each node's CSR
- * once it joined, and renewals (at ~80% of cluster-signing-duration) need the approver addon.
+ * kubelet serves no TLS and `kubectl logs/exec` and metrics fail. The serving-cert step approves each node's
+ * CSR once it joined, and the masters' approval timer its renewals (render/kubelet-serving.ts).
  */
 export function kubeletConfiguration(): Record<string, unknown> {
     return {

@@ -54,6 +54,22 @@ export const kubernetesPki = {
     apiserverEtcdClientKey: `${kubernetesPkiDir}/apiserver-etcd-client.key`,
 } as const;
 
+/**
+ * The certificates the kube-apiserver reads: its own and the CAs it trusts. It reads its client
+ * certificates (towards etcd, the kubelets, the front proxy) only when it starts: a change of any of these
+ * restarts it (the apiserver-restart step). Keys are left out: a renewal keeps them, and a new key comes
+ * with a new certificate.
+ */
+export const apiserverCertificates = [
+    kubernetesPki.caCert,
+    kubernetesPki.frontProxyCaCert,
+    kubernetesPki.etcdCaCert,
+    kubernetesPki.apiserverCert,
+    kubernetesPki.apiserverKubeletClientCert,
+    kubernetesPki.frontProxyClientCert,
+    kubernetesPki.apiserverEtcdClientCert,
+] as const;
+
 type Entry = [path: string, credential: Credential, part: CredentialPart];
 
 const masterFiles: Entry[] = [

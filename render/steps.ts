@@ -205,21 +205,56 @@ export const steps = {
     "serving-cert": {
         name: "serving-cert",
         script: "approve-kubelet-serving.sh",
-        summary: "approves a node's kubelet serving CSR when the node, its names and addresses check out",
+        summary:
+            "approves a node's kubelet serving CSR when the node, its names and addresses check out; waits until the kubelet serves",
         roles: ["master"],
         hosts: "first",
         forEachNode: ["master", "worker"],
         phase: "create",
         variables: {
-            ...nodeName("the node whose serving certificate to approve"),
-            KUBEHA_NODE_ADDRESSES: {
+            KUBEHA_NODES_FILE: {
                 description:
-                    "the IP addresses and DNS names that node owns, comma-separated (its private address and FQDN)",
+                    "every node that may ask, one a line: its name, then its addresses and DNS names comma-separated (kubeletServingApprover.nodesFile)",
+            },
+            KUBEHA_NODE_NAME: {
+                description:
+                    "the node whose serving certificate to approve and wait for; unset (the timer): one pass over every node's pending requests",
+                default: "",
             },
             ...timeout(300, "the wait for the kubelet's certificate"),
         },
         secret: false,
         onlyWhen: "the KubeletConfiguration sets serverTLSBootstrap: true",
+    },
+    "serving-approver": {
+        name: "serving-approver",
+        script: "enable-timer.sh",
+        summary:
+            "enables the timer that approves kubelet serving certificate renewals (scripts/approve-kubelet-serving.sh) on every master",
+        roles: ["master"],
+        hosts: "every",
+        phase: "create",
+        variables: {
+            KUBEHA_TIMER: { description: "the .timer unit to load, enable and start (kubeletServingApprover.timer)" },
+        },
+        secret: false,
+        onlyWhen: "the KubeletConfiguration sets serverTLSBootstrap: true",
+    },
+    "apiserver-restart": {
+        name: "apiserver-restart",
+        script: "restart-apiserver.sh",
+        summary:
+            "restarts the kube-apiserver when it started before its certificates were renewed, then waits until it is ready; masters one after another",
+        roles: ["master"],
+        hosts: "every",
+        phase: "create",
+        variables: {
+            KUBEHA_APISERVER_CERTS: {
+                description: "the certificate files the kube-apiserver reads, comma-separated (apiserverCertificates)",
+            },
+            ...timeout(300, "the restart and the wait for readiness"),
+        },
+        secret: false,
     },
     "remove-node": {
         name: "remove-node",

@@ -166,16 +166,8 @@ describe("kubeadm- and kubectl-driven steps, twice on throwaway hosts", () => {
     });
     after(() => sandbox.remove());
 
-    const runTwice = async (host: string, id: keyof typeof steps, variables: Record<string, string>) => {
-        sandbox.takeCalls();
-        const first = await sandbox.run(host, steps[id].script, variables);
-        assert.equal(first.status, 0, first.stderr);
-        const firstCalls = sandbox.takeCalls();
-        const second = await sandbox.run(host, steps[id].script, variables);
-        assert.equal(second.status, 0, second.stderr);
-        assert.deepEqual(changes(sandbox.takeCalls()), [], "the second run changes nothing");
-        return { first, firstCalls, second };
-    };
+    const runTwice = (host: string, id: keyof typeof steps, variables: Record<string, string>) =>
+        sandbox.runTwice(host, steps[id].script, variables);
 
     test("join-worker before the control plane exists: kubeadm's failures are retried, then it gives up", async () => {
         const run = await sandbox.run("worker-2", steps["join-worker"].script, {
@@ -272,118 +264,6 @@ describe("kubeadm- and kubectl-driven steps, twice on throwaway hosts", () => {
         });
         assert.equal(asWorker.status, 1);
         assert.deepEqual(changes(sandbox.takeCalls()), []);
-    });
-
-    describe("serving-cert: approves only the node's own kubelet-serving requests", () => {
-        const csrDir = (name: string) => path.join(sandbox.state, "csr", name);
-        const addCsr = (
-            name: string,
-            fields: { cn: string; sans: string; user: string; signer?: string; usages?: string },
-        ) => {
-            const dir = csrDir(name);
-            fs.mkdirSync(dir, { recursive: true });
-            const key = path.join(dir, "key.pem");
-            const result = spawnSync(
-                "openssl",
-                [
-                    "req",
-                    "-new",
-                    "-newkey",
-                    "ec",
-                    "-pkeyopt",
-                    "ec_paramgen_curve:P-256",
-                    "-nodes",
-                    "-keyout",
-                    key,
-                    "-subj",
-                    `/O=system:nodes/CN=${fields.cn}`,
-                    "-addext",
-                    `subjectAltName=${fields.sans}`,
-                ],
-                { encoding: "utf8" },
-            );
-            assert.equal(result.status, 0, result.stderr);
-            fs.rmSync(key);
-            const files: Record<string, string> = {
-                signer: fields.signer ?? "kubernetes.io/kubelet-serving",
-                user: fields.user,
-                groups: "system:nodes,system:authenticated,",
-                usages: fields.usages ?? "digital signature,server auth,",
-                conditions: "",
-                request: Buffer.from(result.stdout).toString("base64"),
-            };
-            for (const [field, value] of Object.entries(files)) fs.writeFileSync(path.join(dir, field), value);
-        };
-        const variables = {
-            KUBEHA_NODE_NAME: "worker-1",
-            KUBEHA_NODE_ADDRESSES: "192.168.16.32,worker-1.k8s.internal",
-        };
-
-        before(() => {
-            addCsr("csr-good", {
-                cn: "system:node:worker-1",
-                sans: "DNS:worker-1,DNS:worker-1.k8s.internal,IP:192.168.16.32",
-                user: "system:node:worker-1",
-            });
-            addCsr("csr-foreign-ip", {
-                cn: "system:node:worker-1",
-                sans: "DNS:worker-1,IP:10.9.9.9",
-                user: "system:node:worker-1",
-            });
-            addCsr("csr-other-subject", {
-                cn: "system:node:worker-2",
-                sans: "DNS:worker-1",
-                user: "system:node:worker-1",
-            });
-            addCsr("csr-client-usage", {
-                cn: "system:node:worker-1",
-                sans: "DNS:worker-1",
-                user: "system:node:worker-1",
-                usages: "digital signature,client auth,",
-            });
-            addCsr("csr-other-node", {
-                cn: "system:node:worker-2",
-                sans: "DNS:worker-2",
-                user: "system:node:worker-2",
-            });
-            addCsr("csr-client-signer", {
-                cn: "system:node:worker-1",
-                sans: "DNS:worker-1",
-                user: "system:node:worker-1",
-                signer: "kubernetes.io/kube-apiserver-client-kubelet",
-            });
-        });
-
-        test("nothing acceptable pending: fails within its budget, says why each stays pending", async () => {
-            const good = fs.readFileSync(path.join(csrDir("csr-good"), "request"), "utf8");
-            fs.writeFileSync(path.join(csrDir("csr-good"), "request"), "not base64 at all!");
-            const run = await sandbox.run("master-1", steps["serving-cert"].script, {
-                ...variables,
-                KUBEHA_TIMEOUT: "3",
-            });
-            fs.writeFileSync(path.join(csrDir("csr-good"), "request"), good);
-            assert.equal(run.status, 1);
-            assert.deepEqual(changes(sandbox.takeCalls()), []);
-            assert.match(run.stderr, /left csr-good pending: request is not base64/);
-            assert.match(run.stderr, /left csr-foreign-ip pending: names 10\.9\.9\.9, which is not worker-1's/);
-            assert.match(
-                run.stderr,
-                /left csr-other-subject pending: subject is CN=system:node:worker-2,O=system:nodes/,
-            );
-            assert.match(run.stderr, /left csr-client-usage pending: usage 'client auth' is not a server's/);
-            assert.doesNotMatch(run.stderr, /csr-other-node|csr-client-signer/);
-            assert.match(run.stderr, /look at: kubectl get csr/);
-        });
-
-        test("approves exactly the matching request, once", async () => {
-            const { firstCalls } = await runTwice("master-1", "serving-cert", variables);
-            assert.deepEqual(changes(firstCalls), [
-                "master-1: kubectl --kubeconfig=/etc/kubernetes/admin.conf --request-timeout=10s certificate approve csr-good",
-            ]);
-            for (const name of ["csr-foreign-ip", "csr-other-subject", "csr-client-usage", "csr-other-node"]) {
-                assert.equal(fs.readFileSync(path.join(csrDir(name), "conditions"), "utf8"), "", `${name} pending`);
-            }
-        });
     });
 
     describe("remove-node: cordon, drain, delete; gone is success", () => {

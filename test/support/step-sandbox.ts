@@ -1,7 +1,8 @@
 // Runs kubeha's step scripts as they run on a host, each "host" in its own throwaway root: a mount
 // namespace with overlays on /etc and /var whose upper layers live in the test's temporary directory
-// (and persist between runs, like a host's disk). Stand-ins for kubeadm, kubectl and systemctl
+// (and persist between runs, like a host's disk). Stand-ins for kubeadm, kubectl, systemctl and crictl
 // (test/support/step-stubs) come first on PATH and record every call they get.
+import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
 import * as fs from "node:fs";
 import * as os from "node:os";
@@ -27,7 +28,7 @@ export interface RecordedCall {
 
 /** Calls that change a host or the cluster (as opposed to questions). */
 export const stateChanging =
-    /^(kubeadm (init|join|reset|token create)|kubectl .*\b(cordon|drain|delete|approve)\b|systemctl (start|stop|restart|enable|daemon-reload)|etcdctl .*\bmember (add|remove)\b)/;
+    /^(kubeadm (init|join|reset|token create)|kubectl .*\b(cordon|drain|delete|approve)\b|systemctl (start|stop|restart|enable|daemon-reload)|crictl stop|etcdctl .*\bmember (add|remove)\b)/;
 
 export class StepSandbox {
     readonly dir: string;
@@ -86,6 +87,22 @@ export class StepSandbox {
             child.on("error", reject);
             child.on("close", (status) => resolve({ status, stdout, stderr, seconds: (Date.now() - started) / 1000 }));
         });
+    }
+
+    /** Runs a script twice on a host: both succeed, and the second changes nothing. */
+    async runTwice(
+        host: string,
+        script: string,
+        variables: Record<string, string>,
+    ): Promise<{ first: StepRun; firstCalls: RecordedCall[]; second: StepRun }> {
+        this.takeCalls();
+        const first = await this.run(host, script, variables);
+        assert.equal(first.status, 0, first.stderr);
+        const firstCalls = this.takeCalls();
+        const second = await this.run(host, script, variables);
+        assert.equal(second.status, 0, second.stderr);
+        assert.deepEqual(changes(this.takeCalls()), [], "the second run changes nothing");
+        return { first, firstCalls, second };
     }
 
     /** Where a file the scripts wrote on a host lies (its overlay's upper layer), e.g. /var/log/kubeha/x.log. */

@@ -8,11 +8,19 @@ import { HostFile } from "../../render/host-file";
 /**
  * What systemd-analyze reports about the unit (unknown keys, bad values, missing dependencies), one line
  * each. absentBinaries: programs the unit runs that are installed on the cluster's hosts but not here;
- * systemd's "is not executable" report for them is expected and left out.
+ * systemd's "is not executable" report for them is expected and left out. companions: units it refers to
+ * (a timer's service), checked alongside.
  */
-export function unitProblems(unit: HostFile, absentBinaries: readonly string[] = []): string[] {
+export function unitProblems(
+    unit: HostFile,
+    absentBinaries: readonly string[] = [],
+    companions: readonly HostFile[] = [],
+): string[] {
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), "kubeha-unit-"));
     try {
+        for (const companion of companions) {
+            fs.writeFileSync(path.join(dir, path.basename(companion.path)), companion.content);
+        }
         const file = path.join(dir, path.basename(unit.path));
         fs.writeFileSync(file, unit.content);
         const result = spawnSync("systemd-analyze", ["verify", "--man=no", file], {
