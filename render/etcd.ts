@@ -1,11 +1,10 @@
 // etcd on every etcd member: the config file `etcd --config-file` reads, its systemd unit, and the
 // environment file operators source to run etcdctl against the cluster.
 //
-// Rendered for the production release (config/versions.ts, 3.6). Every key is one etcd 3.4 (Debian's
-// package, used by the system test) reads with the same meaning, so one file serves both unchanged:
-// `log-outputs` (not 3.4's deprecated `log-output`), `logger: zap` (3.4's default was capnslog), and
-// `pre-vote: true` (3.6's default, 3.4's was false). Keys newer than 3.4 (feature-gates, tls-min-version)
-// are left out: 3.6's defaults are what we want.
+// Rendered for the production release (config/versions.ts, 3.6), which the system tests run too (built by
+// the toolchain) from these files unchanged. `log-outputs` and `logger: zap` send logs to the journal through
+// stderr; `pre-vote: true` is 3.6's default, written out so the file says what runs. Newer keys
+// (feature-gates, tls-min-version) are left out: 3.6's defaults are what we want.
 import { Document } from "yaml";
 import { hostFqdn, PlannedHost } from "../config/layout";
 import { ports } from "../config/ports";

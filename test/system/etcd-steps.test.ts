@@ -1,6 +1,6 @@
-// The etcd steps against Debian's real etcd 3.4: start-etcd on three members at once, the health gate,
-// a restart on changed files, and the replacement of a member whose host was replaced (seed 000: member
-// remove, member add, start with initial-cluster-state existing). Members listen on 127.0.0.11-13 with
+// The etcd steps against a real etcd 3.6 (the toolchain's build of the release the hosts run): start-etcd
+// on three members at once, the health gate, a restart on changed files, and the replacement of a member
+// whose host was replaced (seed 000: member remove, member add, start with initial-cluster-state existing). Members listen on 127.0.0.11-13 with
 // mutual TLS from openssl certificates; each "host" runs the scripts in its own throwaway root, and the
 // systemctl stand-in starts etcd as the unit would (etcd --config-file). The config files have the keys
 // and layout render/etcd.ts writes, with loopback addresses instead of host names that need DNS.
@@ -12,6 +12,7 @@ import { after, before, describe, test } from "node:test";
 import { Document } from "yaml";
 import { steps } from "../../render/steps";
 import { changes, StepSandbox } from "../support/step-sandbox";
+import { toolchainBinary } from "./support/toolchain";
 
 const members = ["etcd-1", "etcd-2", "etcd-3"] as const;
 type Member = (typeof members)[number];
@@ -27,7 +28,7 @@ function openssl(args: string[]): void {
 
 function etcdctl(args: string[], pki: string, at = endpoints): string {
     const result = spawnSync(
-        "/usr/bin/etcdctl",
+        toolchainBinary("etcdctl"),
         [`--endpoints=${at}`, `--cacert=${pki}/ca.crt`, `--cert=${pki}/client.crt`, `--key=${pki}/client.key`, ...args],
         { encoding: "utf8", env: { PATH: process.env.PATH, ETCDCTL_API: "3" }, timeout: 30_000 },
     );
@@ -49,6 +50,8 @@ describe("etcd steps against a real 3-member etcd", () => {
         KUBEHA_ETCD_CERT: `${pki}/client.crt`,
         KUBEHA_ETCD_KEY: `${pki}/client.key`,
         KUBEHA_TIMEOUT: timeout,
+        // Where the etcdctl and systemctl stand-ins find the real etcdctl and etcd.
+        STUB_ETCD_BIN: path.dirname(toolchainBinary("etcd")),
     });
     const gateVariables = (timeout: string) => {
         const { KUBEHA_ETCD_CONFIG: _config, ...gate } = variables("etcd-1", timeout);
