@@ -10,7 +10,8 @@ import * as path from "node:path";
 import { after, before, describe, test } from "node:test";
 import { PlannedHost } from "../../config/layout";
 import { ports } from "../../config/ports";
-import { apiProxyConfigPath, apiProxyUnitPath } from "../../render/api-proxy";
+import { apiProxyConfigPath } from "../../render/api-proxy";
+import { apiProxyService } from "./support/api-proxy";
 import { hostFile, hostRoot, PlannedCluster, plannedCluster, vpcPrefixLength } from "./support/cluster";
 import { Bind, Processes, run, runOrThrow, systemTestSkipReason, TestNetwork, waitFor } from "./support/netns";
 
@@ -41,24 +42,19 @@ describe("local API proxy of a dev-plan worker", { skip: systemTestSkipReason(),
         worker = cluster.layout.find((host) => host.role === "worker")!;
         assert.ok(worker, "the dev plan has a worker");
 
-        const unitFile = hostFile(cluster, worker.name, apiProxyUnitPath);
-        const directive = (key: string) => {
-            const value = new RegExp(`^${key}=(.+)$`, "m").exec(unitFile)?.[1];
-            assert.ok(value, `${apiProxyUnitPath} has no ${key}=`);
-            return value;
-        };
+        const service = apiProxyService(cluster, worker.name);
         const runtimeDir = path.join(workDir, "run");
         fs.mkdirSync(runtimeDir);
         unit = {
-            execStartPre: directive("ExecStartPre").split(/\s+/),
-            execStart: directive("ExecStart").split(/\s+/),
+            execStartPre: service.execStartPre,
+            execStart: service.execStart,
             // The plan's config directory over its path, and what systemd's RuntimeDirectory= would create.
             binds: [
                 {
                     source: path.join(hostRoot(cluster, worker.name, workDir), path.dirname(apiProxyConfigPath)),
                     target: path.dirname(apiProxyConfigPath),
                 },
-                { source: runtimeDir, target: path.join("/run", directive("RuntimeDirectory")) },
+                { source: runtimeDir, target: service.runtimeDirectory },
             ],
         };
         const config = hostFile(cluster, worker.name, apiProxyConfigPath);

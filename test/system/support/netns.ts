@@ -179,17 +179,34 @@ export class TestNetwork {
 
 /** Long-running processes of a test, each stopped by its own pid, all of them in the after hook. */
 export class Processes {
-    private readonly running = new Map<string, { child: ChildProcess; exited: Promise<void> }>();
+    private readonly running = new Map<string, RunningProcess>();
 
-    /** Starts argv; its stdout and stderr go to logFile (shown when a test fails). */
-    start(label: string, argv: readonly string[], logFile: string): ChildProcess {
+    /**
+     * Starts argv; its stdout and stderr go to logFile (shown when a test fails). With restart, it is started
+     * again a second after it exits on its own, as the kubelet restarts a static pod's container.
+     */
+    start(label: string, argv: readonly string[], logFile: string, options: { restart?: boolean } = {}): ChildProcess {
         if (this.running.has(label)) throw new Error(`${label} is already running`);
-        const log = fs.openSync(logFile, "a");
-        const child = spawn(argv[0], argv.slice(1), { stdio: ["ignore", log, log] });
-        fs.closeSync(log);
-        const exited = new Promise<void>((resolve) => child.on("exit", () => resolve()));
-        this.running.set(label, { child, exited });
-        return child;
+        const entry = { restarts: 0 } as RunningProcess;
+        const launch = () => {
+            const log = fs.openSync(logFile, "a");
+            const child = spawn(argv[0], argv.slice(1), { stdio: ["ignore", log, log] });
+            fs.closeSync(log);
+            entry.child = child;
+            entry.exited = new Promise<void>((resolve) =>
+                child.on("exit", () => {
+                    resolve();
+                    if (!options.restart || this.running.get(label) !== entry) return;
+                    entry.restartTimer = setTimeout(() => {
+                        entry.restarts++;
+                        launch();
+                    }, 1000);
+                }),
+            );
+        };
+        launch();
+        this.running.set(label, entry);
+        return entry.child;
     }
 
     isRunning(label: string): boolean {
@@ -197,11 +214,17 @@ export class Processes {
         return entry !== undefined && entry.child.exitCode === null && entry.child.signalCode === null;
     }
 
+    /** How often a process started with restart was started again since it was last started by the test. */
+    restarts(label: string): number {
+        return this.running.get(label)?.restarts ?? 0;
+    }
+
     /** SIGTERM, then SIGKILL if it has not exited after timeoutMs. */
     async stop(label: string, timeoutMs = 10_000): Promise<void> {
         const entry = this.running.get(label);
         if (!entry) return;
         this.running.delete(label);
+        clearTimeout(entry.restartTimer);
         if (entry.child.exitCode !== null || entry.child.signalCode !== null) return;
         entry.child.kill("SIGTERM");
         const timedOut = await Promise.race([
@@ -217,4 +240,11 @@ export class Processes {
     async stopAll(): Promise<void> {
         await Promise.all([...this.running.keys()].map((label) => this.stop(label)));
     }
+}
+
+interface RunningProcess {
+    child: ChildProcess;
+    exited: Promise<void>;
+    restarts: number;
+    restartTimer?: NodeJS.Timeout;
 }

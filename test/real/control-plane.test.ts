@@ -1,0 +1,977 @@
+// The real control plane from the dev plan (with its secrets): etcd 3.6, kubeadm, kube-apiserver,
+// kube-controller-manager, kube-scheduler and kubectl at exactly the versions the program deploys (built by
+// the toolchain), driven by the plan's own files. Every master and one worker is a network namespace at its
+// planned address; each host's commands see that host's files at their paths (its /etc/kubernetes, /etc/etcd,
+// /etc/kubeha, /var/lib/etcd, /var/log/kubernetes, bind-mounted from its own directory) and resolve names
+// through the plan's /etc/hosts. The local API proxy is nginx with the plan's config on every host.
+//
+// What cannot run here: the kubelet and containerd (so no pod ever runs: the control plane runs as processes
+// with the static pod manifests' exact command lines, and kubeadm's phases that need a kubelet are left out)
+// and the cloud APIs. Each test is one claim; the spec reporter prints one line per proven claim.
+import assert from "node:assert/strict";
+import { execFileSync } from "node:child_process";
+import { createHash, X509Certificate } from "node:crypto";
+import * as fs from "node:fs";
+import * as os from "node:os";
+import * as path from "node:path";
+import { after, before, describe, test } from "node:test";
+import { parse as parseYaml } from "yaml";
+import { hostFqdn, PlannedHost } from "../../config/layout";
+import { etcdVersion } from "../../config/versions";
+import { apiProxyConfigPath } from "../../render/api-proxy";
+import { apiserverFiles, encryptionKeyName } from "../../render/apiserver-files";
+import { etcdDiskMountPoint } from "../../render/etcd";
+import { controlPlaneEndpoint, kubeadmConfigPaths } from "../../render/kubeadm";
+import { kubernetesPki } from "../../render/pki-files";
+import type { PlannedResource } from "../../plan/run";
+import { Plan, plan } from "../support/plan";
+import { apiProxyService } from "../system/support/api-proxy";
+import { hostFile, hostRoot, PlannedCluster, plannedCluster, vpcPrefixLength } from "../system/support/cluster";
+import { output, PlannedEtcd } from "../system/support/etcd";
+import {
+    Bind,
+    CommandResult,
+    Processes,
+    run,
+    systemTestSkipReason,
+    TestNetwork,
+    waitFor,
+} from "../system/support/netns";
+import { toolchainBinary } from "../system/support/toolchain";
+import { readStaticPod } from "./support/static-pod";
+
+const kubernetesDir = "/etc/kubernetes";
+const pkiDir = path.dirname(kubernetesPki.caCert);
+const manifestsDir = `${kubernetesDir}/manifests`;
+/** What the host's own programs write (audit log; what kubeadm writes for the kubelet). */
+const hostStateDirs = ["/var/log/kubernetes", "/var/lib/kubelet"];
+const controlPlaneComponents = ["kube-apiserver", "kube-controller-manager", "kube-scheduler"] as const;
+/** The web UI the dev stack does not choose, planned too so that every UI's manifests meet the apiserver. */
+const otherUiConfig = { "kubeha:addons": { dashboard: "headlamp", cni: { backend: "wireguard" } } };
+
+interface AuditEvent {
+    readonly level: string;
+    readonly stage: string;
+    readonly verb: string;
+    readonly requestURI: string;
+    readonly user: { readonly username: string };
+    readonly objectRef?: { readonly resource?: string; readonly namespace?: string; readonly name?: string };
+    readonly requestObject?: unknown;
+    readonly responseObject?: unknown;
+}
+
+describe("the real control plane from the dev plan", { skip: systemTestSkipReason() }, () => {
+    const network = new TestNetwork("kh-real");
+    const processes = new Processes();
+    let cluster: PlannedCluster;
+    let workDir: string;
+    let etcd: PlannedEtcd;
+    let masters: PlannedHost[];
+    let worker: PlannedHost;
+    /** Where the controlPlaneEndpoint leads on every host: the local proxy. */
+    let endpoint: string;
+    let emptyKubeconfig: string;
+    let failed = false;
+
+    before(async () => {
+        cluster = plannedCluster("dev");
+        workDir = fs.mkdtempSync(path.join(os.tmpdir(), "kubeha-real-"));
+        masters = cluster.layout.filter((host) => host.role === "master");
+        worker = cluster.layout.find((host) => host.role === "worker")!;
+        assert.equal(masters.length, 3, "the dev plan has three masters");
+        endpoint = `https://${controlPlaneEndpoint(cluster.config)}`;
+        emptyKubeconfig = path.join(workDir, "no-credentials.kubeconfig");
+        fs.writeFileSync(emptyKubeconfig, "apiVersion: v1\nkind: Config\n");
+        const hosts = [...masters, worker];
+        for (const host of hosts) {
+            const root = hostRoot(cluster, host.name, workDir);
+            for (const dir of hostStateDirs) fs.mkdirSync(path.join(root, dir), { recursive: true });
+            fs.mkdirSync(path.join(root, apiProxyService(cluster, host.name).runtimeDirectory), { recursive: true });
+        }
+        etcd = new PlannedEtcd(cluster, network, processes, workDir, (member, files) => binds(member.name, files));
+        await network.create(
+            hosts.map((host) => ({
+                name: host.name,
+                ip: host.privateIp,
+                hostsFile: hostFile(cluster, host.name, "/etc/hosts"),
+            })),
+            vpcPrefixLength(cluster),
+        );
+        for (const host of hosts) await startApiProxy(host);
+    });
+
+    after(async () => {
+        await processes.stopAll();
+        await network.destroy();
+        if (!workDir) return;
+        if (failed) console.error(`kept the hosts' files and logs for a look: ${workDir}`);
+        else fs.rmSync(workDir, { recursive: true, force: true });
+    });
+
+    /** A test of one claim; a failure keeps the work directory. */
+    function check(claim: string, body: () => Promise<void>): void {
+        test(claim, async () => {
+            try {
+                await body();
+            } catch (error) {
+                failed = true;
+                throw error;
+            }
+        });
+    }
+
+    function root(host: string): string {
+        return hostRoot(cluster, host, workDir);
+    }
+
+    /** The host's own directories over their paths (those the plan gives it), and its etcd disk. */
+    function binds(host: string, files = root(host)): Bind[] {
+        const own = [kubernetesDir, "/etc/etcd", path.dirname(apiProxyConfigPath), ...hostStateDirs];
+        own.push(apiProxyService(cluster, host).runtimeDirectory);
+        const result = own
+            .filter((dir) => fs.existsSync(path.join(files, dir)))
+            .map((dir) => ({ source: path.join(files, dir), target: dir }));
+        const member = etcd?.members.find((candidate) => candidate.name === host);
+        if (member) result.push({ source: member.dataDisk, target: etcdDiskMountPoint });
+        return result;
+    }
+
+    function onHost(host: string, argv: string[], timeoutMs = 60_000): Promise<CommandResult> {
+        return run(network.command(host, argv, binds(host)), { timeoutMs });
+    }
+
+    async function succeeds(host: string, argv: string[], timeoutMs?: number): Promise<string> {
+        const result = await onHost(host, argv, timeoutMs);
+        assert.equal(result.status, 0, `${host}: ${argv.join(" ")}\n${output(result)}`);
+        return result.stdout;
+    }
+
+    function kubeadm(host: string, ...args: string[]): Promise<string> {
+        return succeeds(host, [toolchainBinary("kubeadm"), ...args], 240_000);
+    }
+
+    /** kubectl on host with kubeconfig (default: the plan's admin kubeconfig through the local proxy). */
+    function kubectl(host: string, args: string[], kubeconfig?: string): Promise<CommandResult> {
+        const access = kubeconfig
+            ? ["--kubeconfig", kubeconfig]
+            : ["--kubeconfig", path.join(cluster.plan.dir, "kubeconfig"), "--server", endpoint];
+        return onHost(host, [toolchainBinary("kubectl"), ...access, "--request-timeout=20s", ...args]);
+    }
+
+    /** kubectl as the operator: the plan's admin kubeconfig on the worker, through its local proxy. */
+    async function admin(...args: string[]): Promise<string> {
+        const result = await kubectl(worker.name, args);
+        assert.equal(result.status, 0, `kubectl ${args.join(" ")}\n${output(result)}`);
+        return result.stdout;
+    }
+
+    /** kubectl with no kubeconfig credentials: the identity comes from the flags. */
+    function kubectlAs(host: string, identity: string[], args: string[]): Promise<CommandResult> {
+        return kubectl(
+            host,
+            [`--server=${endpoint}`, `--certificate-authority=${kubernetesPki.caCert}`, ...identity, ...args],
+            emptyKubeconfig,
+        );
+    }
+
+    function directApiserver(master: PlannedHost): string {
+        return `https://${hostFqdn(master.name, cluster.config.network.privateDomain)}:6443`;
+    }
+
+    function logOf(label: string): string {
+        return path.join(workDir, `${label.replace(/ /g, "-")}.log`);
+    }
+
+    function tail(label: string, lines = 15): string {
+        const file = logOf(label);
+        const text = fs.existsSync(file) ? fs.readFileSync(file, "utf8").trim().split("\n") : [];
+        return `\n--- ${label} (last lines of ${file}):\n${text.slice(-lines).join("\n")}`;
+    }
+
+    async function startApiProxy(host: PlannedHost): Promise<void> {
+        const service = apiProxyService(cluster, host.name);
+        const check = await onHost(host.name, service.execStartPre);
+        assert.equal(check.status, 0, `${host.name}: nginx -t\n${output(check)}`);
+        const label = `api-proxy ${host.name}`;
+        processes.start(label, network.command(host.name, service.execStart, binds(host.name)), logOf(label));
+    }
+
+    /** A master's control-plane component as the kubelet would run its static pod: the manifest's command line. */
+    function startComponent(master: PlannedHost, component: (typeof controlPlaneComponents)[number]): void {
+        const pod = readStaticPod(path.join(root(master.name), manifestsDir, `${component}.yaml`));
+        assert.equal(pod.command[0], component);
+        for (const dir of pod.createdDirectories) {
+            const own = binds(master.name).find((bind) => dir === bind.target || dir.startsWith(`${bind.target}/`));
+            if (own) fs.mkdirSync(path.join(own.source, path.relative(own.target, dir)), { recursive: true });
+        }
+        const argv = [toolchainBinary(component), ...pod.command.slice(1)];
+        const label = `${component} ${master.name}`;
+        processes.start(label, network.command(master.name, argv, binds(master.name)), logOf(label), { restart: true });
+    }
+
+    async function waitReady(master: PlannedHost, timeoutMs = 180_000): Promise<void> {
+        await waitFor(
+            `${master.name}'s kube-apiserver to be ready`,
+            timeoutMs,
+            async () => {
+                if (!processes.isRunning(`kube-apiserver ${master.name}`)) {
+                    throw new Error(`kube-apiserver on ${master.name} exited${tail(`kube-apiserver ${master.name}`)}`);
+                }
+                const ready = await kubectl(worker.name, [
+                    "--server",
+                    directApiserver(master),
+                    "get",
+                    "--raw",
+                    "/readyz",
+                ]);
+                if (ready.status !== 0) throw new Error(output(ready));
+                return ready.stdout.trim() === "ok" ? true : undefined;
+            },
+            1000,
+        );
+    }
+
+    /** Every file of the plan under the host's /etc/kubernetes/pki, and every file there now: the same bytes. */
+    function assertPkiUnchanged(host: string): void {
+        const planned = path.join(cluster.plan.dir, "hosts", host, "files", pkiDir);
+        const now = path.join(root(host), pkiDir);
+        const list = (dir: string) =>
+            listFiles(dir)
+                .map((file) => path.relative(dir, file))
+                .sort();
+        assert.deepEqual(list(now), list(planned), `${host}: kubeadm added or removed files in ${pkiDir}`);
+        for (const file of list(planned)) {
+            assert.ok(
+                fs.readFileSync(path.join(now, file)).equals(fs.readFileSync(path.join(planned, file))),
+                `${host}: kubeadm changed ${pkiDir}/${file}`,
+            );
+        }
+    }
+
+    function auditLog(master: PlannedHost): AuditEvent[] {
+        const file = path.join(root(master.name), apiserverFiles.auditLog);
+        if (!fs.existsSync(file)) return [];
+        return fs
+            .readFileSync(file, "utf8")
+            .split("\n")
+            .filter(Boolean)
+            .map((line) => JSON.parse(line) as AuditEvent);
+    }
+
+    check("kubeadm config validate accepts every host's kubeadm configuration, without a warning", async () => {
+        const configs = cluster.layout.flatMap((host) =>
+            Object.values(kubeadmConfigPaths)
+                .map((file) => path.join(cluster.plan.dir, "hosts", host.name, "files", file))
+                .filter((file) => fs.existsSync(file)),
+        );
+        assert.equal(
+            configs.length,
+            cluster.layout.filter((host) => host.role !== "bastion").length,
+            "one kubeadm configuration per node",
+        );
+        for (const config of configs) {
+            // In a namespace without a way out: what kubeadm would fetch online would show as a warning.
+            const result = await onHost(masters[0].name, [
+                toolchainBinary("kubeadm"),
+                "config",
+                "validate",
+                "--config",
+                config,
+            ]);
+            assert.equal(result.status, 0, `${config}\n${output(result)}`);
+            assert.equal(result.stdout.trim(), "ok", config);
+            assert.deepEqual(
+                result.stderr.split("\n").filter((line) => /^W\d{4}/.test(line)),
+                [],
+                `${config}: kubeadm warned`,
+            );
+        }
+    });
+
+    check(
+        `etcd ${etcdVersion} forms the 3-member cluster from the plan's config files, unit command line and certificates`,
+        async () => {
+            for (const member of etcd.members) etcd.start(member);
+            await etcd.waitHealthy("every etcd member to be healthy");
+            const status = await etcd.etcdctl(etcd.members[0], ["endpoint", "status", "--write-out=json"]);
+            assert.equal(status.status, 0, output(status));
+            const versions = (JSON.parse(status.stdout) as { Status: { version: string } }[]).map(
+                (entry) => entry.Status.version,
+            );
+            assert.deepEqual(
+                versions,
+                etcd.members.map(() => etcdVersion),
+            );
+        },
+    );
+
+    check(
+        "master-1: kubeadm init phases certs, kubeconfig and control-plane use the plan's PKI as it is (no file in /etc/kubernetes/pki changed or added)",
+        async () => {
+            const [first] = masters;
+            for (const phase of ["certs", "kubeconfig", "control-plane"]) {
+                await kubeadm(first.name, "init", "phase", phase, "all", "--config", kubeadmConfigPaths.init);
+            }
+            assertPkiUnchanged(first.name);
+        },
+    );
+
+    check(
+        "master-1: kube-apiserver, kube-controller-manager and kube-scheduler run with the static pod manifests' exact command lines; the apiserver is ready",
+        async () => {
+            for (const component of controlPlaneComponents) startComponent(masters[0], component);
+            await waitReady(masters[0]);
+        },
+    );
+
+    check(
+        "master-1: kubeadm init phases upload-config, bootstrap-token (the plan's token), addon coredns and addon kube-proxy succeed against the live API",
+        async () => {
+            const [first] = masters;
+            for (const phase of [
+                ["upload-config", "all"],
+                ["bootstrap-token"],
+                ["addon", "coredns"],
+                ["addon", "kube-proxy"],
+            ]) {
+                await kubeadm(first.name, "init", "phase", ...phase, "--config", kubeadmConfigPaths.init);
+            }
+            const init = parseYaml(hostFile(cluster, first.name, kubeadmConfigPaths.init).split("\n---\n")[0]) as {
+                bootstrapTokens: { token: string }[];
+            };
+            const [tokenId] = init.bootstrapTokens[0].token.split(".");
+            await admin(
+                "-n",
+                "kube-system",
+                "get",
+                `secret/bootstrap-token-${tokenId}`,
+                "configmap/kubeadm-config",
+                "configmap/kube-proxy",
+                "deployment/coredns",
+                "daemonset/kube-proxy",
+            );
+            await admin("-n", "kube-public", "get", "configmap/cluster-info");
+        },
+    );
+
+    check(
+        "master-2 and master-3: kubeadm join phase control-plane-prepare discovers the cluster with the plan's token and CA hash and uses the plan's PKI as it is; their apiservers are ready",
+        async () => {
+            for (const master of masters.slice(1)) {
+                await kubeadm(
+                    master.name,
+                    "join",
+                    "phase",
+                    "control-plane-prepare",
+                    "all",
+                    "--config",
+                    kubeadmConfigPaths.join,
+                );
+                assertPkiUnchanged(master.name);
+                for (const component of controlPlaneComponents) startComponent(master, component);
+            }
+            for (const master of masters.slice(1)) await waitReady(master);
+        },
+    );
+
+    check(
+        "every apiserver is ready; through the worker's local proxy at the controlPlaneEndpoint, kubectl reaches all three, TLS verified against the plan's CA (another CA is refused)",
+        async () => {
+            for (const master of masters) await waitReady(master, 10_000);
+            // Each kubectl run is a new connection to the proxy; each apiserver logs the requests it serves.
+            const seen = new Set<string>();
+            for (let i = 0; i < 30 && seen.size < masters.length; i++) {
+                const probe = `kubeha-proxy-probe-${i}`;
+                await admin("get", "configmaps", "-n", "default", "-l", probe, "-o", "name");
+                await waitFor(`the request ${probe} in an audit log`, 10_000, async () => {
+                    const master = masters.find((candidate) =>
+                        auditLog(candidate).some((event) => event.requestURI.includes(probe)),
+                    );
+                    if (master) seen.add(master.name);
+                    return master ? true : undefined;
+                });
+            }
+            assert.deepEqual(
+                [...seen].sort(),
+                masters.map((master) => master.name),
+            );
+
+            const foreign = foreignCa(workDir);
+            const refused = await kubectl(worker.name, [
+                "--certificate-authority",
+                foreign.caCert,
+                "get",
+                "--raw",
+                "/readyz",
+            ]);
+            assert.notEqual(refused.status, 0, "kubectl trusted an apiserver certificate from another CA");
+            assert.match(refused.stderr, /certificate signed by unknown authority/);
+        },
+    );
+
+    check(
+        "the plan's admin kubeconfig is cluster-admin through kubeadm:cluster-admins (without that binding it is nothing), not system:masters; a client certificate from another CA is refused",
+        async () => {
+            const whoami = JSON.parse(await admin("auth", "whoami", "-o", "json")) as {
+                status: { userInfo: { groups: string[] } };
+            };
+            assert.ok(whoami.status.userInfo.groups.includes("kubeadm:cluster-admins"), JSON.stringify(whoami));
+            assert.ok(
+                !whoami.status.userInfo.groups.includes("system:masters"),
+                "the admin identity is in system:masters",
+            );
+            assert.equal((await admin("auth", "can-i", "*", "*")).trim(), "yes");
+
+            // Break glass: kubeadm's super-admin (system:masters) on master-1 takes the binding away and gives it back.
+            const superAdmin = (...args: string[]) =>
+                succeeds(masters[0].name, [
+                    toolchainBinary("kubectl"),
+                    "--kubeconfig",
+                    `${kubernetesDir}/super-admin.conf`,
+                    ...args,
+                ]);
+            const binding = JSON.parse(
+                await superAdmin("get", "clusterrolebinding", "kubeadm:cluster-admins", "-o", "json"),
+            ) as {
+                roleRef: { name: string };
+                subjects: { kind: string; name: string }[];
+            };
+            assert.equal(binding.roleRef.name, "cluster-admin");
+            assert.deepEqual(
+                binding.subjects.map(({ kind, name }) => ({ kind, name })),
+                [{ kind: "Group", name: "kubeadm:cluster-admins" }],
+            );
+            const saved = path.join(root(masters[0].name), kubernetesDir, "kubeadm-cluster-admins.json");
+            fs.writeFileSync(
+                saved,
+                JSON.stringify({
+                    apiVersion: "rbac.authorization.k8s.io/v1",
+                    kind: "ClusterRoleBinding",
+                    metadata: { name: "kubeadm:cluster-admins" },
+                    roleRef: binding.roleRef,
+                    subjects: binding.subjects,
+                }),
+            );
+            await superAdmin("delete", "clusterrolebinding", "kubeadm:cluster-admins");
+            try {
+                const without = await kubectl(worker.name, ["auth", "can-i", "*", "*"]);
+                assert.equal(without.stdout.trim(), "no", output(without));
+            } finally {
+                await superAdmin("create", "-f", `${kubernetesDir}/kubeadm-cluster-admins.json`);
+            }
+            await waitFor("the admin to be cluster-admin again", 10_000, async () =>
+                (await admin("auth", "can-i", "*", "*")).trim() === "yes" ? true : undefined,
+            );
+
+            const foreign = foreignCa(workDir);
+            const stranger = await kubectlAs(
+                worker.name,
+                [`--client-certificate=${foreign.clientCert}`, `--client-key=${foreign.clientKey}`],
+                ["get", "namespaces"],
+            );
+            assert.notEqual(stranger.status, 0, "a client certificate from another CA was accepted");
+            assert.match(stranger.stderr, /Unauthorized|must be logged in/);
+        },
+    );
+
+    check(
+        `a Secret written through the API is stored encrypted in etcd (secretbox, key ${encryptionKeyName}); a ConfigMap is not`,
+        async () => {
+            const marker = "kubeha-plaintext-marker";
+            await admin(
+                "create",
+                "secret",
+                "generic",
+                "kubeha-encryption-probe",
+                "-n",
+                "default",
+                `--from-literal=value=${marker}`,
+            );
+            await admin(
+                "create",
+                "configmap",
+                "kubeha-encryption-probe",
+                "-n",
+                "default",
+                `--from-literal=value=${marker}`,
+            );
+            const raw = async (key: string) => {
+                const result = await etcd.etcdctl(etcd.members[0], ["get", key, "--print-value-only"]);
+                assert.equal(result.status, 0, output(result));
+                assert.ok(result.stdout.length > 0, `nothing at ${key}`);
+                return result.stdout;
+            };
+            const secret = await raw("/registry/secrets/default/kubeha-encryption-probe");
+            assert.ok(
+                secret.startsWith(`k8s:enc:secretbox:v1:${encryptionKeyName}:`),
+                `stored as ${JSON.stringify(secret.slice(0, 40))}`,
+            );
+            assert.ok(!secret.includes(marker), "the secret's value is readable in etcd");
+            const configMap = await raw("/registry/configmaps/default/kubeha-encryption-probe");
+            assert.ok(
+                !configMap.startsWith("k8s:enc:") && configMap.includes(marker),
+                "a ConfigMap is stored as it is",
+            );
+        },
+    );
+
+    check(
+        "the audit log records requests as the policy says: Secrets at Metadata (their data never logged), namespace writes with request and response, reads at Request, /version and events not at all, no RequestReceived stage",
+        async () => {
+            const [first] = masters;
+            const direct = (...args: string[]) => admin("--server", directApiserver(first), ...args);
+            await direct(
+                "create",
+                "secret",
+                "generic",
+                "kubeha-audit-secret",
+                "-n",
+                "default",
+                "--from-literal=value=kubeha-audit-plaintext",
+            );
+            await direct("create", "namespace", "kubeha-audit");
+            await direct("get", "pods", "-n", "kubeha-audit");
+            await direct("get", "events", "-n", "kubeha-audit");
+            await direct("version");
+            const events = await waitFor("the audit events of these requests", 15_000, async () => {
+                const all = auditLog(first);
+                return all.some(
+                    (event) => event.objectRef?.namespace === "kubeha-audit" && event.objectRef.resource === "pods",
+                )
+                    ? all
+                    : undefined;
+            });
+            const find = (what: string, predicate: (event: AuditEvent) => boolean) => {
+                const found = events.filter(predicate);
+                assert.ok(found.length > 0, `no audit event for ${what}`);
+                return found;
+            };
+            for (const event of find(
+                "the Secret's create",
+                (e) =>
+                    e.verb === "create" &&
+                    e.objectRef?.resource === "secrets" &&
+                    e.objectRef.name === "kubeha-audit-secret",
+            )) {
+                assert.equal(event.level, "Metadata");
+                assert.equal(event.requestObject, undefined);
+            }
+            assert.ok(
+                !fs
+                    .readFileSync(path.join(root(first.name), apiserverFiles.auditLog), "utf8")
+                    .includes("kubeha-audit-plaintext"),
+                "a Secret's value is in the audit log",
+            );
+            for (const event of find(
+                "the namespace's create",
+                (e) =>
+                    e.verb === "create" &&
+                    e.objectRef?.resource === "namespaces" &&
+                    e.objectRef.name === "kubeha-audit",
+            )) {
+                assert.equal(event.level, "RequestResponse");
+                assert.ok(event.requestObject && event.responseObject, "request and response logged");
+            }
+            for (const event of find(
+                "the pods' list",
+                (e) =>
+                    e.verb === "list" && e.objectRef?.resource === "pods" && e.objectRef.namespace === "kubeha-audit",
+            )) {
+                assert.equal(event.level, "Request");
+                assert.equal(event.responseObject, undefined);
+            }
+            assert.deepEqual(
+                events.filter((e) => e.objectRef?.resource === "events"),
+                [],
+                "events are logged",
+            );
+            assert.deepEqual(
+                events.filter((e) => e.requestURI === "/version" || e.requestURI.startsWith("/version?")),
+                [],
+                "/version is logged",
+            );
+            assert.deepEqual(
+                events.filter((e) => e.stage === "RequestReceived"),
+                [],
+                "the RequestReceived stage is logged",
+            );
+        },
+    );
+
+    check(
+        "worker-1: kubeadm join phase kubelet-start refuses the cluster with a wrong CA hash; with the plan's JoinConfiguration it discovers the live cluster (token, CA hash) and writes the kubelet's bootstrap kubeconfig and the cluster's kubelet configuration",
+        async () => {
+            const joinFile = path.join(root(worker.name), kubeadmConfigPaths.join);
+            const planned = fs.readFileSync(joinFile, "utf8");
+            const [plannedHash] = /sha256:[0-9a-f]{64}/.exec(planned) ?? [""];
+            assert.equal(
+                plannedHash,
+                caCertHash(fs.readFileSync(path.join(root(worker.name), kubernetesPki.caCert), "utf8")),
+            );
+            // The hash of another CA's key, as a join configuration rendered for another cluster would pin.
+            const wrongHash = caCertHash(fs.readFileSync(foreignCa(workDir).caCert, "utf8"));
+            const wrongFile = path.join(path.dirname(kubeadmConfigPaths.join), "join-wrong-ca-hash.yaml");
+            fs.writeFileSync(path.join(root(worker.name), wrongFile), planned.replace(plannedHash, wrongHash));
+            const refused = await onHost(
+                worker.name,
+                [toolchainBinary("kubeadm"), "join", "phase", "kubelet-start", "--config", wrongFile],
+                120_000,
+            );
+            assert.notEqual(refused.status, 0, `kubeadm joined a cluster whose CA it does not pin\n${output(refused)}`);
+            assert.match(refused.stderr, /none of the public keys .* are pinned/);
+            const bootstrapFile = path.join(root(worker.name), kubernetesDir, "bootstrap-kubelet.conf");
+            assert.ok(!fs.existsSync(bootstrapFile), "a bootstrap kubeconfig was written for a refused cluster");
+
+            await kubeadm(worker.name, "join", "phase", "kubelet-start", "--config", kubeadmConfigPaths.join);
+            const bootstrap = parseYaml(fs.readFileSync(bootstrapFile, "utf8")) as {
+                clusters: { cluster: { server: string; "certificate-authority-data": string } }[];
+                users: { user: { token: string } }[];
+            };
+            const join = parseYaml(planned) as { discovery: { bootstrapToken: { token: string } } };
+            assert.equal(bootstrap.clusters[0].cluster.server, endpoint);
+            assert.equal(
+                Buffer.from(bootstrap.clusters[0].cluster["certificate-authority-data"], "base64").toString("utf8"),
+                fs.readFileSync(path.join(root(worker.name), kubernetesPki.caCert), "utf8"),
+            );
+            assert.equal(bootstrap.users[0].user.token, join.discovery.bootstrapToken.token);
+            // The KubeletConfiguration master-1 uploaded, as kubeadm hands it to the worker's kubelet.
+            const kubeletConfig = parseYaml(
+                fs.readFileSync(path.join(root(worker.name), "var/lib/kubelet/config.yaml"), "utf8"),
+            ) as Record<string, unknown>;
+            const plannedKubelet = hostFile(cluster, masters[0].name, kubeadmConfigPaths.init)
+                .split("\n---\n")
+                .map((document) => parseYaml(document) as Record<string, unknown>)
+                .find((document) => document.kind === "KubeletConfiguration")!;
+            assertSettings(kubeletConfig, plannedKubelet, "the worker's kubelet config");
+            assertPkiUnchanged(worker.name);
+        },
+    );
+
+    check(
+        "worker-1: a client certificate request made with that bootstrap kubeconfig, as the kubelet's TLS bootstrap makes it, is approved and signed by the controller-manager with the plan's CA",
+        async () => {
+            const key = path.join(workDir, "node.key");
+            const request = path.join(workDir, "node.csr");
+            execFileSync(
+                "openssl",
+                [
+                    "req",
+                    "-new",
+                    "-newkey",
+                    "ec",
+                    "-pkeyopt",
+                    "ec_paramgen_curve:P-256",
+                    "-nodes",
+                    "-keyout",
+                    key,
+                    "-out",
+                    request,
+                    "-subj",
+                    `/O=system:nodes/CN=system:node:${worker.name}`,
+                ],
+                { stdio: "pipe" },
+            );
+            const name = `kubeha-node-csr-${worker.name}`;
+            const csr = {
+                apiVersion: "certificates.k8s.io/v1",
+                kind: "CertificateSigningRequest",
+                metadata: { name },
+                spec: {
+                    request: fs.readFileSync(request).toString("base64"),
+                    signerName: "kubernetes.io/kube-apiserver-client-kubelet",
+                    usages: ["digital signature", "client auth"],
+                },
+            };
+            const csrFile = path.join(root(worker.name), kubernetesDir, "node-csr.json");
+            fs.writeFileSync(csrFile, JSON.stringify(csr));
+            const created = await kubectl(
+                worker.name,
+                ["create", "-f", `${kubernetesDir}/node-csr.json`],
+                `${kubernetesDir}/bootstrap-kubelet.conf`,
+            );
+            assert.equal(created.status, 0, output(created));
+            const issued = await waitFor("the controller-manager to approve and sign the request", 60_000, async () => {
+                const status = JSON.parse(await admin("get", "csr", name, "-o", "json")) as {
+                    status: { certificate?: string; conditions?: { type: string; reason: string }[] };
+                };
+                return status.status.certificate ? status.status : undefined;
+            });
+            assert.deepEqual(
+                issued.conditions?.map(({ type, reason }) => ({ type, reason })),
+                [{ type: "Approved", reason: "AutoApproved" }],
+            );
+            const certificate = path.join(workDir, "node.crt");
+            fs.writeFileSync(certificate, Buffer.from(issued.certificate!, "base64"));
+            const verified = execFileSync(
+                "openssl",
+                ["verify", "-CAfile", path.join(root(worker.name), kubernetesPki.caCert), certificate],
+                { encoding: "utf8" },
+            );
+            assert.match(verified, /: OK/);
+            const subject = execFileSync("openssl", ["x509", "-noout", "-subject", "-in", certificate], {
+                encoding: "utf8",
+            });
+            assert.match(subject, new RegExp(`O ?= ?system:nodes, CN ?= ?system:node:${worker.name}`));
+        },
+    );
+
+    check(
+        "every manifest the plan applies (flannel; the kubernetes-dashboard and headlamp UIs) passes server-side apply; flannel's Network is the cluster's pod CIDR",
+        async () => {
+            const variants = [plan({ stack: "dev", config: otherUiConfig, showSecrets: true }), cluster.plan];
+            for (const variant of variants) {
+                const dir = path.join(variant.dir, "manifests");
+                const files = applyOrder(variant);
+                assert.ok(
+                    files.some((file) => file.includes("flannel")),
+                    `${dir}: no flannel`,
+                );
+                for (const file of files)
+                    await admin("apply", "--server-side", "--field-manager=kubeha", "-f", path.join(dir, file));
+            }
+            const flannel = JSON.parse(
+                await admin("-n", "kube-flannel", "get", "configmap", "kube-flannel-cfg", "-o", "json"),
+            ) as { data: Record<string, string> };
+            const network = (JSON.parse(flannel.data["net-conf.json"]) as { Network: string }).Network;
+            const kubeadmConfig = JSON.parse(
+                await admin("-n", "kube-system", "get", "configmap", "kubeadm-config", "-o", "json"),
+            ) as { data: { ClusterConfiguration: string } };
+            const podSubnet = (
+                parseYaml(kubeadmConfig.data.ClusterConfiguration) as { networking: { podSubnet: string } }
+            ).networking.podSubnet;
+            assert.equal(network, podSubnet);
+            assert.equal(podSubnet, cluster.config.network.podCidr);
+        },
+    );
+
+    check(
+        "each UI's admin token Secret is filled by the controller-manager, and that token is allowed everything (can-i '*' '*')",
+        async () => {
+            const variants = [plan({ stack: "dev", config: otherUiConfig, showSecrets: true }), cluster.plan];
+            const secrets = variants.flatMap((variant) => {
+                const dir = path.join(variant.dir, "manifests");
+                return fs
+                    .readdirSync(dir)
+                    .map(
+                        (file) =>
+                            parseYaml(fs.readFileSync(path.join(dir, file), "utf8")) as {
+                                kind: string;
+                                type?: string;
+                                metadata: { name: string; namespace: string };
+                            },
+                    )
+                    .filter(
+                        (object) => object.kind === "Secret" && object.type === "kubernetes.io/service-account-token",
+                    );
+            });
+            assert.equal(secrets.length, 2, "one admin token Secret per UI");
+            for (const { metadata } of secrets) {
+                const token = await waitFor(`the token in ${metadata.namespace}/${metadata.name}`, 30_000, async () => {
+                    const data = (
+                        await admin(
+                            "-n",
+                            metadata.namespace,
+                            "get",
+                            "secret",
+                            metadata.name,
+                            "-o",
+                            "jsonpath={.data.token}",
+                        )
+                    ).trim();
+                    return data ? Buffer.from(data, "base64").toString("utf8") : undefined;
+                });
+                const allowed = await kubectlAs(worker.name, [`--token=${token}`], ["auth", "can-i", "*", "*"]);
+                assert.equal(
+                    allowed.stdout.trim(),
+                    "yes",
+                    `${metadata.namespace}/${metadata.name}: ${output(allowed)}`,
+                );
+            }
+        },
+    );
+
+    check(
+        "with master-1's apiserver stopped, kubectl through the worker's proxy keeps working; restarted, it is ready again",
+        async () => {
+            const [first] = masters;
+            await processes.stop(`kube-apiserver ${first.name}`);
+            for (let i = 0; i < 2 * masters.length; i++) await admin("get", "namespace", "default", "-o", "name");
+            startComponent(first, "kube-apiserver");
+            await waitReady(first);
+        },
+    );
+
+    check(
+        "with one etcd member stopped, writes through the API go on; restarted, it rejoins and holds them",
+        async () => {
+            const stopped = etcd.members[2];
+            await etcd.stop(stopped);
+            for (let i = 1; i <= 3; i++)
+                await admin(
+                    "create",
+                    "configmap",
+                    `kubeha-etcd-down-${i}`,
+                    "-n",
+                    "default",
+                    "--from-literal=value=written while an etcd member was down",
+                );
+            etcd.start(stopped);
+            await etcd.waitHealthy(`${stopped.name} to be healthy again`, etcd.clientUrl(stopped));
+            await waitFor(`${stopped.name} to hold the writes it missed`, 30_000, async () => {
+                const local = await etcd.etcdctl(
+                    stopped,
+                    ["get", "/registry/configmaps/default/kubeha-etcd-down-3", "--print-value-only", "--consistency=s"],
+                    { ETCDCTL_ENDPOINTS: etcd.clientUrl(stopped) },
+                );
+                return local.stdout.includes("written while an etcd member was down") ? true : undefined;
+            });
+        },
+    );
+
+    check(
+        "no apiserver, etcd member or proxy stopped on its own; controller-managers and schedulers only on losing their leader election (the kubelet would restart them, as here)",
+        async () => {
+            const components = masters.flatMap((master) =>
+                controlPlaneComponents.map((component) => `${component} ${master.name}`),
+            );
+            const labels = [
+                ...components,
+                ...etcd.members.map((member) => `etcd ${member.name}`),
+                ...[...masters, worker].map((host) => `api-proxy ${host.name}`),
+            ];
+            await waitFor("every process to run", 10_000, async () =>
+                labels.every((label) => processes.isRunning(label)) ? true : undefined,
+            ).catch(() => undefined);
+            assert.deepEqual(
+                labels.filter((label) => !processes.isRunning(label)),
+                [],
+                "not running",
+            );
+            for (const label of components.filter((candidate) => processes.restarts(candidate) > 0)) {
+                assert.ok(!label.startsWith("kube-apiserver"), `${label} exited on its own${tail(label)}`);
+                const exits = fs.readFileSync(logOf(label), "utf8").match(/leaderelection lost/gi)?.length ?? 0;
+                assert.equal(
+                    exits,
+                    processes.restarts(label),
+                    `${label} exited other than by losing its leader election${tail(label)}`,
+                );
+            }
+        },
+    );
+});
+
+function listFiles(dir: string): string[] {
+    return fs
+        .readdirSync(dir, { withFileTypes: true })
+        .flatMap((entry) =>
+            entry.isDirectory() ? listFiles(path.join(dir, entry.name)) : [path.join(dir, entry.name)],
+        );
+}
+
+/** A CA that is not the cluster's, with a client certificate claiming the admin group. */
+function foreignCa(dir: string): { caCert: string; clientCert: string; clientKey: string } {
+    const caCert = path.join(dir, "foreign-ca.crt");
+    const caKey = path.join(dir, "foreign-ca.key");
+    const clientCert = path.join(dir, "foreign-client.crt");
+    const clientKey = path.join(dir, "foreign-client.key");
+    if (fs.existsSync(clientCert)) return { caCert, clientCert, clientKey };
+    const ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes"];
+    execFileSync(
+        "openssl",
+        ["req", "-x509", ...ec, "-keyout", caKey, "-out", caCert, "-subj", "/CN=not-the-cluster-ca", "-days", "1"],
+        { stdio: "pipe" },
+    );
+    const request = path.join(dir, "foreign-client.csr");
+    execFileSync(
+        "openssl",
+        [
+            "req",
+            "-new",
+            ...ec,
+            "-keyout",
+            clientKey,
+            "-out",
+            request,
+            "-subj",
+            "/O=kubeadm:cluster-admins/CN=kubeha-intruder",
+        ],
+        { stdio: "pipe" },
+    );
+    execFileSync(
+        "openssl",
+        [
+            "x509",
+            "-req",
+            "-in",
+            request,
+            "-CA",
+            caCert,
+            "-CAkey",
+            caKey,
+            "-CAcreateserial",
+            "-days",
+            "1",
+            "-out",
+            clientCert,
+        ],
+        { stdio: "pipe" },
+    );
+    return { caCert, clientCert, clientKey };
+}
+
+/** kubeadm's discovery hash of a CA: sha256 of its public key's DER SubjectPublicKeyInfo. */
+function caCertHash(pem: string): string {
+    const spki = new X509Certificate(pem).publicKey.export({ type: "spki", format: "der" });
+    return `sha256:${createHash("sha256").update(spki).digest("hex")}`;
+}
+
+/**
+ * The plan's manifests in an order Pulumi could apply them: each after the Kubernetes objects its resource
+ * depends on (a token Secret after its ServiceAccount: the token controller deletes one whose account is
+ * missing). Every manifest file is matched to its resource by kind, namespace and name.
+ */
+function applyOrder(planned: Plan): string[] {
+    const dir = path.join(planned.dir, "manifests");
+    const key = (kind: string, metadata?: { namespace?: string; name?: string }) =>
+        `${kind}/${metadata?.namespace ?? ""}/${metadata?.name ?? ""}`;
+    const fileOf = new Map<string, string>();
+    for (const file of fs.readdirSync(dir)) {
+        const object = parseYaml(fs.readFileSync(path.join(dir, file), "utf8")) as {
+            kind: string;
+            metadata: { namespace?: string; name: string };
+        };
+        fileOf.set(key(object.kind, object.metadata), file);
+    }
+    const resourceKey = (resource: PlannedResource) =>
+        key(resource.type.split(":")[2], resource.inputs.metadata as { namespace?: string; name?: string });
+    const objects = planned.resources.filter(
+        (resource) => resource.type.startsWith("kubernetes:") && fileOf.has(resourceKey(resource)),
+    );
+    assert.equal(objects.length, fileOf.size, `${dir}: not every manifest is a resource of the plan`);
+    const byName = new Map(objects.map((resource) => [resource.name, resource]));
+    const ordered: string[] = [];
+    const visit = (name: string, chain: string[]) => {
+        const resource = byName.get(name);
+        if (!resource || ordered.includes(name)) return;
+        assert.ok(!chain.includes(name), `dependency cycle: ${[...chain, name].join(" -> ")}`);
+        for (const dependency of resource.dependencies) visit(dependency, [...chain, name]);
+        ordered.push(name);
+    };
+    for (const name of byName.keys()) visit(name, []);
+    return ordered.map((name) => fileOf.get(resourceKey(byName.get(name)!))!);
+}
+
+/**
+ * Every setting of planned, recursively, has the same value in actual, which may hold more (defaults filled in).
+ * A planned zero may be absent: the kubelet's config file leaves out zero values (readOnlyPort 0 arrives as no key).
+ */
+function assertSettings(actual: unknown, planned: unknown, where: string): void {
+    if (planned !== null && typeof planned === "object" && !Array.isArray(planned)) {
+        assert.ok(actual !== null && typeof actual === "object", `${where}: ${JSON.stringify(actual)}`);
+        for (const [key, value] of Object.entries(planned)) {
+            assertSettings((actual as Record<string, unknown>)[key], value, `${where}.${key}`);
+        }
+    } else if (!(actual === undefined && planned === 0)) {
+        assert.deepEqual(actual, planned, where);
+    }
+}
