@@ -971,7 +971,18 @@ function assertSettings(actual: unknown, planned: unknown, where: string): void 
         for (const [key, value] of Object.entries(planned)) {
             assertSettings((actual as Record<string, unknown>)[key], value, `${where}.${key}`);
         }
+    } else if (typeof planned === "string" && goDuration(planned) !== undefined) {
+        // Durations come back normalized (1m as 1m0s).
+        assert.equal(goDuration(String(actual)), goDuration(planned), `${where}: ${actual} is not ${planned}`);
     } else if (!(actual === undefined && planned === 0)) {
         assert.deepEqual(actual, planned, where);
     }
+}
+
+/** A Go duration ("1m0s", "20Mi" is not one) in milliseconds, or undefined. */
+function goDuration(text: string): number | undefined {
+    const units: Record<string, number> = { h: 3_600_000, m: 60_000, s: 1000, ms: 1 };
+    const parts = [...text.matchAll(/(\d+(?:\.\d+)?)(ms|h|m|s)/g)];
+    if (parts.length === 0 || parts.map((part) => part[0]).join("") !== text) return undefined;
+    return parts.reduce((total, [, value, unit]) => total + Number(value) * units[unit], 0);
 }
