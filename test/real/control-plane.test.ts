@@ -2,8 +2,9 @@
 // kube-controller-manager, kube-scheduler and kubectl at exactly the versions the program deploys (built by
 // the toolchain), driven by the plan's own files. Every master and one worker is a network namespace at its
 // planned address; each host's commands see that host's files at their paths (its /etc/kubernetes, /etc/etcd,
-// /etc/kubeha, /var/lib/etcd, /var/log/kubernetes, bind-mounted from its own directory) and resolve names
-// through the plan's /etc/hosts. The local API proxy is nginx with the plan's config on every host.
+// /etc/kubeha, /var/lib/etcd, /var/lib/kubelet, /var/log/kubernetes, bind-mounted from a directory of its own
+// that starts as the plan's files, byte for byte) and resolve names through the plan's /etc/hosts. The local
+// API proxy is nginx with the plan's config and unit command lines on every host.
 //
 // What cannot run here: the kubelet and containerd (so no pod ever runs: the control plane runs as processes
 // with the static pod manifests' exact command lines, and kubeadm's phases that need a kubelet are left out)
@@ -17,10 +18,11 @@ import * as path from "node:path";
 import { after, before, describe, test } from "node:test";
 import { parse as parseYaml } from "yaml";
 import { hostFqdn, PlannedHost } from "../../config/layout";
+import { ports } from "../../config/ports";
 import { etcdVersion } from "../../config/versions";
 import { apiProxyConfigPath } from "../../render/api-proxy";
 import { apiserverFiles, encryptionKeyName } from "../../render/apiserver-files";
-import { etcdDiskMountPoint } from "../../render/etcd";
+import { etcdConfigPath, etcdDiskMountPoint } from "../../render/etcd";
 import { controlPlaneEndpoint, kubeadmConfigPaths } from "../../render/kubeadm";
 import { kubernetesPki } from "../../render/pki-files";
 import type { PlannedResource } from "../../plan/run";
@@ -54,7 +56,6 @@ interface AuditEvent {
     readonly stage: string;
     readonly verb: string;
     readonly requestURI: string;
-    readonly user: { readonly username: string };
     readonly objectRef?: { readonly resource?: string; readonly namespace?: string; readonly name?: string };
     readonly requestObject?: unknown;
     readonly responseObject?: unknown;
@@ -126,7 +127,7 @@ describe("the real control plane from the dev plan", { skip: systemTestSkipReaso
 
     /** The host's own directories over their paths (those the plan gives it), and its etcd disk. */
     function binds(host: string, files = root(host)): Bind[] {
-        const own = [kubernetesDir, "/etc/etcd", path.dirname(apiProxyConfigPath), ...hostStateDirs];
+        const own = [kubernetesDir, path.dirname(etcdConfigPath), path.dirname(apiProxyConfigPath), ...hostStateDirs];
         own.push(apiProxyService(cluster, host).runtimeDirectory);
         const result = own
             .filter((dir) => fs.existsSync(path.join(files, dir)))
@@ -175,7 +176,7 @@ describe("the real control plane from the dev plan", { skip: systemTestSkipReaso
     }
 
     function directApiserver(master: PlannedHost): string {
-        return `https://${hostFqdn(master.name, cluster.config.network.privateDomain)}:6443`;
+        return `https://${hostFqdn(master.name, cluster.config.network.privateDomain)}:${ports.apiserver}`;
     }
 
     function logOf(label: string): string {
