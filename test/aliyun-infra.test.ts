@@ -6,7 +6,10 @@ import * as path from "node:path";
 import { describe, test } from "node:test";
 import * as ipaddr from "ipaddr.js";
 import type { PlannedResource } from "../plan/run";
+import { KubehaMocks } from "../plan/mocks";
 import { Plan, plan, runPlanCli } from "./support/plan";
+
+const imagesToken = "alicloud:ecs/getImages:getImages";
 
 const t = {
     instance: "alicloud:ecs/instance:Instance",
@@ -74,41 +77,37 @@ function ruleLines(result: Plan): string[] {
 
 describe("Aliyun infrastructure (dev stack)", () => {
     test("resource counts follow the config", () => {
-        for (const request of [{ stack: "dev" }, variant]) {
+        const counts = (hosts: number, groups: number, rules: number) => ({
+            "alicloud:vpc/network:Network": 1,
+            [t.switch]: 6,
+            "alicloud:vpc/natGateway:NatGateway": 1,
+            "alicloud:ecs/eipAddress:EipAddress": 1,
+            "alicloud:ecs/eipAssociation:EipAssociation": 1,
+            "alicloud:vpc/snatEntry:SnatEntry": 3,
+            [t.group]: groups,
+            [t.rule]: rules,
+            [t.keyPair]: 1,
+            [t.instance]: hosts,
+            "alicloud:pvtz/zone:Zone": 1,
+            "alicloud:pvtz/zoneAttachment:ZoneAttachment": 1,
+            [t.record]: hosts,
+            [t.nlb]: 1,
+            [t.serverGroup]: 1,
+            [t.backend]: 3,
+            [t.listener]: 1,
+        });
+        // dev: bastion, 3 masters, 3 workers; the variant adds 3 etcd hosts (and their group) and a worker.
+        for (const [request, expected] of [
+            [{ stack: "dev" }, counts(7, 4, 13)],
+            [variant, counts(11, 5, 16)],
+        ] as const) {
             const result = plan(request);
-            const hosts = Object.values(layoutOf(result));
-            const zones = result.outputs.zones as string[];
-            const count = (role: string) => hosts.filter((host) => host.role === role).length;
-            const rules = ruleLines(result).length;
-            const dedicatedEtcd = count("etcd") > 0;
-            const expected: Record<string, number> = {
-                "alicloud:vpc/network:Network": 1,
-                [t.switch]: 2 * zones.length,
-                "alicloud:vpc/natGateway:NatGateway": 1,
-                "alicloud:ecs/eipAddress:EipAddress": 1,
-                "alicloud:ecs/eipAssociation:EipAssociation": 1,
-                "alicloud:vpc/snatEntry:SnatEntry": zones.length,
-                [t.group]: dedicatedEtcd ? 5 : 4,
-                [t.rule]: rules,
-                [t.keyPair]: 1,
-                [t.instance]: hosts.length,
-                "alicloud:pvtz/zone:Zone": 1,
-                "alicloud:pvtz/zoneAttachment:ZoneAttachment": 1,
-                [t.record]: hosts.length,
-                [t.nlb]: 1,
-                [t.serverGroup]: 1,
-                [t.backend]: count("master"),
-                [t.listener]: 1,
-            };
             const actual: Record<string, number> = {};
             for (const resource of result.resources.filter((r) => r.type.startsWith("alicloud:"))) {
                 actual[resource.type] = (actual[resource.type] ?? 0) + 1;
                 assert.equal(resource.parent, "aliyun", `${resource.name} belongs to the AliyunInfra component`);
             }
             assert.deepEqual(actual, expected);
-            assert.equal(count("master"), 3);
-            assert.equal(count("etcd"), request === variant ? 3 : 0);
-            assert.equal(count("worker"), request === variant ? 4 : 3);
         }
     });
 
@@ -298,17 +297,38 @@ describe("Aliyun infrastructure (dev stack)", () => {
         });
     });
 
-    test("every host: pinned Ubuntu 24.04 image, hardened metadata, non-root login, user-data as given", () => {
+    test("every host: Aliyun's own Ubuntu 24.04 x86_64 image, token-only metadata, non-root login", () => {
         const result = plan({ stack: "dev" });
-        const instances = result.ofType(t.instance);
-        const images = new Set(instances.map((instance) => instance.inputs.imageId));
-        assert.equal(images.size, 1, "one image lookup serves every host");
-        assert.match(String([...images][0]), /^ubuntu_24_04_x64/);
-        for (const instance of instances) {
-            assert.equal(instance.inputs.httpTokens, "required");
+        // The lookup: system images only (Aliyun's own, not the marketplace's or another account's).
+        const lookups = result.invoked("alicloud:ecs/getImages:getImages");
+        assert.deepEqual(lookups, [
+            { architecture: "x86_64", mostRecent: true, nameRegex: "^ubuntu_24_04_x64", owners: "system" },
+        ]);
+        const [image] = new KubehaMocks({ region: "cn-hangzhou" }).call({ token: imagesToken, inputs: lookups[0] })
+            .images as { id: string }[];
+        for (const instance of result.ofType(t.instance)) {
+            assert.equal(instance.inputs.imageId, image.id, `${instance.name} boots the image the lookup found`);
+            // Every metadata option, so that a loosened one fails here (the hop limit stays Aliyun's default, 1).
+            const metadata = Object.entries(instance.inputs).filter(([key]) => key.startsWith("http"));
+            assert.deepEqual(Object.fromEntries(metadata), { httpTokens: "required" }, instance.name);
             assert.deepEqual(instance.inputs.imageOptions, { loginAsNonRoot: true });
             assert.equal(instance.inputs.instanceChargeType, "PostPaid");
         }
+    });
+
+    test("zones: only those offering the instance types on ESSD", () => {
+        assert.deepEqual(plan({ stack: "dev" }).invoked("alicloud:index/getZones:getZones"), [
+            {
+                availableDiskCategory: "cloud_essd",
+                availableInstanceType: "ecs.g7.large",
+                availableResourceCreation: "Instance",
+            },
+            {
+                availableDiskCategory: "cloud_essd",
+                availableInstanceType: "ecs.t6-c1m2.large",
+                availableResourceCreation: "Instance",
+            },
+        ]);
     });
 
     test("a newer image, user-data or disk list never touches a running host; a replacement frees its address first", () => {

@@ -151,19 +151,52 @@ describe("aws-dev: default configuration", () => {
         for (const name of workers) assert.deepEqual(groupsOf(name), ["worker-sg"]);
     });
 
-    test("IMDSv2, encrypted gp3 root volumes and a pinned image on every instance", () => {
+    test("IMDSv2 within one hop, encrypted gp3 root volumes and Canonical's image on every instance", () => {
+        const lookups = p().invoked("aws:ec2/getAmi:getAmi");
+        // Canonical's account only: an image of the same name from anyone else is never picked.
+        assert.deepEqual(lookups, [
+            {
+                filters: [
+                    { name: "name", values: ["ubuntu/images/hvm-ssd-gp3/ubuntu-noble-24.04-amd64-server-*"] },
+                    { name: "architecture", values: ["x86_64"] },
+                    { name: "virtualization-type", values: ["hvm"] },
+                ],
+                mostRecent: true,
+                owners: ["099720109477"],
+            },
+        ]);
+        const image = new KubehaMocks({ region: "eu-central-1" }).call({
+            token: "aws:ec2/getAmi:getAmi",
+            inputs: lookups[0],
+        });
         for (const host of p().ofType("aws:ec2/instance:Instance")) {
             const { metadataOptions, rootBlockDevice, ebsBlockDevices, ami } = inputs(host) as Record<string, Inputs>;
-            assert.equal(metadataOptions.httpTokens, "required", host.name);
-            assert.equal(rootBlockDevice.encrypted, true, host.name);
-            assert.equal(rootBlockDevice.volumeType, "gp3", host.name);
+            // One hop: a pod (one hop further) cannot reach the instance's credentials.
+            assert.deepEqual(
+                metadataOptions,
+                { httpEndpoint: "enabled", httpTokens: "required", httpPutResponseHopLimit: 1 },
+                host.name,
+            );
+            const { tags: _tags, ...root } = rootBlockDevice;
+            const systemGb = host.name === "bastion" ? 20 : 40;
+            assert.deepEqual(
+                root,
+                { volumeType: "gp3", volumeSize: systemGb, encrypted: true, deleteOnTermination: true },
+                host.name,
+            );
             assert.equal(ebsBlockDevices, undefined, `${host.name}: data disks are separate volumes`);
-            assert.match(String(ami), /^ami-/);
-            // A newer "most recent" AMI must not replace a running host.
-            assert.ok(host.ignoreChanges?.includes("ami"), `${host.name} is not pinned to its image`);
+            assert.equal(ami, image.id, `${host.name} boots the image the lookup found`);
+            // A newer "most recent" AMI must not replace a running host, nor new user-data reboot it.
+            assert.deepEqual(host.ignoreChanges, ["ami", "userDataBase64"], host.name);
             // Its fixed private address stays taken until the old instance is gone.
             assert.equal(host.deleteBeforeReplace, true, host.name);
         }
+    });
+
+    test("zones: the region's standard ones, no opt-in local or wavelength zones", () => {
+        assert.deepEqual(p().invoked("aws:index/getAvailabilityZones:getAvailabilityZones"), [
+            { filters: [{ name: "opt-in-status", values: ["opt-in-not-required"] }], state: "available" },
+        ]);
     });
 
     test("encrypted data volumes: etcd on every etcd member, containerd on every node, in the host's AZ", () => {
