@@ -196,6 +196,64 @@ describe("flannel", () => {
     });
 });
 
+describe("every workload's security contexts, exactly", () => {
+    /** `<kind>/<name>` → the pod's securityContext and each container's (init containers first), by name. */
+    function securityContexts(objects: KubeObject[]): Record<string, unknown> {
+        const contexts: Record<string, unknown> = {};
+        for (const object of objects.filter((o) =>
+            ["DaemonSet", "Deployment", "StatefulSet", "Job"].includes(o.kind),
+        )) {
+            type Container = { name: string; securityContext?: unknown };
+            const spec = (object.spec as { template: { spec: Record<string, unknown> } }).template.spec;
+            const containers = [
+                ...((spec.initContainers as Container[] | undefined) ?? []),
+                ...(spec.containers as Container[]),
+            ];
+            contexts[`${object.kind}/${object.metadata.name}`] = {
+                pod: spec.securityContext ?? null,
+                ...Object.fromEntries(containers.map((c) => [c.name, c.securityContext ?? null])),
+            };
+        }
+        return contexts;
+    }
+
+    const flannel = {
+        pod: null,
+        // Upstream's: the init containers copy files as root; flanneld needs only these two capabilities.
+        "install-cni-plugin": null,
+        "install-cni": null,
+        "kube-flannel": { capabilities: { add: ["NET_ADMIN", "NET_RAW"] }, privileged: false },
+    };
+    const dashboardContainer = {
+        allowPrivilegeEscalation: false,
+        readOnlyRootFilesystem: true,
+        runAsUser: 1001,
+        runAsGroup: 2001,
+    };
+
+    test("kubernetes-dashboard: RuntimeDefault seccomp, non-root, read-only root, no privilege escalation", () => {
+        assert.deepEqual(securityContexts(objectsOf(scenarios.dashboard)), {
+            "DaemonSet/kube-flannel-ds": flannel,
+            "Deployment/kubernetes-dashboard": {
+                pod: { seccompProfile: { type: "RuntimeDefault" } },
+                "kubernetes-dashboard": dashboardContainer,
+            },
+            "Deployment/dashboard-metrics-scraper": {
+                pod: { seccompProfile: { type: "RuntimeDefault" } },
+                "dashboard-metrics-scraper": dashboardContainer,
+            },
+        });
+    });
+
+    test("headlamp and none: Headlamp's manifest sets none; flannel's are the same everywhere", () => {
+        assert.deepEqual(securityContexts(objectsOf(scenarios.headlamp)), {
+            "DaemonSet/kube-flannel-ds": flannel,
+            "Deployment/headlamp": { pod: null, headlamp: null },
+        });
+        assert.deepEqual(securityContexts(objectsOf(scenarios.none)), { "DaemonSet/kube-flannel-ds": flannel });
+    });
+});
+
 describe("flannel's backend port is the one the security groups open", () => {
     const cases: [string, Scenario][] = [
         ["Aliyun, vxlan", scenarios.dashboard],
