@@ -5,14 +5,7 @@ import assert from "node:assert/strict";
 import * as fs from "node:fs";
 import { describe, test } from "node:test";
 import { hostFqdn } from "../config/layout";
-import {
-    apiProxyConfigPath,
-    apiProxyUnitName,
-    apiProxyUnitPath,
-    renderApiProxyConfig,
-    renderApiProxyFiles,
-    renderApiProxyUnit,
-} from "../render/api-proxy";
+import { renderApiProxyConfig, renderApiProxyFiles, renderApiProxyUnit } from "../render/api-proxy";
 import { configFor, layoutOf } from "./support/config";
 import { unitProblems } from "./support/systemd";
 
@@ -74,7 +67,7 @@ describe("API proxy nginx config", () => {
 
     test("its own nginx.conf: loads the stream module by its Debian/Ubuntu path, foreground, logs to the journal", () => {
         const file = renderApiProxyConfig(defaults, layoutOf(defaults));
-        assert.equal(file.path, apiProxyConfigPath);
+        assert.equal(file.path, "/etc/kubeha/api-proxy/nginx.conf");
         assert.ok(!file.path.startsWith("/etc/nginx/"), "not Debian's default configuration");
         const module = /^load_module (\S+);$/m.exec(file.content)?.[1];
         assert.equal(module, "/usr/lib/nginx/modules/ngx_stream_module.so");
@@ -104,13 +97,15 @@ describe("API proxy nginx config", () => {
 
 describe("API proxy systemd unit", () => {
     const unit = renderApiProxyUnit();
-    const check = `/usr/sbin/nginx -t -e stderr -c ${apiProxyConfigPath}`;
+    const check = "/usr/sbin/nginx -t -e stderr -c /etc/kubeha/api-proxy/nginx.conf";
 
     test("checks the config before every start and reload, runs nginx on it, restarts always", () => {
-        assert.equal(unit.path, apiProxyUnitPath);
-        assert.ok(apiProxyUnitPath.endsWith(`/${apiProxyUnitName}`));
+        assert.equal(unit.path, "/etc/systemd/system/kube-apiserver-proxy.service");
         assert.match(unit.content, new RegExp(`^ExecStartPre=${check}$`, "m"));
-        assert.match(unit.content, new RegExp(`^ExecStart=/usr/sbin/nginx -e stderr -c ${apiProxyConfigPath}$`, "m"));
+        assert.match(
+            unit.content,
+            /^ExecStart=\/usr\/sbin\/nginx -e stderr -c \/etc\/kubeha\/api-proxy\/nginx\.conf$/m,
+        );
         assert.match(unit.content, new RegExp(`^ExecReload=${check}$`, "m"));
         assert.match(unit.content, /^Restart=always$/m);
         assert.match(unit.content, /^StartLimitIntervalSec=0$/m);
@@ -130,8 +125,8 @@ describe("API proxy systemd unit", () => {
         assert.deepEqual(
             renderApiProxyFiles(defaults, layoutOf(defaults)).map((file) => [file.path, file.mode]),
             [
-                [apiProxyConfigPath, "0644"],
-                [apiProxyUnitPath, "0644"],
+                ["/etc/kubeha/api-proxy/nginx.conf", "0644"],
+                ["/etc/systemd/system/kube-apiserver-proxy.service", "0644"],
             ],
         );
     });

@@ -13,13 +13,11 @@ import { ClusterConfig } from "../config/resolve";
 import {
     etcdBinDir,
     etcdClientUrls,
-    etcdConfigPath,
     etcdctlEnvPath,
     etcdDataDir,
     etcdDiskMountPoint,
     etcdMembers,
     etcdPki,
-    etcdUnitPath,
     renderEtcdConfig,
     renderEtcdctlEnv,
     renderEtcdFiles,
@@ -158,7 +156,7 @@ describe("etcd config file", () => {
 
     test("rendered for the etcd release, and the same bytes every time", () => {
         const first = rendered(defaults).file;
-        assert.equal(first.path, etcdConfigPath);
+        assert.equal(first.path, "/etc/etcd/etcd.yaml");
         assert.equal(first.mode, "0644");
         assert.match(first.content, /^# etcd 3\.6\.\d+ member master-1/);
         assert.equal(rendered(defaults).file.content, first.content);
@@ -169,8 +167,8 @@ describe("etcd systemd unit", () => {
     const unit = renderEtcdUnit();
 
     test("runs the release binary with the config file, restarts always, waits for its disk", () => {
-        assert.equal(unit.path, etcdUnitPath);
-        assert.match(unit.content, new RegExp(`^ExecStart=${etcdBinDir}/etcd --config-file=${etcdConfigPath}$`, "m"));
+        assert.equal(unit.path, "/etc/systemd/system/etcd.service");
+        assert.match(unit.content, /^ExecStart=\/usr\/local\/bin\/etcd --config-file=\/etc\/etcd\/etcd\.yaml$/m);
         assert.match(unit.content, /^Type=notify$/m);
         assert.match(unit.content, /^Restart=always$/m);
         assert.match(unit.content, new RegExp(`^RequiresMountsFor=${etcdDiskMountPoint}$`, "m"));
@@ -226,7 +224,7 @@ describe("etcdctl environment file", () => {
         const member = etcdMembers(layout)[1];
         assert.deepEqual(
             renderEtcdFiles(defaults, layout, member).map((file) => file.path),
-            [etcdConfigPath, etcdUnitPath, etcdctlEnvPath],
+            ["/etc/etcd/etcd.yaml", "/etc/systemd/system/etcd.service", "/etc/etcd/etcdctl.env"],
         );
     });
 });

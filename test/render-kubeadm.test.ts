@@ -131,16 +131,23 @@ describe("kubeadm init configuration (first master)", () => {
             "127.0.0.1",
             "api-lb.example.com",
         ]);
-        const flags = argMap(cluster.apiServer.extraArgs);
-        assert.equal(flags["encryption-provider-config"], apiserverFiles.encryptionConfig);
-        assert.equal(flags["audit-policy-file"], apiserverFiles.auditPolicy);
-        assert.equal(flags["audit-log-path"], apiserverFiles.auditLog);
-        assert.equal(flags["audit-log-maxage"], "15");
-        assert.equal(flags["audit-log-maxbackup"], "3");
-        assert.equal(flags["audit-log-maxsize"], "100");
-        assert.equal(flags["default-not-ready-toleration-seconds"], "60");
-        assert.equal(flags["default-unreachable-toleration-seconds"], "60");
-        assert.equal(flags["anonymous-auth"], undefined, "kubeadm's probes need anonymous /livez and /readyz");
+        // The whole set: a flag dropped, added or changed is a decision, not an accident.
+        assert.deepEqual(argMap(cluster.apiServer.extraArgs), {
+            "audit-log-maxage": "15",
+            "audit-log-maxbackup": "3",
+            "audit-log-maxsize": "100",
+            "audit-log-path": "/var/log/kubernetes/audit/audit.log",
+            "audit-log-truncate-enabled": "true",
+            "audit-policy-file": "/etc/kubernetes/audit/policy.yaml",
+            "default-not-ready-toleration-seconds": "60",
+            "default-unreachable-toleration-seconds": "60",
+            "delete-collection-workers": "2",
+            "encryption-provider-config": "/etc/kubernetes/encryption/encryption-config.yaml",
+            "encryption-provider-config-automatic-reload": "true",
+            "kubelet-timeout": "10s",
+            profiling: "false",
+        });
+        // No anonymous-auth=false above: kubeadm's probes need anonymous /livez and /readyz.
         const names = cluster.apiServer.extraArgs.map((arg: { name: string }) => arg.name);
         assert.deepEqual(names, [...names].sort(), "sorted: the file never reorders");
         // Every file the flags name is inside a mounted host directory.
@@ -156,12 +163,26 @@ describe("kubeadm init configuration (first master)", () => {
         for (const each of volumes.filter((volume) => volume !== logVolume)) assert.equal(each.readOnly, true);
     });
 
-    test("controllerManager: node-monitor tuning from config, no removed --pod-eviction-timeout", () => {
-        const flags = argMap(cluster.controllerManager.extraArgs);
-        assert.equal(flags["node-monitor-grace-period"], "40s");
-        assert.equal(flags["node-monitor-period"], "3s");
-        assert.equal(flags["pod-eviction-timeout"], undefined);
-        assert.equal(flags["cluster-signing-duration"], `${aliyun.pki.certValidityHours}h`);
+    test("controllerManager and scheduler: their whole flag sets; node-monitor tuning from config", () => {
+        assert.deepEqual(argMap(cluster.controllerManager.extraArgs), {
+            "cluster-signing-duration": "8760h",
+            "node-monitor-grace-period": "40s",
+            "node-monitor-period": "3s",
+            profiling: "false",
+        });
+        assert.equal(aliyun.pki.certValidityHours, 8760, "kubelet certificates live as long as every other leaf");
+        assert.deepEqual(argMap(cluster.scheduler.extraArgs), { profiling: "false" });
+        const localtime = [
+            {
+                name: "localtime",
+                hostPath: "/etc/localtime",
+                mountPath: "/etc/localtime",
+                readOnly: true,
+                pathType: "File",
+            },
+        ];
+        assert.deepEqual(cluster.controllerManager.extraVolumes, localtime);
+        assert.deepEqual(cluster.scheduler.extraVolumes, localtime);
         const tuned = configFor({
             cloud: "aws",
             controlPlane:
