@@ -139,11 +139,28 @@ for (const stack of ["dev", "aws-dev"]) {
         });
 
         test("a step on a host is deleted with that host (destroy never waits on a gone host)", () => {
+            const [first] = names("master");
+            // Steps the first master runs on a node's behalf go with the first master (the cluster).
+            const onFirstMaster = /-(serving-cert|remove-node)$/;
             for (const step of steps) {
                 const host = hosts.map(([name]) => name).find((name) => step.name.startsWith(`${name}-`));
                 assert.ok(host, step.name);
-                assert.ok(step.deletedWith, `${step.name} has deletedWith`);
+                assert.equal(step.deletedWith, onFirstMaster.test(step.name) ? first : host, step.name);
             }
+        });
+
+        test("a joined host keeps the kubeadm configuration it joined with; the first master follows its own", () => {
+            const [first, ...others] = names("master");
+            assert.equal(result.named(`${first}-kubeadm-config`).ignoreChanges, undefined);
+            for (const node of [...others, ...names("worker")]) {
+                assert.deepEqual(result.named(`${node}-kubeadm-config`).ignoreChanges, ["stdin"], node);
+            }
+            const configSteps = steps.filter((step) => step.ignoreChanges !== undefined).map((step) => step.name);
+            assert.deepEqual(
+                configSteps.sort(),
+                [...others, ...names("worker")].map((node) => `${node}-kubeadm-config`).sort(),
+                "no other step ignores a change",
+            );
         });
     });
 }
@@ -286,6 +303,35 @@ describe("the bootstrap creates exactly the steps the catalogue (render/steps.ts
             });
             const created = result.ofType(remote).map((step) => step.name);
             assert.deepEqual([...created].sort(), [...expected].sort());
+        });
+    }
+});
+
+describe("joins run side by side, for any number of masters", () => {
+    const shapes = [
+        { stack: "dev" },
+        { stack: "dev", config: { "kubeha:masters": { count: 5 } } },
+        { stack: "aws-dev", config: { "kubeha:masters": { count: 7 }, "kubeha:workers": { count: 5 } } },
+    ];
+    /** The joins of `others` that `step` waits for, directly or not. */
+    const joinsBefore = (result: Plan, step: string, others: string[]) =>
+        [...ancestors(result, step)].filter((name) => others.some((host) => name === `${host}-join`));
+
+    for (const shape of shapes) {
+        const label = `${shape.stack}${shape.config ? ` ${JSON.stringify(shape.config)}` : ""}`;
+        test(`${label}: no master's join waits for another master's, no worker's for any other join`, () => {
+            const result = plan(shape);
+            const hosts = Object.entries(result.outputs.hosts as Record<string, { role: string }>);
+            const [, ...joining] = hosts.filter(([, host]) => host.role === "master").map(([name]) => name);
+            const workers = hosts.filter(([, host]) => host.role === "worker").map(([name]) => name);
+            assert.equal(joining.length, (shape.config?.["kubeha:masters"]?.count ?? 3) - 1);
+            // (Joins do wait for every etcd member, which start one after another by design.)
+            for (const master of joining) {
+                assert.deepEqual(joinsBefore(result, `${master}-join`, joining), [], master);
+            }
+            for (const worker of workers) {
+                assert.deepEqual(joinsBefore(result, `${worker}-join`, [...workers, ...joining]), [], worker);
+            }
         });
     }
 });
