@@ -2,8 +2,9 @@
 // variables render/steps.ts documents; and the kubeadm- and kubectl-driven steps run twice on throwaway
 // hosts with stand-ins for kubeadm, kubectl and systemctl: the second run changes nothing and succeeds.
 import assert from "node:assert/strict";
-import { spawnSync } from "node:child_process";
+import { spawn, spawnSync } from "node:child_process";
 import * as fs from "node:fs";
+import * as net from "node:net";
 import * as path from "node:path";
 import { after, afterEach, before, beforeEach, describe, test } from "node:test";
 import { hostBoot } from "../render/cloud-init";
@@ -12,6 +13,15 @@ import { changes, scriptsDir, StepSandbox } from "./support/step-sandbox";
 
 const shellFiles = fs.readdirSync(scriptsDir).filter((name) => name.endsWith(".sh"));
 const read = (name: string) => fs.readFileSync(path.join(scriptsDir, name), "utf8");
+
+/**
+ * A step given a budget of `budget` seconds kept retrying for a good part of it (back-off may stop it up to
+ * one delay early) and gave up soon after it: a few seconds of slack for process start-up on a busy machine.
+ */
+function assertWithin(seconds: number, budget: number): void {
+    assert.ok(seconds >= budget / 3, `gave up after ${seconds}s, well before its ${budget}s budget`);
+    assert.ok(seconds < budget + 10, `took ${seconds}s, beyond its ${budget}s budget`);
+}
 
 describe("every script under scripts/", () => {
     test("shellcheck reports nothing", () => {
@@ -40,6 +50,70 @@ describe("every script under scripts/", () => {
             assert.match(firstCommand ?? "", /^set -E?euo pipefail$/, name);
             assert.ok(fs.statSync(path.join(scriptsDir, name)).mode & 0o100, `${name} is executable`);
         }
+    });
+});
+
+describe("wait-for-ssh.sh against ports on loopback", () => {
+    /** Runs the script as the ssh step does (standalone, bash), without blocking the event loop. */
+    const waitFor = (port: number, timeout: number) =>
+        new Promise<{ status: number | null; stdout: string; stderr: string; seconds: number }>((resolve) => {
+            const started = Date.now();
+            const child = spawn("bash", [path.join(scriptsDir, steps.ssh.script)], {
+                env: {
+                    PATH: process.env.PATH,
+                    KUBEHA_HOST: "127.0.0.1",
+                    KUBEHA_PORT: String(port),
+                    KUBEHA_TIMEOUT: String(timeout),
+                },
+            });
+            let stdout = "";
+            let stderr = "";
+            child.stdout.on("data", (chunk) => (stdout += chunk));
+            child.stderr.on("data", (chunk) => (stderr += chunk));
+            child.on("close", (status) => resolve({ status, stdout, stderr, seconds: (Date.now() - started) / 1000 }));
+        });
+    const listen = () =>
+        new Promise<net.Server>((resolve) => {
+            const server = net.createServer((socket) => socket.destroy());
+            server.listen(0, "127.0.0.1", () => resolve(server));
+        });
+    const portOf = (server: net.Server) => (server.address() as net.AddressInfo).port;
+    const close = (server: net.Server) => new Promise((resolve) => server.close(resolve));
+
+    test("an open port: answers at the first attempt", async () => {
+        const server = await listen();
+        const run = await waitFor(portOf(server), 30);
+        await close(server);
+        assert.equal(run.status, 0, run.stderr);
+        assert.match(run.stdout, /127\.0\.0\.1:\d+ answers \(after 1 attempt\(s\)/);
+        assert.ok(run.seconds < 5, `took ${run.seconds}s`);
+    });
+
+    test("a port that opens later: found on a later attempt", async () => {
+        const server = await listen();
+        const port = portOf(server);
+        await close(server);
+        const run = waitFor(port, 30);
+        await new Promise((resolve) => setTimeout(resolve, 2000));
+        const reopened = net.createServer((socket) => socket.destroy()).listen(port, "127.0.0.1");
+        const result = await run;
+        reopened.close();
+        assert.equal(result.status, 0, result.stderr);
+        assert.match(result.stdout, /answers \(after [2-9] attempt\(s\)/);
+    });
+
+    test("a closed port: fails within its budget and says where to look", async () => {
+        const server = await listen();
+        const port = portOf(server);
+        await close(server);
+        const run = await waitFor(port, 6);
+        assert.equal(run.status, 1);
+        assert.match(
+            run.stderr,
+            new RegExp(`FAILED: 127\\.0\\.0\\.1:${port} did not answer within 6s \\([3-9] attempts\\)`),
+        );
+        assert.match(run.stderr, /look at: the instance's state/);
+        assertWithin(run.seconds, 6);
     });
 });
 
@@ -181,7 +255,7 @@ describe("kubeadm- and kubectl-driven steps, twice on throwaway hosts", () => {
         assert.match(run.stderr, /failed before changing anything; retrying in 5s/);
         assert.match(run.stderr, /FAILED: kubeadm join failed/);
         assert.match(run.stderr, /look at: .*\/var\/log\/kubeha\/join-worker\.log/);
-        assert.ok(run.seconds < 20, `bounded by KUBEHA_TIMEOUT (took ${run.seconds}s)`);
+        assertWithin(run.seconds, 8);
     });
 
     test("kubeadm-init refuses a config that holds a token but others may read", async () => {
@@ -275,6 +349,7 @@ describe("kubeadm- and kubectl-driven steps, twice on throwaway hosts", () => {
             });
             fs.rmSync(path.join(sandbox.state, "drain-blocked"));
             assert.equal(run.status, 1);
+            assertWithin(run.seconds, 4);
             assert.match(run.stderr, /could not drain node worker-1/);
             assert.match(run.stderr, /kubectl get pdb -A/);
             assert.match(run.stderr, /disruption budget/);
