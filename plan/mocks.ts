@@ -1,9 +1,11 @@
 // The mock runtime shared by the tests and the offline plan: it answers every provider call the
-// program makes with realistic, stable values, so two runs plan the same resources.
+// program makes with realistic, stable values, so two runs plan the same resources. The same answers
+// serve the real engine through the stand-in provider plugins (test/engine/stand-in-provider.ts).
 import { createHash } from "node:crypto";
 import type * as pulumi from "@pulumi/pulumi";
-import { randomDouble } from "./random-double";
-import { tlsDouble } from "./tls-double";
+import { randomSecretOutputs, randomState } from "./random-double";
+import { withSecretOutputs } from "./secret-outputs";
+import { tlsSecretOutputs, tlsState } from "./tls-double";
 
 type State = Record<string, unknown>;
 
@@ -78,25 +80,43 @@ const computedOutputs: Record<string, (name: string, inputs: State, ctx: MockCon
     }),
 };
 
+/** A new resource as a provider sees it. */
+export type NewResource = Pick<pulumi.runtime.MockResourceArgs, "type" | "name" | "inputs" | "custom">;
+
+/**
+ * What the provider reports for a new resource: its id (none for a component) and its state, the inputs
+ * with what the cloud computes. Secret outputs are not marked: the engine marks them as the SDK asks.
+ */
+export async function providerAnswer(
+    args: NewResource,
+    context: MockContext,
+): Promise<{ id: string | undefined; state: State }> {
+    if (args.type.startsWith("tls:")) return tlsState(args);
+    if (args.type.startsWith("random:")) return randomState(args);
+    const computed = computedOutputs[args.type]?.(args.name, args.inputs, context) ?? {};
+    const id = args.custom === false ? undefined : `${args.name}-id`;
+    return { id, state: { ...args.inputs, ...computed, ...(typeArn(args.type, args.name, context) ?? {}) } };
+}
+
+/** The answer of a provider function (invoke), by token. */
+export function invokeAnswer(token: string, inputs: State, context: MockContext): State {
+    const answer = invokes[token];
+    if (!answer) throw new Error(`the mock runtime has no answer for ${token}: add a realistic one to plan/mocks.ts`);
+    return answer(inputs, context);
+}
+
+const secretOutputs: Record<string, readonly string[]> = { ...tlsSecretOutputs, ...randomSecretOutputs };
+
 export class KubehaMocks implements pulumi.runtime.Mocks {
     constructor(private readonly context: MockContext) {}
 
-    newResource(
-        args: pulumi.runtime.MockResourceArgs,
-    ): pulumi.runtime.MockResourceResult | Promise<pulumi.runtime.MockResourceResult> {
-        if (args.type.startsWith("tls:")) return tlsDouble(args);
-        if (args.type.startsWith("random:")) return randomDouble(args);
-        const computed = computedOutputs[args.type]?.(args.name, args.inputs, this.context) ?? {};
-        const id = args.custom === false ? undefined : `${args.name}-id`;
-        return { id, state: { ...args.inputs, ...computed, ...(typeArn(args.type, args.name, this.context) ?? {}) } };
+    async newResource(args: pulumi.runtime.MockResourceArgs): Promise<pulumi.runtime.MockResourceResult> {
+        const { id, state } = await providerAnswer(args, this.context);
+        return { id, state: withSecretOutputs(state, secretOutputs[args.type] ?? []) };
     }
 
     call(args: pulumi.runtime.MockCallArgs): pulumi.runtime.MockCallResult {
-        const answer = invokes[args.token];
-        if (!answer) {
-            throw new Error(`the mock runtime has no answer for ${args.token}: add a realistic one to plan/mocks.ts`);
-        }
-        return answer(args.inputs, this.context);
+        return invokeAnswer(args.token, args.inputs, this.context);
     }
 }
 

@@ -1,12 +1,16 @@
 // Test double for @pulumi/random resources: values of the documented shape, derived from the resource
 // name and inputs (keepers included), so two plans of the same program agree and a changed keeper
-// visibly draws a new value. Outputs the provider marks secret are secrets here too.
+// visibly draws a new value.
 import { createHash } from "node:crypto";
-import * as pulumi from "@pulumi/pulumi";
+import type * as pulumi from "@pulumi/pulumi";
 
 type Inputs = Record<string, unknown>;
 
-export function randomDouble(args: pulumi.runtime.MockResourceArgs): pulumi.runtime.MockResourceResult {
+/** What the random provider reports for a new resource: its id and state (the inputs and the value drawn). */
+export function randomState(args: Pick<pulumi.runtime.MockResourceArgs, "type" | "name" | "inputs">): {
+    id: string;
+    state: Inputs;
+} {
     const make = resources[args.type];
     if (!make) throw new Error(`the random test double does not implement ${args.type}`);
     const bytes = (length: number) => stableBytes(`${args.type}\n${args.name}\n${JSON.stringify(args.inputs)}`, length);
@@ -15,13 +19,17 @@ export function randomDouble(args: pulumi.runtime.MockResourceArgs): pulumi.runt
 
 const resources: Record<string, (inputs: Inputs, bytes: (length: number) => Buffer) => Inputs> = {
     "random:index/randomString:RandomString": (inputs, bytes) => ({ result: randomText(inputs, bytes) }),
-    "random:index/randomPassword:RandomPassword": (inputs, bytes) => ({
-        result: pulumi.secret(randomText(inputs, bytes)),
-    }),
+    "random:index/randomPassword:RandomPassword": (inputs, bytes) => ({ result: randomText(inputs, bytes) }),
     "random:index/randomBytes:RandomBytes": (inputs, bytes) => {
         const value = bytes(Number(inputs.length));
-        return { base64: pulumi.secret(value.toString("base64")), hex: pulumi.secret(value.toString("hex")) };
+        return { base64: value.toString("base64"), hex: value.toString("hex") };
     },
+};
+
+/** The outputs the SDK declares secret (additionalSecretOutputs), by resource type. */
+export const randomSecretOutputs: Record<string, readonly string[]> = {
+    "random:index/randomPassword:RandomPassword": ["bcryptHash", "result"],
+    "random:index/randomBytes:RandomBytes": ["base64", "hex"],
 };
 
 const lower = "abcdefghijklmnopqrstuvwxyz";

@@ -12,22 +12,30 @@ import {
 } from "node:crypto";
 import "./reflect-metadata";
 import * as x509 from "@peculiar/x509";
-import * as pulumi from "@pulumi/pulumi";
-import { specialSecretSig, specialSigKey } from "@pulumi/pulumi/runtime/rpc";
+import type * as pulumi from "@pulumi/pulumi";
+import { revealed, withSecretOutputs } from "./secret-outputs";
 
 type Inputs = Record<string, unknown>;
 type Outputs = { id: string; state: Inputs };
+type ResourceArgs = Pick<pulumi.runtime.MockResourceArgs, "type" | "name" | "inputs">;
 
 type CryptoKey = webcrypto.CryptoKey;
 type SigningAlgorithm = webcrypto.RsaHashedImportParams | webcrypto.EcdsaParams;
 
 x509.cryptoProvider.set(webcrypto as unknown as Parameters<typeof x509.cryptoProvider.set>[0]);
 
-export async function tlsDouble(args: pulumi.runtime.MockResourceArgs): Promise<pulumi.runtime.MockResourceResult> {
+/** The double as the plan's mocks use it: the provider's answer with its secret outputs marked, as the engine marks them. */
+export async function tlsDouble(args: ResourceArgs): Promise<pulumi.runtime.MockResourceResult> {
+    const { id, state } = await tlsState(args);
+    return { id, state: withSecretOutputs(state, tlsSecretOutputs[args.type] ?? []) };
+}
+
+/** What terraform-provider-tls reports for a new resource: its id and state (the inputs and what it generated). */
+export async function tlsState(args: ResourceArgs): Promise<Outputs> {
     const make = resources[args.type];
     if (!make) throw new Error(`the tls test double does not implement ${args.type}`);
     const { id, state } = await make(revealed(args.inputs) as Inputs, args.name);
-    return { id, state: markSecrets(args.type, { ...args.inputs, ...state }) };
+    return { id, state: { ...args.inputs, ...state } };
 }
 
 const resources: Record<string, (inputs: Inputs, name: string) => Outputs | Promise<Outputs>> = {
@@ -40,33 +48,13 @@ const resources: Record<string, (inputs: Inputs, name: string) => Outputs | Prom
     "tls:index/locallySignedCert:LocallySignedCert": locallySignedCert,
 };
 
-/**
- * The engine marks these outputs secret (the SDK asks for it with additionalSecretOutputs, and secret
- * inputs stay secret in the state); the mock monitor does neither, so the double does.
- */
-const secretOutputs: Record<string, string[]> = {
+/** The outputs the SDK declares secret (additionalSecretOutputs), by resource type. */
+export const tlsSecretOutputs: Record<string, readonly string[]> = {
     "tls:index/privateKey:PrivateKey": ["privateKeyOpenssh", "privateKeyPem", "privateKeyPemPkcs8"],
     "tls:index/selfSignedCert:SelfSignedCert": ["privateKeyPem"],
     "tls:index/certRequest:CertRequest": ["privateKeyPem"],
     "tls:index/locallySignedCert:LocallySignedCert": ["caPrivateKeyPem"],
 };
-
-function markSecrets(type: string, state: Inputs): Inputs {
-    const marked = { ...state };
-    for (const key of secretOutputs[type] ?? []) {
-        if (marked[key] !== undefined) marked[key] = pulumi.secret(revealed(marked[key]));
-    }
-    return marked;
-}
-
-/** Inputs reach the mock in wire form: secrets still wrapped in their signature object. */
-function revealed(value: unknown): unknown {
-    if (Array.isArray(value)) return value.map(revealed);
-    if (value === null || typeof value !== "object") return value;
-    const object = value as Record<string, unknown>;
-    if (object[specialSigKey] === specialSecretSig) return revealed(object.value);
-    return Object.fromEntries(Object.entries(object).map(([key, item]) => [key, revealed(item)]));
-}
 
 function generateKey(inputs: Inputs): KeyObject {
     switch (inputs.algorithm) {
