@@ -1,6 +1,12 @@
 // What the toolchain builds: each component's version, the script that builds it and how to check the result.
 import { defaultKubernetesPatch, etcdVersion } from "../config/versions";
 
+/**
+ * The Pulumi CLI the engine tests run: the newest release the Go module proxy serves (it does not serve 3.270.0, the
+ * installed @pulumi/pulumi's own version). A CLI at or above the SDK is what Pulumi supports; an older one is refused.
+ */
+const pulumiCliVersion = "3.274.1";
+
 export interface ToolchainComponent {
     /** Cache folder prefix: `<name>-<version>`. */
     name: string;
@@ -14,6 +20,7 @@ export interface ToolchainComponent {
 
 export function toolchainComponents(): ToolchainComponent[] {
     const kubernetes = `v${defaultKubernetesPatch}`;
+    const pulumi = pulumiCli();
     return [
         {
             name: "kubernetes",
@@ -39,5 +46,28 @@ export function toolchainComponents(): ToolchainComponent[] {
                 { binary: "etcdutl", args: ["version"], expect: `etcdutl version: ${etcdVersion}` },
             ],
         },
+        {
+            name: "pulumi",
+            version: pulumi,
+            script: "pulumi.sh",
+            environment: { PULUMI_VERSION: pulumi },
+            versionChecks: [{ binary: "pulumi", args: ["version"], expect: `v${pulumi}` }],
+        },
     ];
+}
+
+/** pulumiCliVersion, checked against the installed @pulumi/pulumi. */
+function pulumiCli(): string {
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
+    const sdk = (require("@pulumi/pulumi/package.json") as { version: string }).version;
+    const parts = (version: string) => version.split(/[.-]/).slice(0, 3).map(Number);
+    const [cli, installed] = [parts(pulumiCliVersion), parts(sdk)];
+    const older = cli.findIndex((part, i) => part !== installed[i]);
+    if (older >= 0 && cli[older] < installed[older]) {
+        throw new Error(
+            `toolchain: the Pulumi CLI ${pulumiCliVersion} is older than the installed @pulumi/pulumi ${sdk}: ` +
+                `raise pulumiCliVersion in toolchain/components.ts to a release the Go module proxy serves`,
+        );
+    }
+    return pulumiCliVersion;
 }
