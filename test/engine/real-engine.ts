@@ -1,0 +1,404 @@
+// `npm run test:engine`: the real Pulumi engine (the CLI built from source by `npm run -s toolchain`) runs the real
+// program on a file backend with passphrase secrets, fully offline. Each check compares the engine with the offline
+// plan (plan/), never with a list of its own, and the test prints one line per check it proved.
+//
+// The program runs in this process through @pulumi/pulumi's own language runtime (Automation API, `--client`):
+// pulumi-language-nodejs cannot be built from the Go module proxy. Provider plugins the toolchain built are used;
+// every other package is served by the stand-in plugin (stand-in-provider.ts), which answers like the plan's mocks.
+import assert from "node:assert/strict";
+import { execFileSync } from "node:child_process";
+import * as fs from "node:fs";
+import * as os from "node:os";
+import * as path from "node:path";
+import { after, before, describe, test } from "node:test";
+import * as pulumi from "@pulumi/pulumi";
+import { EngineEvent, LocalWorkspace, OpType, PulumiCommand, Stack } from "@pulumi/pulumi/automation";
+import type { PlannedResource } from "../../plan/run";
+
+const repo = path.resolve(__dirname, "..", "..");
+const passphrase = "kubeha-engine-test";
+
+/** What the engine plans for one resource. */
+interface Step {
+    readonly urn: string;
+    readonly type: string;
+    readonly name: string;
+    readonly op: OpType;
+}
+
+/** Resources the engine manages but the plan does not list: the default provider of each package. */
+function isDefaultProvider(step: Step): boolean {
+    return step.type.startsWith("pulumi:providers:") && step.name.startsWith("default");
+}
+
+/** Resources `pulumi up` leaves out: they need hosts (remote and local commands) or a cluster (Kubernetes objects). */
+function needsHostOrCluster(type: string): boolean {
+    return type.startsWith("command:") || type.startsWith("kubernetes:");
+}
+
+/**
+ * The program as the language host loads it: index.ts's export, run by @pulumi/pulumi. One change for the partial
+ * `pulumi up`: the engine creates every provider even when --exclude names it, so the kubernetes provider, which waits
+ * for the API (dependsOn api-ready), would be saved with a dependency that was left out, and the state would fail its
+ * integrity check. The test drops that one dependsOn; it changes no resource and no input.
+ */
+async function program(): Promise<Record<string, unknown>> {
+    // An SDK-side transformation: the engine-side transform (registerResourceTransform) keeps the dependency lists
+    // it was sent unless the resource has transforms of its own (Pulumi 3.274, resource monitor).
+    pulumi.runtime.registerStackTransformation(({ type, props, opts }) =>
+        type === "pulumi:providers:kubernetes" ? { props, opts: { ...opts, dependsOn: [] } } : undefined,
+    );
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
+    return (require(path.join(repo, "index.ts")) as () => Promise<Record<string, unknown>>)();
+}
+
+function proved(line: string): void {
+    process.stdout.write(`proved: ${line}\n`);
+}
+
+function toolchainBin(): string {
+    const printed = execFileSync("npm", ["run", "-s", "toolchain"], {
+        cwd: repo,
+        encoding: "utf8",
+        stdio: ["ignore", "pipe", "inherit"],
+    });
+    return printed.trim().split("\n").pop()!;
+}
+
+/** Provider packages the program uses, with the plugin version each SDK requests. */
+function providerPackages(): { name: string; version: string }[] {
+    const scope = path.join(repo, "node_modules", "@pulumi");
+    return fs
+        .readdirSync(scope)
+        .map(
+            (dir) =>
+                JSON.parse(fs.readFileSync(path.join(scope, dir, "package.json"), "utf8")) as {
+                    pulumi?: { resource?: boolean; name: string; version: string };
+                },
+        )
+        .filter((manifest) => manifest.pulumi?.resource)
+        .map((manifest) => ({ name: manifest.pulumi!.name, version: manifest.pulumi!.version }));
+}
+
+/** The offline plan of a stack, from plan/cli.ts as a user runs it. */
+function offlinePlan(stack: string, out: string, configFile?: string): PlannedResource[] {
+    execFileSync(
+        process.execPath,
+        ["--require", "ts-node/register/transpile-only", "plan/cli.ts", "--stack", stack, "--out", out].concat(
+            configFile ? ["--config", configFile] : [],
+        ),
+        { cwd: repo, stdio: ["ignore", "ignore", "inherit"] },
+    );
+    return JSON.parse(fs.readFileSync(path.join(out, "resources.json"), "utf8")) as PlannedResource[];
+}
+
+function urnName(urn: string): string {
+    return urn.split("::").slice(3).join("::");
+}
+
+/** Inputs with what differs from run to run of the plan (generated keys and certificates) blanked out. */
+function comparableInputs(inputs: unknown): string {
+    return JSON.stringify(inputs, (_key, value: unknown) =>
+        typeof value === "string" && /-----BEGIN |^(ssh-|ecdsa-sha2-)/.test(value) ? "<generated>" : value,
+    );
+}
+
+/**
+ * What a config change should do to a stack that holds the `existing` resources, from two offline plans: resources
+ * only in the new plan are created, unless they depend on one the operation leaves out (`excluded`, with
+ * --exclude-dependents); an existing one whose inputs differ changes, and so does one whose inputs come from a tls or
+ * random resource that is replaced (those providers replace on every change).
+ */
+function plannedChanges(
+    before: PlannedResource[],
+    after: PlannedResource[],
+    existing: Set<string>,
+    excluded: Set<string>,
+): Map<string, "create" | "replace" | "change"> {
+    const old = new Map(before.map((resource) => [resource.name, resource]));
+    const leftOut = new Set(excluded);
+    const upstream = (resource: PlannedResource) => [
+        ...resource.dependencies,
+        ...(resource.parent ? [resource.parent] : []),
+    ];
+    growUntilStable(
+        after,
+        (resource) => !leftOut.has(resource.name) && upstream(resource).some((name) => leftOut.has(name)),
+        (resource) => leftOut.add(resource.name),
+    );
+
+    const changes = new Map<string, "create" | "replace" | "change">();
+    const replacesOnChange = (type: string) => type.startsWith("tls:") || type.startsWith("random:");
+    const change = (resource: PlannedResource) =>
+        changes.set(resource.name, replacesOnChange(resource.type) ? "replace" : "change");
+    for (const resource of after) {
+        if (leftOut.has(resource.name)) continue;
+        if (!old.has(resource.name)) changes.set(resource.name, "create");
+        else if (
+            existing.has(resource.name) &&
+            comparableInputs(resource.inputs) !== comparableInputs(old.get(resource.name)!.inputs)
+        ) {
+            change(resource);
+        }
+    }
+    growUntilStable(
+        after,
+        (resource) =>
+            !changes.has(resource.name) &&
+            existing.has(resource.name) &&
+            resource.dependencies.some((dependency) => changes.get(dependency) === "replace"),
+        change,
+    );
+    return changes;
+}
+
+/** Applies `add` to every resource that `joins` accepts, again and again until none joins. */
+function growUntilStable(
+    resources: PlannedResource[],
+    joins: (resource: PlannedResource) => boolean,
+    add: (resource: PlannedResource) => void,
+): void {
+    for (let grown = true; grown;) {
+        const joining = resources.filter(joins);
+        joining.forEach(add);
+        grown = joining.length > 0;
+    }
+}
+
+function identities(items: { type: string; name: string }[]): string[] {
+    return items.map((item) => `${item.type} ${item.name}`).sort();
+}
+
+describe("the real Pulumi engine on a file backend", { timeout: 60 * 60_000 }, () => {
+    const scratch = fs.mkdtempSync(path.join(os.tmpdir(), "kubeha-engine-"));
+    const workDir = path.join(scratch, "project");
+    const pluginDir = path.join(scratch, "plugins");
+    const backendDir = path.join(scratch, "backend");
+    const stacks = new Map<string, Stack>();
+    let workspace: LocalWorkspace;
+
+    before(async () => {
+        const binDir = toolchainBin();
+        fs.mkdirSync(workDir);
+        fs.mkdirSync(pluginDir);
+        fs.mkdirSync(backendDir);
+        for (const file of fs.readdirSync(repo).filter((name) => /^Pulumi(\..+)?\.yaml$/.test(name))) {
+            fs.copyFileSync(path.join(repo, file), path.join(workDir, file));
+        }
+        const real: string[] = [];
+        const standIns: string[] = [];
+        for (const { name, version } of providerPackages()) {
+            const plugin = `pulumi-resource-${name}`;
+            if (fs.existsSync(path.join(binDir, plugin))) {
+                real.push(`${name} ${version}`);
+            } else {
+                fs.symlinkSync(path.join(__dirname, "pulumi-resource-stand-in"), path.join(pluginDir, plugin));
+                standIns.push(`${name} ${version}`);
+            }
+        }
+        const pulumiCommand = await PulumiCommand.get({ root: path.dirname(binDir), skipVersionCheck: false });
+        workspace = await LocalWorkspace.create({
+            workDir,
+            pulumiCommand,
+            pulumiHome: path.join(scratch, "pulumi-home"),
+            program,
+            envVars: {
+                PULUMI_BACKEND_URL: `file://${backendDir}`,
+                PULUMI_CONFIG_PASSPHRASE: passphrase,
+                PULUMI_SKIP_UPDATE_CHECK: "true",
+                PULUMI_DISABLE_AUTOMATIC_PLUGIN_ACQUISITION: "true",
+                PATH: `${pluginDir}:${binDir}:${process.env.PATH}`,
+            },
+        });
+        process.stdout.write(
+            `engine: pulumi ${pulumiCommand.version?.toString()} from ${binDir}; ` +
+                `provider plugins built from source: ${real.join(", ") || "none"}; ` +
+                `stand-ins answering like the plan's mocks: ${standIns.join(", ")}\n`,
+        );
+    });
+
+    after(() => fs.rmSync(scratch, { recursive: true, force: true }));
+
+    async function stack(name: string): Promise<Stack> {
+        if (!stacks.has(name)) stacks.set(name, await Stack.create(name, workspace));
+        return stacks.get(name)!;
+    }
+
+    function stepRecorder(): { steps: Map<string, Step>; onEvent: (event: EngineEvent) => void } {
+        const steps = new Map<string, Step>();
+        return {
+            steps,
+            onEvent: (event) => {
+                const metadata = event.resourcePreEvent?.metadata;
+                if (!metadata) return;
+                // A replacement is three steps of one resource (create-replacement, replace, delete-replaced).
+                const replacing = ["create-replacement", "replace", "delete-replaced"].includes(metadata.op);
+                steps.set(metadata.urn, {
+                    urn: metadata.urn,
+                    type: metadata.type,
+                    name: urnName(metadata.urn),
+                    op: replacing ? "replace" : metadata.op,
+                });
+            },
+        };
+    }
+
+    async function preview(stackName: string, options: { exclude?: string[] } = {}): Promise<Step[]> {
+        const { steps, onEvent } = stepRecorder();
+        await (await stack(stackName)).preview({ ...options, excludeDependents: options.exclude && true, onEvent });
+        return [...steps.values()];
+    }
+
+    /** Everything the engine plans to create for a new stack is the offline plan's resources. */
+    async function previewMatchesPlan(stackName: string, cloud: string): Promise<Step[]> {
+        const steps = await preview(stackName);
+        const planned = offlinePlan(stackName, path.join(scratch, `plan-${stackName}`));
+        const managed = steps.filter((step) => !isDefaultProvider(step));
+        assert.deepEqual(
+            managed.filter((step) => step.op !== "create").map((step) => `${step.op} ${step.urn}`),
+            [],
+            "a new stack creates everything",
+        );
+        assert.deepEqual(identities(managed), identities(planned));
+        proved(
+            `pulumi preview of ${stackName} (${cloud}) plans ${managed.length} resources, the offline plan's ` +
+                `${planned.length} with the same names and types (and ${steps.length - managed.length} default providers)`,
+        );
+        return steps;
+    }
+
+    let devSteps: Step[];
+    let hostless: { exclude: string[] };
+
+    test("preview of dev (Aliyun) is the offline plan", async () => {
+        devSteps = await previewMatchesPlan("dev", "Aliyun");
+        hostless = { exclude: devSteps.filter((step) => needsHostOrCluster(step.type)).map((step) => step.urn) };
+    });
+
+    test("up of everything that needs no host, then a preview that expects no changes", async () => {
+        const dev = await stack("dev");
+        const result = await dev.up({ ...hostless, excludeDependents: true });
+        const created = result.summary.resourceChanges?.create ?? 0;
+        const state = await dev.exportStack();
+        const resources = (state.deployment as { resources?: { type: string }[] }).resources ?? [];
+        assert.ok(resources.some((resource) => resource.type.startsWith("tls:")));
+        assert.ok(!resources.some((resource) => needsHostOrCluster(resource.type)));
+        await dev.preview({ ...hostless, excludeDependents: true, expectNoChanges: true });
+        const byPackage = new Map<string, number>();
+        for (const { type } of resources)
+            byPackage.set(type.split(":")[0], (byPackage.get(type.split(":")[0]) ?? 0) + 1);
+        proved(
+            `pulumi up of dev created ${created} resources (${[...byPackage].map(([pkg, n]) => `${pkg} ${n}`).join(", ")}), ` +
+                `leaving out ${hostless.exclude.length} commands and Kubernetes objects and what depends on them; ` +
+                `pulumi preview --expect-no-changes then passes`,
+        );
+    });
+
+    test("adding a worker previews exactly what the offline plan changes", async () => {
+        const dev = await stack("dev");
+        const basePlan = offlinePlan("dev", path.join(scratch, "plan-dev"));
+        const state = await dev.exportStack();
+        const existing = new Set(
+            ((state.deployment as { resources?: { urn: string }[] }).resources ?? []).map((resource) =>
+                urnName(resource.urn),
+            ),
+        );
+        const workers = (await dev.getConfig("kubeha:workers").catch(() => undefined))?.value;
+        const count = workers ? ((JSON.parse(workers) as { count?: number }).count ?? 3) : 3;
+        await dev.setConfig("kubeha:workers.count", { value: String(count + 1) }, true);
+        try {
+            const changedPlan = offlinePlan(
+                "dev",
+                path.join(scratch, "plan-dev-worker"),
+                path.join(workDir, "Pulumi.dev.yaml"),
+            );
+            const expected = plannedChanges(basePlan, changedPlan, existing, new Set(hostless.exclude.map(urnName)));
+            const steps = await preview("dev", hostless);
+            const actual = new Map(
+                steps
+                    .filter((step) => step.op !== "same" && !isDefaultProvider(step))
+                    .map((step) => [step.name, step.op]),
+            );
+            assert.deepEqual([...actual.keys()].sort(), [...expected.keys()].sort());
+            for (const [name, op] of actual) {
+                const kind = expected.get(name)!;
+                if (kind === "create") assert.equal(op, "create", name);
+                else if (kind === "replace") assert.equal(op, "replace", name);
+                else assert.ok(op === "update" || op === "replace", `${name}: ${op}`);
+            }
+            const named = (op: string) => [...actual].filter(([, kind]) => kind === op).map(([name]) => name);
+            proved(
+                `workers.count ${count} -> ${count + 1}: pulumi preview plans exactly the ${actual.size} changes the ` +
+                    `offline plans imply and nothing else: creates ${named("create").join(", ")}; ` +
+                    `updates ${named("update").join(", ") || "none"}; replaces ${named("replace").join(", ") || "none"}`,
+            );
+        } finally {
+            await dev.setConfig("kubeha:workers.count", { value: String(count) }, true);
+        }
+    });
+
+    test("a second stack of the project previews independently of the first", async () => {
+        await previewMatchesPlan("aws-dev", "AWS");
+        await (await stack("dev")).preview({ ...hostless, excludeDependents: true, expectNoChanges: true });
+        proved("a second stack (aws-dev) previews on its own while dev is up, and dev still plans no change");
+    });
+
+    test("stack outputs: credentials are secrets, certificates in clear; the state file holds no secret in clear", async () => {
+        const dev = await stack("dev");
+        const printed = JSON.parse(
+            execFileSync(pulumiBinary(), ["stack", "output", "--json", "--stack", "dev"], {
+                cwd: workDir,
+                encoding: "utf8",
+                env: { ...process.env, ...workspace.envVars },
+            }),
+        ) as Record<string, unknown>;
+        const revealed = await dev.outputs();
+        const planned = JSON.parse(fs.readFileSync(path.join(scratch, "plan-dev", "outputs.json"), "utf8")) as Record<
+            string,
+            unknown
+        >;
+        const secretOutputs = ["kubeconfig", "sshPrivateKey", "dashboardToken"].filter((key) => key in revealed);
+        assert.ok(secretOutputs.includes("kubeconfig") && secretOutputs.includes("sshPrivateKey"));
+        for (const key of secretOutputs) {
+            assert.equal(printed[key], "[secret]", `${key} is shown as [secret]`);
+            assert.equal(revealed[key].secret, true, `${key} is a secret`);
+        }
+        const certificates = printed.certificates as { name: string; notAfter: string }[];
+        assert.deepEqual(
+            certificates.map((certificate) => certificate.name),
+            (planned.certificates as { name: string }[]).map((certificate) => certificate.name),
+        );
+        assert.ok(certificates.every((certificate) => !Number.isNaN(Date.parse(certificate.notAfter))));
+        const stateFile = fs.readFileSync(path.join(backendDir, ".pulumi", "stacks", "kubeha", "dev.json"), "utf8");
+        assert.doesNotMatch(stateFile, /PRIVATE KEY/);
+        const withValues = secretOutputs.filter((key) => typeof revealed[key].value === "string");
+        for (const key of withValues) {
+            assert.ok(!stateFile.includes(revealed[key].value as string), `${key} is not in the state file in clear`);
+        }
+        proved(
+            `pulumi stack output --json shows ${secretOutputs.join(", ")} as [secret] and the plan's ` +
+                `${certificates.length} certificates with their expiry in clear; the state file holds no private key ` +
+                `and none of ${withValues.join(", ")} in clear` +
+                (withValues.includes("dashboardToken")
+                    ? ""
+                    : " (dashboardToken has no value: the cluster's token controller fills it, and there is no cluster)"),
+        );
+    });
+
+    test("refresh changes nothing; destroy removes every resource", async () => {
+        const dev = await stack("dev");
+        const refresh = await dev.refresh();
+        const changes = Object.entries(refresh.summary.resourceChanges ?? {}).filter(([op]) => op !== "same");
+        assert.deepEqual(changes, []);
+        await dev.destroy();
+        const state = await dev.exportStack();
+        assert.deepEqual((state.deployment as { resources?: unknown[] }).resources ?? [], []);
+        proved(
+            `pulumi refresh of dev reports ${refresh.summary.resourceChanges?.same ?? 0} resources unchanged; pulumi destroy leaves none`,
+        );
+    });
+
+    function pulumiBinary(): string {
+        return workspace.pulumiCommand.command;
+    }
+});
