@@ -37,5 +37,8 @@ export = async () => {
         dashboardToken: cluster.addons.dashboardToken,
         /** The commands that open the web UI from this machine. */
         dashboardAccess: cluster.addons.dashboardAccess,
+        /** Where the etcd snapshots go (README, "Backups and restore"); absent with backup.enabled false. */
+        backupBucket: cluster.backups?.bucket,
+        backupPrefix: cluster.backups?.prefix,
     };
 };

@@ -299,6 +299,8 @@ export class AwsInfra extends pulumi.ComponentResource implements ClusterInfra {
                     vpcSecurityGroupIds: hostGroups(host).map((role) => groups[role].id),
                     keyName: keyPair.keyName,
                     userDataBase64: args.userData[host.name],
+                    // The etcd members' role: they put their snapshots in the backup bucket.
+                    iamInstanceProfile: host.etcdMember ? args.etcdInstanceProfile : undefined,
                     // IMDSv2 only, and one hop: pods (one hop further) cannot reach the metadata service.
                     metadataOptions: { httpEndpoint: "enabled", httpTokens: "required", httpPutResponseHopLimit: 1 },
                     rootBlockDevice: {

@@ -6,9 +6,12 @@ import { clusterLayout, PlannedHost } from "../config/layout";
 import { ClusterConfig } from "../config/resolve";
 import { userDataByHost } from "../render/cloud-init";
 import { ClusterAddons } from "./addons";
+import { AliyunBackupStore } from "./aliyun-backup";
 import { AliyunInfra, discoverAliyunZones } from "./aliyun-infra";
+import { AwsBackupStore } from "./aws-backup";
 import { AwsInfra, discoverAwsZones } from "./aws-infra";
 import { ControlPlane } from "./control-plane";
+import { EtcdBackups, createBackupStore } from "./etcd-backups";
 import { EtcdCluster } from "./etcd-cluster";
 import { filesForHost, kubeadmConfigForHost } from "./host-files";
 import { ClusterInfra, InfraArgs } from "./hosts";
@@ -37,6 +40,8 @@ export class KubernetesCluster extends pulumi.ComponentResource {
     readonly workers: Workers;
     /** flannel and the web UI, applied through the admin kubeconfig (components/addons.ts). */
     readonly addons: ClusterAddons;
+    /** etcd snapshots to the cloud's bucket (absent with backup.enabled false). */
+    readonly backups?: EtcdBackups;
 
     constructor(name: string, args: KubernetesClusterArgs, opts?: pulumi.ComponentResourceOptions) {
         super("kubeha:index:KubernetesCluster", name, {}, opts);
@@ -44,6 +49,8 @@ export class KubernetesCluster extends pulumi.ComponentResource {
         this.layout = clusterLayout(config, zones.length);
         this.sshKey = new tls.PrivateKey("ssh-key", { algorithm: "RSA", rsaBits: 4096 }, { parent: this });
 
+        const clusterName = `${pulumi.getProject()}-${pulumi.getStack()}`;
+        const backupStore = config.backup.enabled ? createBackupStore(config, clusterName, this) : undefined;
         const infraArgs: InfraArgs = {
             config,
             zones,
@@ -51,12 +58,16 @@ export class KubernetesCluster extends pulumi.ComponentResource {
             sshPublicKey: this.sshKey.publicKeyOpenssh,
             sshPrivateKey: this.sshKey.privateKeyPem,
             userData: userDataByHost(config, this.layout),
+            ...(backupStore instanceof AwsBackupStore ? { etcdInstanceProfile: backupStore.instanceProfile } : {}),
         };
         const infra: ClusterInfra =
             config.cloud === "aliyun"
                 ? new AliyunInfra("aliyun", infraArgs, { parent: this })
                 : new AwsInfra("aws", infraArgs, { parent: this });
         this.infra = infra;
+        if (backupStore instanceof AliyunBackupStore) {
+            backupStore.attachTo(infra.hosts.filter((host) => host.etcdMember));
+        }
         this.pki = new ClusterPki(
             "pki",
             {
@@ -82,6 +93,7 @@ export class KubernetesCluster extends pulumi.ComponentResource {
                 .apply((names) =>
                     names.filter((item): item is string => Boolean(item)).map((item) => item.toLowerCase()),
                 ),
+            backup: backupStore?.target,
         };
         const files = Object.fromEntries(infra.hosts.map((host) => [host.name, filesForHost(host, fileInputs)]));
         const kubeadmConfigs = Object.fromEntries(
@@ -107,6 +119,20 @@ export class KubernetesCluster extends pulumi.ComponentResource {
             },
             { parent: this },
         );
+        if (backupStore) {
+            this.backups = new EtcdBackups(
+                "etcd-backups",
+                {
+                    store: backupStore,
+                    clusterName,
+                    members: infra.hosts.filter((host) => host.etcdMember),
+                    prepared,
+                    etcdHealthy: etcd.healthy,
+                    ...bootstrap,
+                },
+                { parent: this },
+            );
+        }
         this.controlPlane = new ControlPlane(
             "control-plane",
             {

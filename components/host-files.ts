@@ -7,6 +7,7 @@ import * as pulumi from "@pulumi/pulumi";
 import { PlannedHost } from "../config/layout";
 import { ClusterConfig } from "../config/resolve";
 import { apiserverFiles, renderAuditPolicy, renderEncryptionConfig } from "../render/apiserver-files";
+import { BackupTarget, etcdBackupPaths, renderEtcdBackupFiles } from "../render/backup";
 import { renderEtcdFiles } from "../render/etcd";
 import { encodeBundle } from "../render/file-bundle";
 import { HostFile } from "../render/host-file";
@@ -26,6 +27,8 @@ export interface HostFileInputs {
     readonly encryptionKey: pulumi.Input<string>;
     /** Lower-case names of the API load balancer, for the apiserver certificate kubeadm checks. */
     readonly apiLoadBalancerNames: pulumi.Input<string[]>;
+    /** Where etcd members put their snapshots; absent when backups are off. */
+    readonly backup?: pulumi.Output<BackupTarget>;
 }
 
 /** Every file one host gets, by the component that owns its content. */
@@ -37,6 +40,7 @@ export function filesForHost(host: PlannedHost, inputs: HostFileInputs): LazyFil
         content: scriptText(file),
     }));
     const etcd = host.etcdMember ? renderEtcdFiles(config, layout, host) : [];
+    const backup = host.etcdMember && inputs.backup ? etcdBackupFiles(inputs.backup, config.backup.schedule) : [];
     const apiserver: LazyFile[] =
         host.role === "master"
             ? [
@@ -51,7 +55,17 @@ export function filesForHost(host: PlannedHost, inputs: HostFileInputs): LazyFil
                   },
               ]
             : [];
-    return [...scripts, ...etcd, ...apiserver, ...pki.hostFiles(host.name)];
+    return [...scripts, ...etcd, ...backup, ...apiserver, ...pki.hostFiles(host.name)];
+}
+
+/** The backup timer's files, once the bucket is known. */
+function etcdBackupFiles(target: pulumi.Output<BackupTarget>, schedule: string): LazyFile[] {
+    const rendered = target.apply((values) => renderEtcdBackupFiles(values, schedule));
+    return etcdBackupPaths.map((path) => ({
+        path,
+        mode: "0644",
+        content: rendered.apply((files) => files.find((file) => file.path === path)?.content ?? ""),
+    }));
 }
 
 /**

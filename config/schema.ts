@@ -102,6 +102,21 @@ export const configSchema = z
                     .default("1h"),
             })
             .prefault({}),
+        backup: z
+            .strictObject({
+                /** etcd snapshots to a bucket the program creates in the stack's cloud. */
+                enabled: z.boolean().default(true),
+                /** When: a systemd calendar expression (OnCalendar=), checked on the hosts by systemd. */
+                schedule: z
+                    .string()
+                    .refine((value) => /^[A-Za-z0-9*:/,.~ -]+$/.test(value), {
+                        message: 'must be a systemd calendar expression, such as "hourly", "daily" or "*:0/15"',
+                    })
+                    .default("hourly"),
+                /** The bucket's lifecycle rule deletes snapshots this many days old. */
+                retentionDays: count(1, 3650, 7),
+            })
+            .prefault({}),
         network: z
             .strictObject({
                 vpcCidr: cidr.default("192.168.0.0/16"),

@@ -146,6 +146,16 @@ describe("each rule names the key and what is allowed", () => {
             /^kubeha:network\.apiProxyPort: must not be 6443/,
         ],
         [
+            "a backup schedule that is not a calendar expression",
+            { cloud: "aws", backup: { schedule: "hourly; reboot" } },
+            /^kubeha:backup\.schedule: must be a systemd calendar expression/,
+        ],
+        [
+            "no backup retention",
+            { cloud: "aws", backup: { retentionDays: 0 } },
+            /^kubeha:backup\.retentionDays: must be at least 1/,
+        ],
+        [
             "leaf outlives CA",
             { cloud: "aws", pki: { caValidityHours: 8760, certValidityHours: 17520 } },
             /^kubeha:pki\.certValidityHours: must not exceed pki\.caValidityHours/,

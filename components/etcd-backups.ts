@@ -1,0 +1,72 @@
+// etcd backups, running by themselves: the bucket and role of the stack's cloud (components/aws-backup.ts,
+// aliyun-backup.ts), and on every etcd member the timer of scripts/etcd-backup.sh, enabled once the
+// cluster is healthy. Every member runs it; only the leader of the moment uploads.
+import * as pulumi from "@pulumi/pulumi";
+import * as random from "@pulumi/random";
+import { ClusterConfig } from "../config/resolve";
+import { backupPrefix, etcdBackup, etcdBackupPaths } from "../render/backup";
+import { AliyunBackupStore } from "./aliyun-backup";
+import { AwsBackupStore } from "./aws-backup";
+import { filesDigest, LazyFile } from "./host-files";
+import { BackupStore, ClusterHost, SshAccess } from "./hosts";
+import { PreparedHosts } from "./prepared-hosts";
+import { runStep } from "./remote";
+
+/** The cloud's bucket and role for etcd snapshots. */
+export function createBackupStore(
+    config: ClusterConfig,
+    clusterName: string,
+    parent: pulumi.Resource,
+): AwsBackupStore | AliyunBackupStore {
+    // Bucket names are global: a suffix drawn once keeps this cluster's apart from everyone else's.
+    const suffix = new random.RandomString(
+        "backup-bucket-suffix",
+        { length: 8, special: false, upper: false },
+        { parent },
+    );
+    const args = { config, clusterName, bucketSuffix: suffix.result };
+    return config.cloud === "aws"
+        ? new AwsBackupStore("backup-store", args, { parent })
+        : new AliyunBackupStore("backup-store", args, { parent });
+}
+
+export interface EtcdBackupsArgs {
+    readonly store: BackupStore;
+    readonly clusterName: string;
+    /** Hosts that run an etcd member. */
+    readonly members: readonly ClusterHost[];
+    readonly ssh: SshAccess;
+    readonly prepared: PreparedHosts;
+    readonly files: Readonly<Record<string, readonly LazyFile[]>>;
+    /** The etcd health gate: a snapshot needs a healthy cluster. */
+    readonly etcdHealthy: pulumi.Resource;
+}
+
+export class EtcdBackups extends pulumi.ComponentResource {
+    readonly bucket: pulumi.Output<string>;
+    readonly prefix: string;
+
+    constructor(name: string, args: EtcdBackupsArgs, opts?: pulumi.ComponentResourceOptions) {
+        super("kubeha:bootstrap:EtcdBackups", name, {}, opts);
+        const units: readonly string[] = etcdBackupPaths.filter((path) => path.startsWith("/etc/systemd/"));
+        for (const member of args.members) {
+            runStep(
+                member,
+                "backup-timer",
+                { KUBEHA_TIMER: etcdBackup.timer },
+                {
+                    ssh: args.ssh,
+                    parent: this,
+                    deletedWith: member.instance,
+                    dependsOn: [...(args.prepared.installed[member.name] ?? []), args.etcdHealthy],
+                    triggers: [
+                        filesDigest((args.files[member.name] ?? []).filter((file) => units.includes(file.path))),
+                    ],
+                },
+            );
+        }
+        this.bucket = args.store.target.apply((target) => target.bucket);
+        this.prefix = backupPrefix(args.clusterName);
+        this.registerOutputs({ bucket: this.bucket, prefix: this.prefix });
+    }
+}

@@ -1,0 +1,162 @@
+// etcd backups: what lands on every etcd member (the timer, its service and the settings of
+// scripts/etcd-backup.sh) and the least-privilege policies of the instance role that uploads (AWS IAM,
+// Aliyun RAM). Pure data: the cloud components fill in the bucket they create.
+import { HostFile } from "./host-file";
+import { etcdConfigPath, etcdDiskMountPoint, etcdPki } from "./etcd";
+import { scriptInstallDir } from "./steps";
+
+export const etcdBackup = {
+    script: `${scriptInstallDir}/etcd-backup.sh`,
+    envFile: "/etc/kubeha/etcd-backup.env",
+    service: "kubeha-etcd-backup.service",
+    timer: "kubeha-etcd-backup.timer",
+    /** The snapshot while it is taken and compressed: on the etcd disk, which has room for it. */
+    workDir: `${etcdDiskMountPoint}/backup`,
+    /** Outcome files for operators (written by the script). */
+    lastSuccess: "/var/lib/kubeha/etcd-backup.last",
+    lastFailure: "/var/lib/kubeha/etcd-backup.failed",
+} as const;
+
+const unitDir = "/etc/systemd/system";
+
+/** The files renderEtcdBackupFiles renders, in its order. */
+export const etcdBackupPaths = [
+    etcdBackup.envFile,
+    `${unitDir}/${etcdBackup.service}`,
+    `${unitDir}/${etcdBackup.timer}`,
+] as const;
+
+/** Where in the bucket a cluster's snapshots go: one prefix per cluster, the only place the role may write. */
+export function backupPrefix(clusterName: string): string {
+    return `etcd/${clusterName}/`;
+}
+
+/** How an etcd member reaches the bucket and gets the instance role's credentials. */
+export interface BackupTarget {
+    readonly bucket: string;
+    readonly prefix: string;
+    /** The S3 API endpoint (AWS S3, or OSS's S3-compatible endpoint). */
+    readonly endpoint: string;
+    readonly region: string;
+    /** rclone's name for the S3 provider. */
+    readonly provider: "AWS" | "Alibaba";
+    readonly metadata: "aws-imdsv2" | "aliyun-hardened";
+    readonly metadataUrl: string;
+    /** The instance role's name (the metadata path of its credentials). */
+    readonly role: string;
+}
+
+/** The env file, the service and the timer of every etcd member. */
+export function renderEtcdBackupFiles(target: BackupTarget, schedule: string): HostFile[] {
+    const settings: Record<string, string> = {
+        KUBEHA_ETCD_CONFIG: etcdConfigPath,
+        KUBEHA_ETCD_CACERT: etcdPki.ca,
+        KUBEHA_ETCD_CERT: etcdPki.healthcheckClientCert,
+        KUBEHA_ETCD_KEY: etcdPki.healthcheckClientKey,
+        KUBEHA_BACKUP_BUCKET: target.bucket,
+        KUBEHA_BACKUP_PREFIX: target.prefix,
+        KUBEHA_BACKUP_ENDPOINT: target.endpoint,
+        KUBEHA_BACKUP_REGION: target.region,
+        KUBEHA_BACKUP_PROVIDER: target.provider,
+        KUBEHA_METADATA: target.metadata,
+        KUBEHA_METADATA_URL: target.metadataUrl,
+        KUBEHA_BACKUP_ROLE: target.role,
+        KUBEHA_BACKUP_WORK_DIR: etcdBackup.workDir,
+    };
+    for (const [name, value] of Object.entries(settings)) {
+        if (!/^[A-Za-z0-9._:/@-]+$/.test(value)) throw new Error(`${name}: '${value}' cannot go in an env file as is`);
+    }
+    const env = Object.entries(settings)
+        .map(([name, value]) => `${name}=${value}\n`)
+        .join("");
+    const { service, timer, script } = etcdBackup;
+    const [envPath, servicePath, timerPath] = etcdBackupPaths;
+    return [
+        {
+            path: envPath,
+            mode: "0644",
+            content: `# Settings of ${script} (no credentials: they come from the instance role).\n${env}`,
+        },
+        {
+            path: servicePath,
+            mode: "0644",
+            content: `# Rendered by kubeha; started by ${timer}. Outcome: journalctl -u ${service},
+# ${etcdBackup.lastSuccess} and ${etcdBackup.lastFailure}.
+[Unit]
+Description=etcd snapshot to the cluster's bucket (taken by the leader only)
+Documentation=file://${script}
+After=etcd.service
+RequiresMountsFor=${etcdDiskMountPoint}
+
+[Service]
+Type=oneshot
+EnvironmentFile=${envPath}
+ExecStart=${script}
+# Second to etcd itself on the disk and the CPU.
+Nice=10
+IOSchedulingClass=best-effort
+IOSchedulingPriority=7
+`,
+        },
+        {
+            path: timerPath,
+            mode: "0644",
+            content: `# Rendered by kubeha (kubeha:backup.schedule); enabled by the <member>-backup-timer step.
+[Unit]
+Description=etcd snapshot to the cluster's bucket (${schedule})
+
+[Timer]
+OnCalendar=${schedule}
+# A run missed while the host was down happens at its next boot.
+Persistent=true
+RandomizedDelaySec=2min
+
+[Install]
+WantedBy=timers.target
+`,
+        },
+    ];
+}
+
+/** The AWS IAM policy of the members' instance role: put (and list) under the prefix, nothing else. */
+export function awsBackupPolicy(bucket: string, prefix: string): Record<string, unknown> {
+    return {
+        Version: "2012-10-17",
+        Statement: [
+            {
+                Sid: "PutSnapshots",
+                Effect: "Allow",
+                // Multipart uploads (large snapshots) need the abort right besides PutObject.
+                Action: ["s3:PutObject", "s3:AbortMultipartUpload"],
+                Resource: `arn:aws:s3:::${bucket}/${prefix}*`,
+            },
+            {
+                Sid: "ListSnapshots",
+                Effect: "Allow",
+                Action: "s3:ListBucket",
+                Resource: `arn:aws:s3:::${bucket}`,
+                Condition: { StringLike: { "s3:prefix": [`${prefix}*`] } },
+            },
+        ],
+    };
+}
+
+/** The same rights as a RAM policy for the Aliyun ECS role. */
+export function aliyunBackupPolicy(bucket: string, prefix: string): Record<string, unknown> {
+    return {
+        Version: "1",
+        Statement: [
+            {
+                Effect: "Allow",
+                Action: ["oss:PutObject", "oss:AbortMultipartUpload"],
+                Resource: [`acs:oss:*:*:${bucket}/${prefix}*`],
+            },
+            {
+                Effect: "Allow",
+                Action: ["oss:ListObjects"],
+                Resource: [`acs:oss:*:*:${bucket}`],
+                Condition: { StringLike: { "oss:Prefix": [`${prefix}*`] } },
+            },
+        ],
+    };
+}
