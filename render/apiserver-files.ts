@@ -39,6 +39,10 @@ export function renderEncryptionConfig(key: string): HostFile {
     return { path: apiserverFiles.encryptionConfig, mode: "0600", content: stringify(config) };
 }
 
+/**
+ * The API groups whose request and response bodies are logged (seed 001's list, brought up to date: the groups
+ * today's Kubernetes serves; extensions and settings.k8s.io are gone since 1.22 and 1.20).
+ */
 const knownApiGroups = [
     "",
     "admissionregistration.k8s.io",
@@ -50,26 +54,48 @@ const knownApiGroups = [
     "autoscaling",
     "batch",
     "certificates.k8s.io",
-    "extensions",
+    "coordination.k8s.io",
+    "discovery.k8s.io",
+    "events.k8s.io",
+    "flowcontrol.apiserver.k8s.io",
     "metrics.k8s.io",
     "networking.k8s.io",
+    "node.k8s.io",
     "policy",
     "rbac.authorization.k8s.io",
+    "resource.k8s.io",
     "scheduling.k8s.io",
-    "settings.k8s.io",
     "storage.k8s.io",
 ].map((group) => ({ group }));
 
-/** Seed 001's audit policy, rule for rule, as audit.k8s.io/v1 (its v1beta1 is gone). */
+/**
+ * Seed 001's audit policy (upstream's GCE policy) as audit.k8s.io/v1, brought up to date with its intent kept:
+ * metadata only for secrets and tokens, request bodies for reads, request and response bodies for writes,
+ * high-volume noise dropped. The first matching rule decides.
+ */
 export const auditPolicy = {
     apiVersion: "audit.k8s.io/v1",
     kind: "Policy",
     rules: [
-        // High-volume, low-risk requests: not logged.
+        // First, so no later rule can log a body: Secrets, ConfigMaps, TokenRequests (every pod's token is in
+        // the response, kubernetes PR #102040) and TokenReviews hold credentials or binary data. Never dropped.
+        {
+            level: "Metadata",
+            omitStages: ["RequestReceived"],
+            resources: [
+                { group: "", resources: ["secrets", "configmaps", "serviceaccounts/token"] },
+                { group: "authentication.k8s.io", resources: ["tokenreviews"] },
+            ],
+        },
+        // High-volume, low-risk requests: not logged. kube-proxy (a service account under kubeadm) watches
+        // Services and EndpointSlices.
         {
             level: "None",
-            resources: [{ group: "", resources: ["endpoints", "services", "services/status"] }],
-            users: ["system:kube-proxy"],
+            resources: [
+                { group: "", resources: ["endpoints", "services", "services/status"] },
+                { group: "discovery.k8s.io", resources: ["endpointslices"] },
+            ],
+            users: ["system:serviceaccount:kube-system:kube-proxy"],
             verbs: ["watch"],
         },
         {
@@ -78,15 +104,20 @@ export const auditPolicy = {
             userGroups: ["system:nodes"],
             verbs: ["get"],
         },
+        // Kubelets renew their node's lease every 10 s.
+        {
+            level: "None",
+            namespaces: ["kube-node-lease"],
+            resources: [{ group: "coordination.k8s.io", resources: ["leases"] }],
+            userGroups: ["system:nodes"],
+            verbs: ["get", "update"],
+        },
+        // Leader election (Leases since 1.20, where the seed's endpoints were).
         {
             level: "None",
             namespaces: ["kube-system"],
-            resources: [{ group: "", resources: ["endpoints"] }],
-            users: [
-                "system:kube-controller-manager",
-                "system:kube-scheduler",
-                "system:serviceaccount:kube-system:endpoint-controller",
-            ],
+            resources: [{ group: "coordination.k8s.io", resources: ["leases"] }],
+            users: ["system:kube-controller-manager", "system:kube-scheduler"],
             verbs: ["get", "update"],
         },
         {
@@ -102,20 +133,23 @@ export const auditPolicy = {
             users: ["system:kube-controller-manager"],
             verbs: ["get", "list"],
         },
-        // Read-only URLs.
-        { level: "None", nonResourceURLs: ["/healthz*", "/version", "/swagger*"] },
-        // Events.
-        { level: "None", resources: [{ group: "", resources: ["events"] }] },
-        // Node and pod status updates from nodes are frequent and large: the request only.
+        // Health probes and read-only URLs.
+        { level: "None", nonResourceURLs: ["/healthz*", "/livez*", "/readyz*", "/version", "/swagger*"] },
+        // Events, in both APIs.
+        {
+            level: "None",
+            resources: [
+                { group: "", resources: ["events"] },
+                { group: "events.k8s.io", resources: ["events"] },
+            ],
+        },
+        // Node and pod status updates from nodes (kubelets, system:node:<name>) and the node problem detector
+        // are frequent and large: the request only.
         {
             level: "Request",
             omitStages: ["RequestReceived"],
             resources: [{ group: "", resources: ["nodes/status", "pods/status"] }],
-            users: [
-                "kubelet",
-                "system:node-problem-detector",
-                "system:serviceaccount:kube-system:node-problem-detector",
-            ],
+            users: ["system:node-problem-detector", "system:serviceaccount:kube-system:node-problem-detector"],
             verbs: ["update", "patch"],
         },
         {
@@ -131,15 +165,6 @@ export const auditPolicy = {
             omitStages: ["RequestReceived"],
             users: ["system:serviceaccount:kube-system:namespace-controller"],
             verbs: ["deletecollection"],
-        },
-        // Secrets, ConfigMaps and TokenReviews can hold sensitive or binary data: metadata only.
-        {
-            level: "Metadata",
-            omitStages: ["RequestReceived"],
-            resources: [
-                { group: "", resources: ["secrets", "configmaps"] },
-                { group: "authentication.k8s.io", resources: ["tokenreviews"] },
-            ],
         },
         // Responses to reads can be large: the request only.
         {

@@ -2,12 +2,10 @@
 // every field issue 4 names, read back from the rendered YAML.
 import assert from "node:assert/strict";
 import { randomBytes } from "node:crypto";
-import * as fs from "node:fs";
-import * as path from "node:path";
 import { describe, test } from "node:test";
 import { parse as parseYaml, parseAllDocuments } from "yaml";
 import { resolveConfig } from "../config/resolve";
-import { apiserverFiles, renderAuditPolicy, renderEncryptionConfig } from "../render/apiserver-files";
+import { apiserverFiles, renderEncryptionConfig } from "../render/apiserver-files";
 import { renderKubeadmInit, renderKubeadmJoin } from "../render/kubeadm";
 import { configFor, layoutOf } from "./support/config";
 
@@ -119,7 +117,7 @@ describe("kubeadm init configuration (first master)", () => {
         ]);
     });
 
-    test("apiServer: certSANs, encryption at rest, seed 001's audit policy and log rotation, no anonymous-auth flag", () => {
+    test("apiServer: certSANs, encryption at rest, the audit policy and seed 001's log rotation, no anonymous-auth flag", () => {
         assert.deepEqual(cluster.apiServer.certSANs, [
             "apiserver.k8s.internal",
             "master-1.k8s.internal",
@@ -309,15 +307,5 @@ describe("apiserver files", () => {
             },
         ]);
         assert.throws(() => renderEncryptionConfig(randomBytes(16).toString("base64")), /32 random bytes/);
-    });
-
-    test("the audit policy is seed 001's, rule for rule, as audit.k8s.io/v1", () => {
-        const seed = parseYaml(fs.readFileSync(path.join(__dirname, "fixtures", "seed001-audit-policy.yaml"), "utf8"));
-        const file = renderAuditPolicy();
-        assert.equal(file.path, "/etc/kubernetes/audit/policy.yaml");
-        const policy = parseYaml(file.content);
-        assert.equal(seed.apiVersion, "audit.k8s.io/v1beta1");
-        assert.deepEqual(policy, { ...seed, apiVersion: "audit.k8s.io/v1" });
-        assert.equal(policy.rules.length, 14);
     });
 });
