@@ -11,7 +11,7 @@ import { BackupTarget, etcdBackupPaths, renderEtcdBackupFiles } from "../render/
 import { renderEtcdFiles } from "../render/etcd";
 import { encodeBundle } from "../render/file-bundle";
 import { HostFile } from "../render/host-file";
-import { kubeadmConfigPaths, renderKubeadmInit, renderKubeadmJoin } from "../render/kubeadm";
+import { kubeadmConfigPaths, renderKubeadmInit, renderKubeadmJoin, renderSchedulerConfig } from "../render/kubeadm";
 import { renderKubeletServingApprover } from "../render/kubelet-serving";
 import { installedScriptFiles, scriptInstallDir } from "../render/steps";
 import { bootstrapTokenTtl, ClusterPki } from "./pki";
@@ -46,6 +46,7 @@ export function filesForHost(host: PlannedHost, inputs: HostFileInputs): LazyFil
             ? [
                   renderAuditPolicy(),
                   ...renderKubeletServingApprover(config, layout),
+                  renderSchedulerConfig(),
                   {
                       path: apiserverFiles.encryptionConfig,
                       mode: "0600",

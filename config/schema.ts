@@ -196,18 +196,20 @@ export const configSchema = z
         controlPlane: z
             .strictObject({
                 /**
-                 * Seconds without a kubelet heartbeat before a node is NotReady. The kubelet reports every 10s, and
-                 * upstream wants several missed reports first: seed 000's 10s marks healthy nodes NotReady.
+                 * Seconds without a kubelet heartbeat before a node is NotReady. A kubelet needs up to ~45 s to
+                 * notice a dead API connection (HTTP/2 read-idle 30 s + ping 15 s) and reconnect, and a worker's
+                 * one long-lived connection through its local proxy is dropped whenever a master goes away:
+                 * upstream raised its default to 50 s in 1.32 for this (kubernetes PR #126287).
                  */
                 nodeMonitorGracePeriodSeconds: z
                     .number()
                     .int()
-                    .min(40, {
+                    .min(50, {
                         message:
-                            "must be at least 40 (four of the kubelet's 10s status reports); less marks healthy nodes NotReady",
+                            "must be at least 50: a kubelet takes up to ~45 s to replace a dead API connection, and less marks healthy nodes NotReady",
                     })
                     .max(600, { message: "must be at most 600" })
-                    .default(40),
+                    .default(50),
                 /** How often the node controller checks (seed 000: 3s). */
                 nodeMonitorPeriodSeconds: count(1, 30, 3),
                 /**

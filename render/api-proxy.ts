@@ -89,7 +89,7 @@ Description=Local Kubernetes API proxy (nginx stream to every kube-apiserver)
 Documentation=man:nginx(8)
 Wants=network-online.target
 After=network-online.target nss-lookup.target
-# The kubelet reaches the API only through this proxy.
+# Workers' kubelets reach the API only through this proxy; on masters kubeadm's joins and kube-proxy do.
 Before=kubelet.service
 # nginx resolves the masters' names once at start: keep retrying until they resolve.
 StartLimitIntervalSec=0

@@ -295,7 +295,10 @@ Pin-Priority: 1001
         {
             path: "/etc/systemd/system/kubelet.service.d/10-kubeha-api-proxy.conf",
             mode: "0644",
-            content: `# The kubelet reaches the API through the local proxy only: start it first.\n[Unit]\nWants=${apiProxyUnitName}\nAfter=${apiProxyUnitName}\n`,
+            content:
+                "# A worker's kubelet reaches the API through the local proxy only. A master's talks to its own\n" +
+                "# apiserver once joined (kubeadm's ControlPlaneKubeletLocalMode), but its join goes through the proxy.\n" +
+                `[Unit]\nWants=${apiProxyUnitName}\nAfter=${apiProxyUnitName}\n`,
         },
         ...renderApiProxyFiles(config, layout),
     ];

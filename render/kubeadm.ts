@@ -70,6 +70,9 @@ export function clusterConfiguration(
         kubernetesVersion: kubeadmKubernetesVersion(config),
         controlPlaneEndpoint: controlPlaneEndpoint(config),
         imageRepository: config.mirrors.kubernetesImages.replace(/\/+$/, ""),
+        // Keys kubeadm makes itself (kubeconfig client certificates, `kubeadm certs renew`) match the program's
+        // PKI (components/pki.ts) instead of kubeadm's default RSA-2048.
+        encryptionAlgorithm: "ECDSA-P256",
         certificateValidityPeriod: `${config.pki.certValidityHours}h`,
         caCertificateValidityPeriod: `${config.pki.caValidityHours}h`,
         networking: {
@@ -148,10 +151,43 @@ export function clusterConfiguration(
             extraVolumes: [{ ...localtime, pathType: "File" }],
         },
         scheduler: {
-            extraArgs: args({ profiling: "false" }),
-            extraVolumes: [{ ...localtime, pathType: "File" }],
+            extraArgs: args({ config: schedulerFiles.config }),
+            extraVolumes: [
+                {
+                    name: "scheduler-config",
+                    hostPath: schedulerFiles.dir,
+                    mountPath: schedulerFiles.dir,
+                    readOnly: true,
+                    pathType: "Directory",
+                },
+                { ...localtime, pathType: "File" },
+            ],
         },
     };
+}
+
+export const schedulerFiles = {
+    dir: "/etc/kubernetes/scheduler",
+    config: "/etc/kubernetes/scheduler/config.yaml",
+    /** The kubeconfig kubeadm writes for the scheduler (and names in the flag the config file overrides). */
+    kubeconfig: "/etc/kubernetes/scheduler.conf",
+} as const;
+
+/**
+ * kube-scheduler's configuration file: profiling off the supported way (its --profiling flag is deprecated and
+ * ignored once a config file is given). With a config file the scheduler reads its kubeconfig and leader
+ * election from it instead of kubeadm's flags: both say what kubeadm's flags say.
+ */
+export function renderSchedulerConfig(): HostFile {
+    const config = {
+        apiVersion: "kubescheduler.config.k8s.io/v1",
+        kind: "KubeSchedulerConfiguration",
+        clientConnection: { kubeconfig: schedulerFiles.kubeconfig },
+        leaderElection: { leaderElect: true },
+        enableProfiling: false,
+        enableContentionProfiling: false,
+    };
+    return { path: schedulerFiles.config, mode: "0644", content: stringify(config) };
 }
 
 function nodeRegistration(host: PlannedHost, extra: Record<string, unknown> = {}): Record<string, unknown> {
@@ -256,7 +292,7 @@ export function kubeletConfiguration(): Record<string, unknown> {
             "nodefs.inodesFree": "5%",
             "imagefs.available": "15%",
         },
-        // The controller-manager's node-monitor-grace-period (config: at least 4 reports) counts on this period.
+        // The controller-manager's node-monitor-grace-period (config: at least 50 s) counts on this period.
         nodeStatusUpdateFrequency: "10s",
         nodeStatusReportFrequency: "1m",
     };

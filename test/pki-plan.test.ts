@@ -5,12 +5,19 @@ import assert from "node:assert/strict";
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { describe, test } from "node:test";
-import { parse as parseYaml } from "yaml";
+import { parse as parseYaml, parseAllDocuments } from "yaml";
 import { PlannedHost, planHosts } from "../config/layout";
 import { ClusterConfig, resolveConfig } from "../config/resolve";
 import { readStackConfig } from "../plan/run";
 import { plan, projectDir } from "./support/plan";
-import { checkHostPki, pkiPathsIn, publicKeyOfCertificate, publicKeyOfKey, verifies } from "./support/pki-checks";
+import {
+    certificateInfo,
+    checkHostPki,
+    pkiPathsIn,
+    publicKeyOfCertificate,
+    publicKeyOfKey,
+    verifies,
+} from "./support/pki-checks";
 
 const privateKey = /-----BEGIN [A-Z ]*PRIVATE KEY-----/;
 
@@ -111,6 +118,17 @@ describe("dev: the plan with --show-secrets", () => {
         const key = write("admin.key", kubeconfig.users[0].user["client-key-data"]);
         assert.ok(verifies(ca, cert, "sslclient"));
         assert.equal(publicKeyOfKey(key), publicKeyOfCertificate(cert));
+    });
+
+    test("kubeadm makes its own keys (kubeconfigs, `kubeadm certs renew`) like the program's: ECDSA P-256", () => {
+        const files = path.join(withSecrets.dir, "hosts", "master-1", "files");
+        const init = parseAllDocuments(fs.readFileSync(path.join(files, "etc/kubernetes/kubeadm/init.yaml"), "utf8"))
+            .map((doc) => doc.toJS() as Record<string, unknown>)
+            .find((doc) => doc.kind === "ClusterConfiguration");
+        assert.equal(init?.encryptionAlgorithm, "ECDSA-P256");
+        for (const issued of ["ca.crt", "apiserver.crt", "front-proxy-ca.crt"]) {
+            assert.equal(certificateInfo(path.join(files, "etc/kubernetes/pki", issued)).curve, "prime256v1", issued);
+        }
     });
 
     test("every host's certificates and keys check out with openssl", () => {

@@ -374,6 +374,13 @@ describe("cloud-init user-data", () => {
             const dropIn = file(item, "/etc/systemd/system/kubelet.service.d/10-kubeha-api-proxy.conf").content;
             assert.match(dropIn, new RegExp(`^Wants=${apiProxyUnitName}$`, "m"));
             assert.match(dropIn, new RegExp(`^After=${apiProxyUnitName}$`, "m"));
+            // kubeadm >= 1.35 points a master's kubelet at its own apiserver (ControlPlaneKubeletLocalMode):
+            // neither file may tell an operator that every kubelet depends on the proxy.
+            for (const comment of [dropIn, file(item, apiProxyUnitPath).content]) {
+                assert.doesNotMatch(comment, /^# The kubelet reaches the API (only )?through/m);
+                assert.match(comment, /^# .*\bworker/im, "says whose kubelet uses the proxy");
+                assert.match(comment, /\bmasters?\b/, "says what masters do");
+            }
             const stages = bootEnvironment(item).KUBEHA_STAGES.split(" ");
             assert.ok(stages.indexOf("api-proxy") > stages.indexOf("packages"));
             assert.equal(bootEnvironment(item).KUBEHA_API_PROXY_UNIT, apiProxyUnitName);

@@ -6,7 +6,7 @@ import { describe, test } from "node:test";
 import { parse as parseYaml, parseAllDocuments } from "yaml";
 import { resolveConfig } from "../config/resolve";
 import { apiserverFiles, renderEncryptionConfig } from "../render/apiserver-files";
-import { renderKubeadmInit, renderKubeadmJoin } from "../render/kubeadm";
+import { renderKubeadmInit, renderKubeadmJoin, renderSchedulerConfig, schedulerFiles } from "../render/kubeadm";
 import { configFor, layoutOf } from "./support/config";
 
 type Doc = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
@@ -161,26 +161,58 @@ describe("kubeadm init configuration (first master)", () => {
         for (const each of volumes.filter((volume) => volume !== logVolume)) assert.equal(each.readOnly, true);
     });
 
-    test("controllerManager and scheduler: their whole flag sets; node-monitor tuning from config", () => {
+    test("kubeadm's own keys are ECDSA P-256 like the program's PKI, not its default RSA-2048", () => {
+        assert.equal(cluster.encryptionAlgorithm, "ECDSA-P256");
+    });
+
+    test("masters' kubelets talk to their own apiserver: kubeadm's ControlPlaneKubeletLocalMode stays on", () => {
+        assert.equal(cluster.featureGates?.ControlPlaneKubeletLocalMode, undefined, "kubeadm's default (on) applies");
+    });
+
+    test("scheduler: profiling off through its configuration file, not the deprecated --profiling flag", () => {
+        assert.deepEqual(argMap(cluster.scheduler.extraArgs), { config: schedulerFiles.config });
+        const volume = (cluster.scheduler.extraVolumes as Doc[]).find((each) =>
+            schedulerFiles.config.startsWith(`${each.hostPath}/`),
+        );
+        assert.equal(cluster.scheduler.extraVolumes.length, 2, "its config directory and localtime");
+        assert.deepEqual(volume, {
+            name: "scheduler-config",
+            hostPath: schedulerFiles.dir,
+            mountPath: schedulerFiles.dir,
+            readOnly: true,
+            pathType: "Directory",
+        });
+        const file = renderSchedulerConfig();
+        assert.equal(file.path, schedulerFiles.config);
+        // With --config the scheduler ignores kubeadm's --kubeconfig and --leader-elect: the file must say them.
+        assert.deepEqual(parseYaml(file.content), {
+            apiVersion: "kubescheduler.config.k8s.io/v1",
+            kind: "KubeSchedulerConfiguration",
+            clientConnection: { kubeconfig: "/etc/kubernetes/scheduler.conf" },
+            leaderElection: { leaderElect: true },
+            enableProfiling: false,
+            enableContentionProfiling: false,
+        });
+    });
+
+    test("controllerManager: its whole flag set; node-monitor tuning from config, no removed --pod-eviction-timeout", () => {
+        // Upstream's grace-period default since 1.32 (kubernetes PR #126287): seed 000's 10 s and the old 40 s flap nodes.
         assert.deepEqual(argMap(cluster.controllerManager.extraArgs), {
             "cluster-signing-duration": "8760h",
-            "node-monitor-grace-period": "40s",
+            "node-monitor-grace-period": "50s",
             "node-monitor-period": "3s",
             profiling: "false",
         });
         assert.equal(aliyun.pki.certValidityHours, 8760, "kubelet certificates live as long as every other leaf");
-        assert.deepEqual(argMap(cluster.scheduler.extraArgs), { profiling: "false" });
-        const localtime = [
-            {
-                name: "localtime",
-                hostPath: "/etc/localtime",
-                mountPath: "/etc/localtime",
-                readOnly: true,
-                pathType: "File",
-            },
-        ];
-        assert.deepEqual(cluster.controllerManager.extraVolumes, localtime);
-        assert.deepEqual(cluster.scheduler.extraVolumes, localtime);
+        const localtime = {
+            name: "localtime",
+            hostPath: "/etc/localtime",
+            mountPath: "/etc/localtime",
+            readOnly: true,
+            pathType: "File",
+        };
+        assert.deepEqual(cluster.controllerManager.extraVolumes, [localtime]);
+        assert.deepEqual((cluster.scheduler.extraVolumes as Doc[]).at(-1), localtime);
         const tuned = configFor({
             cloud: "aws",
             controlPlane:
@@ -203,7 +235,7 @@ describe("kubeadm init configuration (first master)", () => {
         assert.equal(result.ok, false);
         assert.match(
             result.ok ? "" : result.problems.join("\n"),
-            /controlPlane\.nodeMonitorGracePeriodSeconds: must be at least 40/,
+            /controlPlane\.nodeMonitorGracePeriodSeconds: must be at least 50: a kubelet takes up to ~45 s/,
         );
     });
 
@@ -229,9 +261,9 @@ describe("kubeadm init configuration (first master)", () => {
             "nodefs.inodesFree": "5%",
             "imagefs.available": "15%",
         });
-        // The grace period's floor (4 reports) assumes this period.
+        // The grace period (50 s) outlasts a kubelet's reconnect (up to ~45 s, then it reports at once).
         assert.equal(kubelet.nodeStatusUpdateFrequency, "10s");
-        assert.ok(aliyun.controlPlane.nodeMonitorGracePeriodSeconds >= 4 * 10);
+        assert.equal(aliyun.controlPlane.nodeMonitorGracePeriodSeconds, 50);
     });
 
     test("KubeProxyConfiguration: nftables by default; ipvs with seed 000's scheduler and sync periods", () => {
