@@ -1,6 +1,7 @@
 // The address plan: which zone and which fixed private address every host gets.
 // Fixed addresses let the PKI and every host file be computed before any instance exists.
 import { addressAt, Cidr, formatCidr, parseCidr, subnet } from "./cidr";
+import type { Cloud } from "./schema";
 
 export type HostRole = "master" | "worker" | "etcd" | "bastion";
 
@@ -16,6 +17,8 @@ export interface PlannedHost {
 }
 
 export interface LayoutInput {
+    /** Which addresses of a subnet the cloud keeps for itself (reservedAddresses). */
+    readonly cloud: Cloud;
     readonly vpcCidr: string;
     readonly zoneCount: number;
     readonly masters: number;
@@ -28,11 +31,19 @@ export interface LayoutInput {
 const blocksPerVpc = 16;
 export const maxZones = blocksPerVpc / 2;
 
-// Offsets inside a zone's private subnet. Clouds reserve the first addresses (AWS .0-.3,
-// Aliyun .0-.3) and the last; each role has its own range so scaling one never moves another.
-const firstOffset = { bastion: 4, master: 10, etcd: 20, worker: 32 } as const;
+/**
+ * Addresses every subnet keeps for the cloud: Aliyun the first and the last three of a vSwitch, AWS the first four
+ * and the last one of a subnet. No planned address may be one of them.
+ */
+export const reservedAddresses: Record<Cloud, { readonly first: number; readonly last: number }> = {
+    aliyun: { first: 1, last: 3 },
+    aws: { first: 4, last: 1 },
+};
+
+// Offsets inside a zone's subnets, all past every cloud's reserved first addresses; each role has its own range
+// so scaling one never moves another. The public subnet holds the bastion (zone 0) and the NAT gateways.
+const firstOffset = { bastion: 4, natGateway: 5, master: 10, etcd: 20, worker: 32 } as const;
 const perZoneCapacity = { master: firstOffset.etcd - firstOffset.master, etcd: firstOffset.worker - firstOffset.etcd };
-const reservedAtEnd = 1;
 
 export function zoneSubnets(vpcCidr: string, zoneIndex: number): { private: string; public: string } {
     const { private: priv, public: pub } = zoneBlocks(parseCidr(vpcCidr), zoneIndex);
@@ -59,7 +70,7 @@ export function layoutProblems(input: LayoutInput): string[] {
     }
     const perZone = (count: number) => Math.ceil(count / input.zoneCount);
     const subnetSize = 2 ** (32 - zonePrefix);
-    const needed = firstOffset.worker + perZone(input.workers) + reservedAtEnd;
+    const needed = firstOffset.worker + perZone(input.workers) + reservedAddresses[input.cloud].last;
     if (perZone(input.masters) > perZoneCapacity.master || perZone(input.dedicatedEtcd) > perZoneCapacity.etcd) {
         problems.push(`zones: too many masters or etcd hosts per zone; spread them over more zones`);
     }
@@ -75,6 +86,7 @@ export function layoutProblems(input: LayoutInput): string[] {
 
 /** The shape of the stack config the address plan reads. */
 export interface LayoutConfig {
+    readonly cloud: Cloud;
     readonly network: { readonly vpcCidr: string };
     readonly masters: { readonly count: number };
     readonly workers: { readonly count: number };
@@ -88,6 +100,7 @@ export function clusterLayout(config: LayoutConfig, zoneCount: number): PlannedH
 
 export function layoutInput(config: LayoutConfig, zoneCount: number): LayoutInput {
     return {
+        cloud: config.cloud,
         vpcCidr: config.network.vpcCidr,
         zoneCount,
         masters: config.masters.count,
@@ -126,6 +139,14 @@ export function planHosts(input: LayoutInput): PlannedHost[] {
         ...spread("etcd", input.dedicatedEtcd, true),
         ...spread("worker", input.workers, false),
     ];
+}
+
+/**
+ * The NAT gateway's fixed private address in a zone's public subnet. Fixed before it exists, it can never take the
+ * bastion's planned address there, whichever is created first.
+ */
+export function natGatewayAddress(vpcCidr: string, zoneIndex: number): string {
+    return addressAt(zoneBlocks(parseCidr(vpcCidr), zoneIndex).public, firstOffset.natGateway);
 }
 
 /** A host's name in the private DNS zone: master-1.k8s.internal. */

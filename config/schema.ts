@@ -256,7 +256,7 @@ export const configSchema = z
         },
         {
             when: (payload) =>
-                !hasIssuesUnder(payload.issues, ["network"], ["zones"], ["masters"], ["workers"], ["etcd"]),
+                !hasIssuesUnder(payload.issues, ["cloud"], ["network"], ["zones"], ["masters"], ["workers"], ["etcd"]),
         },
     )
     .superRefine(

@@ -10,7 +10,7 @@ import { describe, test } from "node:test";
 import * as pulumi from "@pulumi/pulumi";
 import { parse as parseYaml } from "yaml";
 import { ClusterAddons } from "../components/addons";
-import { planHosts } from "../config/layout";
+import { clusterLayout } from "../config/layout";
 import { flannelPort } from "../config/ports";
 import { ClusterConfig } from "../config/resolve";
 import { loadStackConfig } from "../config/stack";
@@ -141,13 +141,7 @@ describe("flannel", () => {
     test("Network is kubeadm's podSubnet, for the default and for another pod CIDR", () => {
         for (const scenario of [scenarios.dashboard, scenarios.none]) {
             const config = configOf(scenario);
-            const layout = planHosts({
-                vpcCidr: config.network.vpcCidr,
-                zoneCount: 3,
-                masters: config.masters.count,
-                workers: config.workers.count,
-                dedicatedEtcd: config.etcd.dedicated ? config.etcd.count : 0,
-            });
+            const layout = clusterLayout(config, 3);
             const { networking } = clusterConfiguration(config, layout) as { networking: { podSubnet: string } };
             assert.equal(netConf(objectsOf(scenario)).Network, networking.podSubnet);
         }

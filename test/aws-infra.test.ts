@@ -429,6 +429,7 @@ describe("what AwsInfra hands to the bootstrap", () => {
         assert.ok(resolved.ok);
         const zones = ["eu-central-1a", "eu-central-1b", "eu-central-1c"];
         const layout = planHosts({
+            cloud: "aws",
             vpcCidr: resolved.config.network.vpcCidr,
             zoneCount: 3,
             masters: 3,

@@ -6,7 +6,7 @@ import * as fs from "node:fs";
 import * as path from "node:path";
 import { describe, test } from "node:test";
 import { parse as parseYaml, parseAllDocuments } from "yaml";
-import { PlannedHost, planHosts } from "../config/layout";
+import { PlannedHost, clusterLayout } from "../config/layout";
 import { ClusterConfig, resolveConfig } from "../config/resolve";
 import { readStackConfig } from "../plan/run";
 import { plan, projectDir } from "./support/plan";
@@ -45,13 +45,7 @@ function planned(stack: string, zones: number): { config: ClusterConfig; layout:
     const resolved = resolveConfig({ values, regions: { aliyun: raw["alicloud:region"], aws: raw["aws:region"] } });
     if (!resolved.ok) throw new Error(resolved.problems.join("\n"));
     const config = resolved.config;
-    const layout = planHosts({
-        vpcCidr: config.network.vpcCidr,
-        zoneCount: zones,
-        masters: config.masters.count,
-        workers: config.workers.count,
-        dedicatedEtcd: config.etcd.dedicated ? config.etcd.count : 0,
-    });
+    const layout = clusterLayout(config, zones);
     return { config, layout };
 }
 

@@ -9,7 +9,7 @@ import * as path from "node:path";
 import { after, before, describe, test } from "node:test";
 import * as pulumi from "@pulumi/pulumi";
 import { parse as parseYaml } from "yaml";
-import { apiProxyName, hostFqdn, PlannedHost, planHosts } from "../config/layout";
+import { apiProxyName, hostFqdn, PlannedHost, clusterLayout } from "../config/layout";
 import { ClusterConfig, resolveConfig } from "../config/resolve";
 import { KubehaMocks } from "../plan/mocks";
 import { ClusterPki, ClusterPkiArgs, renewalRound } from "../components/pki";
@@ -72,13 +72,7 @@ async function scenario(
     });
     if (!resolved.ok) throw new Error(resolved.problems.join("\n"));
     const config = resolved.config;
-    const layout = planHosts({
-        vpcCidr: config.network.vpcCidr,
-        zoneCount: 3,
-        masters: config.masters.count,
-        workers: config.workers.count,
-        dedicatedEtcd: config.etcd.dedicated ? config.etcd.count : 0,
-    });
+    const layout = clusterLayout(config, 3);
     const joinIdentities = layout.filter((host) => host.role !== "etcd").map((host) => `i-${name}-${host.name}`);
     // Each scenario under its own parent, so that the two programs' resources have distinct URNs.
     const parent = new pulumi.ComponentResource("kubeha:test:Scenario", name);

@@ -6,7 +6,7 @@ import assert from "node:assert/strict";
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { parse as parseYaml } from "yaml";
-import { PlannedHost, planHosts } from "../../../config/layout";
+import { PlannedHost, clusterLayout } from "../../../config/layout";
 import { ClusterConfig, configNamespace, regionKeys, resolveConfig } from "../../../config/resolve";
 import { Cloud } from "../../../config/schema";
 import { Plan, plan, projectDir } from "../../support/plan";
@@ -28,13 +28,7 @@ export function plannedCluster(stack: string): PlannedCluster {
     const planned = plan({ stack, showSecrets: true });
     const config = stackConfig(stack);
     const outputs = planned.outputs as unknown as PlanOutputs;
-    const layout = planHosts({
-        vpcCidr: config.network.vpcCidr,
-        zoneCount: outputs.zones.length,
-        masters: config.masters.count,
-        workers: config.workers.count,
-        dedicatedEtcd: config.etcd.dedicated ? config.etcd.count : 0,
-    });
+    const layout = clusterLayout(config, outputs.zones.length);
     assert.deepEqual(
         Object.fromEntries(layout.map((host) => [host.name, host.privateIp])),
         Object.fromEntries(Object.entries(outputs.hosts).map(([name, host]) => [name, host.privateIp])),
