@@ -29,6 +29,8 @@ export = async () => {
         kubeconfig: pulumi.secret(cluster.pki.adminKubeconfig),
         /** What the kubeconfig points at: the API load balancer, open to allowedCidrs.api. */
         apiEndpoint: cluster.pki.apiServerUrl,
+        /** Every name and address the API load balancer answers on, all in the apiserver certificate. */
+        apiNames: cluster.infra.apiLoadBalancer.names,
         bastionAddress: cluster.infra.ssh.bastionAddress,
         /** The only SSH entry; save the key first: `pulumi stack output sshPrivateKey --show-secrets > kubeha-ssh.pem`. */
         sshCommand: pulumi.interpolate`ssh -i kubeha-ssh.pem ${cluster.infra.ssh.bastionUser}@${cluster.infra.ssh.bastionAddress}`,

@@ -1,25 +1,32 @@
 // Aliyun: a VPC across zones, NAT, security groups, ECS hosts, PrivateZone and the API load balancer.
 import * as alicloud from "@pulumi/alicloud";
 import * as pulumi from "@pulumi/pulumi";
-import { ClusterHost, ClusterInfra, InfraArgs, SshAccess } from "./hosts";
+import { ApiLoadBalancer, ClusterHost, ClusterInfra, InfraArgs, SshAccess } from "./hosts";
 import { hostDisks } from "../config/disks";
 import { hostFqdn, HostRole, PlannedHost, zoneSubnets } from "../config/layout";
 import { flannelPort, nodePortRange, PortRange, ports, tcp } from "../config/ports";
 import { ClusterConfig } from "../config/resolve";
 
-/** Zones (sorted, at most three) offering every instance type the stack uses with ESSD disks. */
+/**
+ * Zones (sorted, at most three) offering every instance type the stack uses with ESSD disks (the bastion's too),
+ * the NLB and the enhanced NAT gateway.
+ */
 export async function discoverAliyunZones(config: ClusterConfig): Promise<string[]> {
     const types = [config.masters, config.workers, config.bastion, ...(config.etcd.dedicated ? [config.etcd] : [])];
-    const offers = await Promise.all(
-        [...new Set(types.map((group) => group.instanceType))].map((instanceType) =>
-            alicloud.getZones({
-                availableResourceCreation: "Instance",
-                availableInstanceType: instanceType,
-                availableDiskCategory: diskCategory,
-            }),
+    const offers = await Promise.all([
+        ...[...new Set(types.map((group) => group.instanceType))].map((instanceType) =>
+            alicloud
+                .getZones({
+                    availableResourceCreation: "Instance",
+                    availableInstanceType: instanceType,
+                    availableDiskCategory: diskCategory,
+                })
+                .then((offer) => offer.ids),
         ),
-    );
-    const [first, ...rest] = offers.map((offer) => offer.ids);
+        alicloud.nlb.getZones().then((offer) => offer.zones.map((zone) => zone.zoneId)),
+        alicloud.vpc.getEnhancedNatAvailableZones().then((offer) => offer.zones.map((zone) => zone.zoneId)),
+    ]);
+    const [first, ...rest] = offers;
     return first
         .filter((zone) => rest.every((ids) => ids.includes(zone)))
         .sort()
@@ -53,7 +60,7 @@ export class AliyunInfra extends pulumi.ComponentResource implements ClusterInfr
     readonly hosts: ClusterHost[];
     readonly ssh: SshAccess;
     readonly egress: pulumi.Resource[];
-    readonly apiLoadBalancer: { readonly dnsName: pulumi.Output<string> };
+    readonly apiLoadBalancer: ApiLoadBalancer;
 
     constructor(name: string, args: InfraArgs, opts?: pulumi.ComponentResourceOptions) {
         super("kubeha:infra:AliyunInfra", name, {}, opts);
@@ -296,6 +303,21 @@ export class AliyunInfra extends pulumi.ComponentResource implements ClusterInfr
 
         // The API load balancer, for clients outside the VPC only (nodes use their local API proxy).
         // Client IP preservation is off: the masters then see the NLB's local addresses, inside the VPC.
+        // Its public address in each zone is an EIP of its own (pay-by-traffic, the kind NLB accepts), so the
+        // addresses are known before the NLB exists and outlive a replaced NLB: the apiserver certificate names them.
+        const apiEips = zones.map(
+            (zone) =>
+                new alicloud.ecs.EipAddress(
+                    `api-eip-${zone}`,
+                    {
+                        addressName: `${prefix}-api-${zone}`,
+                        paymentType: "PayAsYouGo",
+                        internetChargeType: "PayByTraffic",
+                        bandwidth: "100",
+                    },
+                    parent,
+                ),
+        );
         const apiNlb = new alicloud.nlb.LoadBalancer(
             "api-nlb",
             {
@@ -303,7 +325,11 @@ export class AliyunInfra extends pulumi.ComponentResource implements ClusterInfr
                 loadBalancerType: "Network",
                 addressType: "Internet",
                 vpcId: vpc.id,
-                zoneMappings: zones.map((zoneId, i) => ({ zoneId, vswitchId: publicSwitches[i].id })),
+                zoneMappings: zones.map((zoneId, i) => ({
+                    zoneId,
+                    vswitchId: publicSwitches[i].id,
+                    allocationId: apiEips[i].id,
+                })),
                 securityGroupIds: [apiSg.id],
             },
             // Its local addresses come from the public vSwitches, one of which holds the bastion's planned address.
@@ -320,6 +346,8 @@ export class AliyunInfra extends pulumi.ComponentResource implements ClusterInfr
                 preserveClientIpEnabled: false,
                 connectionDrainEnabled: true,
                 connectionDrainTimeout: 10,
+                // NLB checks TCP or HTTP only, and the apiserver speaks HTTPS alone: a TCP connect is the best
+                // check here (AWS's target group checks HTTPS /readyz).
                 healthCheck: {
                     healthCheckEnabled: true,
                     healthCheckType: "TCP",
@@ -353,13 +381,14 @@ export class AliyunInfra extends pulumi.ComponentResource implements ClusterInfr
                 serverGroupId: apiServers.id,
                 listenerProtocol: "TCP",
                 listenerPort: ports.apiserver,
-                listenerDescription: `${prefix} Kubernetes API`,
+                // The API allows letters, digits and `,.;/@_-` here, no spaces.
+                listenerDescription: `${prefix}-kubernetes-api`,
                 // Watches and exec sessions are long-lived: the longest idle time NLB allows.
                 idleTimeout: 900,
             },
             parent,
         );
-        this.apiLoadBalancer = { dnsName: apiNlb.dnsName };
+        this.apiLoadBalancer = apiEndpoint(config, apiNlb, apiEips, parent);
 
         this.ssh = {
             bastionAddress: bastion.publicIp,
@@ -370,7 +399,7 @@ export class AliyunInfra extends pulumi.ComponentResource implements ClusterInfr
         this.registerOutputs({
             vpcId: vpc.id,
             bastionAddress: this.ssh.bastionAddress,
-            apiDnsName: this.apiLoadBalancer.dnsName,
+            apiEndpoint: this.apiLoadBalancer.endpoint,
         });
     }
 
@@ -444,6 +473,36 @@ export class AliyunInfra extends pulumi.ComponentResource implements ClusterInfr
             },
         );
     }
+}
+
+/**
+ * Where clients reach the API. A new NLB cannot be reached by its own DNS name (Aliyun's NLB docs, since
+ * 2024-11): with kubeha:apiDns, a CNAME in the operator's Alibaba Cloud DNS domain points at it, and the
+ * kubeconfig uses that name; without, the kubeconfig uses the first zone's address. Every address and the
+ * name are in the apiserver certificate, so any of them works.
+ */
+function apiEndpoint(
+    config: ClusterConfig,
+    nlb: alicloud.nlb.LoadBalancer,
+    eips: alicloud.ecs.EipAddress[],
+    opts: pulumi.CustomResourceOptions,
+): ApiLoadBalancer {
+    const addresses = pulumi.all(eips.map((eip) => eip.ipAddress));
+    if (!config.apiDns) return { endpoint: eips[0].ipAddress, names: addresses };
+    const record = new alicloud.dns.AlidnsRecord(
+        "api-dns",
+        {
+            domainName: config.apiDns.domain,
+            rr: config.apiDns.record,
+            type: "CNAME",
+            value: nlb.dnsName,
+            remark: `${pulumi.getProject()}-${pulumi.getStack()} Kubernetes API`,
+        },
+        opts,
+    );
+    // Through the record's outputs, so that whatever connects to the name waits for the record.
+    const name = pulumi.interpolate`${record.rr}.${record.domainName}`.apply((fqdn) => fqdn.toLowerCase());
+    return { endpoint: name, names: pulumi.all([name, addresses]).apply(([fqdn, ips]) => [fqdn, ...ips]) };
 }
 
 interface InstancePlacement {

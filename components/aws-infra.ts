@@ -5,7 +5,7 @@ import { DataDiskPurpose, hostDisks } from "../config/disks";
 import { hostFqdn, PlannedHost, zoneSubnets } from "../config/layout";
 import { flannelPort, nodePortRange, PortRange, ports, tcp } from "../config/ports";
 import { ClusterConfig } from "../config/resolve";
-import { ClusterHost, ClusterInfra, InfraArgs, SshAccess } from "./hosts";
+import { ApiLoadBalancer, ClusterHost, ClusterInfra, InfraArgs, SshAccess } from "./hosts";
 
 /** The region's first three standard availability zones (no opt-in local or wavelength zones). */
 export async function discoverAwsZones(): Promise<string[]> {
@@ -59,7 +59,7 @@ function securityGroupRules(config: ClusterConfig): GroupRule[] {
     });
     const hosts = ["master", "worker", "etcd"] as const;
     const nodes = ["master", "worker"] as const;
-    const cidrs = (list: string[]) => [...new Set(list)].map((cidr): Peer => ({ cidr }));
+    const cidrs = (list: string[]) => list.map((cidr): Peer => ({ cidr }));
     return [
         ...cidrs(config.allowedCidrs.ssh).map((peer) => rule("bastion", "ssh", tcp(ports.ssh), peer)),
         ...hosts.map((group) => rule(group, "ssh", tcp(ports.ssh), from("bastion"))),
@@ -105,7 +105,7 @@ export class AwsInfra extends pulumi.ComponentResource implements ClusterInfra {
     readonly hosts: ClusterHost[];
     readonly ssh: SshAccess;
     readonly egress: pulumi.Resource[];
-    readonly apiLoadBalancer: { readonly dnsName: pulumi.Output<string> };
+    readonly apiLoadBalancer: ApiLoadBalancer;
 
     constructor(name: string, args: InfraArgs, opts?: pulumi.ComponentResourceOptions) {
         super("kubeha:infra:AwsInfra", name, {}, opts);
@@ -437,7 +437,9 @@ export class AwsInfra extends pulumi.ComponentResource implements ClusterInfra {
             privateKey: pulumi.secret(args.sshPrivateKey),
         };
         this.egress = egress;
-        this.apiLoadBalancer = { dnsName: nlb.dnsName.apply((dnsName) => dnsName.toLowerCase()) };
-        this.registerOutputs({ bastionAddress: this.ssh.bastionAddress, apiDnsName: this.apiLoadBalancer.dnsName });
+        // The NLB's own name works on AWS (a newcomer's first `kubectl` may wait a few minutes for it to resolve).
+        const apiName = nlb.dnsName.apply((dnsName) => dnsName.toLowerCase());
+        this.apiLoadBalancer = { endpoint: apiName, names: apiName.apply((name) => [name]) };
+        this.registerOutputs({ bastionAddress: this.ssh.bastionAddress, apiEndpoint: this.apiLoadBalancer.endpoint });
     }
 }

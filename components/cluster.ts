@@ -88,11 +88,7 @@ export class KubernetesCluster extends pulumi.ComponentResource {
             layout: this.layout,
             pki: this.pki,
             encryptionKey: encryptionKey.base64,
-            apiLoadBalancerNames: pulumi
-                .all([infra.apiLoadBalancer.dnsName, infra.apiLoadBalancer.address])
-                .apply((names) =>
-                    names.filter((item): item is string => Boolean(item)).map((item) => item.toLowerCase()),
-                ),
+            apiLoadBalancerNames: infra.apiLoadBalancer.names,
             backup: backupStore?.target,
         };
         const files = Object.fromEntries(infra.hosts.map((host) => [host.name, filesForHost(host, fileInputs)]));

@@ -30,8 +30,16 @@ export interface ClusterInfra {
     readonly ssh: SshAccess;
     /** After these, private hosts reach the internet (NAT routes): the boot preparation needs them. */
     readonly egress: pulumi.Resource[];
-    /** The API load balancer for clients outside the VPC: a lower-case DNS name and/or an address. */
-    readonly apiLoadBalancer: { readonly dnsName?: pulumi.Output<string>; readonly address?: pulumi.Output<string> };
+    /** The API load balancer for clients outside the VPC. */
+    readonly apiLoadBalancer: ApiLoadBalancer;
+}
+
+/** How clients outside the VPC reach the API. */
+export interface ApiLoadBalancer {
+    /** What the kubeconfig and the api-ready check connect to: a lower-case DNS name or an address. */
+    readonly endpoint: pulumi.Output<string>;
+    /** Every lower-case DNS name and address it answers on: all of them are in the apiserver certificate. */
+    readonly names: pulumi.Output<string[]>;
 }
 
 /** What every cloud's infrastructure component is given. */

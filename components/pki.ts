@@ -3,6 +3,7 @@
 // etcd need (kubeadm reuses the ones it finds), the admin identity and kubeconfig, and the bootstrap
 // token workers join with.
 import { createHash, X509Certificate } from "node:crypto";
+import { isIP } from "node:net";
 import * as pulumi from "@pulumi/pulumi";
 import * as random from "@pulumi/random";
 import * as tls from "@pulumi/tls";
@@ -18,10 +19,12 @@ export interface ClusterPkiArgs {
     readonly config: ClusterConfig;
     /** Every host from the address plan (config/layout.ts). */
     readonly layout: readonly PlannedHost[];
-    /** The API load balancer for clients outside the VPC, when there is one: its DNS name and/or address. */
+    /** The API load balancer for clients outside the VPC, when there is one (components/hosts.ts). */
     readonly apiLoadBalancer?: {
-        readonly dnsName?: pulumi.Input<string>;
-        readonly address?: pulumi.Input<string>;
+        /** What the admin kubeconfig connects to. */
+        readonly endpoint: pulumi.Input<string>;
+        /** Every DNS name and address it answers on, for the apiserver certificate. */
+        readonly names: pulumi.Input<string[]>;
     };
     /**
      * One stable value per host that runs `kubeadm join` (its instance id once the infra has one): when
@@ -61,8 +64,8 @@ interface LeafSpec {
     readonly commonName: string;
     readonly organization?: string;
     readonly usages: ExtendedUsage[];
-    readonly dnsNames?: pulumi.Input<string>[];
-    readonly ipAddresses?: pulumi.Input<string>[];
+    readonly dnsNames?: pulumi.Input<pulumi.Input<string>[]>;
+    readonly ipAddresses?: pulumi.Input<pulumi.Input<string>[]>;
 }
 
 interface Issued {
@@ -155,9 +158,8 @@ export class ClusterPki extends pulumi.ComponentResource {
         const etcdCa = ca("etcd-ca", "etcd-ca");
         const saKey = new tls.PrivateKey("service-account-key", serviceAccountKey, { parent: this });
 
-        const lb = args.apiLoadBalancer ?? {};
-        const lbDnsName =
-            lb.dnsName === undefined ? undefined : pulumi.output(lb.dnsName).apply((n) => n.toLowerCase());
+        const lb = args.apiLoadBalancer;
+        const lbNames = pulumi.output(lb?.names ?? []).apply((names) => names.map((item) => item.toLowerCase()));
         const masters = layout.filter((host) => host.role === "master");
         const etcdMembers = layout.filter((host) => host.etcdMember);
         const proxyName = apiProxyName(domain);
@@ -167,21 +169,21 @@ export class ClusterPki extends pulumi.ComponentResource {
             name: "apiserver",
             commonName: "kube-apiserver",
             usages: ["server_auth"],
-            dnsNames: [
+            dnsNames: lbNames.apply((names) => [
                 "kubernetes",
                 "kubernetes.default",
                 "kubernetes.default.svc",
                 `kubernetes.default.svc.${clusterDomain}`,
                 proxyName,
                 ...masters.flatMap((host) => [host.name, hostFqdn(host.name, domain)]),
-                ...(lbDnsName ? [lbDnsName] : []),
-            ],
-            ipAddresses: [
+                ...names.filter((item) => isIP(item) === 0),
+            ]),
+            ipAddresses: lbNames.apply((names) => [
                 firstServiceAddress(config.network.serviceCidr),
                 "127.0.0.1",
                 ...masters.map((host) => host.privateIp),
-                ...(lb.address === undefined ? [] : [lb.address]),
-            ],
+                ...names.filter((item) => isIP(item) !== 0),
+            ]),
         });
         const kubeletClient = leaf(kubernetesCa, {
             name: "apiserver-kubelet-client",
@@ -278,10 +280,9 @@ export class ClusterPki extends pulumi.ComponentResource {
         );
         this.bootstrapToken = pulumi.secret(token.result.apply((value) => `${value.slice(0, 6)}.${value.slice(6)}`));
 
-        const externalHost = lbDnsName ?? (lb.address === undefined ? undefined : pulumi.output(lb.address));
         // Without a load balancer the only endpoint is the per-node proxy, which resolves on cluster hosts.
-        this.apiServerUrl = externalHost
-            ? pulumi.interpolate`https://${externalHost}:${ports.apiserver}`
+        this.apiServerUrl = lb
+            ? pulumi.output(lb.endpoint).apply((host) => `https://${host.toLowerCase()}:${ports.apiserver}`)
             : pulumi.output(`https://${proxyName}:${config.network.apiProxyPort}`);
         this.adminKubeconfig = pulumi.secret(
             pulumi

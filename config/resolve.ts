@@ -86,6 +86,8 @@ function withDefaults(parsed: ParsedConfig, region: string): ClusterConfig {
         bastion: { ...parsed.bastion, instanceType: parsed.bastion.instanceType ?? types.bastion },
         mirrorPreset,
         mirrors: resolveMirrors(mirrorPreset, parsed.mirrors),
+        // One firewall rule per distinct range: a range listed twice would be a duplicate rule.
+        allowedCidrs: { ssh: [...new Set(parsed.allowedCidrs.ssh)], api: [...new Set(parsed.allowedCidrs.api)] },
     };
 }
 
@@ -173,6 +175,8 @@ function describeIssue(issue: z.core.$ZodIssue): string {
             if (!["number", "string", "boolean", "array", "object"].includes(issue.expected)) break;
             return `${where}: must be ${article(issue.expected)} (got ${JSON.stringify(issue.input)})`;
         case "invalid_format":
+            // A pattern's own message says what is allowed.
+            if (issue.format === "regex") break;
             return `${where}: must be a ${issue.format === "url" ? "URL like https://mirror.example/ubuntu" : issue.format}`;
     }
     return `${where}: ${issue.message}`;

@@ -149,6 +149,21 @@ export const configSchema = z
                 api: z.array(cidr).default(["0.0.0.0/0"]),
             })
             .prefault({}),
+        /**
+         * Aliyun: a domain hosted in Alibaba Cloud DNS where the program creates `<record>.<domain>`, a CNAME to the
+         * API load balancer (a new NLB is not reachable by its own DNS name). Without it, clients use its addresses.
+         */
+        apiDns: z
+            .strictObject({
+                domain: hostName,
+                record: z
+                    .string()
+                    .regex(/^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)*$/, {
+                        message: "must be lower-case DNS labels, like k8s-api or api.prod",
+                    })
+                    .default("k8s-api"),
+            })
+            .optional(),
         mirrors: z
             .strictObject({
                 /** china is the default on Aliyun, global on AWS. */
@@ -273,6 +288,18 @@ export const configSchema = z
             }
         },
         { when: (payload) => !hasIssuesUnder(payload.issues, ["etcd"], ["masters"]) },
+    )
+    .superRefine(
+        (config, ctx) => {
+            if (config.apiDns && config.cloud !== "aliyun") {
+                ctx.addIssue({
+                    code: "custom",
+                    path: ["apiDns"],
+                    message: `is for cloud aliyun only (an AWS NLB is reachable by its own DNS name); remove it`,
+                });
+            }
+        },
+        { when: (payload) => !hasIssuesUnder(payload.issues, ["cloud"], ["apiDns"]) },
     )
     .superRefine(
         (config, ctx) => {

@@ -24,11 +24,25 @@ function publicAddress(name: string): string {
     return `203.0.113.${1 + stableNumber(name, 254)}`;
 }
 
+/** Zone ids of an Aliyun region by suffix letter: cn-hangzhou-h, ... */
+function aliyunZones(region: string, suffixes: string): string[] {
+    return [...suffixes].map((suffix) => `${region}-${suffix}`);
+}
+
 /** Answers for provider functions (invokes), by token. */
 const invokes: Record<string, (inputs: State, ctx: MockContext) => State> = {
+    // Instances in five zones; the NLB not in -i, the enhanced NAT gateway not in -k (zone discovery skips both).
     "alicloud:index/getZones:getZones": (_inputs, { region }) => {
-        const ids = ["h", "i", "j", "k"].map((suffix) => `${region}-${suffix}`);
+        const ids = aliyunZones(region, "hijkl");
         return { id: region, ids, zones: ids.map((id) => ({ id, localName: id, multiZoneIds: [] })) };
+    },
+    "alicloud:nlb/getZones:getZones": (_inputs, { region }) => {
+        const ids = aliyunZones(region, "hjkl");
+        return { id: region, ids, zones: ids.map((id) => ({ id, localName: id, zoneId: id })) };
+    },
+    "alicloud:vpc/getEnhancedNatAvailableZones:getEnhancedNatAvailableZones": (_inputs, { region }) => {
+        const ids = aliyunZones(region, "hijl");
+        return { id: region, ids, zones: ids.map((id) => ({ localName: id, zoneId: id })) };
     },
     "alicloud:ecs/getImages:getImages": () => {
         const id = "ubuntu_24_04_x64_20G_alibase_20251015.vhd";

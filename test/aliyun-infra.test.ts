@@ -22,6 +22,8 @@ const t = {
     backend: "alicloud:nlb/serverGroupServerAttachment:ServerGroupServerAttachment",
     listener: "alicloud:nlb/listener:Listener",
     record: "alicloud:pvtz/zoneRecord:ZoneRecord",
+    eip: "alicloud:ecs/eipAddress:EipAddress",
+    apiRecord: "alicloud:dns/alidnsRecord:AlidnsRecord",
 };
 
 /** The dev stack with etcd on its own hosts, WireGuard, restricted CIDRs and non-default sizes. */
@@ -32,7 +34,12 @@ const variant = {
         "kubeha:masters": { count: 3, diskSizeGb: 45, containerdDiskSizeGb: 60 },
         "kubeha:workers": { count: 4, diskSizeGb: 50, containerdDiskSizeGb: 120 },
         "kubeha:addons": { cni: { backend: "wireguard" } },
-        "kubeha:allowedCidrs": { ssh: ["198.51.100.7/32"], api: ["198.51.100.0/24", "192.0.2.0/24"] },
+        "kubeha:apiDns": { domain: "example.com", record: "k8s-api.prod" },
+        // Listed twice: still one rule each.
+        "kubeha:allowedCidrs": {
+            ssh: ["198.51.100.7/32", "198.51.100.7/32"],
+            api: ["198.51.100.0/24", "192.0.2.0/24", "198.51.100.0/24"],
+        },
     },
 };
 
@@ -77,11 +84,12 @@ function ruleLines(result: Plan): string[] {
 
 describe("Aliyun infrastructure (dev stack)", () => {
     test("resource counts follow the config", () => {
-        const counts = (hosts: number, groups: number, rules: number) => ({
+        const counts = (hosts: number, groups: number, rules: number, apiRecords: number) => ({
             "alicloud:vpc/network:Network": 1,
             [t.switch]: 6,
             "alicloud:vpc/natGateway:NatGateway": 1,
-            "alicloud:ecs/eipAddress:EipAddress": 1,
+            // The NAT gateway's, and one per zone for the API load balancer (a new NLB's own name does not answer).
+            [t.eip]: 1 + 3,
             "alicloud:ecs/eipAssociation:EipAssociation": 1,
             "alicloud:vpc/snatEntry:SnatEntry": 3,
             [t.group]: groups,
@@ -95,11 +103,12 @@ describe("Aliyun infrastructure (dev stack)", () => {
             [t.serverGroup]: 1,
             [t.backend]: 3,
             [t.listener]: 1,
+            ...(apiRecords ? { [t.apiRecord]: apiRecords } : {}),
         });
         // dev: bastion, 3 masters, 3 workers; the variant adds 3 etcd hosts (and their group) and a worker.
         for (const [request, expected] of [
-            [{ stack: "dev" }, counts(7, 4, 13)],
-            [variant, counts(11, 5, 16)],
+            [{ stack: "dev" }, counts(7, 4, 13, 0)],
+            [variant, counts(11, 5, 16, 1)],
         ] as const) {
             const result = plan(request);
             const actual: Record<string, number> = {};
@@ -365,7 +374,7 @@ describe("Aliyun infrastructure (dev stack)", () => {
             const [nlb] = result.ofType(t.nlb);
             assert.equal(nlb.inputs.addressType, "Internet");
             const zones = result.outputs.zones as string[];
-            const mappings = nlb.inputs.zoneMappings as { zoneId: string; vswitchId: string }[];
+            const mappings = nlb.inputs.zoneMappings as { zoneId: string; vswitchId: string; allocationId: string }[];
             assert.deepEqual(
                 mappings.map((m) => [m.zoneId, byId(result, m.vswitchId).name]),
                 zones.map((zone) => [zone, `public-${zone}`]),
@@ -375,8 +384,19 @@ describe("Aliyun infrastructure (dev stack)", () => {
                 ["api-nlb-sg"],
             );
 
+            // One EIP of the program's per zone: pay-by-traffic, the only kind NLB takes.
+            for (const mapping of mappings) {
+                const eip = byId(result, mapping.allocationId);
+                assert.equal(eip.name, `api-eip-${mapping.zoneId}`);
+                assert.equal(eip.inputs.internetChargeType, "PayByTraffic");
+                assert.equal(eip.inputs.paymentType, "PayAsYouGo");
+            }
+
             const [listener] = result.ofType(t.listener);
             assert.equal(listener.inputs.listenerProtocol, "TCP");
+            // The API allows letters, digits and `,.;/@_-` in a listener description (no spaces).
+            assert.match(String(listener.inputs.listenerDescription), /^[A-Za-z0-9,.;/@_-]{2,256}$/);
+            assert.equal(listener.inputs.idleTimeout, 900);
             assert.equal(listener.inputs.listenerPort, 6443);
             assert.equal(byId(result, listener.inputs.loadBalancerId).name, nlb.name);
             const serverGroup = byId(result, listener.inputs.serverGroupId);
@@ -427,6 +447,42 @@ describe("Aliyun infrastructure (dev stack)", () => {
                     .sort(),
             );
         }
+    });
+
+    test("the API endpoint: a new NLB's own DNS name does not answer, so its addresses, or a name of the operator's", () => {
+        // Without kubeha:apiDns: the kubeconfig uses the first zone's address; every zone's is in the certificate.
+        const dev = plan({ stack: "dev" });
+        const zones = dev.outputs.zones as string[];
+        const names = dev.outputs.apiNames as string[];
+        assert.equal(names.length, zones.length);
+        assert.equal(new Set(names).size, names.length);
+        for (const name of names) assert.ok(ipaddr.IPv4.isValidFourPartDecimal(name), name);
+        assert.equal(dev.outputs.apiEndpoint, `https://${names[0]}:6443`);
+        assert.equal(dev.ofType(t.apiRecord).length, 0);
+        assert.ok(!names.some((name) => /aliyuncsslb/.test(name)), "never the NLB's own name");
+
+        // With it: a CNAME in the operator's Alibaba Cloud DNS domain, first in the names, used by the kubeconfig.
+        const named = plan(variant);
+        const [record] = named.ofType(t.apiRecord);
+        assert.deepEqual(
+            { domainName: record.inputs.domainName, rr: record.inputs.rr, type: record.inputs.type },
+            { domainName: "example.com", rr: "k8s-api.prod", type: "CNAME" },
+        );
+        const [nlb] = named.ofType(t.nlb);
+        assert.ok(record.dependencies.includes(nlb.name), "the record points at the NLB");
+        assert.match(String(record.inputs.value), /\.nlb\.aliyuncsslb\.com$/);
+        const namedNames = named.outputs.apiNames as string[];
+        assert.equal(namedNames[0], "k8s-api.prod.example.com");
+        assert.equal(namedNames.length, 1 + zones.length);
+        assert.equal(named.outputs.apiEndpoint, "https://k8s-api.prod.example.com:6443");
+        // api-ready connects to the name, so it waits for the record.
+        const apiReady = named.named("api-ready");
+        assert.ok(apiReady.dependencies.includes(record.name), "api-ready waits for the DNS record");
+    });
+
+    test("zones are discovered where the instance types, the NLB and the enhanced NAT gateway are all offered", () => {
+        // The mock region offers instances in -h to -l, the NLB everywhere but -i, the NAT gateway everywhere but -k.
+        assert.deepEqual(plan({ stack: "dev" }).outputs.zones, ["cn-hangzhou-h", "cn-hangzhou-j", "cn-hangzhou-l"]);
     });
 
     test("a single zone is refused: NLB needs two", () => {

@@ -328,7 +328,10 @@ describe("aws-dev: per-zone NAT, dedicated etcd, wireguard, restricted CIDRs", (
                 "kubeha:etcd": { dedicated: true, count: 3, diskSizeGb: 30 },
                 "kubeha:workers": { count: 4, containerdDiskSizeGb: 80 },
                 "kubeha:addons": { cni: { backend: "wireguard" } },
-                "kubeha:allowedCidrs": { ssh: ["198.51.100.0/24"], api: ["198.51.100.0/24", "203.0.113.7/32"] },
+                "kubeha:allowedCidrs": {
+                    ssh: ["198.51.100.0/24"],
+                    api: ["198.51.100.0/24", "203.0.113.7/32", "203.0.113.7/32"],
+                },
             },
         });
 
@@ -464,6 +467,7 @@ describe("what AwsInfra hands to the bootstrap", () => {
         const bastionAddress = await valueOf(infra.ssh.bastionAddress);
         assert.ok(eips.includes(`bastion-eip ${bastionAddress}`), `${bastionAddress} is not the bastion's Elastic IP`);
         assert.equal(await pulumi.isSecret(infra.ssh.privateKey), true, "the private key must stay a secret");
-        assert.equal(await valueOf(infra.apiLoadBalancer.dnsName), "api-nlb-0123.elb.eu-central-1.amazonaws.com");
+        assert.equal(await valueOf(infra.apiLoadBalancer.endpoint), "api-nlb-0123.elb.eu-central-1.amazonaws.com");
+        assert.deepEqual(await valueOf(infra.apiLoadBalancer.names), ["api-nlb-0123.elb.eu-central-1.amazonaws.com"]);
     });
 });

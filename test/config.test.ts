@@ -55,6 +55,25 @@ describe("defaults", () => {
         assert.match(c.masters.instanceType, /^t3\./);
     });
 
+    test("apiDns is optional; its record defaults to k8s-api", () => {
+        assert.equal(config({ cloud: "aliyun" }).config.apiDns, undefined);
+        assert.deepEqual(config({ cloud: "aliyun", apiDns: { domain: "example.com" } }).config.apiDns, {
+            domain: "example.com",
+            record: "k8s-api",
+        });
+    });
+
+    test("a range listed twice in allowedCidrs counts once (one firewall rule each)", () => {
+        const { config: c } = config({
+            cloud: "aliyun",
+            allowedCidrs: {
+                ssh: ["198.51.100.7/32", "198.51.100.7/32"],
+                api: ["192.0.2.0/24", "198.51.100.0/24", "192.0.2.0/24"],
+            },
+        });
+        assert.deepEqual(c.allowedCidrs, { ssh: ["198.51.100.7/32"], api: ["192.0.2.0/24", "198.51.100.0/24"] });
+    });
+
     test("a minor and an exact patch are both accepted", () => {
         assert.equal(config({ cloud: "aws", kubernetesVersion: "1.37" }).config.kubernetesVersion, "1.37");
         assert.equal(config({ cloud: "aws", kubernetesVersion: "1.36.4" }).config.kubernetesVersion, "1.36.4");
@@ -117,6 +136,17 @@ describe("each rule names the key and what is allowed", () => {
             /^kubeha:kubernetesVersion: "1\.29" is not a supported/,
         ],
         ["malformed version", { cloud: "aws", kubernetesVersion: "v1.36" }, /^kubeha:kubernetesVersion: "v1\.36"/],
+        [
+            "API DNS on AWS",
+            { cloud: "aws", apiDns: { domain: "example.com" } },
+            /^kubeha:apiDns: is for cloud aliyun only \(an AWS NLB is reachable by its own DNS name\); remove it$/,
+        ],
+        [
+            "API DNS record with a space",
+            { cloud: "aliyun", apiDns: { domain: "example.com", record: "k8s api" } },
+            /^kubeha:apiDns\.record: must be lower-case DNS labels, like k8s-api or api\.prod/,
+        ],
+        ["API DNS domain missing", { cloud: "aliyun", apiDns: { record: "k8s-api" } }, /^kubeha:apiDns\.domain: /],
         [
             "malformed allow-list entry",
             { cloud: "aws", allowedCidrs: { ssh: ["1.2.3.4"] } },

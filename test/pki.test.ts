@@ -98,7 +98,10 @@ const onHost = (s: Scenario, host: string, hostPath: string) => path.join(s.root
 
 let dev: Scenario;
 let dedicated: Scenario;
-const lb = { dnsName: "NLB-Kubeha.cn-hangzhou.NLB.aliyuncsslb.com", address: "203.0.113.9" };
+/** Like Aliyun's with kubeha:apiDns: a name (in mixed case, as an operator may type it) and one address per zone. */
+const lbName = "K8s-API.Example.com";
+const lbAddresses = ["203.0.113.9", "203.0.113.10", "203.0.113.11"];
+const lb = { endpoint: lbName, names: [lbName, ...lbAddresses] };
 
 before(async () => {
     await pulumi.runtime.setMocks(mocks, "kubeha", "dev", false);
@@ -118,7 +121,7 @@ after(() => fs.rmSync(workDir, { recursive: true, force: true }));
 
 describe("etcd on the masters, behind a load balancer", () => {
     test("every host gets the files kubeadm and etcd expect, and every certificate checks out", () => {
-        const external = { dns: [lb.dnsName.toLowerCase()], ip: [lb.address] };
+        const external = { dns: [lbName.toLowerCase()], ip: lbAddresses };
         for (const host of dev.layout) checkHostPki({ ...dev, external }, host, hostRoot(dev, host.name));
     });
 
@@ -159,7 +162,7 @@ describe("etcd on the masters, behind a load balancer", () => {
             clusters: { cluster: { server: string; "certificate-authority-data": string } }[];
             users: { user: { "client-certificate-data": string; "client-key-data": string } }[];
         };
-        assert.equal(kubeconfig.clusters[0].cluster.server, `https://${lb.dnsName.toLowerCase()}:6443`);
+        assert.equal(kubeconfig.clusters[0].cluster.server, `https://${lbName.toLowerCase()}:6443`);
         const dir = path.join(workDir, "kubeconfig");
         fs.mkdirSync(dir, { recursive: true });
         const decode = (data: string, file: string) => {
@@ -182,7 +185,7 @@ describe("etcd on the masters, behind a load balancer", () => {
         // The apiserver certificate, served as every master serves it, is what kubectl verifies.
         const apiserver = end(dev, "master-1", "/etc/kubernetes/pki/apiserver", "/etc/kubernetes/pki/ca.crt");
         const admin: TlsEnd = { cert, key, trusts: ca };
-        assert.ok(await handshake(apiserver, admin, lb.dnsName.toLowerCase()));
+        assert.ok(await handshake(apiserver, admin, lbName.toLowerCase()));
     });
 
     test("the certificate list names every certificate with its real subject and expiry", async () => {
