@@ -4,7 +4,7 @@ import * as pulumi from "@pulumi/pulumi";
 import { ApiLoadBalancer, ClusterHost, ClusterInfra, InfraArgs, SshAccess } from "./hosts";
 import { hostDisks } from "../config/disks";
 import { hostFqdn, HostRole, PlannedHost, zoneSubnets } from "../config/layout";
-import { flannelPort, nodePortRange, PortRange, ports, tcp } from "../config/ports";
+import { apiLoadBalancerIdleTimeoutSeconds, flannelPort, nodePortRange, PortRange, ports, tcp } from "../config/ports";
 import { ClusterConfig } from "../config/resolve";
 
 /**
@@ -383,8 +383,7 @@ export class AliyunInfra extends pulumi.ComponentResource implements ClusterInfr
                 listenerPort: ports.apiserver,
                 // The API allows letters, digits and `,.;/@_-` here, no spaces.
                 listenerDescription: `${prefix}-kubernetes-api`,
-                // Watches and exec sessions are long-lived: the longest idle time NLB allows.
-                idleTimeout: 900,
+                idleTimeout: apiLoadBalancerIdleTimeoutSeconds,
             },
             parent,
         );

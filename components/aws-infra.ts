@@ -2,8 +2,8 @@
 import * as aws from "@pulumi/aws";
 import * as pulumi from "@pulumi/pulumi";
 import { DataDiskPurpose, hostDisks } from "../config/disks";
-import { hostFqdn, PlannedHost, zoneSubnets } from "../config/layout";
-import { flannelPort, nodePortRange, PortRange, ports, tcp } from "../config/ports";
+import { hostFqdn, natGatewayAddress, PlannedHost, zoneSubnets } from "../config/layout";
+import { apiLoadBalancerIdleTimeoutSeconds, flannelPort, nodePortRange, PortRange, ports, tcp } from "../config/ports";
 import { ClusterConfig } from "../config/resolve";
 import { ApiLoadBalancer, ClusterHost, ClusterInfra, InfraArgs, SshAccess } from "./hosts";
 
@@ -180,6 +180,8 @@ export class AwsInfra extends pulumi.ComponentResource implements ClusterInfra {
                 {
                     allocationId: eip.allocationId,
                     subnetId: subnets[zoneIndex].public.id,
+                    // Planned, like the bastion's in the same subnet: neither can take the other's, in any order.
+                    privateIp: natGatewayAddress(config.network.vpcCidr, zoneIndex),
                     tags: tags(`nat-gateway-${zoneIndex + 1}`),
                 },
                 { parent: this, dependsOn: [internetGateway] },
@@ -249,20 +251,19 @@ export class AwsInfra extends pulumi.ComponentResource implements ClusterInfra {
             },
             parent,
         );
-        const records = layout.map(
-            (host) =>
-                new aws.route53.Record(
-                    `${host.name}-dns`,
-                    {
-                        zoneId: privateZone.zoneId,
-                        name: hostFqdn(host.name, config.network.privateDomain),
-                        type: "A",
-                        ttl: 300,
-                        records: [host.privateIp],
-                    },
-                    parent,
-                ),
-        );
+        for (const host of layout) {
+            new aws.route53.Record(
+                `${host.name}-dns`,
+                {
+                    zoneId: privateZone.zoneId,
+                    name: hostFqdn(host.name, config.network.privateDomain),
+                    type: "A",
+                    ttl: 300,
+                    records: [host.privateIp],
+                },
+                parent,
+            );
+        }
 
         // Hosts.
         const keyPair = new aws.ec2.KeyPair(
@@ -321,14 +322,10 @@ export class AwsInfra extends pulumi.ComponentResource implements ClusterInfra {
                     ignoreChanges: ["ami", "userDataBase64"],
                     // The fixed private address is still taken while the old instance exists.
                     deleteBeforeReplace: true,
-                    // First boot looks up other hosts by name and uses its subnet's routes: they exist before
-                    // any host starts. The NAT gateway may still be coming up; the boot script waits for it.
-                    // Only the names every host resolves at boot (masters, etcd members): waiting for every
-                    // worker's record would serialise hundreds of Route53 changes before any host starts.
-                    dependsOn: [
-                        isBastion ? publicAssociations[host.zoneIndex] : privateAssociations[host.zoneIndex],
-                        ...records.filter((_, i) => layout[i].role === "master" || layout[i].etcdMember),
-                    ],
+                    // First boot uses its subnet's routes: they exist before any host starts. The NAT gateway may
+                    // still be coming up; the boot script waits for it. No DNS record: what a host resolves at boot
+                    // (masters, etcd members, itself) is in its /etc/hosts.
+                    dependsOn: [isBastion ? publicAssociations[host.zoneIndex] : privateAssociations[host.zoneIndex]],
                 },
             );
             // Separate volumes, not ebsBlockDevices: a new size is applied in place (ModifyVolume) instead
@@ -380,7 +377,13 @@ export class AwsInfra extends pulumi.ComponentResource implements ClusterInfra {
                 enableCrossZoneLoadBalancing: true,
                 tags: tags("api-nlb"),
             },
-            parent,
+            {
+                parent: this,
+                // ELB refuses an internet-facing load balancer (InvalidSubnet) while the VPC has no internet
+                // gateway. Its addresses come from the public subnets: after the bastion and the NAT gateways,
+                // whose addresses there are planned, so it cannot take one of them.
+                dependsOn: [internetGateway, bastion.instance, ...natGateways],
+            },
         );
         const masterTargets = new aws.lb.TargetGroup(
             "api-nlb-masters",
@@ -392,8 +395,12 @@ export class AwsInfra extends pulumi.ComponentResource implements ClusterInfra {
                 // With the client address preserved, a master calling the NLB can be sent to itself and the
                 // connection hangs; without it the NLB connects from its own address (allowed by api-nlb-sg).
                 preserveClientIp: "false",
+                // An apiserver that accepts connections but is not ready (etcd unreachable, still starting) gets
+                // no traffic. /readyz is open to anonymous requests (system:public-info-viewer).
                 healthCheck: {
-                    protocol: "TCP",
+                    protocol: "HTTPS",
+                    path: "/readyz",
+                    matcher: "200",
                     port: "traffic-port",
                     interval: 10,
                     healthyThreshold: 2,
@@ -409,6 +416,7 @@ export class AwsInfra extends pulumi.ComponentResource implements ClusterInfra {
                 loadBalancerArn: nlb.arn,
                 port: ports.apiserver,
                 protocol: "TCP",
+                tcpIdleTimeoutSeconds: apiLoadBalancerIdleTimeoutSeconds,
                 defaultActions: [{ type: "forward", targetGroupArn: masterTargets.arn }],
                 tags: tags("api-nlb-listener"),
             },

@@ -21,6 +21,12 @@ export const ports = {
     kubelet: 10250,
 } as const;
 
+/**
+ * Idle seconds before the API load balancer drops a connection: watches, `kubectl exec` and `logs -f` sit idle for
+ * long. 900 is the most Aliyun's NLB allows; AWS's NLB listener would default to 350.
+ */
+export const apiLoadBalancerIdleTimeoutSeconds = 900;
+
 /** Kubernetes' default Service NodePort range (--service-node-port-range). */
 export const nodePortRange: PortRange = { protocol: "tcp", from: 30000, to: 32767 };
 

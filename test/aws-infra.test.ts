@@ -274,12 +274,30 @@ describe("aws-dev: default configuration", () => {
             `targetType ${targetType} with preserveClientIp ${preserveClientIp}`,
         );
 
+        // An apiserver that accepts connections but is not ready gets no traffic.
+        assert.deepEqual(inputs(targets).healthCheck, {
+            protocol: "HTTPS",
+            path: "/readyz",
+            matcher: "200",
+            port: "traffic-port",
+            interval: 10,
+            healthyThreshold: 2,
+            unhealthyThreshold: 2,
+        });
+        // ELB refuses an internet-facing NLB until the VPC has its internet gateway; the NLB takes addresses
+        // in the public subnets only after the bastion and the NAT gateway hold their planned ones.
+        for (const before of ["internet-gateway", "bastion", "nat-gateway-1"]) {
+            assert.ok(nlb.dependencies.includes(before), `the NLB waits for ${before}`);
+        }
+
         const [listener] = p().ofType("aws:lb/listener:Listener");
         const listenerInputs = inputs(listener);
         assert.deepEqual(
             { port: listenerInputs.port, protocol: listenerInputs.protocol },
             { port: 6443, protocol: "TCP" },
         );
+        // Watches, exec and logs -f idle for long: like the Aliyun listener, not AWS's default 350 s.
+        assert.equal(listenerInputs.tcpIdleTimeoutSeconds, 900);
         assert.ok(listener.dependencies.includes(nlb.name));
         const actions = listenerInputs.defaultActions as Inputs[];
         assert.equal(actions.length, 1);
@@ -316,6 +334,11 @@ describe("aws-dev: default configuration", () => {
             assert.deepEqual(inputs(record).records, [planned[host].privateIp]);
             assert.ok(record.dependencies.includes(zone.name), `${record.name} is not in the private zone`);
         }
+        // Hosts resolve what they need at boot from /etc/hosts: no instance waits for a Route53 change.
+        for (const host of p().ofType("aws:ec2/instance:Instance")) {
+            const waitsFor = host.dependencies.filter((name) => records.some((record) => record.name === name));
+            assert.deepEqual(waitsFor, [], `${host.name} waits for DNS records`);
+        }
     });
 });
 
@@ -347,6 +370,19 @@ describe("aws-dev: per-zone NAT, dedicated etcd, wireguard, restricted CIDRs", (
             const natSubnet = referenced(p(), nat, inputs(nat).subnetId);
             assert.equal(inputs(natSubnet).availabilityZone, inputs(subnet).availabilityZone, subnet.name);
         }
+        // Each NAT gateway has a planned address in its public subnet, never the bastion's; the NLB comes after.
+        const bastionIp = inputs(instance(p(), "bastion")).privateIp;
+        const [nlb] = p().ofType("aws:lb/loadBalancer:LoadBalancer");
+        p()
+            .ofType("aws:ec2/natGateway:NatGateway")
+            .forEach((nat, zoneIndex) => {
+                assert.equal(nat.name, `nat-gateway-${zoneIndex + 1}`);
+                assert.equal(inputs(nat).privateIp, `10.20.${128 + zoneIndex * 16}.5`);
+                assert.notEqual(inputs(nat).privateIp, bastionIp);
+                const natSubnet = referenced(p(), nat, inputs(nat).subnetId);
+                assert.equal(inputs(natSubnet).cidrBlock, `10.20.${128 + zoneIndex * 16}.0/20`);
+                assert.ok(nlb.dependencies.includes(nat.name), `the NLB waits for ${nat.name}`);
+            });
     });
 
     test("the rules follow the CNI backend, the VPC and the allowed CIDRs", () => {
