@@ -72,7 +72,13 @@ describe("resources.json records the options that change what `pulumi up` does",
         const result = plan({ stack: "dev" });
         assert.deepEqual(
             [...new Set(result.invokes.map((invoke) => invoke.token))],
-            ["alicloud:ecs/getImages:getImages", "alicloud:index/getZones:getZones"],
+            [
+                "alicloud:ecs/getImages:getImages",
+                "alicloud:index/getZones:getZones",
+                // Zone discovery also asks where the NLB and the enhanced NAT gateway are offered.
+                "alicloud:nlb/getZones:getZones",
+                "alicloud:vpc/getEnhancedNatAvailableZones:getEnhancedNatAvailableZones",
+            ],
         );
     });
 });
