@@ -150,7 +150,7 @@ export const mutations: readonly Mutation[] = [
         id: "scheduler-profiling-on",
         harm: "the scheduler serves pprof profiles to anyone who reaches it",
         file: "render/kubeadm.ts",
-        edits: [{ from: 'extraArgs: args({ profiling: "false" }),', to: "extraArgs: args({})," }],
+        edits: [{ from: "enableProfiling: false,", to: "enableProfiling: true," }],
         test: "test/render-kubeadm.test.ts",
     },
 
