@@ -40,7 +40,7 @@ test("a leaf is due for replacement once per renewal period since its CA started
     new ClusterPki("pki", {
         config,
         layout: clusterLayout(config, 3),
-        apiLoadBalancer: { dnsName: "nlb.example.com" },
+        apiLoadBalancer: { endpoint: "nlb.example.com", names: ["nlb.example.com"] },
         joinIdentities: [],
     });
     // eslint-disable-next-line @typescript-eslint/no-require-imports
