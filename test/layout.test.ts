@@ -42,19 +42,19 @@ describe("the default layouts, literally", () => {
             hosts: [
                 "bastion 192.168.128.4 public-cn-hangzhou-h 192.168.128.0/20",
                 "master-1 192.168.0.10 private-cn-hangzhou-h 192.168.0.0/20",
-                "master-2 192.168.16.10 private-cn-hangzhou-i 192.168.16.0/20",
-                "master-3 192.168.32.10 private-cn-hangzhou-j 192.168.32.0/20",
+                "master-2 192.168.16.10 private-cn-hangzhou-j 192.168.16.0/20",
+                "master-3 192.168.32.10 private-cn-hangzhou-l 192.168.32.0/20",
                 "worker-1 192.168.0.32 private-cn-hangzhou-h 192.168.0.0/20",
-                "worker-2 192.168.16.32 private-cn-hangzhou-i 192.168.16.0/20",
-                "worker-3 192.168.32.32 private-cn-hangzhou-j 192.168.32.0/20",
+                "worker-2 192.168.16.32 private-cn-hangzhou-j 192.168.16.0/20",
+                "worker-3 192.168.32.32 private-cn-hangzhou-l 192.168.32.0/20",
             ],
             subnets: [
                 "private-cn-hangzhou-h cn-hangzhou-h 192.168.0.0/20",
-                "private-cn-hangzhou-i cn-hangzhou-i 192.168.16.0/20",
-                "private-cn-hangzhou-j cn-hangzhou-j 192.168.32.0/20",
+                "private-cn-hangzhou-j cn-hangzhou-j 192.168.16.0/20",
+                "private-cn-hangzhou-l cn-hangzhou-l 192.168.32.0/20",
                 "public-cn-hangzhou-h cn-hangzhou-h 192.168.128.0/20",
-                "public-cn-hangzhou-i cn-hangzhou-i 192.168.144.0/20",
-                "public-cn-hangzhou-j cn-hangzhou-j 192.168.160.0/20",
+                "public-cn-hangzhou-j cn-hangzhou-j 192.168.144.0/20",
+                "public-cn-hangzhou-l cn-hangzhou-l 192.168.160.0/20",
             ],
         });
     });
