@@ -125,13 +125,31 @@ export class AliyunInfra extends pulumi.ComponentResource implements ClusterInfr
                 source: { group: masterSg },
                 description: "kubelet API for the apiservers (logs, exec, port-forward)",
             },
-            {
-                name: "flannel-from-vpc",
-                ports: flannelPort(config.addons.cni.backend),
-                source: vpcSource,
-                description: `flannel ${config.addons.cni.backend} between nodes`,
-            },
-            { name: "nodeports-from-vpc", ports: nodePortRange, source: vpcSource, description: "Service NodePorts" },
+            // The pod network's tunnel and the NodePorts, from the nodes only: a pod's traffic to another node's
+            // address leaves its node masqueraded as that node. The bastion and the NLB's vSwitches stay out.
+            ...(
+                [
+                    ["masters", masterSg],
+                    ["workers", workerSg],
+                ] as const
+            ).flatMap(([peers, group]): IngressRule[] => [
+                {
+                    name: `flannel-from-${peers}`,
+                    ports: flannelPort(config.addons.cni.backend),
+                    source: { group },
+                    description: `flannel ${config.addons.cni.backend} between nodes`,
+                },
+                {
+                    name: `nodeports-from-${peers}`,
+                    ports: nodePortRange,
+                    source: { group },
+                    description: "Service NodePorts between nodes",
+                },
+            ]),
+            ...fromCidrs("nodeports", config.allowedCidrs.nodePorts, {
+                ports: nodePortRange,
+                description: "Service NodePorts from allowedCidrs.nodePorts",
+            }),
         ];
         const etcdRules: IngressRule[] = [
             {

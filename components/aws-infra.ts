@@ -66,8 +66,15 @@ function securityGroupRules(config: ClusterConfig): GroupRule[] {
         rule("master", "apiserver", tcp(ports.apiserver), vpc),
         rule("master", "apiserver", tcp(ports.apiserver), from("api-nlb")),
         ...nodes.map((group) => rule(group, "kubelet", tcp(ports.kubelet), from("master"))),
-        ...nodes.map((group) => rule(group, "flannel", flannelPort(config.addons.cni.backend), vpc)),
-        ...nodes.map((group) => rule(group, "nodeports", nodePortRange, vpc)),
+        // The pod network's tunnel and the NodePorts, from the nodes only: a pod's traffic to another node's
+        // address leaves its node masqueraded as that node. The bastion and the load balancer's subnets stay out.
+        ...nodes.flatMap((group) =>
+            nodes.map((peer) => rule(group, "flannel", flannelPort(config.addons.cni.backend), from(peer))),
+        ),
+        ...nodes.flatMap((group) => nodes.map((peer) => rule(group, "nodeports", nodePortRange, from(peer)))),
+        ...nodes.flatMap((group) =>
+            cidrs(config.allowedCidrs.nodePorts).map((peer) => rule(group, "nodeports", nodePortRange, peer)),
+        ),
         rule("etcd", "etcd-client", tcp(ports.etcdClient), from("etcd")),
         rule("etcd", "etcd-client", tcp(ports.etcdClient), from("master")),
         rule("etcd", "etcd-peer", tcp(ports.etcdPeer), from("etcd")),

@@ -87,7 +87,11 @@ function withDefaults(parsed: ParsedConfig, region: string): ClusterConfig {
         mirrorPreset,
         mirrors: resolveMirrors(mirrorPreset, parsed.mirrors),
         // One firewall rule per distinct range: a range listed twice would be a duplicate rule.
-        allowedCidrs: { ssh: [...new Set(parsed.allowedCidrs.ssh)], api: [...new Set(parsed.allowedCidrs.api)] },
+        allowedCidrs: {
+            ssh: [...new Set(parsed.allowedCidrs.ssh)],
+            api: [...new Set(parsed.allowedCidrs.api)],
+            nodePorts: [...new Set(parsed.allowedCidrs.nodePorts)],
+        },
     };
 }
 

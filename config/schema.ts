@@ -147,6 +147,11 @@ export const configSchema = z
                 ssh: z.array(cidr).default(["0.0.0.0/0"]),
                 /** Who may reach the API load balancer on 6443. */
                 api: z.array(cidr).default(["0.0.0.0/0"]),
+                /**
+                 * Who may reach Service NodePorts besides the nodes themselves: e.g. a load balancer of your own in
+                 * front of a NodePort Service. kubeha runs no cloud controller, so no Service creates one by itself.
+                 */
+                nodePorts: z.array(cidr).default([]),
             })
             .prefault({}),
         /**

@@ -39,6 +39,8 @@ const variant = {
         "kubeha:allowedCidrs": {
             ssh: ["198.51.100.7/32", "198.51.100.7/32"],
             api: ["198.51.100.0/24", "192.0.2.0/24", "198.51.100.0/24"],
+            // Aliyun's load balancers health-check from 100.64.0.0/10.
+            nodePorts: ["100.64.0.0/10", "100.64.0.0/10"],
         },
     },
 };
@@ -107,8 +109,8 @@ describe("Aliyun infrastructure (dev stack)", () => {
         });
         // dev: bastion, 3 masters, 3 workers; the variant adds 3 etcd hosts (and their group) and a worker.
         for (const [request, expected] of [
-            [{ stack: "dev" }, counts(7, 4, 13, 0)],
-            [variant, counts(11, 5, 16, 1)],
+            [{ stack: "dev" }, counts(7, 4, 17, 0)],
+            [variant, counts(11, 5, 22, 1)],
         ] as const) {
             const result = plan(request);
             const actual: Record<string, number> = {};
@@ -213,12 +215,16 @@ describe("Aliyun infrastructure (dev stack)", () => {
             `master-sg accept tcp 6443/6443 from ${vpc} p1`,
             "master-sg accept tcp 2379/2380 from master-sg p1",
             "master-sg accept tcp 10250/10250 from master-sg p1",
-            `master-sg accept udp 8472/8472 from ${vpc} p1`,
-            `master-sg accept tcp 30000/32767 from ${vpc} p1`,
+            "master-sg accept udp 8472/8472 from master-sg p1",
+            "master-sg accept udp 8472/8472 from worker-sg p1",
+            "master-sg accept tcp 30000/32767 from master-sg p1",
+            "master-sg accept tcp 30000/32767 from worker-sg p1",
             "worker-sg accept tcp 22/22 from bastion-sg p1",
             "worker-sg accept tcp 10250/10250 from master-sg p1",
-            `worker-sg accept udp 8472/8472 from ${vpc} p1`,
-            `worker-sg accept tcp 30000/32767 from ${vpc} p1`,
+            "worker-sg accept udp 8472/8472 from master-sg p1",
+            "worker-sg accept udp 8472/8472 from worker-sg p1",
+            "worker-sg accept tcp 30000/32767 from master-sg p1",
+            "worker-sg accept tcp 30000/32767 from worker-sg p1",
             "api-nlb-sg accept tcp 6443/6443 from 0.0.0.0/0 p1",
             "api-nlb-sg drop tcp 6443/6443 from 0.0.0.0/0 p100",
         ];
@@ -233,12 +239,18 @@ describe("Aliyun infrastructure (dev stack)", () => {
             "master-sg accept tcp 22/22 from bastion-sg p1",
             `master-sg accept tcp 6443/6443 from ${vpc} p1`,
             "master-sg accept tcp 10250/10250 from master-sg p1",
-            `master-sg accept udp 51820/51820 from ${vpc} p1`,
-            `master-sg accept tcp 30000/32767 from ${vpc} p1`,
+            "master-sg accept udp 51820/51820 from master-sg p1",
+            "master-sg accept udp 51820/51820 from worker-sg p1",
+            "master-sg accept tcp 30000/32767 from master-sg p1",
+            "master-sg accept tcp 30000/32767 from worker-sg p1",
+            "master-sg accept tcp 30000/32767 from 100.64.0.0/10 p1",
             "worker-sg accept tcp 22/22 from bastion-sg p1",
             "worker-sg accept tcp 10250/10250 from master-sg p1",
-            `worker-sg accept udp 51820/51820 from ${vpc} p1`,
-            `worker-sg accept tcp 30000/32767 from ${vpc} p1`,
+            "worker-sg accept udp 51820/51820 from master-sg p1",
+            "worker-sg accept udp 51820/51820 from worker-sg p1",
+            "worker-sg accept tcp 30000/32767 from master-sg p1",
+            "worker-sg accept tcp 30000/32767 from worker-sg p1",
+            "worker-sg accept tcp 30000/32767 from 100.64.0.0/10 p1",
             "etcd-sg accept tcp 22/22 from bastion-sg p1",
             "etcd-sg accept tcp 2379/2380 from etcd-sg p1",
             "etcd-sg accept tcp 2379/2379 from master-sg p1",

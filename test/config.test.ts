@@ -69,9 +69,14 @@ describe("defaults", () => {
             allowedCidrs: {
                 ssh: ["198.51.100.7/32", "198.51.100.7/32"],
                 api: ["192.0.2.0/24", "198.51.100.0/24", "192.0.2.0/24"],
+                nodePorts: ["100.64.0.0/10", "100.64.0.0/10"],
             },
         });
-        assert.deepEqual(c.allowedCidrs, { ssh: ["198.51.100.7/32"], api: ["192.0.2.0/24", "198.51.100.0/24"] });
+        assert.deepEqual(c.allowedCidrs, {
+            ssh: ["198.51.100.7/32"],
+            api: ["192.0.2.0/24", "198.51.100.0/24"],
+            nodePorts: ["100.64.0.0/10"],
+        });
     });
 
     test("a minor and an exact patch are both accepted", () => {
@@ -151,6 +156,11 @@ describe("each rule names the key and what is allowed", () => {
             "malformed allow-list entry",
             { cloud: "aws", allowedCidrs: { ssh: ["1.2.3.4"] } },
             /^kubeha:allowedCidrs\.ssh\[0\]: /,
+        ],
+        [
+            "malformed NodePort allow-list entry",
+            { cloud: "aliyun", allowedCidrs: { nodePorts: ["100.64.0.0/33"] } },
+            /^kubeha:allowedCidrs\.nodePorts\[0\]: /,
         ],
         [
             "unknown nested key",
