@@ -1,11 +1,11 @@
 // What the cluster runs once its control plane answers, applied through the Kubernetes API with the admin
 // kubeconfig: flannel (the pod network) and a web UI (Kubernetes Dashboard or Headlamp) with a cluster-admin
 // ServiceAccount and its token. Every object reproduces its upstream release manifest as a typed resource;
-// images are pinned (config/versions.ts) and pulled from the mirror preset.
+// images are pinned by tag and digest (config/versions.ts) and pulled from the mirror preset.
 import * as kubernetes from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
 import { ClusterConfig } from "../config/resolve";
-import { addonImageTags } from "../config/versions";
+import { addonImageReference, addonImages } from "../config/versions";
 import { flannelCniConf, flannelNetConf } from "../render/flannel";
 
 export interface ClusterAddonsArgs {
@@ -80,7 +80,7 @@ function installFlannel(config: ClusterConfig, opts: pulumi.CustomResourceOption
     const labels = { "k8s-app": "flannel" };
     const podLabels = { app: "flannel", "k8s-app": "flannel", tier: "node" };
     const repository = config.mirrors.flannelImages;
-    const flannelImage = `${repository}/flannel:${addonImageTags.flannel}`;
+    const flannelImage = addonImageReference(repository, addonImages.flannel);
 
     const namespace = new kubernetes.core.v1.Namespace(
         "flannel-namespace",
@@ -171,7 +171,7 @@ function installFlannel(config: ClusterConfig, opts: pulumi.CustomResourceOption
                         initContainers: [
                             {
                                 name: "install-cni-plugin",
-                                image: `${repository}/flannel-cni-plugin:${addonImageTags.flannelCniPlugin}`,
+                                image: addonImageReference(repository, addonImages.flannelCniPlugin),
                                 command: ["cp"],
                                 args: ["-f", "/flannel", "/opt/cni/bin/flannel"],
                                 volumeMounts: [{ name: "cni-plugin", mountPath: "/opt/cni/bin" }],
@@ -338,7 +338,7 @@ function installDashboard(config: ClusterConfig, opts: pulumi.CustomResourceOpti
                         containers: [
                             {
                                 name: app,
-                                image: `${repository}/dashboard:${addonImageTags.dashboard}`,
+                                image: addonImageReference(repository, addonImages.dashboard),
                                 imagePullPolicy: "Always",
                                 ports: [{ containerPort: 8443, protocol: "TCP" }],
                                 args: ["--auto-generate-certificates", `--namespace=${app}`],
@@ -386,7 +386,7 @@ function installDashboard(config: ClusterConfig, opts: pulumi.CustomResourceOpti
                         containers: [
                             {
                                 name: scraper,
-                                image: `${repository}/metrics-scraper:${addonImageTags.dashboardMetricsScraper}`,
+                                image: addonImageReference(repository, addonImages.dashboardMetricsScraper),
                                 ports: [{ containerPort: 8000, protocol: "TCP" }],
                                 livenessProbe: {
                                     httpGet: { scheme: "HTTP", path: "/", port: 8000 },
@@ -445,7 +445,7 @@ function installHeadlamp(config: ClusterConfig, opts: pulumi.CustomResourceOptio
                         containers: [
                             {
                                 name: app,
-                                image: `${config.mirrors.headlampImages}/headlamp:${addonImageTags.headlamp}`,
+                                image: addonImageReference(config.mirrors.headlampImages, addonImages.headlamp),
                                 // In-cluster mode: the cluster is the one it runs in; users log in with a token.
                                 args: ["-in-cluster", "-plugins-dir=/headlamp/plugins"],
                                 ports: [{ containerPort: port }],

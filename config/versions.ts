@@ -22,17 +22,68 @@ export const etcdVersion = "3.6.16";
  */
 export const etcdReleaseSha256: string | undefined = undefined;
 
-/** Image tags of the addons (components/addons.ts); the repositories come from the mirror preset. */
-export const addonImageTags = {
-    /** flannel v0.28.9 and the CNI plugin its release manifest pins. */
-    flannel: "v0.28.9",
-    flannelCniPlugin: "v1.9.1-flannel3",
-    /** Kubernetes Dashboard's last plain-manifest release (the project was archived in January 2026). */
-    dashboard: "v2.7.0",
-    dashboardMetricsScraper: "v1.0.8",
-    /** Headlamp, the dashboard's successor under kubernetes-sigs. */
-    headlamp: "v0.45.0",
-} as const;
+/**
+ * An addon image as it is pulled: the release tag, kept for people, and the digest of the tag's multi-platform
+ * index, which is what containerd resolves (`name:tag@digest` pulls the digest; the tag is not consulted). A mirror
+ * that copies the index unchanged (`skopeo copy --all`, `crane copy`) serves the same digest; one that re-packs the
+ * image does not, and the pull fails rather than run something else.
+ */
+export interface AddonImage {
+    readonly name: string;
+    readonly tag: string;
+    readonly digest: string;
+}
+
+/**
+ * The addons' images (components/addons.ts); the repositories come from the mirror preset. Digests were not
+ * fetched from a registry (none is reachable from where this was written): each is the one public records give
+ * for that tag, cited here. Update tag and digest together.
+ */
+export const addonImages = {
+    /**
+     * flannel v0.28.9 and the CNI plugin its release manifest (kube-flannel.yml) pins. Digests: a third-party log
+     * of `docker buildx imagetools inspect` from 2026-09-30, the only stored record found; the same log's digest of
+     * registry.k8s.io/pause:3.10.1 (278fb9db...) matches what many independent sources record for that image.
+     */
+    flannel: {
+        name: "flannel",
+        tag: "v0.28.9",
+        digest: "sha256:708a2c9c1cfbfe529d1dbb249cb7113af117f3ed26b5e3e4c8ee015e10555204",
+    },
+    flannelCniPlugin: {
+        name: "flannel-cni-plugin",
+        tag: "v1.9.1-flannel3",
+        digest: "sha256:9fccdf677e6e26e76a4aa60da2113bab9852e8317287ba51b2c29778d2351345",
+    },
+    /**
+     * Kubernetes Dashboard's last plain-manifest release (the project was archived in January 2026). Digests as
+     * minikube's dashboard addon pins them (kubernetes/minikube, pkg/minikube/assets/addons.go).
+     */
+    dashboard: {
+        name: "dashboard",
+        tag: "v2.7.0",
+        digest: "sha256:2e500d29e9d5f4a086b908eb8dfe7ecac57d2ab09d65b24f588b1d449841ef93",
+    },
+    dashboardMetricsScraper: {
+        name: "metrics-scraper",
+        tag: "v1.0.8",
+        digest: "sha256:76049887f07a0476dc93efc2d3569b9529bf982b22d29f356092ce206e98765c",
+    },
+    /**
+     * Headlamp, the dashboard's successor under kubernetes-sigs. Digest: the one several independent repositories
+     * pin for v0.45.0 (e.g. uhthomas/automata, a Renovate-maintained cluster).
+     */
+    headlamp: {
+        name: "headlamp",
+        tag: "v0.45.0",
+        digest: "sha256:db3f0e0fc58d358d41daa3fe7fc852437552c7ee873c3645470f7b86a8e0db49",
+    },
+} as const satisfies Record<string, AddonImage>;
+
+/** `<repository>/<name>:<tag>@<digest>`: pulled by digest, readable by tag. */
+export function addonImageReference(repository: string, image: AddonImage): string {
+    return `${repository}/${image.name}:${image.tag}@${image.digest}`;
+}
 
 /** Ubuntu release of every host image. */
 export const ubuntuRelease = { version: "24.04", codename: "noble" } as const;

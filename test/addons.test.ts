@@ -294,10 +294,34 @@ describe("images are pinned and follow the mirror preset", () => {
             for (const image of all) {
                 const repository = image.slice(0, image.lastIndexOf("/"));
                 assert.ok([mirrors.flannelImages, mirrors[uiMirror]].includes(repository), image);
-                assert.match(image, /:v\d+\.\d+\.\d+(-[a-z0-9]+)?$/, `${image} is not pinned to a release`);
+                // The release tag for people, the digest for containerd (which pulls the digest).
+                assert.match(
+                    image,
+                    /\/[a-z0-9-]+:v\d+\.\d+\.\d+(-[a-z0-9]+)?@sha256:[0-9a-f]{64}$/,
+                    `${image} is not pinned to a release and a digest`,
+                );
             }
         });
     }
+
+    test("every image has a digest of its own, the same in every plan", () => {
+        const digestOf = new Map<string, string>();
+        for (const scenario of Object.values(scenarios)) {
+            for (const image of images(objectsOf(scenario))) {
+                const [nameAndTag, digest] = image.slice(image.lastIndexOf("/") + 1).split("@");
+                assert.equal(digestOf.get(nameAndTag) ?? digest, digest, `${nameAndTag} has two digests`);
+                digestOf.set(nameAndTag, digest);
+            }
+        }
+        assert.deepEqual([...digestOf.keys()].map((nameAndTag) => nameAndTag.split(":")[0]).sort(), [
+            "dashboard",
+            "flannel",
+            "flannel-cni-plugin",
+            "headlamp",
+            "metrics-scraper",
+        ]);
+        assert.equal(new Set(digestOf.values()).size, digestOf.size, "two images share a digest");
+    });
 
     test("overriding mirrors in the stack config moves those images, and only those", () => {
         const before = images(objectsOf(scenarios.dashboard));
@@ -306,7 +330,7 @@ describe("images are pinned and follow the mirror preset", () => {
         for (const [i, image] of after.entries()) {
             assert.ok(image.startsWith("registry.example.cn/"), image);
             assert.notEqual(image, before[i]);
-            // Same image and tag from another registry.
+            // Same image, tag and digest from another registry.
             assert.equal(image.split("/").pop(), before[i].split("/").pop());
         }
         const headlamp = images(objectsOf(scenarios.headlamp)).find((image) => image.includes("/headlamp:"));
