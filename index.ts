@@ -35,7 +35,7 @@ export = async () => {
         /** The only SSH entry; save the key first: `pulumi stack output sshPrivateKey --show-secrets > kubeha-ssh.pem`. */
         sshCommand: pulumi.interpolate`ssh -i kubeha-ssh.pem ${cluster.infra.ssh.bastionUser}@${cluster.infra.ssh.bastionAddress}`,
         sshPrivateKey: pulumi.secret(cluster.sshKey.privateKeyPem),
-        /** Login token of the web UI's cluster-admin ServiceAccount (absent with addons.dashboard none). */
+        /** The long-lived login token of the web UI's cluster-admin ServiceAccount, only with addons.longLivedDashboardToken. */
         dashboardToken: cluster.addons.dashboardToken,
         /** The commands that open the web UI from this machine. */
         dashboardAccess: cluster.addons.dashboardAccess,

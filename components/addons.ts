@@ -1,6 +1,6 @@
 // What the cluster runs once its control plane answers, applied through the Kubernetes API with the admin
 // kubeconfig: flannel (the pod network) and a web UI (Kubernetes Dashboard or Headlamp) with a cluster-admin
-// ServiceAccount and its token. Every object reproduces its upstream release manifest as a typed resource;
+// ServiceAccount to log in as (short-lived tokens by default, a long-lived one only if configured). Every object reproduces its upstream release manifest as a typed resource;
 // images are pinned by tag and digest (config/versions.ts) and pulled from the mirror preset.
 import * as kubernetes from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
@@ -30,9 +30,17 @@ export interface UiAccess {
     readonly command: string;
     /** Open while the command runs; log in with the token. */
     readonly url: string;
-    /** Reads the same token from the cluster, for when the stack output is not at hand. */
+    /**
+     * Prints a login token: by default a new one that expires after `shortLivedTokenDuration`; with
+     * `addons.longLivedDashboardToken`, the long-lived one (the `dashboardToken` output).
+     */
     readonly tokenCommand: string;
+    /** What that token grants, for how long, and how to revoke it. */
+    readonly tokenGrants: string;
 }
+
+/** Lifetime of a token from `kubectl create token` (the API server's minimum is 10 minutes). */
+export const shortLivedTokenDuration = "1h";
 
 /** The kubeconfig file name the access commands assume (`pulumi stack output kubeconfig --show-secrets > kubeconfig`). */
 const kubeconfigFile = "kubeconfig";
@@ -40,7 +48,10 @@ const kubeconfigFile = "kubeconfig";
 export class ClusterAddons extends pulumi.ComponentResource {
     /** Applies every addon object; configured only after the control plane is ready. */
     readonly provider: kubernetes.Provider;
-    /** Bearer token of the UI's cluster-admin ServiceAccount (a secret); undefined without a UI. */
+    /**
+     * The long-lived bearer token of the UI's cluster-admin ServiceAccount (a secret); only with
+     * `addons.longLivedDashboardToken`.
+     */
     readonly dashboardToken?: pulumi.Output<string>;
     readonly dashboardAccess?: UiAccess;
 
@@ -68,8 +79,10 @@ export class ClusterAddons extends pulumi.ComponentResource {
         if (ui !== "none") {
             const installed =
                 ui === "headlamp" ? installHeadlamp(config, objectOpts) : installDashboard(config, objectOpts);
-            this.dashboardToken = adminToken(installed, objectOpts);
-            this.dashboardAccess = installed.access;
+            const longLived = config.addons.longLivedDashboardToken;
+            const account = adminAccount(installed, objectOpts);
+            if (longLived) this.dashboardToken = longLivedToken(installed, account, objectOpts);
+            this.dashboardAccess = { ...installed.access, ...tokenAccess(installed, longLived) };
         }
         this.registerOutputs({ dashboardToken: this.dashboardToken, dashboardAccess: this.dashboardAccess });
     }
@@ -206,15 +219,32 @@ function installFlannel(config: ClusterConfig, opts: pulumi.CustomResourceOption
 interface InstalledUi {
     /** The UI's namespace through the object that creates it, so that what goes in it comes after. */
     readonly namespace: pulumi.Output<string>;
-    /** Name of the cluster-admin ServiceAccount an operator logs in as (and of its token Secret). */
+    /** The namespace's name, for the access commands. */
+    readonly namespaceName: string;
+    /** Name of the cluster-admin ServiceAccount an operator logs in as (and of its long-lived token Secret). */
     readonly adminAccount: string;
-    readonly access: UiAccess;
+    readonly access: Omit<UiAccess, "tokenCommand" | "tokenGrants">;
 }
 
 const kubectl = `kubectl --kubeconfig ${kubeconfigFile}`;
 
-function tokenCommand(namespace: string, adminAccount: string): string {
-    return `${kubectl} -n ${namespace} get secret ${adminAccount} -o jsonpath='{.data.token}' | base64 -d`;
+/** How an operator gets a login token, and what it grants. */
+function tokenAccess(installed: InstalledUi, longLived: boolean): Pick<UiAccess, "tokenCommand" | "tokenGrants"> {
+    const { namespaceName: namespace, adminAccount: name } = installed;
+    const account = `ServiceAccount ${namespace}/${name}`;
+    return longLived
+        ? {
+              tokenCommand: `${kubectl} -n ${namespace} get secret ${name} -o jsonpath='{.data.token}' | base64 -d`,
+              tokenGrants:
+                  `cluster-admin (${account}) with no expiry, until the Secret ${namespace}/${name} is deleted; ` +
+                  `a copy works from anywhere that reaches the API`,
+          }
+        : {
+              tokenCommand: `${kubectl} -n ${namespace} create token ${name} --duration=${shortLivedTokenDuration}`,
+              tokenGrants:
+                  `cluster-admin (${account}) for ${shortLivedTokenDuration} from its creation; deleting the ` +
+                  `ServiceAccount revokes every token issued for it (pulumi up --refresh recreates it)`,
+          };
 }
 
 /**
@@ -404,18 +434,17 @@ function installDashboard(config: ClusterConfig, opts: pulumi.CustomResourceOpti
         },
         opts,
     );
-    // The dashboard project's own sample user for token login.
-    const adminAccount = "admin-user";
     return {
         namespace: ns,
-        adminAccount,
+        namespaceName: app,
+        // The dashboard project's own sample user for token login.
+        adminAccount: "admin-user",
         access: {
             ui: "kubernetes-dashboard",
             // Through the API server: nothing listens outside the cluster, and the dashboard accepts a token
             // over plain HTTP only from localhost, which the proxy is.
             command: `${kubectl} proxy`,
             url: `http://localhost:8001/api/v1/namespaces/${app}/services/https:${app}:/proxy/`,
-            tokenCommand: tokenCommand(app, adminAccount),
         },
     };
 }
@@ -460,35 +489,31 @@ function installHeadlamp(config: ClusterConfig, opts: pulumi.CustomResourceOptio
         },
         opts,
     );
-    // Headlamp's documented service account for token login.
-    const adminAccount = "headlamp-admin";
     return {
         namespace: pulumi.output(namespace),
-        adminAccount,
+        namespaceName: namespace,
+        // Headlamp's documented service account for token login.
+        adminAccount: "headlamp-admin",
         access: {
             ui: "headlamp",
             command: `${kubectl} -n ${namespace} port-forward svc/${app} 8080:80`,
             url: "http://localhost:8080/",
-            tokenCommand: tokenCommand(namespace, adminAccount),
         },
     };
 }
 
-/**
- * A cluster-admin ServiceAccount for logging in to the UI and its long-lived token: a
- * kubernetes.io/service-account-token Secret, which the token controller fills in (since 1.24 nothing
- * creates one on its own). Returns the decoded token as a secret.
- */
-function adminToken(installed: InstalledUi, opts: pulumi.CustomResourceOptions): pulumi.Output<string> {
+const uiPrefix = (installed: InstalledUi) => (installed.access.ui === "headlamp" ? "headlamp" : "dashboard");
+
+/** The cluster-admin ServiceAccount an operator logs in to the UI as, and its binding. */
+function adminAccount(installed: InstalledUi, opts: pulumi.CustomResourceOptions): kubernetes.core.v1.ServiceAccount {
     const { namespace, adminAccount: name } = installed;
-    const prefix = installed.access.ui === "headlamp" ? "headlamp" : "dashboard";
     const account = new kubernetes.core.v1.ServiceAccount(
-        `${prefix}-admin-service-account`,
+        `${uiPrefix(installed)}-admin-service-account`,
         { metadata: { name, namespace } },
         opts,
     );
     new kubernetes.rbac.v1.ClusterRoleBinding(
-        `${prefix}-admin-cluster-role-binding`,
+        `${uiPrefix(installed)}-admin-cluster-role-binding`,
         {
             metadata: { name },
             roleRef: { apiGroup: "rbac.authorization.k8s.io", kind: "ClusterRole", name: "cluster-admin" },
@@ -496,8 +521,21 @@ function adminToken(installed: InstalledUi, opts: pulumi.CustomResourceOptions):
         },
         opts,
     );
+    return account;
+}
+
+/**
+ * The account's long-lived token: a kubernetes.io/service-account-token Secret, which the token controller fills
+ * in (since 1.24 nothing creates one on its own). Returns the decoded token as a secret.
+ */
+function longLivedToken(
+    installed: InstalledUi,
+    account: kubernetes.core.v1.ServiceAccount,
+    opts: pulumi.CustomResourceOptions,
+): pulumi.Output<string> {
+    const { namespace, adminAccount: name } = installed;
     const tokenSecret = new kubernetes.core.v1.Secret(
-        `${prefix}-admin-token`,
+        `${uiPrefix(installed)}-admin-token`,
         {
             metadata: {
                 name,

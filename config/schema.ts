@@ -203,6 +203,11 @@ export const configSchema = z
                         message: "must be one of kubernetes-dashboard, headlamp, none",
                     })
                     .default("kubernetes-dashboard"),
+                /**
+                 * Also give the UI's admin a token that never expires (a Secret; the dashboardToken output). Off:
+                 * operators make a short-lived one with `kubectl create token` (dashboardAccess.tokenCommand).
+                 */
+                longLivedDashboardToken: z.boolean().default(false),
             })
             .prefault({}),
         pki: z

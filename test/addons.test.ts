@@ -44,7 +44,7 @@ const scenarios = {
     headlamp: {
         stack: "dev",
         changes: {
-            "kubeha:addons": { dashboard: "headlamp", cni: { backend: "wireguard" } },
+            "kubeha:addons": { dashboard: "headlamp", cni: { backend: "wireguard" }, longLivedDashboardToken: true },
             "kubeha:mirrors": mirrorOverride,
         },
     },
@@ -345,11 +345,12 @@ describe("addons.dashboard chooses the UI", () => {
             .map((object) => object.metadata.name)
             .sort();
 
-    test("kubernetes-dashboard (the default): the dashboard and its metrics scraper, an admin with a token", () => {
+    test("kubernetes-dashboard (the default): the dashboard and its metrics scraper, an admin with short-lived tokens", () => {
         const objects = objectsOf(scenarios.dashboard);
         assert.deepEqual(deployments(objects), ["dashboard-metrics-scraper", "kubernetes-dashboard"]);
         assert.equal(find(objects, "Deployment", "kubernetes-dashboard").metadata.namespace, "kubernetes-dashboard");
-        adminAndToken(objects, "kubernetes-dashboard", "admin-user");
+        clusterAdmin(objects, "kubernetes-dashboard", "admin-user");
+        assert.deepEqual(tokenSecrets(objects), [], "no long-lived token unless configured");
         const access = planOf(scenarios.dashboard).outputs.dashboardAccess as Record<string, string>;
         assert.equal(access.ui, "kubernetes-dashboard");
         assert.equal(access.command, "kubectl --kubeconfig kubeconfig proxy");
@@ -362,14 +363,24 @@ describe("addons.dashboard chooses the UI", () => {
             access.url,
             `http://localhost:8001/api/v1/namespaces/${service.metadata.namespace}/services/https:${service.metadata.name}:/proxy/`,
         );
-        assert.match(access.tokenCommand, /-n kubernetes-dashboard get secret admin-user .*\| base64 -d$/);
+        assert.equal(
+            access.tokenCommand,
+            "kubectl --kubeconfig kubeconfig -n kubernetes-dashboard create token admin-user --duration=1h",
+        );
+        assert.match(access.tokenGrants, /^cluster-admin \(ServiceAccount kubernetes-dashboard\/admin-user\) for 1h/);
+        assert.equal(planOf(scenarios.dashboard).outputs.dashboardToken, undefined);
     });
 
-    test("headlamp: Headlamp's Deployment and Service, no dashboard, an admin with a token", () => {
+    test("headlamp with longLivedDashboardToken: Headlamp's Deployment and Service, an admin with a token Secret", () => {
         const objects = objectsOf(scenarios.headlamp);
         assert.deepEqual(deployments(objects), ["headlamp"]);
         assert.ok(!objects.some((object) => object.metadata.name.includes("dashboard")));
-        adminAndToken(objects, "kube-system", "headlamp-admin");
+        clusterAdmin(objects, "kube-system", "headlamp-admin");
+        const [secret] = tokenSecrets(objects);
+        assert.deepEqual(tokenSecrets(objects).length, 1);
+        assert.equal(secret.metadata.name, "headlamp-admin");
+        assert.equal(secret.metadata.namespace, "kube-system");
+        assert.equal(secret.metadata.annotations["kubernetes.io/service-account.name"], "headlamp-admin");
         const service = find(objects, "Service", "headlamp") as KubeObject & {
             spec: { ports: { port: number; targetPort: number }[] };
         };
@@ -380,6 +391,14 @@ describe("addons.dashboard chooses the UI", () => {
             `kubectl --kubeconfig kubeconfig -n ${service.metadata.namespace} port-forward svc/headlamp 8080:${service.spec.ports[0].port}`,
         );
         assert.equal(access.url, "http://localhost:8080/");
+        assert.equal(
+            access.tokenCommand,
+            "kubectl --kubeconfig kubeconfig -n kube-system get secret headlamp-admin -o jsonpath='{.data.token}' | base64 -d",
+        );
+        assert.match(
+            access.tokenGrants,
+            /^cluster-admin \(ServiceAccount kube-system\/headlamp-admin\) with no expiry/,
+        );
         assert.equal(planOf(scenarios.headlamp).outputs.dashboardToken, secretPlaceholder);
     });
 
@@ -407,8 +426,8 @@ describe("addons.dashboard chooses the UI", () => {
     });
 });
 
-/** The admin ServiceAccount, its cluster-admin binding, and its long-lived token Secret. */
-function adminAndToken(objects: KubeObject[], namespace: string, name: string): void {
+/** The admin ServiceAccount and its cluster-admin binding. */
+function clusterAdmin(objects: KubeObject[], namespace: string, name: string): void {
     const account = find(objects, "ServiceAccount", name);
     assert.equal(account.metadata.namespace, namespace);
     const binding = find(objects, "ClusterRoleBinding", name) as KubeObject & {
@@ -417,18 +436,18 @@ function adminAndToken(objects: KubeObject[], namespace: string, name: string): 
     };
     assert.equal(binding.roleRef.name, "cluster-admin");
     assert.deepEqual(binding.subjects, [{ kind: "ServiceAccount", name, namespace }]);
-    const secret = find(objects, "Secret", name) as KubeObject & {
-        type: string;
-        metadata: { annotations: Record<string, string> };
-    };
-    assert.equal(secret.type, "kubernetes.io/service-account-token");
-    assert.equal(secret.metadata.namespace, namespace);
-    assert.equal(secret.metadata.annotations["kubernetes.io/service-account.name"], name);
+}
+
+/** The long-lived ServiceAccount token Secrets among the objects. */
+function tokenSecrets(objects: KubeObject[]) {
+    return objects.filter(
+        (object) => object.kind === "Secret" && object.type === "kubernetes.io/service-account-token",
+    ) as (KubeObject & { metadata: { annotations: Record<string, string> } })[];
 }
 
 describe("stack outputs: the kubeconfig and the token are secrets", () => {
     test("outputs.json shows [secret] without --show-secrets", () => {
-        const { outputs } = planOf(scenarios.dashboard);
+        const { outputs } = planOf(scenarios.headlamp);
         assert.equal(outputs.kubeconfig, secretPlaceholder);
         assert.equal(outputs.dashboardToken, secretPlaceholder);
         assert.equal(outputs.sshPrivateKey, secretPlaceholder);
@@ -442,7 +461,7 @@ describe("stack outputs: the kubeconfig and the token are secrets", () => {
     });
 
     test("with --show-secrets: the kubeconfig points at apiEndpoint; the token is empty offline", () => {
-        const { outputs } = planOf(scenarios.dashboard, true);
+        const { outputs } = planOf(scenarios.headlamp, true);
         const kubeconfig = parseYaml(String(outputs.kubeconfig)) as { clusters: { cluster: { server: string } }[] };
         assert.equal(kubeconfig.clusters[0].cluster.server, outputs.apiEndpoint);
         // No cluster answers an offline plan, so no token controller has issued one.
@@ -524,17 +543,19 @@ describe("the component: provider, ordering and token", () => {
             assert.equal(object.parent, "addons", object.name);
             assert.match(String(providers.get(object.name)), /pulumi:providers:kubernetes::k8s::/, object.name);
         }
-        // Namespaced objects come after their namespace; the token Secret after its ServiceAccount.
-        const secret = resources.find((resource) => resource.name === "dashboard-admin-token")!;
-        assert.ok(secret.dependencies.includes("dashboard-admin-service-account"), secret.dependencies.join());
-        assert.ok(secret.dependencies.includes("dashboard-namespace"), secret.dependencies.join());
+        // Namespaced objects come after their namespace.
+        const account = resources.find((resource) => resource.name === "dashboard-admin-service-account")!;
+        assert.ok(account.dependencies.includes("dashboard-namespace"), account.dependencies.join());
     });
 
-    test("the token is read from the token Secret, decoded, and kept secret", async () => {
-        assert.deepEqual((await runComponent(scenarios.dashboard)).token, {
-            value: "token-of-dashboard-admin-token",
-            secret: true,
-        });
+    test("the long-lived token Secret comes after its ServiceAccount", async () => {
+        const { resources } = await runComponent(scenarios.headlamp);
+        const secret = resources.find((resource) => resource.name === "headlamp-admin-token")!;
+        assert.ok(secret.dependencies.includes("headlamp-admin-service-account"), secret.dependencies.join());
+    });
+
+    test("a long-lived token only if configured: read from its Secret, decoded, and kept secret", async () => {
+        assert.equal((await runComponent(scenarios.dashboard)).token, undefined);
         assert.deepEqual((await runComponent(scenarios.headlamp)).token, {
             value: "token-of-headlamp-admin-token",
             secret: true,
