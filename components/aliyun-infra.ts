@@ -302,6 +302,8 @@ export class AliyunInfra extends pulumi.ComponentResource implements ClusterInfr
             ...host,
             fqdn: hostFqdn(host.name, config.network.privateDomain),
             instance: instances[i],
+            // cloud-provider-alibaba-cloud's provider id: <region>.<instance id>.
+            ...(config.cloudIntegration ? { providerId: pulumi.interpolate`${config.region}.${instances[i].id}` } : {}),
         }));
 
         // Names, not IPs (seed 000): every host's name resolves to its planned address inside the VPC.

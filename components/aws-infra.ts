@@ -444,6 +444,10 @@ export class AwsInfra extends pulumi.ComponentResource implements ClusterInfra {
                 ...host,
                 fqdn: hostFqdn(host.name, config.network.privateDomain),
                 instance,
+                // The AWS cloud controller manager finds a node by this id, whatever the node's name.
+                ...(config.cloudIntegration
+                    ? { providerId: pulumi.interpolate`aws:///${zones[host.zoneIndex]}/${instance.id}` }
+                    : {}),
             }));
         this.ssh = {
             bastionAddress: bastionIp.publicIp,

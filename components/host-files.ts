@@ -14,6 +14,7 @@ import { HostFile } from "../render/host-file";
 import { kubeadmConfigPaths, renderKubeadmInit, renderKubeadmJoin, renderSchedulerConfig } from "../render/kubeadm";
 import { renderKubeletServingApprover } from "../render/kubelet-serving";
 import { installedScriptFiles, scriptInstallDir } from "../render/steps";
+import { ClusterHost } from "./hosts";
 import { bootstrapTokenTtl, ClusterPki } from "./pki";
 import { scriptText } from "./remote";
 
@@ -73,21 +74,33 @@ function etcdBackupFiles(target: pulumi.Output<BackupTarget>, schedule: string):
  * The host's kubeadm configuration: init on the first master, join elsewhere. It holds the bootstrap token,
  * so it is a secret file, and it travels in a step of its own: a newly drawn token must not touch every host.
  */
-export function kubeadmConfigForHost(host: PlannedHost, inputs: HostFileInputs): LazyFile | undefined {
+export function kubeadmConfigForHost(
+    host: PlannedHost & Pick<ClusterHost, "providerId">,
+    inputs: HostFileInputs,
+): LazyFile | undefined {
     const { config, layout, pki } = inputs;
     const firstMaster = layout.find((candidate) => candidate.role === "master");
+    const providerId = pulumi.output(host.providerId);
     if (host.name === firstMaster?.name) {
         const init = pulumi
-            .all([pki.bootstrapToken, inputs.apiLoadBalancerNames])
-            .apply(([token, names]) =>
-                renderKubeadmInit(config, layout, host, { token, ttl: bootstrapTokenTtl }, names),
+            .all([pki.bootstrapToken, inputs.apiLoadBalancerNames, providerId])
+            .apply(([token, names, id]) =>
+                renderKubeadmInit(
+                    config,
+                    layout,
+                    { ...host, providerId: id },
+                    { token, ttl: bootstrapTokenTtl },
+                    names,
+                ),
             );
         return { path: kubeadmConfigPaths.init, mode: "0600", content: pulumi.secret(init.content) };
     }
     if (host.role !== "master" && host.role !== "worker") return undefined;
     const join = pulumi
-        .all([pki.bootstrapToken, pki.discoveryTokenCaCertHash])
-        .apply(([token, caCertHash]) => renderKubeadmJoin(config, host, { token, caCertHash }));
+        .all([pki.bootstrapToken, pki.discoveryTokenCaCertHash, providerId])
+        .apply(([token, caCertHash, id]) =>
+            renderKubeadmJoin(config, { ...host, providerId: id }, { token, caCertHash }),
+        );
     return { path: kubeadmConfigPaths.join, mode: "0600", content: pulumi.secret(join.content) };
 }
 

@@ -10,6 +10,11 @@ export interface ClusterHost extends PlannedHost {
     readonly fqdn: string;
     /** The cloud instance; remote steps on this host are deleted with it. */
     readonly instance: pulumi.CustomResource;
+    /**
+     * With kubeha:cloudIntegration: the instance as the cloud controller manager names it (the kubelet's
+     * --provider-id), from the instance resource in the cloud's own format.
+     */
+    readonly providerId?: pulumi.Output<string>;
 }
 
 /** How remote steps reach private hosts: SSH through the bastion, with the generated key. */

@@ -18,6 +18,12 @@ export interface Mirrors {
     readonly dashboardImages: string;
     /** Repository holding the Headlamp image. */
     readonly headlampImages: string;
+    /**
+     * One repository holding every cloud integration image under its own name (`<repo>/csi-provisioner:<tag>`, as
+     * kubeadm's imageRepository does); undefined pulls each image from where its project publishes it
+     * (config/versions.ts cloudIntegrationImages).
+     */
+    readonly cloudImages?: string;
     /** Base of etcd's release downloads: `<base>/v3.6.16/etcd-v3.6.16-linux-amd64.tar.gz`, SHA256SUMS beside it. */
     readonly etcdReleases: string;
 }
@@ -52,4 +58,10 @@ export const mirrorPresets: Record<MirrorPreset, Mirrors> = {
 export function resolveMirrors(preset: MirrorPreset, overrides: MirrorOverrides): Mirrors {
     const { preset: _ignored, ...items } = overrides;
     return { ...mirrorPresets[preset], ...items };
+}
+
+/** An image by its upstream reference, or by its last path element in the given repository. */
+export function mirroredImage(upstream: string, repository: string | undefined): string {
+    if (!repository) return upstream;
+    return `${repository.replace(/\/+$/, "")}/${upstream.slice(upstream.lastIndexOf("/") + 1)}`;
 }

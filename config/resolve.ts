@@ -129,6 +129,17 @@ function warningsFor(config: ClusterConfig): string[] {
             );
         }
     }
+    if (
+        config.cloudIntegration &&
+        config.mirrorPreset === "china" &&
+        config.cloud === "aws" &&
+        !config.mirrors.cloudImages
+    ) {
+        warnings.push(
+            `${key("mirrors.cloudImages")} is unset: the AWS cloud controller and EBS CSI images come from ` +
+                `registry.k8s.io and public.ecr.aws, which are slow or blocked from mainland China`,
+        );
+    }
     if (config.kubeProxyMode === "ipvs") {
         warnings.push(
             `${key("kubeProxyMode")} ipvs is deprecated since Kubernetes 1.35; nftables is the recommended mode`,

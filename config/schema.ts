@@ -181,8 +181,14 @@ export const configSchema = z
                 dashboardImages: z.string().min(1).optional(),
                 headlampImages: z.string().min(1).optional(),
                 etcdReleases: z.url().optional(),
+                cloudImages: z.string().min(1).optional(),
             })
             .prefault({}),
+        /**
+         * The cloud's own controllers: the cloud controller manager (LoadBalancer Services, node lifecycle) and the
+         * block-storage CSI driver with a default StorageClass. Off leaves every node without a cloud provider.
+         */
+        cloudIntegration: z.boolean({ message: "must be true or false" }).default(true),
         kubeProxyMode: z
             .enum(["nftables", "ipvs", "iptables"], { message: "must be one of nftables, ipvs, iptables" })
             .default("nftables"),

@@ -85,6 +85,36 @@ export function addonImageReference(repository: string, image: AddonImage): stri
     return `${repository}/${image.name}:${image.tag}@${image.digest}`;
 }
 
+/**
+ * Images of the cloud integration (kubeha:cloudIntegration), as their projects publish them; `mirrors.cloudImages`
+ * moves them all to one repository under their last path element. Each was found published at this tag:
+ * - AWS cloud-controller-manager v1.35.2: the newest tag the registry served for 1.35/1.36 in 2026-07 (v1.35.3 and
+ *   v1.36.x were GitHub releases without images). It talks to the API through long-stable types and to EC2/ELB
+ *   only, so one minor behind the apiserver is within the supported skew.
+ * - aws-ebs-csi-driver v1.59.0 with the CSI sidecars its Helm chart 2.59.0 pins (AWS's builds of them).
+ * - cloud-provider-alibaba-cloud v2.14.0 (its release notes name this image) and alibaba-cloud-csi-driver v1.34.3
+ *   with the sidecars its Helm chart pins, from ACK's public registry.
+ */
+export const cloudIntegrationImages = {
+    aws: {
+        cloudControllerManager: "registry.k8s.io/provider-aws/cloud-controller-manager:v1.35.2",
+        csiDriver: "public.ecr.aws/ebs-csi-driver/aws-ebs-csi-driver:v1.59.0",
+        csiProvisioner: "public.ecr.aws/csi-components/csi-provisioner:v6.2.0-eksbuild.3",
+        csiAttacher: "public.ecr.aws/csi-components/csi-attacher:v4.11.0-eksbuild.4",
+        csiResizer: "public.ecr.aws/csi-components/csi-resizer:v2.1.0-eksbuild.4",
+        csiLivenessProbe: "public.ecr.aws/csi-components/livenessprobe:v2.18.0-eksbuild.4",
+        csiNodeDriverRegistrar: "public.ecr.aws/csi-components/csi-node-driver-registrar:v2.16.0-eksbuild.4",
+    },
+    aliyun: {
+        cloudControllerManager: "registry-cn-hangzhou.ack.aliyuncs.com/acs/cloud-controller-manager:v2.14.0",
+        csiDriver: "registry-cn-hangzhou.ack.aliyuncs.com/acs/csi-plugin:v1.34.3",
+        csiProvisioner: "registry-cn-hangzhou.ack.aliyuncs.com/acs/csi-provisioner:v5.3.2-aliyun",
+        csiAttacher: "registry-cn-hangzhou.ack.aliyuncs.com/acs/csi-attacher:v4.9.0-aliyun",
+        csiResizer: "registry-cn-hangzhou.ack.aliyuncs.com/acs/csi-resizer:v1.14.0-aliyun",
+        csiNodeDriverRegistrar: "registry-cn-hangzhou.ack.aliyuncs.com/acs/csi-node-driver-registrar:v2.14.0-aliyun",
+    },
+} as const;
+
 /** Ubuntu release of every host image. */
 export const ubuntuRelease = { version: "24.04", codename: "noble" } as const;
 

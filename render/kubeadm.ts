@@ -190,19 +190,31 @@ export function renderSchedulerConfig(): HostFile {
     return { path: schedulerFiles.config, mode: "0644", content: stringify(config) };
 }
 
-function nodeRegistration(host: PlannedHost, extra: Record<string, unknown> = {}): Record<string, unknown> {
+/**
+ * A host as its kubelet registers it. With the cloud integration on, providerId is its instance in the cloud's API
+ * (from the instance resource, in the form that cloud's controller manager parses); without it, no cloud provider.
+ */
+export type KubeadmNode = PlannedHost & { readonly providerId?: string };
+
+function nodeRegistration(host: KubeadmNode, extra: Record<string, unknown> = {}): Record<string, unknown> {
     return {
         name: host.name,
         criSocket: containerdSocket,
-        // The address other nodes and the apiserver reach this kubelet on, whatever interfaces exist.
-        kubeletExtraArgs: args({ "node-ip": host.privateIp }),
+        kubeletExtraArgs: args({
+            // The address other nodes and the apiserver reach this kubelet on, whatever interfaces exist.
+            "node-ip": host.privateIp,
+            // The kubelet registers with the node.cloudprovider.kubernetes.io/uninitialized taint, which the cloud
+            // controller manager removes once it has found the instance by this id. Per node, so flags rather than
+            // the cluster-wide KubeletConfiguration (1.36 keeps --provider-id undeprecated for exactly this).
+            ...(host.providerId ? { "cloud-provider": "external", "provider-id": host.providerId } : {}),
+        }),
         // Seed 000: parallel image pulls.
         imagePullSerial: false,
         ...extra,
     };
 }
 
-export function initConfiguration(host: PlannedHost, bootstrapToken: BootstrapToken): Record<string, unknown> {
+export function initConfiguration(host: KubeadmNode, bootstrapToken: BootstrapToken): Record<string, unknown> {
     checkToken(bootstrapToken.token);
     return {
         apiVersion: kubeadmApiVersion,
@@ -224,7 +236,7 @@ export function initConfiguration(host: PlannedHost, bootstrapToken: BootstrapTo
 /** Another master (a control-plane instance of its own) or a worker. */
 export function joinConfiguration(
     config: ClusterConfig,
-    host: PlannedHost,
+    host: KubeadmNode,
     discovery: JoinDiscovery,
 ): Record<string, unknown> {
     checkToken(discovery.token);
@@ -317,7 +329,7 @@ export function kubeProxyConfiguration(config: ClusterConfig): Record<string, un
 export function renderKubeadmInit(
     config: ClusterConfig,
     layout: readonly PlannedHost[],
-    host: PlannedHost,
+    host: KubeadmNode,
     bootstrapToken: BootstrapToken,
     extraCertSans: readonly string[] = [],
 ): HostFile {
@@ -335,7 +347,7 @@ export function renderKubeadmInit(
 }
 
 /** `kubeadm join --config` for another master or a worker: secret (it holds the bootstrap token). */
-export function renderKubeadmJoin(config: ClusterConfig, host: PlannedHost, discovery: JoinDiscovery): HostFile {
+export function renderKubeadmJoin(config: ClusterConfig, host: KubeadmNode, discovery: JoinDiscovery): HostFile {
     return {
         path: kubeadmConfigPaths.join,
         mode: "0600",

@@ -319,6 +319,20 @@ describe("kubeadm join configuration", () => {
         assert.equal(join.discovery.bootstrapToken.apiServerEndpoint, "apiserver.k8s.internal:8443");
     });
 
+    test("with a provider id the kubelet runs with the external cloud provider and that id; without, neither", () => {
+        const providerId = "aws:///eu-central-1a/i-0123456789abcdef0";
+        const [join] = documents(renderKubeadmJoin(aliyun, { ...worker1, providerId }, discovery).content);
+        assert.deepEqual(argMap(join.nodeRegistration.kubeletExtraArgs), {
+            "node-ip": worker1.privateIp,
+            "cloud-provider": "external",
+            "provider-id": providerId,
+        });
+        const [init] = documents(renderKubeadmInit(aliyun, aliyunLayout, { ...master1, providerId }, token).content);
+        assert.equal(argMap(init.nodeRegistration.kubeletExtraArgs)["provider-id"], providerId);
+        const [plain] = documents(renderKubeadmInit(aliyun, aliyunLayout, master1, token).content);
+        assert.deepEqual(argMap(plain.nodeRegistration.kubeletExtraArgs), { "node-ip": master1.privateIp });
+    });
+
     test("refuses a malformed CA hash", () => {
         assert.throws(() => renderKubeadmJoin(aliyun, worker1, { ...discovery, caCertHash: "sha256:xyz" }));
     });
