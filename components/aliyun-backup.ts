@@ -11,7 +11,8 @@ import { BackupStore, BackupStoreArgs, backupNames, ClusterHost } from "./hosts"
 export class AliyunBackupStore extends pulumi.ComponentResource implements BackupStore {
     readonly target: pulumi.Output<BackupTarget>;
     readonly bucket: pulumi.Output<string>;
-    private readonly roleName: pulumi.Output<string>;
+    /** The etcd members' RAM role: masters that run etcd members hold it, and their other policies join it. */
+    readonly roleName: pulumi.Output<string>;
 
     constructor(name: string, args: BackupStoreArgs, opts?: pulumi.ComponentResourceOptions) {
         super("kubeha:aliyun:BackupStore", name, {}, opts);

@@ -12,6 +12,8 @@ export class AwsBackupStore extends pulumi.ComponentResource implements BackupSt
     readonly bucket: pulumi.Output<string>;
     /** The etcd members' instance profile (ec2.Instance iamInstanceProfile). */
     readonly instanceProfile: pulumi.Output<string>;
+    /** The role behind it: masters that run etcd members hold it, and their other policies join it. */
+    readonly roleName: pulumi.Output<string>;
 
     constructor(name: string, args: BackupStoreArgs, opts?: pulumi.ComponentResourceOptions) {
         super("kubeha:aws:BackupStore", name, {}, opts);
@@ -90,6 +92,7 @@ export class AwsBackupStore extends pulumi.ComponentResource implements BackupSt
         );
         this.bucket = bucket.bucket;
         this.instanceProfile = profile.name;
+        this.roleName = role.name;
         this.target = pulumi.all([bucket.bucket, role.name]).apply(([id, roleName]): BackupTarget => ({
             bucket: id,
             prefix,

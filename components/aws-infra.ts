@@ -120,6 +120,15 @@ export class AwsInfra extends pulumi.ComponentResource implements ClusterInfra {
         const parent = { parent: this };
         const prefix = `${pulumi.getProject()}-${pulumi.getStack()}`;
         const tags = (resource: string) => ({ Name: `${prefix}-${resource}` });
+        // What the cloud controller manager looks for (its --cluster-name is the prefix): the cluster's subnets,
+        // public ones for internet-facing load balancers and private ones for internal ones, and the one security
+        // group of each node it opens to its load balancers (an instance must not have two with the tag).
+        const clusterTag = config.cloudIntegration ? { [`kubernetes.io/cluster/${prefix}`]: "owned" } : {};
+        const subnetRoleTag = (kind: "public" | "private") =>
+            config.cloudIntegration
+                ? { [kind === "public" ? "kubernetes.io/role/elb" : "kubernetes.io/role/internal-elb"]: "1" }
+                : {};
+        const nodeGroups: readonly GroupRole[] = ["master", "worker"];
 
         // Network: a public and a private subnet per zone; private hosts go out through NAT.
         const vpc = new aws.ec2.Vpc(
@@ -149,7 +158,7 @@ export class AwsInfra extends pulumi.ComponentResource implements ClusterInfra {
                         cidrBlock: cidrs[kind],
                         // Nothing gets a public address by accident; the bastion asks for one.
                         mapPublicIpOnLaunch: false,
-                        tags: tags(`${kind}-subnet-${zoneIndex + 1}`),
+                        tags: { ...tags(`${kind}-subnet-${zoneIndex + 1}`), ...clusterTag, ...subnetRoleTag(kind) },
                     },
                     parent,
                 );
@@ -226,7 +235,11 @@ export class AwsInfra extends pulumi.ComponentResource implements ClusterInfra {
                 role,
                 new aws.ec2.SecurityGroup(
                     `${role}-sg`,
-                    { vpcId: vpc.id, description: `kubeha ${role}`, tags: tags(`${role}-sg`) },
+                    {
+                        vpcId: vpc.id,
+                        description: `kubeha ${role}`,
+                        tags: { ...tags(`${role}-sg`), ...(nodeGroups.includes(role) ? clusterTag : {}) },
+                    },
                     parent,
                 ),
             ]),
@@ -307,8 +320,14 @@ export class AwsInfra extends pulumi.ComponentResource implements ClusterInfra {
                     vpcSecurityGroupIds: hostGroups(host).map((role) => groups[role].id),
                     keyName: keyPair.keyName,
                     userDataBase64: args.userData[host.name],
-                    // The etcd members' role: they put their snapshots in the backup bucket.
-                    iamInstanceProfile: host.etcdMember ? args.etcdInstanceProfile : undefined,
+                    // The masters' role runs the cloud integration's controllers; the etcd members' role puts their
+                    // snapshots in the backup bucket (one role, when both apply: components/aws-controller-role.ts).
+                    iamInstanceProfile:
+                        host.role === "master" && args.masterInstanceProfile
+                            ? args.masterInstanceProfile
+                            : host.etcdMember
+                              ? args.etcdInstanceProfile
+                              : undefined,
                     // IMDSv2 only, and one hop: pods (one hop further) cannot reach the metadata service.
                     metadataOptions: { httpEndpoint: "enabled", httpTokens: "required", httpPutResponseHopLimit: 1 },
                     rootBlockDevice: {

@@ -7,8 +7,10 @@ import { ClusterConfig } from "../config/resolve";
 import { userDataByHost } from "../render/cloud-init";
 import { ClusterAddons } from "./addons";
 import { AliyunBackupStore } from "./aliyun-backup";
+import { AliyunControllerRoles } from "./aliyun-controller-roles";
 import { AliyunInfra, discoverAliyunZones } from "./aliyun-infra";
 import { AwsBackupStore } from "./aws-backup";
+import { AwsControllerRole } from "./aws-controller-role";
 import { AwsInfra, discoverAwsZones } from "./aws-infra";
 import { ControlPlane } from "./control-plane";
 import { EtcdBackups, createBackupStore } from "./etcd-backups";
@@ -51,6 +53,23 @@ export class KubernetesCluster extends pulumi.ComponentResource {
 
         const clusterName = `${pulumi.getProject()}-${pulumi.getStack()}`;
         const backupStore = config.backup.enabled ? createBackupStore(config, clusterName, this) : undefined;
+        // One instance role per host: masters that run etcd members hold the backup role, and the cloud
+        // integration's policies join it.
+        const mastersRunEtcd = !config.etcd.dedicated;
+        const awsControllerRole =
+            config.cloudIntegration && config.cloud === "aws"
+                ? new AwsControllerRole(
+                      "controller-role",
+                      {
+                          clusterName,
+                          mastersRole:
+                              backupStore instanceof AwsBackupStore && mastersRunEtcd
+                                  ? { roleName: backupStore.roleName, instanceProfile: backupStore.instanceProfile }
+                                  : undefined,
+                      },
+                      { parent: this },
+                  )
+                : undefined;
         const infraArgs: InfraArgs = {
             config,
             zones,
@@ -59,6 +78,7 @@ export class KubernetesCluster extends pulumi.ComponentResource {
             sshPrivateKey: this.sshKey.privateKeyPem,
             userData: userDataByHost(config, this.layout),
             ...(backupStore instanceof AwsBackupStore ? { etcdInstanceProfile: backupStore.instanceProfile } : {}),
+            ...(awsControllerRole ? { masterInstanceProfile: awsControllerRole.instanceProfile } : {}),
         };
         const infra: ClusterInfra =
             config.cloud === "aliyun"
@@ -67,6 +87,19 @@ export class KubernetesCluster extends pulumi.ComponentResource {
         this.infra = infra;
         if (backupStore instanceof AliyunBackupStore) {
             backupStore.attachTo(infra.hosts.filter((host) => host.etcdMember));
+        }
+        if (config.cloudIntegration && config.cloud === "aliyun") {
+            new AliyunControllerRoles(
+                "controller-roles",
+                {
+                    clusterName,
+                    masters: infra.hosts.filter((host) => host.role === "master"),
+                    workers: infra.hosts.filter((host) => host.role === "worker"),
+                    mastersRole:
+                        backupStore instanceof AliyunBackupStore && mastersRunEtcd ? backupStore.roleName : undefined,
+                },
+                { parent: this },
+            );
         }
         this.pki = new ClusterPki(
             "pki",

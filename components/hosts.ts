@@ -62,6 +62,8 @@ export interface InfraArgs {
     readonly userData: Readonly<Record<string, string>>;
     /** AWS: the instance profile of the etcd members (etcd backups), when backups are on. */
     readonly etcdInstanceProfile?: pulumi.Input<string>;
+    /** AWS: the masters' instance profile (the cloud integration's controllers), when the integration is on. */
+    readonly masterInstanceProfile?: pulumi.Input<string>;
 }
 
 /** What every cloud's etcd backup store is given. */

@@ -2,6 +2,8 @@
 // cloud provider and provider id, taken from each node's instance resource.
 import assert from "node:assert/strict";
 import { describe, test } from "node:test";
+import * as fs from "node:fs";
+import * as path from "node:path";
 import { parseAllDocuments } from "yaml";
 import { kubeadmConfigPaths } from "../render/kubeadm";
 import { Plan, plan } from "./support/plan";
@@ -10,13 +12,29 @@ type Cloud = "aliyun" | "aws";
 const stacks: Record<Cloud, string> = { aliyun: "dev", aws: "aws-dev" };
 const nodes = ["master-1", "master-2", "master-3", "worker-1", "worker-2", "worker-3"];
 
-function planOf(cloud: Cloud, integration: boolean): Plan {
+function planOf(cloud: Cloud, integration: boolean, config: Record<string, unknown> = {}): Plan {
     return plan({
         stack: stacks[cloud],
-        config: integration ? undefined : { "kubeha:cloudIntegration": false },
+        config: integration ? (Object.keys(config).length ? config : undefined) : { "kubeha:cloudIntegration": false },
         showSecrets: true,
     });
 }
+
+type Inputs = Record<string, unknown>;
+const inputs = (p: Plan, name: string) => p.named(name).inputs as Inputs;
+
+/**
+ * The policies as their projects publish them: kubernetes/cloud-provider-aws docs/prerequisites.md (control plane
+ * policy), kubernetes-sigs/aws-ebs-csi-driver docs/example-iam-policy.json, kubernetes/cloud-provider-alibaba-cloud
+ * docs/examples/master.policy (its statements for ALB Ingress left out), kubernetes-sigs/alibaba-cloud-csi-driver
+ * docs/ram-policies/disk/{controller,node}.json.
+ */
+function upstream(file: string): { Statement: { Action: string[] }[] } {
+    return JSON.parse(fs.readFileSync(path.join(__dirname, "fixtures/upstream-policies", file), "utf8"));
+}
+const actionsOf = (document: { Statement: { Action: string | string[] }[] }) =>
+    new Set(document.Statement.flatMap((statement) => statement.Action));
+const parsed = (text: unknown) => JSON.parse(String(text));
 
 /** The kubelet flags kubeadm gives a node, from the kubeadm configuration the plan writes for it. */
 function kubeletFlags(p: Plan, node: string): Record<string, string> {
@@ -68,4 +86,140 @@ describe("the kubelet and the external cloud provider", () => {
             for (const node of nodes) assert.deepEqual(Object.keys(kubeletFlags(p, node)), ["node-ip"], node);
         });
     }
+});
+
+describe("AWS: the masters' instance role", () => {
+    const p = planOf("aws", true);
+    const policyOn = (name: string) => ({ role: inputs(p, name).role, document: parsed(inputs(p, name).policy) });
+
+    test("the cloud controller manager gets exactly upstream's control-plane actions", () => {
+        assert.deepEqual(
+            actionsOf(policyOn("controller-role-cloud-controller-manager").document),
+            actionsOf(upstream("aws-cloud-provider-control-plane.json")),
+        );
+    });
+
+    test("the EBS CSI controller gets upstream's policy, statement for statement", () => {
+        assert.deepEqual(policyOn("controller-role-ebs-csi-controller").document, upstream("aws-ebs-csi-driver.json"));
+    });
+
+    test("masters that run etcd hold one role: the backup role carries both policies; workers have none", () => {
+        const backupRole = inputs(p, "backup-store-role").name;
+        for (const policy of ["controller-role-cloud-controller-manager", "controller-role-ebs-csi-controller"]) {
+            assert.equal(policyOn(policy).role, backupRole, policy);
+        }
+        const backupProfile = inputs(p, "backup-store-profile").name;
+        for (const node of nodes) {
+            const expected = node.startsWith("master") ? backupProfile : undefined;
+            assert.equal(inputs(p, node).iamInstanceProfile, expected, node);
+        }
+        assert.equal(p.ofType("aws:iam/role:Role").length, 1, "no role besides the backup role");
+    });
+
+    test("with dedicated etcd hosts the masters get a role of their own", () => {
+        const dedicated = planOf("aws", true, { "kubeha:etcd": { dedicated: true } });
+        const role = dedicated.named("controller-role-role");
+        const profile = inputs(dedicated, "controller-role-profile");
+        assert.equal(profile.role, (role.inputs as Inputs).name);
+        assert.equal(inputs(dedicated, "controller-role-ebs-csi-controller").role, (role.inputs as Inputs).name);
+        assert.equal(inputs(dedicated, "master-1").iamInstanceProfile, profile.name);
+        assert.equal(inputs(dedicated, "etcd-1").iamInstanceProfile, inputs(dedicated, "backup-store-profile").name);
+        assert.equal(inputs(dedicated, "worker-1").iamInstanceProfile, undefined);
+    });
+
+    test("the cloud controller manager finds the cluster's subnets and each node's one security group by tag", () => {
+        const tag = "kubernetes.io/cluster/kubeha-aws-dev";
+        const tagsOf = (name: string) => (inputs(p, name).tags ?? {}) as Record<string, string>;
+        for (const subnet of p.ofType("aws:ec2/subnet:Subnet")) {
+            const tags = tagsOf(subnet.name);
+            assert.equal(tags[tag], "owned", subnet.name);
+            const role = subnet.name.startsWith("public")
+                ? "kubernetes.io/role/elb"
+                : "kubernetes.io/role/internal-elb";
+            assert.equal(tags[role], "1", subnet.name);
+        }
+        const tagged = p
+            .ofType("aws:ec2/securityGroup:SecurityGroup")
+            .filter((group) => tagsOf(group.name)[tag] === "owned")
+            .map((group) => group.name);
+        assert.deepEqual(tagged.sort(), ["master-sg", "worker-sg"]);
+        for (const node of nodes) {
+            const groups = (inputs(p, node).vpcSecurityGroupIds as string[]).map((id) => id.replace(/-id$/, ""));
+            assert.equal(groups.filter((group) => tagged.includes(group)).length, 1, node);
+        }
+    });
+
+    test("with cloudIntegration false: no controller policies, no cluster tags", () => {
+        const off = planOf("aws", false);
+        assert.deepEqual(
+            off.resources.filter((resource) => resource.name.startsWith("controller-role")),
+            [],
+        );
+        for (const resource of [
+            ...off.ofType("aws:ec2/subnet:Subnet"),
+            ...off.ofType("aws:ec2/securityGroup:SecurityGroup"),
+        ]) {
+            const tags = Object.keys(((resource.inputs as Inputs).tags ?? {}) as object);
+            assert.deepEqual(tags, ["Name"], resource.name);
+        }
+    });
+});
+
+describe("Aliyun: the RAM roles", () => {
+    const p = planOf("aliyun", true);
+    const attachedTo = (plan: Plan, purpose: string) => {
+        const attachment = inputs(plan, `controller-roles-${purpose}-attachment`);
+        const policy = inputs(plan, `controller-roles-${purpose}`);
+        assert.equal(attachment.policyName, policy.policyName);
+        return { role: attachment.roleName, document: parsed(policy.policyDocument) };
+    };
+
+    test("the cloud controller manager gets upstream's master statements for ECS descriptions, CLB and VPC", () => {
+        const granted = actionsOf(attachedTo(p, "cloud-controller-manager").document);
+        const master = actionsOf(upstream("aliyun-cloud-provider-master.json"));
+        for (const action of granted) assert.ok(master.has(action), `${action} is in upstream's master policy`);
+        assert.deepEqual(granted, new Set(["ecs:Describe*", "slb:*", "vpc:*"]));
+    });
+
+    test("the CSI disk controller and plugin get exactly upstream's actions", () => {
+        assert.deepEqual(
+            actionsOf(attachedTo(p, "csi-disk-controller").document),
+            actionsOf(upstream("aliyun-csi-disk-controller.json")),
+        );
+        assert.deepEqual(
+            actionsOf(attachedTo(p, "csi-disk-node").document),
+            actionsOf(upstream("aliyun-csi-disk-node.json")),
+        );
+    });
+
+    test("masters hold the backup role with the controllers' policies; workers a role with the plugin's only", () => {
+        const backupRole = inputs(p, "backup-store-role").roleName;
+        assert.equal(attachedTo(p, "cloud-controller-manager").role, backupRole);
+        assert.equal(attachedTo(p, "csi-disk-controller").role, backupRole);
+        const workersRole = inputs(p, "controller-roles-workers").roleName;
+        assert.equal(attachedTo(p, "csi-disk-node").role, workersRole);
+        for (const node of nodes) {
+            const attachments = p
+                .ofType("alicloud:ecs/ramRoleAttachment:RamRoleAttachment")
+                .filter((attachment) => (attachment.inputs as Inputs).instanceId === `${node}-id`);
+            assert.equal(attachments.length, 1, `${node} holds one role`);
+            const expected = node.startsWith("master") ? backupRole : workersRole;
+            assert.equal((attachments[0].inputs as Inputs).ramRoleName, expected, node);
+        }
+    });
+
+    test("without backups the masters get a role of their own", () => {
+        const noBackup = planOf("aliyun", true, { "kubeha:backup": { enabled: false } });
+        const mastersRole = inputs(noBackup, "controller-roles-masters").roleName;
+        assert.equal(inputs(noBackup, "controller-roles-cloud-controller-manager-attachment").roleName, mastersRole);
+        assert.equal(inputs(noBackup, "master-2-controller-role").ramRoleName, mastersRole);
+    });
+
+    test("with cloudIntegration false: no controller roles", () => {
+        const off = planOf("aliyun", false);
+        assert.deepEqual(
+            off.resources.filter((resource) => resource.name.includes("controller-role")),
+            [],
+        );
+    });
 });
