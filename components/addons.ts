@@ -7,6 +7,9 @@ import * as pulumi from "@pulumi/pulumi";
 import { ClusterConfig } from "../config/resolve";
 import { addonImageReference, addonImages } from "../config/versions";
 import { flannelCniConf, flannelNetConf } from "../render/flannel";
+import { AliyunCloudAddons } from "./aliyun-cloud-addons";
+import { AwsCloudAddons } from "./aws-cloud-addons";
+import { fieldEnv } from "./cloud-addons";
 
 export interface ClusterAddonsArgs {
     readonly config: ClusterConfig;
@@ -19,6 +22,10 @@ export interface ClusterAddonsArgs {
      * destroy does not try to delete them through an API whose load balancer is being torn down.
      */
     readonly deletedWith?: pulumi.Resource;
+    /** `<project>-<stack>`: what the cloud integration tags the cloud's resources with. */
+    readonly clusterName: string;
+    /** The cluster's zones (the default StorageClass's). */
+    readonly zones: readonly string[];
 }
 
 export type WebUi = Exclude<ClusterConfig["addons"]["dashboard"], "none">;
@@ -54,6 +61,8 @@ export class ClusterAddons extends pulumi.ComponentResource {
      */
     readonly dashboardToken?: pulumi.Output<string>;
     readonly dashboardAccess?: UiAccess;
+    /** The default StorageClass (kubeha:cloudIntegration); undefined without the integration. */
+    readonly storageClass?: pulumi.Output<string>;
 
     constructor(name: string, args: ClusterAddonsArgs, opts?: pulumi.ComponentResourceOptions) {
         super("kubeha:addons:ClusterAddons", name, {}, opts);
@@ -75,6 +84,15 @@ export class ClusterAddons extends pulumi.ComponentResource {
         };
 
         installFlannel(config, objectOpts);
+        if (config.cloudIntegration) {
+            const cloudArgs = { config, clusterName: args.clusterName, zones: args.zones };
+            const cloudOpts = { parent: this, provider: this.provider, deletedWith: args.deletedWith };
+            this.storageClass = (
+                config.cloud === "aws"
+                    ? new AwsCloudAddons("aws-cloud", cloudArgs, cloudOpts)
+                    : new AliyunCloudAddons("aliyun-cloud", cloudArgs, cloudOpts)
+            ).storageClass;
+        }
         const ui = config.addons.dashboard;
         if (ui !== "none") {
             const installed =
@@ -84,7 +102,11 @@ export class ClusterAddons extends pulumi.ComponentResource {
             if (longLived) this.dashboardToken = longLivedToken(installed, account, objectOpts);
             this.dashboardAccess = { ...installed.access, ...tokenAccess(installed, longLived) };
         }
-        this.registerOutputs({ dashboardToken: this.dashboardToken, dashboardAccess: this.dashboardAccess });
+        this.registerOutputs({
+            dashboardToken: this.dashboardToken,
+            dashboardAccess: this.dashboardAccess,
+            storageClass: this.storageClass,
+        });
     }
 }
 
@@ -562,7 +584,3 @@ const linuxOnly = {
         },
     },
 };
-
-function fieldEnv(name: string, fieldPath: string) {
-    return { name, valueFrom: { fieldRef: { fieldPath } } };
-}

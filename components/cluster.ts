@@ -195,6 +195,8 @@ export class KubernetesCluster extends pulumi.ComponentResource {
                 kubeconfig: this.pki.adminKubeconfig,
                 dependsOn: [this.controlPlane.externallyReady],
                 deletedWith: this.controlPlane.firstMaster.instance,
+                clusterName,
+                zones: infra.zones,
             },
             { parent: this },
         );

@@ -11,8 +11,10 @@ import * as pulumi from "@pulumi/pulumi";
 import { parse as parseYaml } from "yaml";
 import { ClusterAddons } from "../components/addons";
 import { clusterLayout } from "../config/layout";
+import { mirroredImage } from "../config/mirrors";
 import { flannelPort } from "../config/ports";
 import { ClusterConfig } from "../config/resolve";
+import { cloudIntegrationImages } from "../config/versions";
 import { loadStackConfig } from "../config/stack";
 import { KubehaMocks } from "../plan/mocks";
 import { Recorder, secretPlaceholder } from "../plan/recorder";
@@ -36,6 +38,7 @@ interface PodSpec {
 const mirrorOverride = {
     flannelImages: "registry.example.cn/flannel-io",
     dashboardImages: "registry.example.cn/kubernetesui",
+    cloudImages: "registry.example.cn/acs",
 };
 
 /** The plans these tests read: each UI choice, both backends, both clouds, a mirror override, another pod CIDR. */
@@ -50,7 +53,11 @@ const scenarios = {
     },
     none: {
         stack: "dev",
-        changes: { "kubeha:addons": { dashboard: "none" }, "kubeha:network": { podCidr: "10.200.0.0/16" } },
+        changes: {
+            "kubeha:addons": { dashboard: "none" },
+            "kubeha:network": { podCidr: "10.200.0.0/16" },
+            "kubeha:cloudIntegration": false,
+        },
     },
     aws: { stack: "aws-dev", changes: {} },
     mirrored: { stack: "dev", changes: { "kubeha:mirrors": mirrorOverride } },
@@ -218,6 +225,23 @@ describe("every workload's security contexts, exactly", () => {
         "install-cni": null,
         "kube-flannel": { capabilities: { add: ["NET_ADMIN", "NET_RAW"] }, privileged: false },
     };
+    // Upstream's: the disk plugin mounts devices on the host (privileged); the controller runs as non-root.
+    const readOnlyRoot = { allowPrivilegeEscalation: false, readOnlyRootFilesystem: true };
+    const aliyunIntegration = {
+        "DaemonSet/cloud-controller-manager": { pod: null, "cloud-controller-manager": null },
+        "DaemonSet/csi-plugin": {
+            pod: null,
+            "disk-driver-registrar": null,
+            "csi-plugin": { privileged: true, allowPrivilegeEscalation: true },
+        },
+        "Deployment/csi-provisioner": {
+            pod: { runAsNonRoot: true, runAsUser: 65532 },
+            "csi-provisioner": readOnlyRoot,
+            "external-disk-provisioner": readOnlyRoot,
+            "external-disk-attacher": readOnlyRoot,
+            "external-disk-resizer": readOnlyRoot,
+        },
+    };
     const dashboardContainer = {
         allowPrivilegeEscalation: false,
         readOnlyRootFilesystem: true,
@@ -228,6 +252,7 @@ describe("every workload's security contexts, exactly", () => {
     test("kubernetes-dashboard: RuntimeDefault seccomp, non-root, read-only root, no privilege escalation", () => {
         assert.deepEqual(securityContexts(objectsOf(scenarios.dashboard)), {
             "DaemonSet/kube-flannel-ds": flannel,
+            ...aliyunIntegration,
             "Deployment/kubernetes-dashboard": {
                 pod: { seccompProfile: { type: "RuntimeDefault" } },
                 "kubernetes-dashboard": dashboardContainer,
@@ -242,9 +267,40 @@ describe("every workload's security contexts, exactly", () => {
     test("headlamp and none: Headlamp's manifest sets none; flannel's are the same everywhere", () => {
         assert.deepEqual(securityContexts(objectsOf(scenarios.headlamp)), {
             "DaemonSet/kube-flannel-ds": flannel,
+            ...aliyunIntegration,
             "Deployment/headlamp": { pod: null, headlamp: null },
         });
         assert.deepEqual(securityContexts(objectsOf(scenarios.none)), { "DaemonSet/kube-flannel-ds": flannel });
+    });
+
+    test("the AWS cloud controller manager and EBS CSI driver: upstream's, the node plugin alone privileged", () => {
+        const readOnly = { allowPrivilegeEscalation: false, readOnlyRootFilesystem: true };
+        assert.deepEqual(securityContexts(objectsOf(scenarios.aws)), {
+            "DaemonSet/kube-flannel-ds": flannel,
+            "DaemonSet/aws-cloud-controller-manager": { pod: null, "aws-cloud-controller-manager": null },
+            "Deployment/ebs-csi-controller": {
+                pod: { fsGroup: 1000, runAsGroup: 1000, runAsNonRoot: true, runAsUser: 1000 },
+                "ebs-plugin": readOnly,
+                "csi-provisioner": readOnly,
+                "csi-attacher": readOnly,
+                "csi-resizer": readOnly,
+                "liveness-probe": readOnly,
+            },
+            "DaemonSet/ebs-csi-node": {
+                pod: { fsGroup: 0, runAsGroup: 0, runAsNonRoot: false, runAsUser: 0 },
+                "ebs-plugin": { privileged: true, readOnlyRootFilesystem: true },
+                "node-driver-registrar": readOnly,
+                "liveness-probe": readOnly,
+            },
+            "Deployment/kubernetes-dashboard": {
+                pod: { seccompProfile: { type: "RuntimeDefault" } },
+                "kubernetes-dashboard": dashboardContainer,
+            },
+            "Deployment/dashboard-metrics-scraper": {
+                pod: { seccompProfile: { type: "RuntimeDefault" } },
+                "dashboard-metrics-scraper": dashboardContainer,
+            },
+        });
     });
 });
 
@@ -288,11 +344,20 @@ describe("images are pinned and follow the mirror preset", () => {
     ];
     for (const [name, scenario, uiMirror] of cases) {
         test(name, () => {
-            const { mirrors } = configOf(scenario);
+            const config = configOf(scenario);
+            const { mirrors } = config;
+            const cloudImages = Object.values(cloudIntegrationImages[config.cloud]).map((image) =>
+                mirroredImage(image, mirrors.cloudImages),
+            );
             const all = images(objectsOf(scenario));
             assert.ok(all.length >= 3);
             for (const image of all) {
                 const repository = image.slice(0, image.lastIndexOf("/"));
+                if (cloudImages.includes(image)) {
+                    // The cloud integration's images: a release tag (no digest could be established for them yet).
+                    assert.match(image, /:v\d+\.\d+\.\d+(-[a-z0-9.]+)?$/, `${image} is not pinned to a release`);
+                    continue;
+                }
                 assert.ok([mirrors.flannelImages, mirrors[uiMirror]].includes(repository), image);
                 // The release tag for people, the digest for containerd (which pulls the digest).
                 assert.match(
@@ -341,7 +406,8 @@ describe("images are pinned and follow the mirror preset", () => {
 describe("addons.dashboard chooses the UI", () => {
     const deployments = (objects: KubeObject[]) =>
         objects
-            .filter((object) => object.kind === "Deployment")
+            // The cloud integration's CSI controllers are no UI.
+            .filter((object) => object.kind === "Deployment" && !object.metadata.name.includes("csi"))
             .map((object) => object.metadata.name)
             .sort();
 
@@ -402,7 +468,7 @@ describe("addons.dashboard chooses the UI", () => {
         assert.equal(planOf(scenarios.headlamp).outputs.dashboardToken, secretPlaceholder);
     });
 
-    test("none: flannel only, no UI, no admin, no token", () => {
+    test("none, without the cloud integration: flannel only, no UI, no admin, no token", () => {
         const objects = objectsOf(scenarios.none);
         assert.deepEqual(deployments(objects), []);
         for (const object of objects) {
@@ -516,6 +582,8 @@ async function runComponent(scenario: Scenario): Promise<ComponentRun> {
         config,
         kubeconfig: "apiVersion: v1\nkind: Config\n",
         dependsOn: [new ControlPlaneReady("control-plane-ready")],
+        clusterName: `kubeha-${scenario.stack}`,
+        zones: ["zone-a", "zone-b", "zone-c"],
     });
     const token = addons.dashboardToken && {
         value: await new Promise<string>((resolve) => addons.dashboardToken!.apply(resolve)),
@@ -540,7 +608,8 @@ describe("the component: provider, ordering and token", () => {
         const objects = resources.filter((resource) => resource.type.startsWith("kubernetes:"));
         assert.ok(objects.length > 10);
         for (const object of objects) {
-            assert.equal(object.parent, "addons", object.name);
+            // The cloud integration's objects belong to its component, itself a child of the addons.
+            assert.ok(["addons", "aliyun-cloud"].includes(String(object.parent)), `${object.name}: ${object.parent}`);
             assert.match(String(providers.get(object.name)), /pulumi:providers:kubernetes::k8s::/, object.name);
         }
         // Namespaced objects come after their namespace.
