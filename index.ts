@@ -39,6 +39,8 @@ export = async () => {
         dashboardToken: cluster.addons.dashboardToken,
         /** The commands that open the web UI from this machine. */
         dashboardAccess: cluster.addons.dashboardAccess,
+        /** The default StorageClass of the cloud integration (absent with cloudIntegration false). */
+        storageClass: cluster.addons.storageClass,
         /** Where the etcd snapshots go (README, "Backups and restore"); absent with backup.enabled false. */
         backupBucket: cluster.backups?.bucket,
         backupPrefix: cluster.backups?.prefix,

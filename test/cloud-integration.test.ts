@@ -223,3 +223,105 @@ describe("Aliyun: the RAM roles", () => {
         );
     });
 });
+
+describe("the addons: cloud controller manager, CSI driver, default StorageClass", () => {
+    type Manifest = {
+        kind: string;
+        metadata: { name: string; namespace?: string; annotations?: Record<string, string> };
+        [field: string]: unknown;
+    };
+    const manifests = (p: Plan): Manifest[] =>
+        fs
+            .readdirSync(path.join(p.dir, "manifests"))
+            .map((file) => parseAllDocuments(p.file(path.join("manifests", file)))[0].toJS() as Manifest);
+    const named = (objects: Manifest[], kind: string, name: string) => {
+        const found = objects.find((object) => object.kind === kind && object.metadata.name === name);
+        assert.ok(found, `${kind}/${name}`);
+        return found as Manifest & { spec: any }; // eslint-disable-line @typescript-eslint/no-explicit-any
+    };
+    const cases = [
+        {
+            cloud: "aws" as const,
+            ccm: "aws-cloud-controller-manager",
+            driver: "ebs.csi.aws.com",
+            storageClass: "ebs-gp3-encrypted",
+            parameters: { type: "gp3", encrypted: "true", "csi.storage.k8s.io/fstype": "ext4" },
+            zoneLabel: "topology.kubernetes.io/zone",
+            zones: ["eu-central-1a", "eu-central-1b", "eu-central-1c"],
+        },
+        {
+            cloud: "aliyun" as const,
+            ccm: "cloud-controller-manager",
+            driver: "diskplugin.csi.alibabacloud.com",
+            storageClass: "alicloud-disk-essd-encrypted",
+            parameters: { type: "cloud_essd", encrypted: "true", "csi.storage.k8s.io/fstype": "ext4" },
+            zoneLabel: "topology.diskplugin.csi.alibabacloud.com/zone",
+            zones: undefined,
+        },
+    ];
+    for (const expected of cases) {
+        test(`${expected.cloud}: the default StorageClass is encrypted, bound at first use, growable, in the cluster's zones`, () => {
+            const p = planOf(expected.cloud, true);
+            const objects = manifests(p);
+            const classes = objects.filter((object) => object.kind === "StorageClass");
+            assert.deepEqual(
+                classes.map((object) => object.metadata.name),
+                [expected.storageClass],
+            );
+            const storageClass = classes[0] as Manifest & Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
+            assert.equal(storageClass.metadata.annotations?.["storageclass.kubernetes.io/is-default-class"], "true");
+            assert.equal(storageClass.provisioner, expected.driver);
+            named(objects, "CSIDriver", expected.driver);
+            assert.deepEqual(storageClass.parameters, expected.parameters);
+            assert.equal(storageClass.volumeBindingMode, "WaitForFirstConsumer");
+            assert.equal(storageClass.allowVolumeExpansion, true);
+            assert.equal(storageClass.reclaimPolicy, "Delete");
+            // The zones the hosts are in: those of the instances' subnets / vSwitches.
+            const zones = expected.zones ?? [
+                ...new Set(
+                    p
+                        .ofType("alicloud:vpc/switch:Switch")
+                        .map((vswitch) => (vswitch.inputs as Inputs).zoneId as string),
+                ),
+            ];
+            assert.deepEqual(storageClass.allowedTopologies, [
+                { matchLabelExpressions: [{ key: expected.zoneLabel, values: zones }] },
+            ]);
+            assert.equal(p.outputs.storageClass, expected.storageClass);
+        });
+
+        test(`${expected.cloud}: the cloud controller manager runs on the masters, on the host's network, before nodes are initialised`, () => {
+            const objects = manifests(planOf(expected.cloud, true));
+            const pod = named(objects, "DaemonSet", expected.ccm).spec.template.spec;
+            assert.equal(pod.hostNetwork, true);
+            assert.deepEqual(pod.nodeSelector, { "node-role.kubernetes.io/control-plane": "" });
+            assert.ok(
+                pod.tolerations.some(
+                    (toleration: { key?: string }) =>
+                        toleration.key === "node.cloudprovider.kubernetes.io/uninitialized",
+                ),
+            );
+            const args: string[] = pod.containers[0].args;
+            assert.ok(args.includes("--configure-cloud-routes=false"), "flannel routes pods, not the VPC");
+            if (expected.cloud === "aws") assert.ok(args.includes("--cluster-name=kubeha-aws-dev"), args.join(" "));
+            // It may read the request-header CA, or it exits at start.
+            const reader = objects.find(
+                (object) =>
+                    object.kind === "RoleBinding" &&
+                    (object.roleRef as { name: string }).name === "extension-apiserver-authentication-reader",
+            ) as Manifest & { subjects: { name: string }[] };
+            assert.deepEqual(
+                reader.subjects.map((subject) => subject.name),
+                [pod.serviceAccountName],
+            );
+        });
+
+        test(`${expected.cloud} with cloudIntegration false: no cloud controller, no CSI driver, no StorageClass`, () => {
+            const p = planOf(expected.cloud, false);
+            const kinds = manifests(p).map((object) => `${object.kind}/${object.metadata.name}`);
+            assert.ok(kinds.includes("DaemonSet/kube-flannel-ds"));
+            for (const kind of kinds) assert.doesNotMatch(kind, /csi|cloud-controller|StorageClass/);
+            assert.equal(p.outputs.storageClass, undefined);
+        });
+    }
+});
