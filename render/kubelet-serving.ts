@@ -23,7 +23,14 @@ const unitDir = "/etc/systemd/system";
 export function renderKubeletServingApprover(config: ClusterConfig, layout: readonly PlannedHost[]): HostFile[] {
     const nodes = layout
         .filter((host) => host.role === "master" || host.role === "worker")
-        .map((host) => `${host.name} ${host.privateIp},${hostFqdn(host.name, config.network.privateDomain)}\n`)
+        .map((host) => {
+            const names = [
+                host.privateIp,
+                hostFqdn(host.name, config.network.privateDomain),
+                ...cloudNames(config, host),
+            ];
+            return `${host.name} ${names.join(",")}\n`;
+        })
         .join("");
     const { nodesFile, service, timer, intervalMinutes } = kubeletServingApprover;
     const script = installedScript("serving-cert");
@@ -63,4 +70,15 @@ WantedBy=timers.target
 `,
         },
     ];
+}
+
+/**
+ * With the cloud integration on AWS, the cloud controller manager gives each node the instance's private DNS name
+ * (InternalDNS and Hostname addresses), and the kubelet then asks for a serving certificate that names it too:
+ * `ip-192-168-0-10.<region>.compute.internal` (`.ec2.internal` in us-east-1), IP-based naming, the VPC default.
+ */
+export function cloudNames(config: ClusterConfig, host: PlannedHost): string[] {
+    if (!config.cloudIntegration || config.cloud !== "aws") return [];
+    const domain = config.region === "us-east-1" ? "ec2.internal" : `${config.region}.compute.internal`;
+    return [`ip-${host.privateIp.replaceAll(".", "-")}.${domain}`];
 }

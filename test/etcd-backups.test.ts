@@ -14,8 +14,9 @@ import { plan, Plan } from "./support/plan";
 import { unitProblems } from "./support/systemd";
 
 const hostFile = (result: Plan, host: string, file: string) => result.file(`hosts/${host}/files${file}`);
+/** The one resource of a type that the backup store owns (the cloud integration's roles are not its). */
 const only = (result: Plan, type: string): PlannedResource => {
-    const found = result.ofType(type);
+    const found = result.ofType(type).filter((resource) => resource.parent === "backup-store");
     assert.equal(found.length, 1, type);
     return found[0];
 };
@@ -156,8 +157,10 @@ describe("Aliyun: the OSS bucket, the RAM role and its attachment to the members
     });
 
     test("each etcd member's instance, and no other, gets the role", () => {
+        const backupRole = only(result, "alicloud:ram/role:Role").inputs.roleName;
         const attached = result
             .ofType("alicloud:ecs/ramRoleAttachment:RamRoleAttachment")
+            .filter((attachment) => attachment.inputs.ramRoleName === backupRole)
             .map((attachment) => attachment.inputs.instanceId)
             .sort();
         assert.deepEqual(

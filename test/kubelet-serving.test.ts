@@ -7,7 +7,7 @@ import { spawnSync } from "node:child_process";
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { after, before, describe, test } from "node:test";
-import { kubeletServingApprover, renderKubeletServingApprover } from "../render/kubelet-serving";
+import { cloudNames, kubeletServingApprover, renderKubeletServingApprover } from "../render/kubelet-serving";
 import { installedScript, steps } from "../render/steps";
 import { configFor, layoutOf } from "./support/config";
 import { changes, StepSandbox } from "./support/step-sandbox";
@@ -38,8 +38,27 @@ describe("the approver's files (render/kubelet-serving.ts)", () => {
         const expected = layout.filter((host) => host.role === "master" || host.role === "worker");
         assert.equal(nodes.length, expected.length);
         for (const [i, host] of expected.entries()) {
-            assert.equal(nodes[i], `${host.name} ${host.privateIp},${host.name}.${config.network.privateDomain}`);
+            // The AWS cloud controller manager gives nodes their instance's private DNS name (kubeha:cloudIntegration).
+            const awsName = `ip-${host.privateIp.replaceAll(".", "-")}.eu-central-1.compute.internal`;
+            assert.equal(
+                nodes[i],
+                `${host.name} ${host.privateIp},${host.name}.${config.network.privateDomain},${awsName}`,
+            );
         }
+    });
+
+    test("without the cloud integration, or on Aliyun, only the planned address and name", () => {
+        for (const values of [{ cloud: "aws", cloudIntegration: false }, { cloud: "aliyun" }]) {
+            const other = configFor(values);
+            const [first] = renderKubeletServingApprover(other, layoutOf(other))
+                .find((file) => file.path === kubeletServingApprover.nodesFile)!
+                .content.split("\n");
+            const master1 = layoutOf(other).find((host) => host.name === "master-1")!;
+            assert.equal(first, `master-1 ${master1.privateIp},master-1.${other.network.privateDomain}`);
+        }
+        assert.deepEqual(cloudNames(configFor({ cloud: "aws" }, { aws: "us-east-1" }), layout[0]), [
+            `ip-${layout[0].privateIp.replaceAll(".", "-")}.ec2.internal`,
+        ]);
     });
 
     test("systemd-analyze accepts the service and its timer", () => {

@@ -719,9 +719,13 @@ describe("the real control plane from the dev plan", { skip: systemTestSkipReaso
     );
 
     check(
-        "every manifest the plan applies (flannel; the kubernetes-dashboard and headlamp UIs) passes server-side apply; flannel's Network is the cluster's pod CIDR",
+        "every manifest the plans apply (flannel; the kubernetes-dashboard and headlamp UIs; both clouds' controllers, CSI drivers and StorageClasses) passes server-side apply; flannel's Network is the cluster's pod CIDR",
         async () => {
-            const variants = [plan({ stack: "dev", config: otherUiConfig, showSecrets: true }), cluster.plan];
+            const variants = [
+                plan({ stack: "dev", config: otherUiConfig, showSecrets: true }),
+                plan({ stack: "aws-dev", showSecrets: true }),
+                cluster.plan,
+            ];
             for (const variant of variants) {
                 const dir = path.join(variant.dir, "manifests");
                 const files = applyOrder(variant);
@@ -744,6 +748,19 @@ describe("the real control plane from the dev plan", { skip: systemTestSkipReaso
             ).networking.podSubnet;
             assert.equal(network, podSubnet);
             assert.equal(podSubnet, cluster.config.network.podCidr);
+            // The apiserver stored both clouds' CSI drivers and default StorageClasses as planned.
+            const classes = JSON.parse(await admin("get", "storageclass", "-o", "json")) as {
+                items: { metadata: { name: string; annotations?: Record<string, string> }; provisioner: string }[];
+            };
+            const drivers = (await admin("get", "csidriver", "-o", "name")).split("\n").filter(Boolean);
+            assert.deepEqual(classes.items.map((item) => [item.metadata.name, item.provisioner]).sort(), [
+                ["alicloud-disk-essd-encrypted", "diskplugin.csi.alibabacloud.com"],
+                ["ebs-gp3-encrypted", "ebs.csi.aws.com"],
+            ]);
+            for (const item of classes.items) {
+                assert.equal(item.metadata.annotations?.["storageclass.kubernetes.io/is-default-class"], "true");
+                assert.ok(drivers.includes(`csidriver.storage.k8s.io/${item.provisioner}`), drivers.join());
+            }
         },
     );
 
