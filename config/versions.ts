@@ -94,6 +94,8 @@ export function addonImageReference(repository: string, image: AddonImage): stri
  * - aws-ebs-csi-driver v1.59.0 with the CSI sidecars its Helm chart 2.59.0 pins (AWS's builds of them).
  * - cloud-provider-alibaba-cloud v2.14.0 (its release notes name this image) and alibaba-cloud-csi-driver v1.34.3
  *   with the sidecars its Helm chart pins, from ACK's public registry.
+ * By tag only, unlike addonImages: no public record of their digests was found, and a guessed digest would stop the
+ * pull. A registry that moves one of these tags changes what runs.
  */
 export const cloudIntegrationImages = {
     aws: {

@@ -370,9 +370,17 @@ describe("images are pinned and follow the mirror preset", () => {
     }
 
     test("every image has a digest of its own, the same in every plan", () => {
+        // The cloud integration's images are pinned by tag only (config/versions.ts says why).
+        const cloudImageNames = new Set(
+            [...Object.values(cloudIntegrationImages.aws), ...Object.values(cloudIntegrationImages.aliyun)].map(
+                (image) => image.slice(image.lastIndexOf("/") + 1),
+            ),
+        );
         const digestOf = new Map<string, string>();
         for (const scenario of Object.values(scenarios)) {
-            for (const image of images(objectsOf(scenario))) {
+            for (const image of images(objectsOf(scenario)).filter(
+                (candidate) => !cloudImageNames.has(candidate.slice(candidate.lastIndexOf("/") + 1)),
+            )) {
                 const [nameAndTag, digest] = image.slice(image.lastIndexOf("/") + 1).split("@");
                 assert.equal(digestOf.get(nameAndTag) ?? digest, digest, `${nameAndTag} has two digests`);
                 digestOf.set(nameAndTag, digest);

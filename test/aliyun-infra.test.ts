@@ -117,8 +117,7 @@ describe("Aliyun infrastructure (dev stack)", () => {
             // The etcd backups' bucket and role are their own component's (test/etcd-backups.test.ts), the cloud
             // integration's roles theirs (test/cloud-integration.test.ts).
             const infraResources = result.resources.filter(
-                (r) =>
-                    r.type.startsWith("alicloud:") && r.parent !== "backup-store" && r.parent !== "controller-roles",
+                (r) => r.type.startsWith("alicloud:") && r.parent !== "backup-store" && r.parent !== "controller-roles",
             );
             for (const resource of infraResources) {
                 actual[resource.type] = (actual[resource.type] ?? 0) + 1;
