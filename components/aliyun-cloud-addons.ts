@@ -7,12 +7,14 @@ import * as pulumi from "@pulumi/pulumi";
 import { mirroredImage } from "../config/mirrors";
 import { cloudIntegrationImages } from "../config/versions";
 import {
+    annotationIs,
     authenticationReader,
     CloudAddonsArgs,
     CloudAddonsOptions,
     defaultStorageClass,
     fieldEnv,
     onMasters,
+    restrictLoadBalancers,
     serviceAccountWithRoles,
 } from "./cloud-addons";
 
@@ -443,6 +445,17 @@ export class AliyunCloudAddons extends pulumi.ComponentResource {
                     },
                 },
             },
+            objectOpts,
+        );
+        // The CLB's access control list, or no internet address at all (the CCM reads these annotations).
+        const annotation = (name: string) => `service.beta.kubernetes.io/alibaba-cloud-loadbalancer-${name}`;
+        restrictLoadBalancers(
+            (root) => [
+                annotationIs(root, annotation("address-type"), "intranet"),
+                annotationIs(root, annotation("acl-status"), "on"),
+            ],
+            `make it internal (${annotation("address-type")}: intranet), or give it an access control list ` +
+                `(${annotation("acl-status")}: "on" with ${annotation("acl-id")} and ${annotation("acl-type")}: white)`,
             objectOpts,
         );
         this.storageClass = defaultStorageClass(

@@ -8,12 +8,14 @@ import * as pulumi from "@pulumi/pulumi";
 import { mirroredImage } from "../config/mirrors";
 import { cloudIntegrationImages } from "../config/versions";
 import {
+    annotationIs,
     authenticationReader,
     CloudAddonsArgs,
     CloudAddonsOptions,
     defaultStorageClass,
     fieldEnv,
     onMasters,
+    restrictLoadBalancers,
     serviceAccountWithRoles,
 } from "./cloud-addons";
 
@@ -364,6 +366,15 @@ export class AwsCloudAddons extends pulumi.ComponentResource {
                     },
                 },
             },
+            objectOpts,
+        );
+        const internal = "service.beta.kubernetes.io/aws-load-balancer-internal";
+        restrictLoadBalancers(
+            (root) => [
+                `(has(${root}.spec.loadBalancerSourceRanges) && size(${root}.spec.loadBalancerSourceRanges) > 0)`,
+                annotationIs(root, internal, "true"),
+            ],
+            `set spec.loadBalancerSourceRanges (the client ranges it admits), or make it internal (${internal}: "true")`,
             objectOpts,
         );
         this.storageClass = defaultStorageClass(

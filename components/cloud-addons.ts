@@ -131,6 +131,66 @@ export function defaultStorageClass(
     );
 }
 
+/** The annotation with which a Service's owner says that a load balancer open to everyone is what they want. */
+export const internetFacingAnnotation = "kubeha.io/internet-facing";
+
+/** A CEL test that a Service (`object` or `oldObject`) carries an annotation with this value. */
+export function annotationIs(root: string, key: string, value: string): string {
+    return `(has(${root}.metadata.annotations) && '${key}' in ${root}.metadata.annotations && ${root}.metadata.annotations['${key}'] == '${value}')`;
+}
+
+/**
+ * The cloud controller manager gives a LoadBalancer Service a load balancer open to the whole internet unless the
+ * Service restricts it. This admission policy refuses such a Service unless it says how it is restricted (the
+ * cloud's conditions) or that being open is intended (kubeha.io/internet-facing: "true"). A Service that was
+ * already open before (created before the policy) may still be updated: its controllers must be able to finish it.
+ */
+export function restrictLoadBalancers(
+    restricted: (root: string) => string[],
+    hint: string,
+    opts: pulumi.CustomResourceOptions,
+): void {
+    const allowed = (root: string) =>
+        `(${[...restricted(root), annotationIs(root, internetFacingAnnotation, "true")].join(" || ")})`;
+    const name = "kubeha-load-balancer-exposure";
+    const policy = new kubernetes.admissionregistration.v1.ValidatingAdmissionPolicy(
+        "load-balancer-exposure-policy",
+        {
+            metadata: { name },
+            spec: {
+                failurePolicy: "Fail",
+                matchConstraints: {
+                    resourceRules: [
+                        {
+                            apiGroups: [""],
+                            apiVersions: ["v1"],
+                            operations: ["CREATE", "UPDATE"],
+                            resources: ["services"],
+                        },
+                    ],
+                },
+                validations: [
+                    {
+                        expression:
+                            `object.spec.type != 'LoadBalancer' || ${allowed("object")} || ` +
+                            `(request.operation == 'UPDATE' && oldObject.spec.type == 'LoadBalancer' && !${allowed("oldObject")})`,
+                        message:
+                            `a LoadBalancer Service is open to the whole internet unless it says otherwise: ${hint}, ` +
+                            `or annotate it ${internetFacingAnnotation}: "true" if that is intended`,
+                        reason: "Forbidden",
+                    },
+                ],
+            },
+        },
+        opts,
+    );
+    new kubernetes.admissionregistration.v1.ValidatingAdmissionPolicyBinding(
+        "load-balancer-exposure-binding",
+        { metadata: { name }, spec: { policyName: policy.metadata.name, validationActions: ["Deny"] } },
+        opts,
+    );
+}
+
 export function fieldEnv(name: string, fieldPath: string) {
     return { name, valueFrom: { fieldRef: { fieldPath } } };
 }

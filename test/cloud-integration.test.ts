@@ -325,3 +325,45 @@ describe("the addons: cloud controller manager, CSI driver, default StorageClass
         });
     }
 });
+
+describe("the load-balancer exposure policy (its CEL is run by the real apiserver in test/real)", () => {
+    for (const [cloud, annotations] of [
+        ["aws", ["service.beta.kubernetes.io/aws-load-balancer-internal"]],
+        [
+            "aliyun",
+            [
+                "service.beta.kubernetes.io/alibaba-cloud-loadbalancer-address-type",
+                "service.beta.kubernetes.io/alibaba-cloud-loadbalancer-acl-status",
+            ],
+        ],
+    ] as const) {
+        test(`${cloud}: every Service create and update is checked, and refused (Deny) when it fails`, () => {
+            const p = planOf(cloud, true);
+            const policy = inputs(p, "load-balancer-exposure-policy") as {
+                spec: { failurePolicy: string; matchConstraints: unknown; validations: { expression: string }[] };
+            };
+            assert.equal(policy.spec.failurePolicy, "Fail");
+            assert.deepEqual(policy.spec.matchConstraints, {
+                resourceRules: [
+                    { apiGroups: [""], apiVersions: ["v1"], operations: ["CREATE", "UPDATE"], resources: ["services"] },
+                ],
+            });
+            const [{ expression }] = policy.spec.validations;
+            for (const annotation of [...annotations, "kubeha.io/internet-facing"])
+                assert.ok(expression.includes(annotation), annotation);
+            assert.equal(expression.includes("loadBalancerSourceRanges"), cloud === "aws");
+            const binding = inputs(p, "load-balancer-exposure-binding") as { spec: Record<string, unknown> };
+            assert.deepEqual(binding.spec, {
+                policyName: "kubeha-load-balancer-exposure",
+                validationActions: ["Deny"],
+            });
+        });
+    }
+
+    test("with cloudIntegration false there is no policy: no LoadBalancer Service gets a load balancer anyway", () => {
+        assert.deepEqual(
+            planOf("aws", false).resources.filter((resource) => resource.name.startsWith("load-balancer-exposure")),
+            [],
+        );
+    });
+});

@@ -765,6 +765,79 @@ describe("the real control plane from the dev plan", { skip: systemTestSkipReaso
     );
 
     check(
+        "each cloud's load-balancer exposure policy refuses a LoadBalancer Service open to the internet and admits one that is restricted, internal or declared open",
+        async () => {
+            const attempt = async (name: string, annotations: Record<string, string>, ranges?: string[]) => {
+                // JSON: kubectl's YAML reader takes an unquoted `on` for a boolean, which annotations cannot be.
+                const file = path.join(workDir, `service-${name}.json`);
+                fs.writeFileSync(
+                    file,
+                    JSON.stringify({
+                        apiVersion: "v1",
+                        kind: "Service",
+                        metadata: { name, namespace: "default", annotations },
+                        spec: {
+                            type: "LoadBalancer",
+                            selector: { app: name },
+                            ports: [{ port: 80 }],
+                            ...(ranges ? { loadBalancerSourceRanges: ranges } : {}),
+                        },
+                    }),
+                );
+                return kubectl(worker.name, ["create", "--dry-run=server", "-f", file]);
+            };
+            const refused = (result: CommandResult) =>
+                result.status !== 0 && /open to the whole internet/.test(output(result));
+            const aws = "service.beta.kubernetes.io/aws-load-balancer-internal";
+            const aliyun = "service.beta.kubernetes.io/alibaba-cloud-loadbalancer-";
+            type Attempt = { name: string; annotations: Record<string, string>; ranges?: string[] };
+            const cases: Record<"aws-dev" | "dev", { admitted: Attempt[]; refused: Attempt[] }> = {
+                "aws-dev": {
+                    admitted: [
+                        { name: "ranges", annotations: {}, ranges: ["203.0.113.0/24"] },
+                        { name: "internal", annotations: { [aws]: "true" } },
+                        { name: "declared", annotations: { "kubeha.io/internet-facing": "true" } },
+                    ],
+                    refused: [
+                        { name: "open", annotations: {} },
+                        { name: "aliyun-internal", annotations: { [`${aliyun}address-type`]: "intranet" } },
+                    ],
+                },
+                dev: {
+                    admitted: [
+                        { name: "internal", annotations: { [`${aliyun}address-type`]: "intranet" } },
+                        { name: "acl", annotations: { [`${aliyun}acl-status`]: "on" } },
+                        { name: "declared", annotations: { "kubeha.io/internet-facing": "true" } },
+                    ],
+                    refused: [
+                        { name: "open", annotations: {} },
+                        { name: "aws-internal", annotations: { [aws]: "true" } },
+                    ],
+                },
+            };
+            // The dev plan's policy is applied last: the cluster ends as it would be.
+            for (const stack of ["aws-dev", "dev"] as const) {
+                const dir = path.join(plan({ stack, showSecrets: true }).dir, "manifests");
+                const policies = fs.readdirSync(dir).filter((name) => name.startsWith("validatingadmissionpolicy"));
+                assert.equal(policies.length, 2, `${stack}: the policy and its binding`);
+                for (const file of policies)
+                    await admin("apply", "--server-side", "--field-manager=kubeha", "-f", path.join(dir, file));
+                // The apiserver enforces a policy once it has compiled it: wait until this version refuses.
+                const last = cases[stack].refused[cases[stack].refused.length - 1];
+                await waitFor(`${stack}: its policy in force`, 30_000, async () =>
+                    refused(await attempt(last.name, last.annotations)) ? true : undefined,
+                );
+                for (const { name, annotations, ranges } of cases[stack].admitted) {
+                    const result = await attempt(name, annotations, ranges);
+                    assert.equal(result.status, 0, `${stack} ${name}: ${output(result)}`);
+                }
+                for (const { name, annotations } of cases[stack].refused)
+                    assert.ok(refused(await attempt(name, annotations)), `${stack}: ${name} is admitted`);
+            }
+        },
+    );
+
+    check(
         "the dashboard's token command (the default) issues a token that expires in 1h; headlamp's long-lived token Secret (configured) is filled by the controller-manager; both tokens are allowed everything (can-i '*' '*')",
         async () => {
             // The default: dashboardAccess.tokenCommand as the stack output gives it, run with the admin kubeconfig.
