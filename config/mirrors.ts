@@ -54,6 +54,24 @@ export const mirrorPresets: Record<MirrorPreset, Mirrors> = {
     },
 };
 
+/**
+ * Fingerprints of the keys that sign the apt repositories; hosts install a repository's key only if the file the
+ * mirror serves holds exactly this key. Every preset's mirror (Aliyun's included) is a copy of the publisher's
+ * repository with its signed Release files, so it serves the publisher's key: one fingerprint per repository, whatever
+ * the preset. A mirror of your own must be such a copy too; one that re-signs with its own key is refused.
+ */
+export const aptSigningKeys = {
+    /**
+     * "isv:kubernetes OBS Project", the openSUSE Build Service key that signs every pkgs.k8s.io core:/stable:
+     * repository (the same key for each minor): the fingerprint `gpg --show-keys` gives for its Release.key, which
+     * independent installers pin alike (public Salt, Puppet and cloud-init configurations; kubernetes/website#42718
+     * asks the install guide to check it). OBS extends the key's expiry in place: the fingerprint stays.
+     */
+    kubernetes: "DE15B14486CD377B9E876E1A234654DA9A296436",
+    /** "Docker Release (CE deb)", the key Docker's install guide names for download.docker.com/linux/ubuntu/gpg. */
+    docker: "9DC858229FC7DD38854AE2D88D81803C0EBFCD88",
+} as const;
+
 /** The preset's mirrors with the user's per-item overrides applied. */
 export function resolveMirrors(preset: MirrorPreset, overrides: MirrorOverrides): Mirrors {
     const { preset: _ignored, ...items } = overrides;

@@ -10,6 +10,7 @@ import { gunzipSync, gzipSync } from "node:zlib";
 import { stringify } from "yaml";
 import { DataDiskPurpose, hostDisks } from "../config/disks";
 import { apiProxyName, hostFqdn, PlannedHost } from "../config/layout";
+import { aptSigningKeys } from "../config/mirrors";
 import { ClusterConfig } from "../config/resolve";
 import {
     etcdReleaseSha256,
@@ -228,10 +229,12 @@ function clusterHostBoot(
         stages.push("repositories", "packages", "containerd", "api-proxy", "images");
         const held = ["containerd.io", "kubelet", "kubeadm", "kubectl"];
         Object.assign(environment, {
+            // One "keyring fingerprint url" line per key: the script takes each line whole and installs the key
+            // only if it has that fingerprint, whichever mirror serves it.
             KUBEHA_APT_KEYS: [
-                `${keyrings.kubernetes}=${kubernetesAptRepository(config)}Release.key`,
-                `${keyrings.docker}=${trimSlash(config.mirrors.containerdApt)}/gpg`,
-            ].join(" "),
+                `${keyrings.kubernetes} ${aptSigningKeys.kubernetes} ${kubernetesAptRepository(config)}Release.key`,
+                `${keyrings.docker} ${aptSigningKeys.docker} ${trimSlash(config.mirrors.containerdApt)}/gpg`,
+            ].join("\n"),
             KUBEHA_PACKAGES: [
                 ...held,
                 "nginx",

@@ -11,7 +11,7 @@ set -Eeuo pipefail
 
 : "${KUBEHA_STAGES:?space-separated stages to run}"
 : "${KUBEHA_DATA_DISKS:=}"          # purpose:sizeGiB:mountpoint ...
-: "${KUBEHA_APT_KEYS:=}"            # keyring-path=url ...
+: "${KUBEHA_APT_KEYS:=}"            # "keyring-path fingerprint url", one per line
 : "${KUBEHA_PACKAGES:=}"            # installed (versions come from /etc/apt/preferences.d)
 : "${KUBEHA_HELD_PACKAGES:=}"       # held after installation
 : "${KUBEHA_KUBERNETES_VERSION:=}"  # exact, like v1.36.3 (never a label kubeadm resolves online)
@@ -60,10 +60,36 @@ retry() {
 
 # download URL FILE: FILE appears only once complete. A host's first outbound requests wait for the NAT gateway,
 # which comes up while the hosts boot (1-3 min): up to 14 tries over ~12 min. A stalled transfer (under 1 KiB/s
-# for a minute) counts as a failed try.
+# for a minute) counts as a failed try. https only, redirects included: a mirror, or whoever answers for it,
+# cannot send the host to plain http.
 download() {
-    retry 14 curl -fsSL --connect-timeout 10 --speed-limit 1024 --speed-time 60 -o "$2.download" "$1"
+    retry 14 curl -fsSL --proto =https --proto-redir =https --connect-timeout 10 --speed-limit 1024 \
+        --speed-time 60 -o "$2.download" "$1"
     mv "$2.download" "$2"
+}
+
+# install_apt_key URL KEYRING FINGERPRINT: installs the signing key at URL as KEYRING only if the file holds exactly
+# one key and it has FINGERPRINT; what lands is gpg's export of that key (with the subkeys it binds), not the bytes
+# the mirror sent. Anything else is refused, and a KEYRING already there stays as it was.
+install_apt_key() {
+    local url=$1 keyring=$2 fingerprint=$3 home found
+    command -v gpg >/dev/null || { log "gpg is missing: it checks the apt signing keys"; return 1; }
+    download "${url}" "${keyring}.fetched"
+    home=$(mktemp -d)
+    found=$(GNUPGHOME=${home} gpg --batch --quiet --no-autostart --import "${keyring}.fetched" 2>/dev/null &&
+        GNUPGHOME=${home} gpg --batch --no-autostart --with-colons --list-keys 2>/dev/null |
+        awk -F: '$1 == "pub" { primary = 1; next } primary && $1 == "fpr" { print $10; primary = 0 }') || found=""
+    rm -f "${keyring}.fetched"
+    if [[ ${found} != "${fingerprint}" ]]; then
+        rm -rf "${home}"
+        found=${found//$'\n'/ }
+        log "refusing the signing key from ${url}: expected ${fingerprint}, found ${found:-no key}"
+        return 1
+    fi
+    GNUPGHOME=${home} gpg --batch --no-autostart --armor --export "${fingerprint}" >"${keyring}.download"
+    rm -rf "${home}"
+    chmod 0644 "${keyring}.download"
+    mv "${keyring}.download" "${keyring}"
 }
 
 apt_get() {
@@ -193,13 +219,15 @@ stage_etcd() {
 }
 
 stage_repositories() {
-    local item keyring url
+    local item keyring fingerprint url
+    local -a items
     install -d -m 0755 /etc/apt/keyrings
-    for item in ${KUBEHA_APT_KEYS}; do
-        keyring=${item%%=*}
-        url=${item#*=}
-        download "${url}" "${keyring}"
-        chmod 0644 "${keyring}"
+    # One "keyring fingerprint url" line per key, taken whole: a value is never split further or expanded as a glob.
+    mapfile -t items <<<"${KUBEHA_APT_KEYS}"
+    for item in "${items[@]}"; do
+        [[ -n ${item} ]] || continue
+        read -r keyring fingerprint url <<<"${item}"
+        install_apt_key "${url}" "${keyring}" "${fingerprint}"
     done
     apt_get update
 }

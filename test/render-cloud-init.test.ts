@@ -3,10 +3,9 @@
 // script is checked by the real shellcheck, and its sshd drop-in by the real sshd. Its etcd stage runs for
 // real against release tarballs served by python3's http.server on 127.0.0.1.
 import assert from "node:assert/strict";
-import { ChildProcess, execFileSync, spawn, spawnSync } from "node:child_process";
+import { execFileSync, spawn, spawnSync } from "node:child_process";
 import { createHash } from "node:crypto";
 import * as fs from "node:fs";
-import * as net from "node:net";
 import * as os from "node:os";
 import * as path from "node:path";
 import { after, before, describe, test } from "node:test";
@@ -25,6 +24,7 @@ import {
 } from "../render/cloud-init";
 import { etcdDiskMountPoint, renderEtcdUnit } from "../render/etcd";
 import { configFor, layoutOf } from "./support/config";
+import { freePort, HttpsMirror, sleep } from "./support/https-mirror";
 
 const projectDir = path.resolve(__dirname, "..");
 const workDir = fs.mkdtempSync(path.join(os.tmpdir(), "kubeha-cloud-init-"));
@@ -310,9 +310,10 @@ describe("cloud-init user-data", () => {
                 assert.ok(packages.includes(name), `${item.host.name} installs ${name}`);
             }
             assert.equal(packages.includes("ipvsadm"), item.config.kubeProxyMode === "ipvs");
-            assert.deepEqual(environment.KUBEHA_APT_KEYS.split(" "), [
-                `/etc/apt/keyrings/kubernetes.asc=${kubernetesApt}/v${minor}/deb/Release.key`,
-                `/etc/apt/keyrings/docker.asc=${containerdApt}/gpg`,
+            // The publishers' keys on every preset: the mirrors copy the signed repositories unchanged.
+            assert.deepEqual(environment.KUBEHA_APT_KEYS.split("\n"), [
+                `/etc/apt/keyrings/kubernetes.asc DE15B14486CD377B9E876E1A234654DA9A296436 ${kubernetesApt}/v${minor}/deb/Release.key`,
+                `/etc/apt/keyrings/docker.asc 9DC858229FC7DD38854AE2D88D81803C0EBFCD88 ${containerdApt}/gpg`,
             ]);
             assert.equal(environment.KUBEHA_KUBERNETES_VERSION, `v${exact}`);
             assert.equal(environment.KUBEHA_IMAGE_REPOSITORY, item.config.mirrors.kubernetesImages);
@@ -447,67 +448,6 @@ describe("cloud-init user-data", () => {
     });
 });
 
-/** A release mirror on 127.0.0.1: python3's http.server over a directory, with the paths it was asked for. */
-class ReleaseMirror {
-    readonly requests: string[] = [];
-    private server?: ChildProcess;
-
-    constructor(
-        readonly root: string,
-        readonly port: number,
-    ) {}
-
-    url(mirror: string): string {
-        return `http://127.0.0.1:${this.port}/${mirror}`;
-    }
-
-    async start(): Promise<void> {
-        const server = spawn(
-            "python3",
-            ["-m", "http.server", "--bind", "127.0.0.1", "--directory", this.root, String(this.port)],
-            { stdio: ["ignore", "ignore", "pipe"] },
-        );
-        this.server = server;
-        server.stderr!.on("data", (chunk: Buffer) => {
-            for (const match of chunk.toString().matchAll(/"GET (\S+) HTTP/g)) this.requests.push(match[1]);
-        });
-        for (let tries = 0; !(await answers(this.port)); tries++) {
-            assert.ok(tries < 100 && server.exitCode === null, "python3 -m http.server did not start");
-            await sleep(100);
-        }
-    }
-
-    stop(): void {
-        this.server?.kill();
-    }
-
-    /** Requests seen so far (the server logs a request before the client has the whole answer). */
-    async settledRequests(): Promise<string[]> {
-        await sleep(300);
-        return [...this.requests];
-    }
-}
-
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
-
-function answers(port: number): Promise<boolean> {
-    return new Promise((resolve) => {
-        const socket = net.connect(port, "127.0.0.1");
-        socket.once("connect", () => resolve(!!socket.end()));
-        socket.once("error", () => resolve(false));
-    });
-}
-
-function freePort(): Promise<number> {
-    return new Promise((resolve, reject) => {
-        const probe = net.createServer().once("error", reject);
-        probe.listen(0, "127.0.0.1", () => {
-            const { port } = probe.address() as net.AddressInfo;
-            probe.close(() => resolve(port));
-        });
-    });
-}
-
 const sha256 = (file: string) => createHash("sha256").update(fs.readFileSync(file)).digest("hex");
 
 describe("the boot script's etcd stage, run as shipped against a local release mirror", () => {
@@ -516,8 +456,8 @@ describe("the boot script's etcd stage, run as shipped against a local release m
     const tmpDir = path.join(dir, "tmp");
     const script = path.join(dir, "host-boot.sh");
     const tarball = `etcd-v${etcdVersion}-linux-amd64.tar.gz`;
-    let mirror: ReleaseMirror;
-    let late: ReleaseMirror | undefined;
+    let mirror: HttpsMirror;
+    let late: HttpsMirror | undefined;
 
     /** etcd, etcdctl and etcdutl stand-ins in a release tarball, as the etcd project lays it out. */
     function buildTarball(target: string, reportedVersion: string): void {
@@ -567,7 +507,7 @@ describe("the boot script's etcd stage, run as shipped against a local release m
         publish("unlisted", etcdVersion, () => [`${otherDigest}  etcd-v${etcdVersion}-darwin-amd64.zip`]);
         publish("no-sums", etcdVersion, null);
         publish("mislabelled", "3.6.1", (digest) => [`${digest}  ${tarball}`]);
-        mirror = new ReleaseMirror(path.join(dir, "mirror"), await freePort());
+        mirror = new HttpsMirror(path.join(dir, "mirror"), await freePort());
         await mirror.start();
     });
 
@@ -610,6 +550,8 @@ describe("the boot script's etcd stage, run as shipped against a local release m
         const env = {
             PATH: process.env.PATH,
             TMPDIR: tmpDir,
+            // The local mirror's self-signed certificate (hosts download over https only).
+            CURL_CA_BUNDLE: mirror.certificate,
             ...variables,
             KUBEHA_STAGES: "etcd",
             KUBEHA_ETCD_BIN_DIR: binDir,
@@ -715,7 +657,7 @@ describe("the boot script's etcd stage, run as shipped against a local release m
 
     test("waits for the network: retries with back-off until the mirror answers", async () => {
         // The NAT gateway may come up after the host: nothing listens on the port when the stage starts.
-        late = new ReleaseMirror(path.join(dir, "mirror"), await freePort());
+        late = new HttpsMirror(path.join(dir, "mirror"), await freePort());
         const running = runEtcdStage(late.url("good"), path.join(dir, "bin-late"));
         await sleep(1500);
         await late.start();
