@@ -236,6 +236,64 @@ export const mutations: readonly Mutation[] = [
         testNamePattern: "no master's join waits",
     },
 
+    // Network, logins and supply chain (issue 18).
+    {
+        id: "flannel-open-to-vpc",
+        harm: "the bastion and the load balancer subnets can inject packets into the pod network",
+        file: "components/aws-infra.ts",
+        edits: [
+            {
+                from: 'nodes.map((peer) => rule(group, "flannel", flannelPort(config.addons.cni.backend), from(peer))),',
+                to: '[rule(group, "flannel", flannelPort(config.addons.cni.backend), vpc)],',
+            },
+        ],
+        test: "test/aws-infra.test.ts",
+        testNamePattern: "security-group rules are exactly",
+    },
+    {
+        id: "nodeports-open-to-vpc",
+        harm: "every Service NodePort answers the bastion and the load balancer subnets",
+        file: "components/aliyun-infra.ts",
+        edits: [
+            {
+                from: 'source: { group },\n                    description: "Service NodePorts between nodes",',
+                to: 'source: vpcSource,\n                    description: "Service NodePorts between nodes",',
+            },
+        ],
+        test: "test/aliyun-infra.test.ts",
+        testNamePattern: "security-group rules are exactly",
+    },
+    {
+        id: "ui-token-never-expires",
+        harm: "a cluster-admin token that never expires sits in the cluster and the stack outputs of every stack",
+        file: "components/addons.ts",
+        edits: [{ from: "const longLived = config.addons.longLivedDashboardToken;", to: "const longLived = true;" }],
+        test: "test/addons.test.ts",
+        testNamePattern: "short-lived",
+    },
+    {
+        id: "addon-images-by-tag",
+        harm: "whoever controls a registry or mirror can swap the pod network's image under the same tag",
+        file: "config/versions.ts",
+        edits: [{ from: "${image.name}:${image.tag}@${image.digest}", to: "${image.name}:${image.tag}" }],
+        test: "test/addons.test.ts",
+        testNamePattern: "pinned",
+    },
+    {
+        id: "apt-key-not-checked",
+        harm: "a mirror, or whoever answers for it, installs its own signing key and then any package it likes",
+        file: "scripts/host-boot.sh",
+        edits: [{ from: 'if [[ ${found} != "${fingerprint}" ]]; then', to: "if [[ -z ${found} ]]; then" }],
+        test: "test/boot-apt-keys.test.ts",
+    },
+    {
+        id: "downloads-follow-http",
+        harm: "a redirect sends a host's downloads over plain http, open to anyone on the path",
+        file: "scripts/host-boot.sh",
+        edits: [{ from: " --proto =https --proto-redir =https", to: "" }],
+        test: "test/boot-apt-keys.test.ts",
+    },
+
     // Time bounds.
     {
         id: "wait-for-ssh-overstays",
