@@ -65,13 +65,6 @@ export class AliyunInfra extends pulumi.ComponentResource implements ClusterInfr
     constructor(name: string, args: InfraArgs, opts?: pulumi.ComponentResourceOptions) {
         super("kubeha:infra:AliyunInfra", name, {}, opts);
         const { config, zones, layout } = args;
-        if (zones.length < 2) {
-            // NLB, the API load balancer, spans at least two zones.
-            throw new pulumi.RunError(
-                `Aliyun needs at least two zones for the API load balancer (NLB), got ${zones.length}; ` +
-                    `list two or more in kubeha:zones`,
-            );
-        }
         const parent = { parent: this };
         const prefix = `${pulumi.getProject()}-${pulumi.getStack()}`;
         const vpcCidr = config.network.vpcCidr;

@@ -208,8 +208,12 @@ export class KubernetesCluster extends pulumi.ComponentResource {
 export async function clusterZones(config: ClusterConfig): Promise<string[]> {
     if (config.zones) return config.zones;
     const zones = config.cloud === "aliyun" ? await discoverAliyunZones(config) : await discoverAwsZones();
-    if (zones.length === 0) {
-        throw new pulumi.RunError(`No zone in ${config.region} offers the configured instance types; set kubeha:zones`);
+    if (zones.length < 2) {
+        // The same rule as a configured list (config/schema.ts): the API load balancer spans two zones or more.
+        throw new pulumi.RunError(
+            `kubeha:zones: only ${zones.length} zone(s) in ${config.region} offer the configured instance types; ` +
+                `the cluster needs at least two: list them in kubeha:zones or choose other instance types`,
+        );
     }
     // Discovery follows the cloud's current stock: pinning the result keeps a later sold-out instance type
     // from moving subnets and hosts.

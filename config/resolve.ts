@@ -2,7 +2,7 @@
 // validated ClusterConfig, or into the complete list of problems. Pure: no Pulumi here.
 import { z } from "zod";
 import { MirrorPreset, Mirrors, resolveMirrors } from "./mirrors";
-import { Cloud, configSchema, ParsedConfig } from "./schema";
+import { Cloud, clouds, configSchema, ParsedConfig } from "./schema";
 
 export const configNamespace = "kubeha";
 
@@ -22,8 +22,12 @@ const defaultMirrorPreset: Record<Cloud, MirrorPreset> = { aliyun: "china", aws:
 type WithInstanceType<T> = Omit<T, "instanceType"> & { readonly instanceType: string };
 
 /** The validated stack configuration with every default filled in. */
-export interface ClusterConfig extends Omit<ParsedConfig, "masters" | "workers" | "etcd" | "bastion" | "mirrors"> {
+export interface ClusterConfig extends Omit<
+    ParsedConfig,
+    "network" | "masters" | "workers" | "etcd" | "bastion" | "mirrors"
+> {
     readonly region: string;
+    readonly network: Required<ParsedConfig["network"]>;
     readonly masters: WithInstanceType<ParsedConfig["masters"]>;
     readonly workers: WithInstanceType<ParsedConfig["workers"]>;
     readonly etcd: WithInstanceType<ParsedConfig["etcd"]>;
@@ -37,7 +41,12 @@ export interface RawConfig {
     readonly values: Readonly<Record<string, string>>;
     /** The value of `alicloud:region` and `aws:region`, if set. */
     readonly regions: Readonly<Partial<Record<Cloud, string>>>;
+    /** Every other key set in the stack, with its namespace (`aws:region`, `kube-ha:timezone`). */
+    readonly otherKeys?: readonly string[];
 }
+
+/** Namespaces whose keys mean something to this program or the providers it uses. */
+export const knownNamespaces = [configNamespace, "alicloud", "aws", "command", "kubernetes", "pulumi", "random", "tls"];
 
 export type ResolveResult =
     | { readonly ok: true; readonly config: ClusterConfig; readonly warnings: string[] }
@@ -47,23 +56,16 @@ export function resolveConfig(raw: RawConfig): ResolveResult {
     const problems: string[] = [];
     const input: Record<string, unknown> = {};
     for (const [key, text] of Object.entries(raw.values)) {
-        if (isTextKey(key)) {
-            input[key] = text;
-            continue;
-        }
-        try {
-            input[key] = JSON.parse(text);
-        } catch {
-            problems.push(
-                `${configNamespace}:${key}: ${JSON.stringify(text)} is not a valid value (expected a number, list or object)`,
-            );
-        }
+        // Pulumi passes lists, objects, numbers and booleans as JSON; what is not JSON is a string, which the
+        // schema then judges: a wrong type for a known key, "unknown key" for a misspelled one.
+        input[key] = isTextKey(key) ? text : parseJson(text);
     }
-    const parsed = configSchema.safeParse(input, { reportInput: true });
+    const cloud = clouds.find((name) => name === input.cloud);
+    const region = cloud ? raw.regions[cloud] : undefined;
+    const schema = region ? configSchema.superRefine(zonesOf(region), { when: noZoneIssues }) : configSchema;
+    const parsed = schema.safeParse(input, { reportInput: true, error: genericMessage });
     if (!parsed.success) problems.push(...parsed.error.issues.map(describeIssue));
-    const cloud = parsed.success ? parsed.data.cloud : (input.cloud as Cloud | undefined);
-    const region = cloud && regionKeys[cloud] ? raw.regions[cloud] : undefined;
-    if (cloud && regionKeys[cloud] && !region) {
+    if (cloud && !region) {
         problems.push(
             `${regionKeys[cloud]}: required for ${configNamespace}:cloud ${cloud} (pulumi config set ${regionKeys[cloud]} <region>)`,
         );
@@ -71,7 +73,47 @@ export function resolveConfig(raw: RawConfig): ResolveResult {
     if (!parsed.success || problems.length > 0) return { ok: false, problems };
 
     const config = withDefaults(parsed.data, region as string);
-    return { ok: true, config, warnings: warningsFor(config) };
+    return { ok: true, config, warnings: [...warningsFor(config), ...unusedKeyWarnings(raw.otherKeys ?? [])] };
+}
+
+function parseJson(text: string): unknown {
+    try {
+        return JSON.parse(text);
+    } catch {
+        return text;
+    }
+}
+
+/**
+ * Zones must be the stack region's: `<region>` followed by the zone's letter (eu-central-1a, cn-hangzhou-h,
+ * ap-southeast-1a) or, for AWS local zones, by `-<zone>` (us-west-2-lax-1a).
+ */
+function zonesOf(region: string) {
+    return (config: ParsedConfig, ctx: z.RefinementCtx<ParsedConfig>) => {
+        (config.zones ?? []).forEach((zone, i) => {
+            if (zone.startsWith(region) && /^(-?[a-z]|-[a-z0-9-]*[a-z])$/.test(zone.slice(region.length))) return;
+            ctx.addIssue({
+                code: "custom",
+                path: ["zones", i],
+                message: `${zone} is not a zone of the stack's region ${region} (${regionKeys[config.cloud]})`,
+            });
+        });
+    };
+}
+
+function noZoneIssues(payload: { issues: readonly { path?: PropertyKey[] }[] }): boolean {
+    return !payload.issues.some((issue) => issue.path?.[0] === "zones" || issue.path?.[0] === "cloud");
+}
+
+/** Keys of a namespace nobody reads (`kube-ha:timezone`): Pulumi accepts them, and they change nothing. */
+function unusedKeyWarnings(keys: readonly string[]): string[] {
+    return keys
+        .filter((key) => !knownNamespaces.includes(key.split(":")[0]))
+        .map(
+            (key) =>
+                `${key}: no part of this program reads the namespace ${key.split(":")[0]}, so the key is ignored ` +
+                `(this program's keys are ${configNamespace}:*; providers read ${knownNamespaces.filter((n) => n !== configNamespace).join(", ")})`,
+        );
 }
 
 function withDefaults(parsed: ParsedConfig, region: string): ClusterConfig {
@@ -80,6 +122,7 @@ function withDefaults(parsed: ParsedConfig, region: string): ClusterConfig {
     return {
         ...parsed,
         region,
+        network: { ...parsed.network, natGateways: parsed.network.natGateways ?? "single" },
         masters: { ...parsed.masters, instanceType: parsed.masters.instanceType ?? types.masters },
         workers: { ...parsed.workers, instanceType: parsed.workers.instanceType ?? types.workers },
         etcd: { ...parsed.etcd, instanceType: parsed.etcd.instanceType ?? types.etcd },
@@ -171,6 +214,21 @@ function keyPath(path: readonly PropertyKey[]): string {
         .join("");
 }
 
+/** The schema's own message where it has one; these where it relies on zod's defaults. */
+function genericMessage(issue: z.core.$ZodRawIssue): string | undefined {
+    if (issue.code === "invalid_type" && ["number", "string", "boolean", "array", "object"].includes(issue.expected)) {
+        const expected = {
+            array: "a list",
+            object: "an object (a YAML mapping)",
+            number: "a number",
+            string: "a string",
+            boolean: "true or false",
+        }[issue.expected as string];
+        return `must be ${expected} (got ${JSON.stringify(issue.input)})`;
+    }
+    return undefined;
+}
+
 function describeIssue(issue: z.core.$ZodIssue): string {
     const where = `${configNamespace}:${keyPath(issue.path)}`;
     if (issue.input === undefined && issue.code !== "unrecognized_keys" && issue.code !== "custom") {
@@ -178,27 +236,16 @@ function describeIssue(issue: z.core.$ZodIssue): string {
             ? `${where}: required; set it with pulumi config set ${configNamespace}:cloud aliyun|aws`
             : `${where}: required`;
     }
-    switch (issue.code) {
-        case "unrecognized_keys":
-            return issue.keys
-                .map((key) => {
-                    const allowed = allowedKeysAt(issue.path);
-                    return `${configNamespace}:${keyPath([...issue.path, key])}: unknown key; allowed here: ${allowed.join(", ")}`;
-                })
-                .join("\n");
-        case "invalid_type":
-            if (!["number", "string", "boolean", "array", "object"].includes(issue.expected)) break;
-            return `${where}: must be ${article(issue.expected)} (got ${JSON.stringify(issue.input)})`;
-        case "invalid_format":
-            // A pattern's own message says what is allowed.
-            if (issue.format === "regex") break;
-            return `${where}: must be a ${issue.format === "url" ? "URL like https://mirror.example/ubuntu" : issue.format}`;
+    if (issue.code === "unrecognized_keys") {
+        const allowed = allowedKeysAt(issue.path);
+        return issue.keys
+            .map(
+                (key) =>
+                    `${configNamespace}:${keyPath([...issue.path, key])}: unknown key; allowed here: ${allowed.join(", ")}`,
+            )
+            .join("\n");
     }
     return `${where}: ${issue.message}`;
-}
-
-function article(expected: string): string {
-    return expected === "array" ? "a list" : expected === "object" ? "an object (a YAML mapping)" : `a ${expected}`;
 }
 
 /** Keys the schema accepts at an object path (for "unknown key" messages). */

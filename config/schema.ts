@@ -17,12 +17,13 @@ const hostName = z.string().regex(/^[a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-
     message: "must be a lower-case DNS name with at least two labels, like k8s.internal",
 });
 
+// The range checks abort: a later rule (odd) must not add a second, misleading message to an out-of-range count.
 const count = (min: number, max: number, fallback: number) =>
     z
         .number({ message: `must be a whole number from ${min} to ${max}` })
-        .int({ message: `must be a whole number from ${min} to ${max}` })
-        .min(min, { message: `must be at least ${min}` })
-        .max(max, { message: `must be at most ${max}` })
+        .int({ message: `must be a whole number from ${min} to ${max}`, abort: true })
+        .min(min, { message: `must be at least ${min}`, abort: true })
+        .max(max, { message: `must be at most ${max}`, abort: true })
         .default(fallback);
 
 const odd = (why: string) =>
@@ -36,7 +37,44 @@ const diskSize = (min: number, fallback: number) =>
         .max(32768, { message: "must be at most 32768 (GiB)" })
         .default(fallback);
 
-const instanceType = z.string().min(1).optional();
+const instanceType = z
+    .string()
+    .min(1, { message: "must not be empty; leave it out for the cloud's default" })
+    .optional();
+
+/**
+ * A package mirror: https only (user-data and apt would fetch plain http unauthenticated), no credentials,
+ * query or fragment, and only characters that stay literal in an apt source line, a shell word and a YAML or
+ * TOML string. One pattern, so a bad value gets one message.
+ */
+export const mirrorUrlPattern =
+    /^https:\/\/[a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)*(:[0-9]{1,5})?(\/[A-Za-z0-9._~:%+-]*)*$/;
+const mirrorUrl = z.string().regex(mirrorUrlPattern, {
+    message:
+        "must be an https URL like https://mirror.example/ubuntu: a lower-case host name, an optional port, " +
+        "and a path of letters, digits and . _ ~ : % + - / (no credentials, query, spaces or quotes)",
+});
+
+// distribution/reference's grammar of an image name, which `<repository>/<image>` must satisfy:
+// [domain[:port]/]path-component(/path-component)*, path components lower-case alphanumerics joined by
+// one of the separators `.`, `_`, `__` or dashes.
+const domainComponent = "(?:[a-zA-Z0-9]|[a-zA-Z0-9][a-zA-Z0-9-]*[a-zA-Z0-9])";
+const pathComponent = "[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*";
+const imageNamePattern = new RegExp(
+    `^(?:${domainComponent}(?:\\.${domainComponent})*(?::[0-9]+)?/)?${pathComponent}(?:/${pathComponent})*$`,
+);
+
+/** Whether `<repository>/<image>` is a valid image name (every image the program pulls is named so). */
+export function isImageRepository(repository: string): boolean {
+    return repository.length <= 200 && imageNamePattern.test(`${repository}/image`);
+}
+
+/** Every `mirrors.*Images` key and kubeadm's imageRepository: one rule, so each is checked the same way. */
+const imageRepository = z.string().refine(isImageRepository, {
+    message:
+        "must be an image repository like registry.example.com/google_containers: no scheme (https://), no " +
+        'trailing "/", no tag; lower-case path of letters, digits and . _ -',
+});
 
 const hostGroup = (counts: z.ZodDefault<z.ZodNumber>, systemDisk: number, containerdDisk: number) =>
     z
@@ -54,7 +92,19 @@ const hostGroup = (counts: z.ZodDefault<z.ZodNumber>, systemDisk: number, contai
 export const configSchema = z
     .strictObject({
         cloud: z.enum(clouds, { message: `must be one of ${clouds.join(", ")}` }),
-        zones: z.array(z.string().min(1)).min(1, { message: "must list at least one zone, or be left out" }).optional(),
+        zones: z
+            .array(
+                z.string().regex(/^[a-z0-9-]+$/, { message: "must be a zone ID like eu-central-1a or cn-hangzhou-h" }),
+            )
+            .min(2, {
+                message:
+                    "must list at least two zones (the API load balancer spans two or more, and one zone " +
+                    "does not survive its own outage), or be left out to use the region's first three",
+            })
+            .refine((zones) => new Set(zones).size === zones.length, {
+                message: "must not list a zone twice: hosts are spread over the zones in order",
+            })
+            .optional(),
         kubernetesVersion: z
             .string()
             .default(defaultKubernetesVersion)
@@ -135,18 +185,24 @@ export const configSchema = z
                         message: "must not be 6443, which the apiserver holds on masters",
                     })
                     .default(8443),
-                /** AWS: one NAT gateway for the VPC, or one per zone (survives a zone outage, costs more). */
-                natGateways: z
-                    .enum(["single", "per-zone"], { message: "must be single or per-zone" })
-                    .default("single"),
+                /** AWS only: one NAT gateway for the VPC (unset: single), or one per zone (survives a zone outage, costs more). */
+                natGateways: z.enum(["single", "per-zone"], { message: "must be single or per-zone" }).optional(),
             })
             .prefault({}),
         allowedCidrs: z
             .strictObject({
                 /** Who may SSH to the bastion (pulumi itself connects through it). */
-                ssh: z.array(cidr).default(["0.0.0.0/0"]),
+                ssh: z
+                    .array(cidr)
+                    .min(1, { message: reachedByPulumi("SSH to the bastion: every remote step goes through it") })
+                    .default(["0.0.0.0/0"]),
                 /** Who may reach the API load balancer on 6443. */
-                api: z.array(cidr).default(["0.0.0.0/0"]),
+                api: z
+                    .array(cidr)
+                    .min(1, {
+                        message: reachedByPulumi("the API load balancer: the api-ready step and the addons use it"),
+                    })
+                    .default(["0.0.0.0/0"]),
                 /**
                  * Who may reach Service NodePorts besides the nodes themselves: e.g. a load balancer of your own in
                  * front of a NodePort Service. kubeha runs no cloud controller, so no Service creates one by itself.
@@ -173,15 +229,15 @@ export const configSchema = z
             .strictObject({
                 /** china is the default on Aliyun, global on AWS. */
                 preset: z.enum(["china", "global"], { message: "must be china or global" }).optional(),
-                ubuntuApt: z.url().optional(),
-                kubernetesApt: z.url().optional(),
-                containerdApt: z.url().optional(),
-                kubernetesImages: z.string().min(1).optional(),
-                flannelImages: z.string().min(1).optional(),
-                dashboardImages: z.string().min(1).optional(),
-                headlampImages: z.string().min(1).optional(),
-                etcdReleases: z.url().optional(),
-                cloudImages: z.string().min(1).optional(),
+                ubuntuApt: mirrorUrl.optional(),
+                kubernetesApt: mirrorUrl.optional(),
+                containerdApt: mirrorUrl.optional(),
+                kubernetesImages: imageRepository.optional(),
+                flannelImages: imageRepository.optional(),
+                dashboardImages: imageRepository.optional(),
+                headlampImages: imageRepository.optional(),
+                etcdReleases: mirrorUrl.optional(),
+                cloudImages: imageRepository.optional(),
             })
             .prefault({}),
         /**
@@ -253,7 +309,12 @@ export const configSchema = z
         timezone: z
             .string()
             .default("UTC")
-            .refine(isTimeZone, { message: "must be an IANA time zone, like UTC or Asia/Shanghai" }),
+            .refine(isCanonicalTimeZone, {
+                message:
+                    "must be a canonical IANA time zone, written as in the tz database: UTC or Area/City like " +
+                    "Asia/Shanghai (abbreviations such as PST or CST, and legacy names such as US/Pacific, are not in " +
+                    "Ubuntu's tzdata)",
+            }),
     })
     // Cross-field rules: each runs as soon as the keys it reads are valid, so every problem is reported at once.
     .superRefine(
@@ -288,6 +349,36 @@ export const configSchema = z
         {
             when: (payload) =>
                 !hasIssuesUnder(payload.issues, ["cloud"], ["network"], ["zones"], ["masters"], ["workers"], ["etcd"]),
+        },
+    )
+    .superRefine(
+        (config, ctx) => {
+            // Keys that mean something on one cloud only are errors on the other, never silently ignored.
+            if (config.cloud === "aliyun" && config.network.natGateways !== undefined) {
+                ctx.addIssue({
+                    code: "custom",
+                    path: ["network", "natGateways"],
+                    message: "applies to AWS only: an Aliyun stack has one NAT gateway; remove the key",
+                });
+            }
+            for (const group of ["masters", "workers", "etcd", "bastion"] as const) {
+                const type = config[group].instanceType;
+                if (type === undefined || instanceTypePatterns[config.cloud].test(type)) continue;
+                ctx.addIssue({
+                    code: "custom",
+                    path: [group, "instanceType"],
+                    message: `${JSON.stringify(type)} is not ${instanceTypeExamples[config.cloud]}`,
+                });
+            }
+        },
+        {
+            when: (payload) =>
+                !hasIssuesAt(
+                    payload.issues,
+                    ["cloud"],
+                    ["network", "natGateways"],
+                    ...(["masters", "workers", "etcd", "bastion"] as const).map((group) => [group, "instanceType"]),
+                ),
         },
     )
     .superRefine(
@@ -345,11 +436,45 @@ function hasIssuesUnder(issues: readonly { path?: PropertyKey[] }[], ...prefixes
     return issues.some((issue) => prefixes.some((prefix) => prefix.every((key, i) => issue.path?.[i] === key)));
 }
 
-function isTimeZone(name: string): boolean {
+/** Whether a value problem concerns one of these keys: at the key, inside it, or at an object holding it. */
+function hasIssuesAt(issues: readonly { code?: string; path?: PropertyKey[] }[], ...keys: string[][]): boolean {
+    return issues.some(
+        (issue) =>
+            issue.code !== "unrecognized_keys" &&
+            keys.some((key) => key.slice(0, issue.path?.length ?? 0).every((part, i) => issue.path?.[i] === part)),
+    );
+}
+
+/** Instance type names per cloud: Aliyun's start with `ecs.`, AWS's are `<family>.<size>`. */
+const instanceTypePatterns: Record<Cloud, RegExp> = {
+    aliyun: /^ecs\.[a-z0-9-]+\.[a-z0-9-]+$/,
+    aws: /^(?!ecs\.)[a-z][a-z0-9-]*\.[a-z0-9]+$/,
+};
+const instanceTypeExamples: Record<Cloud, string> = {
+    aliyun: "an Aliyun instance type like ecs.g7.large",
+    aws: "an AWS instance type like t3.medium or m7i.xlarge",
+};
+
+function reachedByPulumi(what: string): string {
+    return `must list at least one CIDR: the machine that runs pulumi up reaches ${what}`;
+}
+
+// The tz database's geographic areas (its Zone names) and Etc: the names Ubuntu's tzdata package keeps;
+// abbreviations (PST, CST) and legacy aliases (US/Pacific, PRC) are in tzdata-legacy or nowhere.
+const timeZoneName =
+    /^(?:UTC|(?:Africa|America|Antarctica|Arctic|Asia|Atlantic|Australia|Europe|Indian|Pacific|Etc)(?:\/[A-Z][A-Za-z0-9_+-]*)+)$/;
+
+/**
+ * A time zone as tzdata names it on the hosts: the shape above, known to the runtime's ICU, and in the exact
+ * case ICU lists it (the hosts' file system is case-sensitive, Intl is not).
+ */
+function isCanonicalTimeZone(name: string): boolean {
+    if (!timeZoneName.test(name)) return false;
     try {
         new Intl.DateTimeFormat("en", { timeZone: name });
-        return true;
     } catch {
         return false;
     }
+    const listed = Intl.supportedValuesOf("timeZone").find((zone) => zone.toLowerCase() === name.toLowerCase());
+    return listed === undefined || listed === name;
 }

@@ -21,7 +21,8 @@ export interface LoadedConfig {
 export function loadStackConfig(): LoadedConfig {
     const kubeha = new pulumi.Config(configNamespace);
     // Every key set in the stack, known or not, so that a misspelled key is reported rather than ignored.
-    const keys = Object.keys(pulumi.runtime.allConfig())
+    const allKeys = Object.keys(pulumi.runtime.allConfig());
+    const keys = allKeys
         .filter((key) => key.startsWith(`${configNamespace}:`))
         .map((key) => key.slice(configNamespace.length + 1));
     const values: Record<string, string> = {};
@@ -35,7 +36,8 @@ export function loadStackConfig(): LoadedConfig {
         const region = new pulumi.Config(namespace).get(name);
         if (region) regions[cloud] = region;
     }
-    const result = resolveConfig({ values, regions });
+    const otherKeys = allKeys.filter((key) => !key.startsWith(`${configNamespace}:`));
+    const result = resolveConfig({ values, regions, otherKeys });
     if (!result.ok) throw new ConfigError(result.problems);
     return { config: result.config, warnings: result.warnings };
 }

@@ -101,7 +101,7 @@ export function etcdReleaseUrl(config: ClusterConfig): string {
 }
 
 export function sandboxImage(config: ClusterConfig): string {
-    return `${trimSlash(config.mirrors.kubernetesImages)}/pause:${pauseImageTag}`;
+    return `${config.mirrors.kubernetesImages}/pause:${pauseImageTag}`;
 }
 
 /** The user-data document of one host, as the instance receives it (`#cloud-config` YAML). */
@@ -243,7 +243,7 @@ function clusterHostBoot(
             ].join(" "),
             KUBEHA_HELD_PACKAGES: held.join(" "),
             KUBEHA_KUBERNETES_VERSION: kubeadmKubernetesVersion(config),
-            KUBEHA_IMAGE_REPOSITORY: trimSlash(config.mirrors.kubernetesImages),
+            KUBEHA_IMAGE_REPOSITORY: config.mirrors.kubernetesImages,
             // Workers run only kube-proxy, CoreDNS and pod sandboxes; etcd is external, so nobody pulls its image.
             KUBEHA_PREPULL_IMAGES: [
                 ...(host.role === "master" ? ["kube-apiserver", "kube-controller-manager", "kube-scheduler"] : []),
@@ -313,7 +313,7 @@ export function containerdConfig(config: ClusterConfig): string {
 version = 3
 
 [plugins.'io.containerd.cri.v1.images'.pinned_images]
-  sandbox = '${sandboxImage(config)}'
+  sandbox = ${tomlString(sandboxImage(config))}
 
 [plugins.'io.containerd.cri.v1.images'.registry]
   config_path = '/etc/containerd/certs.d'
@@ -366,6 +366,14 @@ function writeFiles(files: readonly HostFile[]): Record<string, string>[] {
         ...(file.mode === "0644" ? {} : { permissions: file.mode }),
         content: file.content,
     }));
+}
+
+/**
+ * A TOML basic string. JSON's string escapes (\\, \", \n, \uXXXX for control characters) are all TOML escapes
+ * too, so no value can end the string or the line.
+ */
+export function tomlString(value: string): string {
+    return JSON.stringify(value);
 }
 
 function trimSlash(url: string): string {

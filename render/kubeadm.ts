@@ -69,7 +69,7 @@ export function clusterConfiguration(
         kind: "ClusterConfiguration",
         kubernetesVersion: kubeadmKubernetesVersion(config),
         controlPlaneEndpoint: controlPlaneEndpoint(config),
-        imageRepository: config.mirrors.kubernetesImages.replace(/\/+$/, ""),
+        imageRepository: config.mirrors.kubernetesImages,
         // Keys kubeadm makes itself (kubeconfig client certificates, `kubeadm certs renew`) match the program's
         // PKI (components/pki.ts) instead of kubeadm's default RSA-2048.
         encryptionAlgorithm: "ECDSA-P256",

@@ -260,9 +260,12 @@ stage_api_proxy() {
 
 stage_images() {
     local image name expected_sandbox="" listed
+    local -a images
     listed=$(retry 3 kubeadm config images list --kubernetes-version "${KUBEHA_KUBERNETES_VERSION}" \
         --image-repository "${KUBEHA_IMAGE_REPOSITORY}")
-    for image in ${listed}; do
+    mapfile -t images <<<"${listed}"
+    for image in "${images[@]}"; do
+        [[ -n ${image} ]] || continue
         name=${image##*/}
         name=${name%%:*}
         [[ ${name} != pause ]] || expected_sandbox=${image}

@@ -498,9 +498,12 @@ describe("Aliyun infrastructure (dev stack)", () => {
         assert.deepEqual(plan({ stack: "dev" }).outputs.zones, ["cn-hangzhou-h", "cn-hangzhou-j", "cn-hangzhou-l"]);
     });
 
-    test("a single zone is refused: NLB needs two", () => {
+    test("a single zone is refused in the problem list: NLB needs two", () => {
         const run = runPlanCli({ stack: "dev", config: { "kubeha:zones": ["cn-hangzhou-h"] } });
         assert.notEqual(run.status, 0);
-        assert.match(run.stderr, /at least two zones for the API load balancer/);
+        assert.match(
+            run.stderr,
+            /The stack configuration has 1 problem\(s\):\n {2}kubeha:zones: must list at least two zones/,
+        );
     });
 });

@@ -168,7 +168,36 @@ describe("each rule names the key and what is allowed", () => {
             /^kubeha:masters\.cout: unknown key; allowed here: count/,
         ],
         ["unknown top-level key", { cloud: "aws", master: { count: 3 } }, /^kubeha:master: unknown key/],
-        ["wrong type", { cloud: "aws", masters: "three" }, /^kubeha:masters: "three" is not a valid value/],
+        [
+            "wrong type",
+            { cloud: "aws", masters: "three" },
+            /^kubeha:masters: must be an object \(a YAML mapping\) \(got "three"\)$/,
+        ],
+        [
+            "a misspelled key whose value is text",
+            { cloud: "aws", kubeProxymode: "ipvs" },
+            /^kubeha:kubeProxymode: unknown key; allowed here: .*\bkubeProxyMode\b/,
+        ],
+        [
+            "duration format",
+            { cloud: "aws", etcd: { compactionRetention: "1 hour" } },
+            /^kubeha:etcd\.compactionRetention: must be a duration in minutes or hours, like "1h" or "30m"$/,
+        ],
+        [
+            "DNS name format",
+            { cloud: "aws", network: { privateDomain: "k8s_internal" } },
+            /^kubeha:network\.privateDomain: must be a lower-case DNS name with at least two labels/,
+        ],
+        [
+            "empty API allow-list",
+            { cloud: "aws", allowedCidrs: { api: [] } },
+            /^kubeha:allowedCidrs\.api: must list at least one CIDR: the machine that runs pulumi up reaches the API/,
+        ],
+        [
+            "empty SSH allow-list",
+            { cloud: "aws", allowedCidrs: { ssh: [] } },
+            /^kubeha:allowedCidrs\.ssh: must list at least one CIDR/,
+        ],
         [
             "unknown proxy mode",
             { cloud: "aws", kubeProxyMode: "userspace" },
@@ -179,7 +208,11 @@ describe("each rule names the key and what is allowed", () => {
             { cloud: "aws", addons: { dashboard: "lens" } },
             /^kubeha:addons\.dashboard: must be one of/,
         ],
-        ["bad time zone", { cloud: "aws", timezone: "Mars/Olympus" }, /^kubeha:timezone: must be an IANA time zone/],
+        [
+            "bad time zone",
+            { cloud: "aws", timezone: "Mars/Olympus" },
+            /^kubeha:timezone: must be a canonical IANA time zone/,
+        ],
         [
             "proxy on 6443",
             { cloud: "aws", network: { apiProxyPort: 6443 } },
@@ -217,6 +250,192 @@ describe("each rule names the key and what is allowed", () => {
     }
 });
 
+describe("one clear message per problem", () => {
+    test("a count out of range is not also called even", () => {
+        for (const [count, expected] of [
+            [-1, "must be at least 1"],
+            [9, "must be at most 7"],
+            [2.5, "must be a whole number from 1 to 7"],
+        ] as const) {
+            const found = problems({ cloud: "aws", masters: { count } });
+            assert.deepEqual(found, [`kubeha:masters.count: ${expected}`], String(count));
+        }
+    });
+
+    test("no message names zod's internals (regex, url, invalid input)", () => {
+        const found = problems({
+            cloud: "aws",
+            etcd: { compactionRetention: "1 hour" },
+            network: { privateDomain: "k8s_internal", clusterDomain: "Cluster.Local" },
+            mirrors: { kubernetesApt: "pkgs.k8s.io", kubernetesImages: "https://registry.k8s.io" },
+            timezone: "PST",
+        });
+        assert.equal(found.length, 6, found.join("\n"));
+        for (const line of found) assert.doesNotMatch(line, /regex|Invalid|pattern|expected/i, line);
+    });
+});
+
+describe("zones", () => {
+    test("both clouds need at least two, in the problem list", () => {
+        for (const [cloud, zone] of [
+            ["aws", "eu-central-1a"],
+            ["aliyun", "cn-hangzhou-h"],
+        ]) {
+            assert.match(problems({ cloud, zones: [zone] }).join("\n"), /^kubeha:zones: must list at least two zones/);
+        }
+    });
+
+    test("a zone listed twice is an error", () => {
+        const found = problems({ cloud: "aws", zones: ["eu-central-1a", "eu-central-1b", "eu-central-1a"] });
+        assert.deepEqual(found, ["kubeha:zones: must not list a zone twice: hosts are spread over the zones in order"]);
+    });
+
+    test("zones outside the stack's region are errors; the region's own are not", () => {
+        assert.deepEqual(problems({ cloud: "aws", zones: ["eu-central-1a", "eu-west-1b"] }), [
+            "kubeha:zones[1]: eu-west-1b is not a zone of the stack's region eu-central-1 (aws:region)",
+        ]);
+        assert.deepEqual(problems({ cloud: "aliyun", zones: ["cn-hangzhou-h", "cn-shanghai-b"] }), [
+            "kubeha:zones[1]: cn-shanghai-b is not a zone of the stack's region cn-hangzhou (alicloud:region)",
+        ]);
+        assert.ok(problems({ cloud: "aws", zones: ["eu-central-1a", "eu-central-10a"] }).length === 1);
+        config({ cloud: "aws", zones: ["eu-central-1a", "eu-central-1c"] });
+        config({ cloud: "aliyun", zones: ["cn-hangzhou-h", "cn-hangzhou-i", "cn-hangzhou-j"] });
+    });
+});
+
+describe("mirrors", () => {
+    const imageKeys = ["kubernetesImages", "flannelImages", "dashboardImages", "headlampImages"];
+    const urlKeys = ["ubuntuApt", "kubernetesApt", "containerdApt", "etcdReleases"];
+
+    test("every image repository key takes the image-reference grammar, and only it", () => {
+        for (const key of imageKeys) {
+            for (const value of [
+                "registry.example.com/google_containers",
+                "registry.k8s.io",
+                "localhost:5000/team/images",
+                "registry.example.com:5000/a__b/c-d.e",
+                "kubernetesui",
+            ]) {
+                assert.equal(
+                    config({ cloud: "aws", mirrors: { [key]: value } }).config.mirrors[key as "flannelImages"],
+                    value,
+                );
+            }
+            for (const value of [
+                "https://registry.example.com/google_containers",
+                "registry.example.com/google_containers/",
+                "registry.example.com/Google",
+                "registry.example.com/x:v1",
+                "registry.example.com/x@sha256:00",
+                "registry.example.com//x",
+                "",
+                "registry.example.com/x'\n[plugins.evil]\nx='",
+                'registry.example.com/x" ; rm -rf /',
+            ]) {
+                const found = problems({ cloud: "aws", mirrors: { [key]: value } });
+                assert.deepEqual(
+                    found.map((line) => line.split(": ")[0]),
+                    [`kubeha:mirrors.${key}`],
+                    `${key} = ${JSON.stringify(value)}`,
+                );
+                assert.match(
+                    found[0],
+                    /must be an image repository like registry\.example\.com\/google_containers: no scheme/,
+                );
+            }
+        }
+    });
+
+    test("every mirror URL is https, without credentials, query, spaces or quotes", () => {
+        for (const key of urlKeys) {
+            for (const value of [
+                "https://mirrors.example.com/ubuntu",
+                "https://pkgs.k8s.io/core:/stable:",
+                "https://mirror.example.cn:8443/kubernetes-new/core/stable/",
+                "https://mirror.example.com/a~b/c%20d/e+f",
+            ]) {
+                config({ cloud: "aws", mirrors: { [key]: value } });
+            }
+            for (const value of [
+                "http://mirrors.example.com/ubuntu",
+                "ftp://mirrors.example.com/ubuntu",
+                "mirrors.example.com/ubuntu",
+                "https://mirrors.example.com/ubuntu extra",
+                "https://user:secret@mirrors.example.com/ubuntu",
+                "https://mirrors.example.com/gpg?x=1",
+                "https://mirrors.example.com/#x",
+                "https://mirrors.example.com/$(id)",
+                "https://mirrors.example.com/'x'",
+                "https://mirrors.example.com/x\n/etc/cron.d/x=https://evil.example/x",
+                "https://mirrors.example.com/*",
+            ]) {
+                const found = problems({ cloud: "aws", mirrors: { [key]: value } });
+                assert.equal(found.length, 1, `${key} = ${JSON.stringify(value)}: ${found.join("\n")}`);
+                assert.match(found[0], new RegExp(`^kubeha:mirrors\\.${key}: must be an https URL like`));
+            }
+        }
+    });
+});
+
+describe("time zones: only the canonical names Ubuntu's tzdata has", () => {
+    test("abbreviations, legacy aliases and other spellings are refused", () => {
+        for (const timezone of [
+            "PST",
+            "CST",
+            "EST5EDT",
+            "utc",
+            "Utc",
+            "US/Pacific",
+            "PRC",
+            "asia/shanghai",
+            "Asia/SHANGHAI",
+            "GMT",
+        ]) {
+            assert.match(
+                problems({ cloud: "aws", timezone }).join("\n"),
+                /^kubeha:timezone: must be a canonical IANA/,
+                timezone,
+            );
+        }
+    });
+
+    test("UTC and Area/City names are accepted", () => {
+        for (const timezone of [
+            "UTC",
+            "Asia/Shanghai",
+            "Europe/Berlin",
+            "America/Argentina/Buenos_Aires",
+            "America/Port-au-Prince",
+        ]) {
+            assert.equal(config({ cloud: "aws", timezone }).config.timezone, timezone);
+        }
+    });
+});
+
+describe("keys of one cloud are errors on the other", () => {
+    test("network.natGateways is AWS only; AWS defaults it to single", () => {
+        assert.deepEqual(problems({ cloud: "aliyun", network: { natGateways: "per-zone" } }), [
+            "kubeha:network.natGateways: applies to AWS only: an Aliyun stack has one NAT gateway; remove the key",
+        ]);
+        assert.equal(config({ cloud: "aws" }).config.network.natGateways, "single");
+        assert.equal(
+            config({ cloud: "aws", network: { natGateways: "per-zone" } }).config.network.natGateways,
+            "per-zone",
+        );
+    });
+
+    test("instance types must be the stack's cloud's", () => {
+        assert.deepEqual(problems({ cloud: "aliyun", workers: { instanceType: "t3.medium" } }), [
+            'kubeha:workers.instanceType: "t3.medium" is not an Aliyun instance type like ecs.g7.large',
+        ]);
+        assert.deepEqual(problems({ cloud: "aws", bastion: { instanceType: "ecs.t6-c1m2.large" } }), [
+            'kubeha:bastion.instanceType: "ecs.t6-c1m2.large" is not an AWS instance type like t3.medium or m7i.xlarge',
+        ]);
+        config({ cloud: "aliyun", masters: { instanceType: "ecs.c7.2xlarge" } });
+        config({ cloud: "aws", etcd: { dedicated: true, instanceType: "m7i-flex.large" } });
+    });
+});
+
 describe("all problems at once", () => {
     test("two broken keys give two lines", () => {
         const found = problems({ cloud: "aws", masters: { count: 2 }, network: { podCidr: "nonsense" } });
@@ -239,6 +458,18 @@ describe("all problems at once", () => {
 });
 
 describe("warnings", () => {
+    test("keys in a namespace nothing reads (a misspelled kubeha) are named", () => {
+        const result = resolveConfig({
+            values: { cloud: "aws" },
+            regions,
+            otherKeys: ["kube-ha:timezone", "aws:region", "alicloud:region", "pulumi:tags", "kubernetes:context"],
+        });
+        assert.ok(result.ok);
+        const flagged = result.warnings.filter((w) => w.includes("is ignored"));
+        assert.equal(flagged.length, 1, flagged.join("\n"));
+        assert.match(flagged[0], /^kube-ha:timezone: no part of this program reads the namespace kube-ha/);
+    });
+
     test("a single master is allowed with a warning that it is not HA", () => {
         const { warnings } = config({ cloud: "aws", masters: { count: 1 } });
         assert.ok(warnings.some((w) => /masters\.count is 1.*not highly available/.test(w)));

@@ -16,9 +16,11 @@ import { etcdReleaseSha256, etcdVersion, kubernetesPatches, type KubernetesMinor
 import { apiProxyConfigPath, apiProxyUnitName, apiProxyUnitPath } from "../render/api-proxy";
 import {
     bootScript,
+    containerdConfig,
     hostBoot,
     maxUserDataBytes,
     packUserData,
+    sandboxImage,
     unpackUserData,
     userDataFor,
 } from "../render/cloud-init";
@@ -262,7 +264,7 @@ describe("cloud-init user-data", () => {
             const runc = section("runtime'.containerd.runtimes.runc");
             assert.equal(lines[runc + 1], "  runtime_type = 'io.containerd.runc.v2'");
             const pinned = section("images'.pinned_images");
-            assert.match(lines[pinned + 1], new RegExp(`^  sandbox = '${repository}/pause:[0-9.]+'$`));
+            assert.match(lines[pinned + 1], new RegExp(`^  sandbox = "${repository}/pause:[0-9.]+"$`));
             assert.equal(lines[section("images'.registry") + 1], "  config_path = '/etc/containerd/certs.d'");
             assert.match(
                 file(item, "/etc/crictl.yaml").content,
@@ -274,6 +276,31 @@ describe("cloud-init user-data", () => {
             file(aliyun!, "/etc/containerd/config.toml").content,
             /registry\.aliyuncs\.com\/google_containers\/pause:/,
         );
+    });
+
+    test("containerd's config is TOML whose sandbox is the value, whatever the value holds (python3's tomllib)", () => {
+        const base = stacks.aws;
+        // Past validation no repository holds these; the escaping must hold on its own all the same.
+        for (const repository of [
+            base.mirrors.kubernetesImages,
+            `reg.example/x'\n[plugins.evil]\nx = "y" # \\ \u0007`,
+        ]) {
+            const config = { ...base, mirrors: { ...base.mirrors, kubernetesImages: repository } };
+            const parsed = JSON.parse(
+                execFileSync(
+                    "python3",
+                    ["-c", "import json, sys, tomllib; print(json.dumps(tomllib.loads(sys.stdin.read())))"],
+                    { input: containerdConfig(config), encoding: "utf8" },
+                ),
+            ) as { plugins: Record<string, Record<string, unknown>> };
+            assert.deepEqual(Object.keys(parsed.plugins).sort(), [
+                "io.containerd.cri.v1.images",
+                "io.containerd.cri.v1.runtime",
+            ]);
+            assert.deepEqual(parsed.plugins["io.containerd.cri.v1.images"].pinned_images, {
+                sandbox: sandboxImage(config),
+            });
+        }
     });
 
     test("apt: per-minor Kubernetes repository, Docker's for containerd.io 2.x, pinned and held", () => {
@@ -528,8 +555,10 @@ describe("the boot script's etcd stage, run as shipped against a local release m
      * mirror is `mirrorUrl`, installing into `binDir` instead of /usr/local/bin.
      */
     function runEtcdStage(mirrorUrl: string, binDir: string, extra: Record<string, string> = {}): Promise<BootRun> {
+        // Mirrors must be https; the local one is plain http, put in place of the configured one after rendering.
+        const configured = "https://etcd-mirror.example";
         const config = configFor(
-            { cloud: "aws", etcd: '{"dedicated": true}', mirrors: JSON.stringify({ etcdReleases: mirrorUrl }) },
+            { cloud: "aws", etcd: '{"dedicated": true}', mirrors: JSON.stringify({ etcdReleases: configured }) },
             { aws: "eu-central-1" },
         );
         const layout = layoutOf(config);
@@ -544,8 +573,11 @@ describe("the boot script's etcd stage, run as shipped against a local release m
             document: parseYaml(text),
         });
         const variables = Object.fromEntries(
-            Object.entries(environment).filter(([key]) => key.startsWith("KUBEHA_ETCD_")),
+            Object.entries(environment)
+                .filter(([key]) => key.startsWith("KUBEHA_ETCD_"))
+                .map(([key, value]) => [key, value.replace(configured, mirrorUrl)]),
         );
+        assert.ok(variables.KUBEHA_ETCD_RELEASE.startsWith(`${mirrorUrl}/`));
         fs.mkdirSync(binDir, { recursive: true });
         const env = {
             PATH: process.env.PATH,
