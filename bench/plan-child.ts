@@ -9,7 +9,7 @@ async function main(): Promise<void> {
     const [stack, configFile, outDir] = process.argv.slice(2);
     const started = process.hrtime.bigint();
     const plan = await runPlan({ projectDir: path.resolve(__dirname, ".."), stack, configFile, showSecrets: false });
-    writePlan(plan, outDir);
+    writePlan(plan, outDir, { showSecrets: false });
     const wallSeconds = Number(process.hrtime.bigint() - started) / 1e9;
     const modeled = (parallelism: number) => schedule(plan.resources, parallelism);
     console.log(

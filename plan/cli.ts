@@ -2,7 +2,7 @@
 import * as path from "node:path";
 import { parseArgs } from "node:util";
 import { ProgramError, runPlan } from "./run";
-import { writePlan } from "./write";
+import { removePlan, writePlan } from "./write";
 
 const usage =
     "usage: npm run plan -- --stack <name> [--config <Pulumi.<stack>.yaml file>] [--out <dir>] [--show-secrets]";
@@ -35,10 +35,12 @@ async function main(): Promise<number> {
             configFile: args.config && path.resolve(args.config),
             showSecrets: args["show-secrets"] ?? false,
         });
-        writePlan(plan, outDir);
+        writePlan(plan, outDir, { showSecrets: args["show-secrets"] ?? false });
         console.log(`plan for stack ${args.stack}: ${plan.resources.length} resources written to ${outDir}`);
         return 0;
     } catch (error) {
+        // A plan from before must not pass for the result of this failed run.
+        removePlan(outDir);
         if (!(error instanceof ProgramError)) throw error;
         console.error(error.message);
         return 1;

@@ -4,9 +4,14 @@ import * as fs from "node:fs";
 import Module from "node:module";
 import * as path from "node:path";
 import * as pulumi from "@pulumi/pulumi";
-import { parse as parseYaml, stringify as stringifyYaml } from "yaml";
+import { parse as parseYaml, stringify as stringifyYaml, YAMLParseError } from "yaml";
+import { bundleInStdin, carriesBundle, decodeBundle } from "../render/file-bundle";
+import { HostFile } from "../render/host-file";
 import { KubehaMocks } from "./mocks";
 import { plain, RecordedInvoke, RecordedResource, Recorder, secretPlaceholder } from "./recorder";
+import { redactedConnection, redactedFile } from "./redact";
+
+export const remoteCommand = "command:remote:Command";
 
 export interface PlanOptions {
     readonly projectDir: string;
@@ -57,6 +62,11 @@ export interface PlanResult {
     readonly warnings: string[];
     /** The admin kubeconfig output, credentials redacted unless secrets are shown. */
     readonly kubeconfig?: string;
+    /**
+     * Without --show-secrets, per remote step whose stdin is a secret bundle: its configuration files with
+     * only their secret values redacted (key files left out). Empty when secrets are shown.
+     */
+    readonly redactedFiles: Readonly<Record<string, HostFile[]>>;
 }
 
 /** The program refused to run: its message lists every problem. */
@@ -95,6 +105,7 @@ export async function runPlan(options: PlanOptions): Promise<PlanResult> {
         ),
         warnings: recorder.warnings,
         kubeconfig: kubeconfigOutput(recorder.stackOutputs.get("kubeconfig"), options.showSecrets),
+        redactedFiles: options.showSecrets ? {} : redactedBundles(recorder.resources, nameOf),
     };
 
     function nameOf(urn: string): string {
@@ -147,7 +158,7 @@ export function plannedResources(recorded: RecordedResource[], showSecrets: bool
             ...(resource.additionalSecretOutputs.length > 0
                 ? { additionalSecretOutputs: resource.additionalSecretOutputs }
                 : {}),
-            inputs: plain(resource.wireInputs, { showSecrets, nameOf }) as Record<string, unknown>,
+            inputs: auditable(resource, plain(resource.wireInputs, { showSecrets, nameOf }), nameOf),
         }))
         .sort((a, b) => a.name.localeCompare(b.name) || a.type.localeCompare(b.type));
 }
@@ -164,6 +175,35 @@ export function plannedInvokes(recorded: RecordedInvoke[], showSecrets: boolean)
 }
 
 /**
+ * A remote command's connection is a secret as a whole (it holds the SSH key); where the step runs is not,
+ * so a plan without secrets still shows the hosts and users, with the key redacted.
+ */
+function auditable(resource: RecordedResource, inputs: unknown, nameOf: (urn: string) => string) {
+    const shown = inputs as Record<string, unknown>;
+    if (resource.type !== remoteCommand || shown.connection !== secretPlaceholder) return shown;
+    const connection = plain((resource.wireInputs as Record<string, unknown>).connection, {
+        showSecrets: true,
+        nameOf,
+    });
+    return { ...shown, connection: redactedConnection(connection as Parameters<typeof redactedConnection>[0]) };
+}
+
+/** The files of every secret bundle a remote step carries, as a plan without secrets may show them. */
+function redactedBundles(recorded: RecordedResource[], nameOf: (urn: string) => string): Record<string, HostFile[]> {
+    const files: Record<string, HostFile[]> = {};
+    for (const resource of recorded) {
+        const stdin = (resource.wireInputs as Record<string, unknown>).stdin;
+        if (resource.type !== remoteCommand || plain(stdin, { showSecrets: false, nameOf }) !== secretPlaceholder) {
+            continue;
+        }
+        const revealed = plain(stdin, { showSecrets: true, nameOf });
+        if (typeof revealed !== "string" || !carriesBundle(revealed)) continue;
+        files[resource.name] = decodeBundle(bundleInStdin(revealed)).flatMap((file) => redactedFile(file) ?? []);
+    }
+    return files;
+}
+
+/**
  * The configuration `pulumi up -s <stack>` would pass: the stack file's `config:` over the
  * project defaults declared in Pulumi.yaml, every value a string (objects as JSON), keys namespaced.
  */
@@ -172,14 +212,14 @@ export function readStackConfig(
     stack: string,
     configFile?: string,
 ): { project: string; config: Record<string, string> } {
-    const projectFile = parseYaml(fs.readFileSync(path.join(projectDir, "Pulumi.yaml"), "utf8")) as {
+    const projectFile = readYaml(path.join(projectDir, "Pulumi.yaml")) as {
         name: string;
         config?: Record<string, { default?: unknown } | unknown>;
     };
     const project = projectFile.name;
     const stackPath = configFile ?? path.join(projectDir, `Pulumi.${stack}.yaml`);
     if (!fs.existsSync(stackPath)) throw new ProgramError(`no stack file ${stackPath}`);
-    const stackFile = (parseYaml(fs.readFileSync(stackPath, "utf8")) ?? {}) as { config?: Record<string, unknown> };
+    const stackFile = (readYaml(stackPath) ?? {}) as { config?: Record<string, unknown> };
 
     const namespaced = (key: string) => (key.includes(":") ? key : `${project}:${key}`);
     const config: Record<string, string> = {};
@@ -194,6 +234,18 @@ export function readStackConfig(
         config[namespaced(key)] = asConfigString(value);
     }
     return { project, config };
+}
+
+/** A YAML file's content; a syntax error is one line naming the file, line and column. */
+function readYaml(file: string): unknown {
+    try {
+        return parseYaml(fs.readFileSync(file, "utf8"));
+    } catch (error) {
+        if (!(error instanceof YAMLParseError)) throw error;
+        const [start] = error.linePos ?? [];
+        const where = start ? `${file}:${start.line}:${start.col}` : file;
+        throw new ProgramError(`${where}: not valid YAML: ${error.message.split(" at line ")[0].split("\n")[0]}`);
+    }
 }
 
 function asConfigString(value: unknown): string {

@@ -6,28 +6,60 @@ import * as path from "node:path";
 import { gunzipSync } from "node:zlib";
 import { parse as parseYaml, stringify as toYaml } from "yaml";
 import { bundleInStdin, carriesBundle, decodeBundle } from "../render/file-bundle";
+import { FileMode, HostFile } from "../render/host-file";
+import { scriptInstallDir, steps } from "../render/steps";
 import { schedule } from "./latency";
 import { secretPlaceholder } from "./recorder";
-import { PlannedResource, PlanResult } from "./run";
+import { PlannedResource, PlanResult, remoteCommand } from "./run";
 
-const remoteCommand = "command:remote:Command";
-
-export function writePlan(plan: PlanResult, outDir: string): void {
-    fs.rmSync(outDir, { recursive: true, force: true });
-    const write = (relative: string, content: string) => {
-        const target = path.join(outDir, relative);
-        fs.mkdirSync(path.dirname(target), { recursive: true });
-        fs.writeFileSync(target, content);
-    };
-    write("resources.json", `${JSON.stringify(plan.resources, null, 2)}\n`);
-    write("invokes.json", `${JSON.stringify(plan.invokes, null, 2)}\n`);
-    write("outputs.json", `${JSON.stringify(plan.outputs, null, 2)}\n`);
-    write("summary.md", summary(plan));
-    for (const [file, content] of Object.entries(hostFiles(plan.resources))) write(path.join("hosts", file), content);
-    for (const [file, content] of Object.entries(manifests(plan.resources)))
-        write(path.join("manifests", file), content);
-    if (plan.kubeconfig !== undefined) write("kubeconfig", plan.kubeconfig);
+/** A file of the plan, with the mode it gets on the host (keys 0600, scripts 0755). */
+interface PlanFile {
+    readonly content: string;
+    readonly mode: FileMode;
 }
+
+/**
+ * Writes the plan to outDir, replacing what was there. It is written aside first and moved in place when
+ * complete, so outDir never holds half a plan. With secrets shown, only the owner can read it.
+ */
+export function writePlan(plan: PlanResult, outDir: string, options: { showSecrets: boolean }): void {
+    fs.mkdirSync(path.dirname(path.resolve(outDir)), { recursive: true });
+    const staging = fs.mkdtempSync(`${path.resolve(outDir)}.partial-`);
+    try {
+        const write = (relative: string, content: string, mode: FileMode = "0644") => {
+            const target = path.join(staging, relative);
+            fs.mkdirSync(path.dirname(target), { recursive: true });
+            fs.writeFileSync(target, content);
+            fs.chmodSync(target, parseInt(mode, 8));
+        };
+        write("resources.json", `${JSON.stringify(plan.resources, null, 2)}\n`);
+        write("invokes.json", `${JSON.stringify(plan.invokes, null, 2)}\n`);
+        write("outputs.json", `${JSON.stringify(plan.outputs, null, 2)}\n`);
+        write("summary.md", summary(plan));
+        for (const [file, { content, mode }] of Object.entries(hostFiles(plan.resources, plan.redactedFiles))) {
+            write(path.join("hosts", file), content, mode);
+        }
+        for (const [file, content] of Object.entries(manifests(plan.resources))) {
+            write(path.join("manifests", file), content);
+        }
+        if (plan.kubeconfig !== undefined) write("kubeconfig", plan.kubeconfig, options.showSecrets ? "0600" : "0644");
+        // mkdtemp made the directory 0700: keep it so when it holds secrets.
+        if (!options.showSecrets) fs.chmodSync(staging, 0o755);
+        removePlan(outDir);
+        fs.renameSync(staging, outDir);
+    } catch (error) {
+        fs.rmSync(staging, { recursive: true, force: true });
+        throw error;
+    }
+}
+
+/** Removes a plan directory, so that a failed run leaves nothing that could be read as its result. */
+export function removePlan(outDir: string): void {
+    fs.rmSync(outDir, { recursive: true, force: true });
+}
+
+/** Pulumi's --parallel values the summary models besides no limit: 4 × CPUs on 64, 8 and 2 cores. */
+export const modeledParallelism = [256, 32, 8] as const;
 
 function summary(plan: PlanResult): string {
     const timeline = schedule(plan.resources);
@@ -50,7 +82,22 @@ function summary(plan: PlanResult): string {
         "",
         "## Critical path",
         "",
-        `Modeled time to a ready cluster: ${timeline.minutes.toFixed(1)} minutes (plan/latency.ts documents the figures).`,
+        `Modeled time to a ready cluster: ${timeline.minutes.toFixed(1)} minutes, assuming Pulumi creates every ` +
+            "resource as soon as its dependencies are done, with no limit on how many at once " +
+            "(plan/latency.ts documents the figures).",
+        "",
+        "`pulumi up --parallel N` allows at most N resource operations at once (default: 4 × the CPUs of the " +
+            "machine that runs it); below the number of steps that could run together, steps queue and the " +
+            "cluster takes longer:",
+        "",
+        "| --parallel | modeled minutes |",
+        "| ---: | ---: |",
+        `| no limit | ${timeline.minutes.toFixed(1)} |`,
+        ...modeledParallelism.map(
+            (parallel) => `| ${parallel} | ${schedule(plan.resources, parallel).minutes.toFixed(1)} |`,
+        ),
+        "",
+        "The critical path below is the one with no limit:",
         "",
         "| finished at | resource | type |",
         "| ---: | --- | --- |",
@@ -68,11 +115,15 @@ function formatSeconds(seconds: number): string {
 
 /**
  * Per host, keyed by path under hosts/: `<host>/user-data` (decoded), `<host>/files/<absolute path>`
- * for every file the files steps install (key files only when secrets are shown), and
+ * for every file the files steps install, with its mode on the host (key files only when secrets are shown;
+ * without them, secret configuration files with their secret values redacted), and
  * `<host>/steps/NN-<step>.sh` for every remote command, in dependency order.
  */
-export function hostFiles(resources: PlannedResource[]): Record<string, string> {
-    const files: Record<string, string> = {};
+function hostFiles(
+    resources: PlannedResource[],
+    redactedFiles: Readonly<Record<string, HostFile[]>>,
+): Record<string, PlanFile> {
+    const files: Record<string, PlanFile> = {};
     const hosts = resources.filter((resource) => resource.type.endsWith(":Instance")).map((resource) => resource.name);
     const hostOf = (name: string) => hosts.find((host) => name.startsWith(`${host}-`));
     const hostByAddress = new Map(
@@ -85,16 +136,17 @@ export function hostFiles(resources: PlannedResource[]): Record<string, string> 
         const userData = resource.inputs.userData ?? resource.inputs.userDataBase64;
         if (typeof userData !== "string") continue;
         const document = decodeUserData(userData);
-        files[`${resource.name}/user-data`] = document;
-        // Files cloud-init writes at first boot land on the host too.
+        files[`${resource.name}/user-data`] = { content: document, mode: "0644" };
+        // Files cloud-init writes at first boot land on the host too (0644 unless it is told otherwise).
         const { write_files: written = [] } = (parseYaml(document) ?? {}) as {
-            write_files?: { path: string; content?: string; encoding?: string }[];
+            write_files?: { path: string; content?: string; encoding?: string; permissions?: FileMode }[];
         };
         for (const file of written) {
             const base64 = file.encoding === "b64" || file.encoding === "base64";
-            files[`${resource.name}/files${file.path}`] = base64
-                ? Buffer.from(file.content ?? "", "base64").toString("utf8")
-                : (file.content ?? "");
+            files[`${resource.name}/files${file.path}`] = {
+                content: base64 ? Buffer.from(file.content ?? "", "base64").toString("utf8") : (file.content ?? ""),
+                mode: file.permissions ?? "0644",
+            };
         }
     }
     const stepCounts = new Map<string, number>();
@@ -104,35 +156,52 @@ export function hostFiles(resources: PlannedResource[]): Record<string, string> 
         const stepName = step.name.slice(host.length + 1);
         const number = (stepCounts.get(host) ?? 0) + 1;
         stepCounts.set(host, number);
-        files[`${host}/steps/${String(number).padStart(2, "0")}-${stepName}.sh`] = stepScript(step, hostByAddress);
+        files[`${host}/steps/${String(number).padStart(2, "0")}-${stepName}.sh`] = {
+            content: stepScript(step, host, stepName, hostByAddress),
+            mode: "0644",
+        };
         const stdin = step.inputs.stdin;
-        if (typeof stdin === "string" && stdin !== secretPlaceholder && carriesBundle(stdin)) {
-            for (const file of decodeBundle(bundleInStdin(stdin))) files[`${host}/files${file.path}`] = file.content;
-        }
+        const carried =
+            typeof stdin === "string" && stdin !== secretPlaceholder && carriesBundle(stdin)
+                ? decodeBundle(bundleInStdin(stdin))
+                : (redactedFiles[step.name] ?? []);
+        for (const file of carried) files[`${host}/files${file.path}`] = { content: file.content, mode: file.mode };
     }
     return files;
 }
 
 /** What a step runs and where, with the environment it passes (secret values redacted unless shown). */
-function stepScript(step: PlannedResource, hostByAddress: Map<string, string>): string {
+function stepScript(step: PlannedResource, host: string, stepName: string, hostByAddress: Map<string, string>): string {
     const environment = (step.inputs.environment ?? {}) as Record<string, unknown>;
-    const connection = step.inputs.connection as { host?: string; proxy?: unknown } | string | undefined;
-    const target =
-        typeof connection !== "object"
-            ? "its host (connection is secret: --show-secrets tells which)"
-            : connection.proxy
-              ? `${hostByAddress.get(String(connection.host)) ?? connection.host}, through the bastion`
-              : "the bastion";
+    const connection = step.inputs.connection as { host?: string; proxy?: unknown } | undefined;
+    const target = connection?.proxy ? (hostByAddress.get(String(connection.host)) ?? connection.host) : "the bastion";
+    const route = connection?.proxy ? `${target}, through the bastion` : "the bastion";
+    const command = String(step.inputs.create ?? step.inputs.delete ?? "");
     const lines = [
         "#!/bin/sh",
-        `# ${step.name}: runs over SSH on ${target}; after: ${step.dependencies.join(", ") || "-"}`,
+        `# ${step.name}: runs over SSH on ${route}${target === host ? "" : `, on behalf of ${host}`}` +
+            (step.inputs.create ? "" : ", when the resource is deleted (the host or node goes)"),
+        `# runs: ${whatRuns(command, stepName)}`,
+        `# after: ${step.dependencies.join(", ") || "-"}`,
         ...(step.inputs.triggers ? [`# re-runs when these change: ${JSON.stringify(step.inputs.triggers)}`] : []),
         ...Object.entries(environment).map(([key, value]) => `# env ${key}=${String(value)}`),
-        String(step.inputs.create ?? ""),
-        ...(step.inputs.delete ? ["# on delete:", `# ${String(step.inputs.delete)}`] : []),
+        command,
         "",
     ];
     return lines.join("\n");
+}
+
+/** The script a step's command runs: piped to `bash -s` (a standalone step), or the copy installed on the host. */
+function whatRuns(command: string, stepName: string): string {
+    const installed = new RegExp(`${scriptInstallDir}/(\\S+)`).exec(command);
+    if (installed) return `${installed[0]}, the installed copy of scripts/${installed[1]}`;
+    const standalone = Object.values(steps).find(
+        (step) => "standalone" in step && step.standalone && step.name === stepName,
+    );
+    if (/\bbash -s$/.test(command) && standalone) {
+        return `scripts/${standalone.script}, sent on stdin to bash -s${"stdin" in standalone ? `, followed by ${standalone.stdin}` : ""}`;
+    }
+    return "the command below";
 }
 
 /** Resources ordered so that each comes after everything it depends on (ties by name). */

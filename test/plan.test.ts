@@ -1,11 +1,18 @@
 // The offline plan as a user runs it: real stacks, broken configs, and repeatability.
 import assert from "node:assert/strict";
+import { spawnSync } from "node:child_process";
 import * as fs from "node:fs";
+import * as os from "node:os";
 import * as path from "node:path";
 import { describe, test } from "node:test";
+import { parse as parseYaml } from "yaml";
+import { kubeadmConfigPaths } from "../render/kubeadm";
+import { apiserverFiles } from "../render/apiserver-files";
+import { schedule } from "../plan/latency";
 import type { PlannedResource } from "../plan/run";
+import { modeledParallelism } from "../plan/write";
 import { steps } from "../render/steps";
-import { plan, runPlanCli } from "./support/plan";
+import { plan, projectDir, runPlanCli } from "./support/plan";
 
 describe("plans of the shipped stacks", () => {
     for (const stack of ["dev", "aws-dev"]) {
@@ -99,6 +106,20 @@ describe("a broken stack config stops the plan before any resource", () => {
         ["unsupported Kubernetes", { "kubeha:kubernetesVersion": "1.28.3" }, "kubeha:kubernetesVersion"],
         ["malformed allow-list", { "kubeha:allowedCidrs": { api: ["everyone"] } }, "kubeha:allowedCidrs.api[0]"],
         ["missing region", { "alicloud:region": undefined }, "alicloud:region"],
+        ["one zone", { "kubeha:zones": ["cn-hangzhou-h"] }, "kubeha:zones"],
+        ["zone of another region", { "kubeha:zones": ["cn-hangzhou-h", "cn-beijing-a"] }, "kubeha:zones[1]"],
+        [
+            "image repository with a scheme",
+            { "kubeha:mirrors": { flannelImages: "https://ghcr.io/flannel-io" } },
+            "kubeha:mirrors.flannelImages",
+        ],
+        [
+            "plain-http mirror",
+            { "kubeha:mirrors": { containerdApt: "http://mirrors.aliyun.com/docker-ce/linux/ubuntu" } },
+            "kubeha:mirrors.containerdApt",
+        ],
+        ["misspelled text key", { "kubeha:kubeProxymode": "ipvs" }, "kubeha:kubeProxymode"],
+        ["AWS-only key on Aliyun", { "kubeha:network": { natGateways: "per-zone" } }, "kubeha:network.natGateways"],
     ];
     for (const [name, change, key] of cases) {
         test(name, () => {
@@ -156,3 +177,170 @@ function withoutKeyMaterial(text: string): string {
         .replace(/ssh-(rsa|ed25519) [A-Za-z0-9+/=]+/g, "<ssh key>")
         .replace(/[A-Za-z0-9+/]{120,}={0,2}/g, "<base64>");
 }
+
+describe("the plan fails cleanly", () => {
+    test("a failed plan removes the previous plan from its output directory", () => {
+        const previous = fs.mkdtempSync(path.join(os.tmpdir(), "kubeha-previous-"));
+        fs.cpSync(plan({ stack: "dev" }).dir, previous, { recursive: true });
+        const broken = path.join(os.tmpdir(), `kubeha-broken-${process.pid}.yaml`);
+        fs.writeFileSync(
+            broken,
+            "config:\n  kubeha:cloud: aliyun\n  alicloud:region: cn-hangzhou\n  kubeha:masters: {count: 2}\n",
+        );
+        const run = spawnSync(
+            process.execPath,
+            [
+                "--require",
+                "ts-node/register/transpile-only",
+                "plan/cli.ts",
+                "--stack",
+                "dev",
+                "--config",
+                broken,
+                "--out",
+                previous,
+            ],
+            { cwd: projectDir, encoding: "utf8" },
+        );
+        assert.equal(run.status, 1, run.stderr);
+        assert.match(run.stderr, /kubeha:masters\.count: must be odd/);
+        assert.equal(fs.existsSync(previous), false, "the earlier plan is gone");
+    });
+
+    test("a YAML syntax error in --config is one line with the file, line and column", () => {
+        const broken = path.join(os.tmpdir(), `kubeha-syntax-${process.pid}.yaml`);
+        fs.writeFileSync(
+            broken,
+            "config:\n  kubeha:cloud: aws\n  kubeha:masters: {count: 3\n  aws:region: eu-central-1\n",
+        );
+        const run = spawnSync(
+            process.execPath,
+            ["--require", "ts-node/register/transpile-only", "plan/cli.ts", "--stack", "aws-dev", "--config", broken],
+            { cwd: projectDir, encoding: "utf8" },
+        );
+        assert.equal(run.status, 1);
+        const lines = run.stderr.trim().split("\n");
+        assert.equal(lines.length, 1, run.stderr);
+        assert.match(lines[0], new RegExp(`^${broken.replace(/[.]/g, "\\.")}:4:3: not valid YAML: `));
+    });
+});
+
+describe("the plan, auditable without secrets", () => {
+    const hidden = plan({ stack: "dev" });
+    const shown = plan({ stack: "dev", showSecrets: true });
+    const filesOf = (dir: string): string[] =>
+        fs.readdirSync(dir, { withFileTypes: true }).flatMap((entry) => {
+            const full = path.join(dir, entry.name);
+            return entry.isDirectory() ? filesOf(full) : [full];
+        });
+    const modeOf = (file: string) => (fs.statSync(file).mode & 0o777).toString(8).padStart(4, "0");
+
+    test("host files have the mode they get on the host; with secrets the plan is its owner's alone", () => {
+        assert.equal(modeOf(shown.dir), "0700");
+        assert.equal(modeOf(path.join(shown.dir, "kubeconfig")), "0600");
+        assert.equal(modeOf(hidden.dir), "0755");
+        const master = path.join(shown.dir, "hosts/master-1/files");
+        assert.equal(modeOf(path.join(master, "etc/kubernetes/pki/ca.key")), "0600");
+        assert.equal(modeOf(path.join(master, "etc/kubernetes/pki/ca.crt")), "0644");
+        assert.equal(modeOf(path.join(master, "usr/local/lib/kubeha/start-etcd.sh")), "0755");
+        assert.equal(modeOf(path.join(master, "usr/local/lib/kubeha/host-boot.sh")), "0755");
+        assert.equal(modeOf(path.join(master, kubeadmConfigPaths.init)), "0600");
+    });
+
+    test("kubeadm and encryption configurations are shown with only their secret values redacted", () => {
+        for (const [host, file] of [
+            ["master-1", kubeadmConfigPaths.init],
+            ["master-2", kubeadmConfigPaths.join],
+            ["worker-1", kubeadmConfigPaths.join],
+            ["master-1", apiserverFiles.encryptionConfig],
+        ]) {
+            const read = (dir: string) => fs.readFileSync(path.join(dir, "hosts", host, "files", file), "utf8");
+            const redacted = read(hidden.dir);
+            const real = read(shown.dir);
+            assert.notEqual(redacted, real);
+            const secretLine = /^(\s*-?\s*(token|secret): ).*$/gm;
+            assert.equal(redacted, real.replace(secretLine, '$1"[secret]"'), `${host} ${file}`);
+            assert.match(redacted, /(token|secret): "\[secret\]"/);
+        }
+        const init = parseYaml(
+            fs
+                .readFileSync(path.join(hidden.dir, "hosts/master-1/files", kubeadmConfigPaths.init), "utf8")
+                .split("---\n")
+                .find((doc) => doc.includes("KubeProxyConfiguration"))!,
+        );
+        assert.equal(init.mode, "nftables");
+    });
+
+    test("without secrets no host file holds a key or a token, and key files are left out", () => {
+        const files = filesOf(path.join(hidden.dir, "hosts"));
+        for (const file of files) {
+            const text = fs.readFileSync(file, "utf8");
+            assert.doesNotMatch(text, /PRIVATE KEY/, file);
+            assert.doesNotMatch(text, /\b[a-z0-9]{6}\.[a-z0-9]{16}\b/, file);
+        }
+        assert.ok(!files.some((file) => file.endsWith(".key")));
+        assert.ok(filesOf(path.join(shown.dir, "hosts")).some((file) => file.endsWith("/pki/ca.key")));
+    });
+
+    test("each step file says where it runs and which script it runs", () => {
+        const stepsOf = (host: string) => {
+            const dir = path.join(hidden.dir, "hosts", host, "steps");
+            return fs.readdirSync(dir).map((name) => ({ name, text: fs.readFileSync(path.join(dir, name), "utf8") }));
+        };
+        const header = (text: string) => text.split("\n").slice(1, 3);
+        for (const host of ["master-1", "master-2", "worker-1"]) {
+            for (const step of stepsOf(host)) {
+                const [where, what] = header(step.text);
+                assert.match(where, /: runs over SSH on /, `${host}/${step.name}`);
+                const script =
+                    /^# runs: (?:scripts\/(\S+), sent on stdin to bash -s|(\/usr\/local\/lib\/kubeha\/\S+), the installed copy of scripts\/(\S+))/.exec(
+                        what,
+                    );
+                assert.ok(script, `${host}/${step.name}: ${what}`);
+                const source = script[1] ?? script[3];
+                assert.ok(fs.existsSync(path.join(projectDir, "scripts", source)), source);
+                if (script[2]) {
+                    // The installed script exists on the host the step runs on.
+                    const runsOn = /runs over SSH on (\S+?),/.exec(where)![1];
+                    assert.ok(
+                        hidden.exists(path.join("hosts", runsOn, "files", script[2])),
+                        `${runsOn} has ${script[2]}`,
+                    );
+                }
+            }
+        }
+        const [ssh] = stepsOf("worker-1").filter((step) => step.name.endsWith("-ssh.sh"));
+        assert.match(header(ssh.text)[0], /^# worker-1-ssh: runs over SSH on the bastion, on behalf of worker-1$/);
+        const [removal] = stepsOf("worker-1").filter((step) => step.name.endsWith("-remove-node.sh"));
+        assert.match(
+            header(removal.text)[0],
+            /runs over SSH on master-1, through the bastion, on behalf of worker-1, when the resource is deleted/,
+        );
+        const [approval] = stepsOf("worker-1").filter((step) => step.name.endsWith("-serving-cert.sh"));
+        assert.match(
+            header(approval.text)[0],
+            /runs over SSH on master-1, through the bastion, on behalf of worker-1$/,
+        );
+        const [join] = stepsOf("worker-1").filter((step) => step.name.endsWith("-join.sh"));
+        assert.match(header(join.text)[0], /runs over SSH on worker-1, through the bastion$/);
+    });
+
+    test("summary.md gives the modeled time with no limit and at several --parallel values", () => {
+        const summary = hidden.file("summary.md");
+        assert.match(summary, /no limit on how many at once/);
+        assert.match(summary, /`pulumi up --parallel N` allows at most N/);
+        const minutes = (parallel: number) => schedule(hidden.resources, parallel).minutes.toFixed(1);
+        assert.match(summary, new RegExp(`^\\| no limit \\| ${minutes(Infinity)} \\|$`, "m"));
+        for (const parallel of modeledParallelism) {
+            assert.match(summary, new RegExp(`^\\| ${parallel} \\| ${minutes(parallel)} \\|$`, "m"));
+        }
+    });
+});
+
+test("a key in a namespace nothing reads is named in the plan's warnings", () => {
+    const result = plan({ stack: "aws-dev", config: { "kube-ha:timezone": "Asia/Shanghai" } });
+    assert.match(
+        result.file("summary.md"),
+        /^- kube-ha:timezone: no part of this program reads the namespace kube-ha/m,
+    );
+});
