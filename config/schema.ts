@@ -47,7 +47,7 @@ const instanceType = z
  * query or fragment, and only characters that stay literal in an apt source line, a shell word and a YAML or
  * TOML string. One pattern, so a bad value gets one message.
  */
-export const mirrorUrlPattern =
+const mirrorUrlPattern =
     /^https:\/\/[a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)*(:[0-9]{1,5})?(\/[A-Za-z0-9._~:%+-]*)*$/;
 const mirrorUrl = z.string().regex(mirrorUrlPattern, {
     message:
@@ -65,7 +65,7 @@ const imageNamePattern = new RegExp(
 );
 
 /** Whether `<repository>/<image>` is a valid image name (every image the program pulls is named so). */
-export function isImageRepository(repository: string): boolean {
+function isImageRepository(repository: string): boolean {
     return repository.length <= 200 && imageNamePattern.test(`${repository}/image`);
 }
 
