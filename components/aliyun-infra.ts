@@ -234,6 +234,7 @@ export class AliyunInfra extends pulumi.ComponentResource implements ClusterInfr
         const instance = (host: PlannedHost, dependsOn: pulumi.Resource[]) =>
             this.instance(host, {
                 config,
+                zoneId: zones[host.zoneIndex],
                 imageId: image.images[0].id,
                 keyName: keyPair.keyPairName,
                 vswitchId: (host.role === "bastion" ? publicSwitches : privateSwitches)[host.zoneIndex].id,
@@ -442,7 +443,7 @@ export class AliyunInfra extends pulumi.ComponentResource implements ClusterInfr
         ];
         const disks = hostDisks(host, config);
         const isBastion = host.role === "bastion";
-        return new alicloud.ecs.Instance(
+        const instance = new alicloud.ecs.Instance(
             host.name,
             {
                 instanceName: host.name,
@@ -463,14 +464,16 @@ export class AliyunInfra extends pulumi.ComponentResource implements ClusterInfr
                 systemDiskCategory: diskCategory,
                 systemDiskSize: disks.systemSizeGb,
                 systemDiskEncrypted: true,
-                dataDisks: disks.data.map((disk) => ({
-                    name: `${host.name}-${disk.purpose}`,
-                    description: `${disk.purpose} data`,
-                    category: diskCategory,
-                    size: disk.sizeGb,
-                    encrypted: true,
-                    deleteWithInstance: true,
-                })),
+                dataDisks: disks.data
+                    .filter((disk) => !disk.outlivesHost)
+                    .map((disk) => ({
+                        name: `${host.name}-${disk.purpose}`,
+                        description: `${disk.purpose} data`,
+                        category: diskCategory,
+                        size: disk.sizeGb,
+                        encrypted: true,
+                        deleteWithInstance: true,
+                    })),
                 userData: placement.userData,
             },
             {
@@ -484,6 +487,31 @@ export class AliyunInfra extends pulumi.ComponentResource implements ClusterInfr
                 deleteBeforeReplace: true,
             },
         );
+        // A disk whose data the cluster cannot rebuild (etcd) is not an inline data disk, which would be released
+        // with the instance: it is its own protected resource, and a replaced host gets it back (its boot finds
+        // the filesystem and mounts it; etcd restarts as the same member with its data).
+        for (const disk of disks.data.filter((data) => data.outlivesHost)) {
+            const name = `${host.name}-${disk.purpose}-disk`;
+            const cloudDisk = new alicloud.ecs.EcsDisk(
+                name,
+                {
+                    diskName: name,
+                    description: `${disk.purpose} data of ${host.name}`,
+                    zoneId: placement.zoneId,
+                    category: diskCategory,
+                    size: disk.sizeGb,
+                    encrypted: true,
+                    deleteWithInstance: false,
+                },
+                { parent: this, protect: true },
+            );
+            new alicloud.ecs.EcsDiskAttachment(
+                `${name}-attachment`,
+                { diskId: cloudDisk.id, instanceId: instance.id, deleteWithInstance: false },
+                { parent: this },
+            );
+        }
+        return instance;
     }
 }
 
@@ -519,6 +547,7 @@ function apiEndpoint(
 
 interface InstancePlacement {
     readonly config: ClusterConfig;
+    readonly zoneId: string;
     readonly imageId: pulumi.Input<string>;
     readonly keyName: pulumi.Input<string>;
     readonly vswitchId: pulumi.Input<string>;

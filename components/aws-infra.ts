@@ -356,7 +356,9 @@ export class AwsInfra extends pulumi.ComponentResource implements ClusterInfra {
             );
             // Separate volumes, not ebsBlockDevices: a new size is applied in place (ModifyVolume) instead
             // of replacing the instance, and the data outlives an instance replacement.
-            for (const { purpose: disk, sizeGb } of disks.data) {
+            // A volume whose data the cluster cannot rebuild (etcd) is protected: no replacement or deletion in a
+            // routine `pulumi up` can take it (README, "Masters and etcd").
+            for (const { purpose: disk, sizeGb, outlivesHost } of disks.data) {
                 const volume = new aws.ebs.Volume(
                     `${host.name}-${disk}-disk`,
                     {
@@ -366,7 +368,7 @@ export class AwsInfra extends pulumi.ComponentResource implements ClusterInfra {
                         encrypted: true,
                         tags: tags(`${host.name}-${disk}-disk`),
                     },
-                    parent,
+                    { parent: this, protect: outlivesHost },
                 );
                 new aws.ec2.VolumeAttachment(
                     `${host.name}-${disk}-disk-attachment`,

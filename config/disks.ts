@@ -8,6 +8,11 @@ export type DataDiskPurpose = "etcd" | "containerd";
 export interface DataDisk {
     readonly purpose: DataDiskPurpose;
     readonly sizeGb: number;
+    /**
+     * The disk holds state the cluster cannot rebuild (an etcd member's data): it is a cloud resource of its own,
+     * protected from deletion, that a replaced or deleted instance never takes with it; the new instance gets it back.
+     */
+    readonly outlivesHost: boolean;
 }
 
 export interface HostDisks {
@@ -21,8 +26,11 @@ export function hostDisks(host: PlannedHost, config: ClusterConfig): HostDisks {
     // Dedicated etcd hosts are control-plane machines without a kubelet: master-sized system disk, no containerd disk.
     const group = host.role === "worker" ? config.workers : config.masters;
     const data: DataDisk[] = [];
-    if (host.etcdMember) data.push({ purpose: "etcd", sizeGb: config.etcd.diskSizeGb });
-    if (host.role !== "etcd") data.push({ purpose: "containerd", sizeGb: group.containerdDiskSizeGb });
+    if (host.etcdMember) data.push({ purpose: "etcd", sizeGb: config.etcd.diskSizeGb, outlivesHost: true });
+    // Images and container layers: a replaced host pulls them again.
+    if (host.role !== "etcd") {
+        data.push({ purpose: "containerd", sizeGb: group.containerdDiskSizeGb, outlivesHost: false });
+    }
     return { systemSizeGb: group.diskSizeGb, data };
 }
 

@@ -24,6 +24,8 @@ const t = {
     record: "alicloud:pvtz/zoneRecord:ZoneRecord",
     eip: "alicloud:ecs/eipAddress:EipAddress",
     apiRecord: "alicloud:dns/alidnsRecord:AlidnsRecord",
+    disk: "alicloud:ecs/ecsDisk:EcsDisk",
+    diskAttachment: "alicloud:ecs/ecsDiskAttachment:EcsDiskAttachment",
 };
 
 /** The dev stack with etcd on its own hosts, WireGuard, restricted CIDRs and non-default sizes. */
@@ -105,6 +107,9 @@ describe("Aliyun infrastructure (dev stack)", () => {
             [t.serverGroup]: 1,
             [t.backend]: 3,
             [t.listener]: 1,
+            // etcd data disks are resources of their own, attached to the etcd members (masters or etcd hosts).
+            [t.disk]: 3,
+            [t.diskAttachment]: 3,
             ...(apiRecords ? { [t.apiRecord]: apiRecords } : {}),
         });
         // dev: bastion, 3 masters, 3 workers; the variant adds 3 etcd hosts (and their group) and a worker.
@@ -287,6 +292,7 @@ describe("Aliyun infrastructure (dev stack)", () => {
             etcd: { system: sizes["kubeha:masters"].diskSizeGb, data: [["etcd", 30]] },
             worker: { system: 50, data: [["containerd", 120]] },
         };
+        /** Inline data disks (released with the instance) and the etcd disk attached to it, per host. */
         const checkDisks = (result: Plan, want: typeof expected) => {
             for (const instance of result.ofType(t.instance)) {
                 const role = layoutOf(result)[instance.name].role;
@@ -294,21 +300,34 @@ describe("Aliyun infrastructure (dev stack)", () => {
                 assert.equal(inputs.systemDiskCategory, "cloud_essd");
                 assert.equal(inputs.systemDiskEncrypted, true);
                 assert.equal(inputs.systemDiskSize, want[role].system, `${instance.name} system disk`);
-                const disks = inputs.dataDisks as Record<string, unknown>[];
-                for (const disk of disks) {
+                const inline = inputs.dataDisks as Record<string, unknown>[];
+                for (const disk of inline) {
                     assert.equal(disk.category, "cloud_essd");
                     assert.equal(disk.encrypted, true);
                     assert.equal(disk.deleteWithInstance, true);
                 }
+                const attached = result
+                    .ofType(t.diskAttachment)
+                    .filter((attachment) => byId(result, attachment.inputs.instanceId) === instance)
+                    .map((attachment) => byId(result, attachment.inputs.diskId));
                 assert.deepEqual(
-                    disks.map((disk) => [String(disk.name).replace(`${instance.name}-`, ""), disk.size]),
+                    [
+                        ...attached.map((disk): [string, unknown] => [
+                            disk.name.replace(`${instance.name}-`, "").replace(/-disk$/, ""),
+                            disk.inputs.size,
+                        ]),
+                        ...inline.map((disk): [string, unknown] => [
+                            String(disk.name).replace(`${instance.name}-`, ""),
+                            disk.size,
+                        ]),
+                    ],
                     want[role].data,
-                    `${instance.name} data disks, in attachment order`,
+                    `${instance.name} data disks: the etcd disk attached, then the inline ones`,
                 );
             }
         };
         checkDisks(plan(variant), expected);
-        // etcd on the masters: the etcd disk comes first, then containerd (schema defaults: 20, 50, 100 GiB).
+        // etcd on the masters (schema defaults: 20, 50, 100 GiB).
         checkDisks(plan({ stack: "dev" }), {
             bastion: { system: 20, data: [] },
             master: {
@@ -321,6 +340,41 @@ describe("Aliyun infrastructure (dev stack)", () => {
             etcd: { system: 0, data: [] },
             worker: { system: 40, data: [["containerd", 100]] },
         });
+    });
+
+    test("etcd disks outlive their hosts: own resources, protected, never released with the instance", () => {
+        for (const request of [{ stack: "dev" }, variant]) {
+            const result = plan(request);
+            const members = Object.entries(layoutOf(result))
+                .filter(([, host]) => host.role === (request === variant ? "etcd" : "master"))
+                .map(([name]) => name);
+            const disks = result.ofType(t.disk);
+            assert.deepEqual(disks.map((disk) => disk.name).sort(), members.map((name) => `${name}-etcd-disk`).sort());
+            for (const disk of disks) {
+                const host = disk.name.replace(/-etcd-disk$/, "");
+                assert.equal(disk.protect, true, `${disk.name}: no routine pulumi up may delete or replace it`);
+                assert.equal(disk.inputs.deleteWithInstance, false, `${disk.name} is not released with ${host}`);
+                assert.equal(disk.inputs.encrypted, true);
+                assert.equal(disk.inputs.category, "cloud_essd");
+                assert.equal(disk.inputs.zoneId, layoutOf(result)[host].zone, `${disk.name} lies in ${host}'s zone`);
+                assert.ok(
+                    !disk.dependencies.includes(host),
+                    `${disk.name} must not depend on (be replaced with) ${host}`,
+                );
+                const [attachment] = result
+                    .ofType(t.diskAttachment)
+                    .filter((candidate) => byId(result, candidate.inputs.diskId) === disk);
+                assert.equal(byId(result, attachment.inputs.instanceId).name, host);
+                assert.equal(attachment.inputs.deleteWithInstance, false);
+            }
+            for (const instance of result.ofType(t.instance)) {
+                const inline = (instance.inputs.dataDisks ?? []) as { name: string }[];
+                assert.ok(
+                    !inline.some((disk) => disk.name.endsWith("-etcd")),
+                    `${instance.name} has no inline etcd disk`,
+                );
+            }
+        }
     });
 
     test("every host: Aliyun's own Ubuntu 24.04 x86_64 image, token-only metadata, non-root login", () => {

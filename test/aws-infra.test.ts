@@ -226,6 +226,15 @@ describe("aws-dev: default configuration", () => {
         assert.equal(disks.get("bastion"), undefined);
     });
 
+    test("etcd volumes outlive their hosts: protected, and never replaced with the instance", () => {
+        for (const volume of p().ofType("aws:ebs/volume:Volume")) {
+            const [, host, purpose] = /^(.+)-(etcd|containerd)-disk$/.exec(volume.name) ?? [];
+            assert.ok(host, volume.name);
+            assert.equal(volume.protect, purpose === "etcd" ? true : undefined, `${volume.name}: protect`);
+            assert.ok(!volume.dependencies.includes(host), `${volume.name} must not depend on (be replaced with) ${host}`);
+        }
+    });
+
     test("masters and workers have no public address and go out through NAT", () => {
         const eipTargets = p()
             .ofType("aws:ec2/eip:Eip")
