@@ -231,7 +231,10 @@ describe("aws-dev: default configuration", () => {
             const [, host, purpose] = /^(.+)-(etcd|containerd)-disk$/.exec(volume.name) ?? [];
             assert.ok(host, volume.name);
             assert.equal(volume.protect, purpose === "etcd" ? true : undefined, `${volume.name}: protect`);
-            assert.ok(!volume.dependencies.includes(host), `${volume.name} must not depend on (be replaced with) ${host}`);
+            assert.ok(
+                !volume.dependencies.includes(host),
+                `${volume.name} must not depend on (be replaced with) ${host}`,
+            );
         }
     });
 
