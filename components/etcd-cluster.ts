@@ -3,7 +3,7 @@
 // changes, one member at a time; a replaced host rejoins as a new member.
 import * as pulumi from "@pulumi/pulumi";
 import { ClusterConfig } from "../config/resolve";
-import { etcdClientUrls, etcdConfigPath, etcdPki, etcdUnitPath } from "../render/etcd";
+import { etcdClientUrls, etcdConfigPath, etcdDiskMountPoint, etcdPki, etcdUnitPath } from "../render/etcd";
 import { filesDigest, LazyFile } from "./host-files";
 import { ClusterHost, SshAccess } from "./hosts";
 import { PreparedHosts } from "./prepared-hosts";
@@ -40,7 +40,7 @@ export class EtcdCluster extends pulumi.ComponentResource {
                 runStep(
                     member,
                     "etcd",
-                    { ...client, KUBEHA_ETCD_CONFIG: etcdConfigPath },
+                    { ...client, KUBEHA_ETCD_CONFIG: etcdConfigPath, KUBEHA_ETCD_DISK: etcdDiskMountPoint },
                     {
                         ssh: args.ssh,
                         parent: this,

@@ -65,6 +65,9 @@ const etcdClient = {
 
 const etcdMember = {
     KUBEHA_ETCD_CONFIG: { description: "this member's etcd --config-file (etcdConfigPath)" },
+    KUBEHA_ETCD_DISK: {
+        description: "mount point of the etcd disk (etcdDiskMountPoint): the step refuses unless it is mounted there",
+    },
     ...etcdClient,
 } as const;
 

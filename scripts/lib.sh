@@ -104,6 +104,23 @@ etcd_setting() {
     sed -nE "s/^$2:[[:space:]]*[\"']?([^\"'#]*[^\"'#[:space:]])[\"']?[[:space:]]*(#.*)?$/\\1/p" "$1" | head -n 1
 }
 
+# require_etcd_disk MOUNTPOINT DATA_DIR: DATA_DIR lies on the etcd disk, and that disk is mounted at MOUNTPOINT.
+# The fstab entry is nofail (the host stays reachable without it): unchecked, a failed mount looks like the empty
+# data dir of a replaced host, and the member would be removed from a cluster it is healthy in. The boot labels the
+# filesystem it makes kubeha-etcd (scripts/host-boot.sh), so another filesystem mounted there is refused too.
+require_etcd_disk() {
+    local mountpoint=$1 data_dir=$2 label
+    [[ $data_dir == "$mountpoint"/?* ]] || fail "the etcd data-dir $data_dir is not on the etcd disk ($mountpoint)"
+    findmnt -rn --mountpoint "$mountpoint" >/dev/null ||
+        fail "the etcd disk is not mounted at $mountpoint: refusing to start (or replace) this member on another disk" \
+            "findmnt $mountpoint; lsblk -f (is the disk attached?); grep $mountpoint /etc/fstab; journalctl -b -u '*.mount'" \
+            "mount $mountpoint, then run this step again"
+    label=$(findmnt -rn -o LABEL --mountpoint "$mountpoint")
+    [[ $label == kubeha-etcd ]] ||
+        fail "the filesystem mounted at $mountpoint is not the etcd disk (label '${label}', expected kubeha-etcd)" \
+            "findmnt $mountpoint; lsblk -f"
+}
+
 # etcd_inputs_digest CONFIG: digest of the config and every file it names (certificates, keys). The
 # initial-cluster-state line is left out: etcd reads it only at a member's first start.
 etcd_inputs_digest() {

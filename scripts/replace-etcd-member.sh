@@ -12,6 +12,7 @@ source "${BASH_SOURCE[0]%/*}/lib.sh"
 : "${KUBEHA_ETCD_CACERT:?KUBEHA_ETCD_CACERT is required (etcd CA certificate)}"
 : "${KUBEHA_ETCD_CERT:?KUBEHA_ETCD_CERT is required (etcd client certificate)}"
 : "${KUBEHA_ETCD_KEY:?KUBEHA_ETCD_KEY is required (etcd client key)}"
+: "${KUBEHA_ETCD_DISK:?KUBEHA_ETCD_DISK is required (mount point of the etcd disk)}"
 : "${KUBEHA_TIMEOUT:=300}"
 require_seconds KUBEHA_TIMEOUT "$KUBEHA_TIMEOUT"
 
@@ -24,6 +25,7 @@ client_urls=$(etcd_setting "$config" advertise-client-urls)
 data_dir=$(etcd_setting "$config" data-dir)
 [[ -n $name && -n $peer_url && $data_dir == /?* ]] ||
     fail "$config lacks name, initial-advertise-peer-urls or an absolute data-dir" "cat $config"
+require_etcd_disk "$KUBEHA_ETCD_DISK" "$data_dir"
 others=$(etcd_others "$KUBEHA_ETCD_ENDPOINTS" "$client_urls")
 [[ -n $others ]] || fail "no other member in KUBEHA_ETCD_ENDPOINTS: a single-member cluster cannot replace its member"
 use_etcd_client "$KUBEHA_ETCD_CACERT" "$KUBEHA_ETCD_CERT" "$KUBEHA_ETCD_KEY"

@@ -2,7 +2,9 @@
 # Step start-etcd (every etcd member, all at once): enables and starts etcd.service (render/etcd.ts) and
 # restarts it when its unit, config or certificates changed. On a host whose data dir is empty while the
 # other members already run a cluster that lists this member as started (the host was replaced) or not at
-# all, it hands over to replace-etcd-member.sh: starting it as a new member would fail.
+# all, it hands over to replace-etcd-member.sh: starting it as a new member would fail. It refuses to do anything
+# unless the data dir lies on the etcd disk, mounted at KUBEHA_ETCD_DISK: an empty dir on the system disk (a mount
+# that failed) must not pass for a replaced host.
 set -euo pipefail
 # shellcheck source=lib.sh
 source "${BASH_SOURCE[0]%/*}/lib.sh"
@@ -12,12 +14,14 @@ source "${BASH_SOURCE[0]%/*}/lib.sh"
 : "${KUBEHA_ETCD_CACERT:?KUBEHA_ETCD_CACERT is required (etcd CA certificate)}"
 : "${KUBEHA_ETCD_CERT:?KUBEHA_ETCD_CERT is required (etcd client certificate)}"
 : "${KUBEHA_ETCD_KEY:?KUBEHA_ETCD_KEY is required (etcd client key)}"
+: "${KUBEHA_ETCD_DISK:?KUBEHA_ETCD_DISK is required (mount point of the etcd disk)}"
 : "${KUBEHA_TIMEOUT:=300}" # passed on to replace-etcd-member.sh
 require_seconds KUBEHA_TIMEOUT "$KUBEHA_TIMEOUT"
 export KUBEHA_TIMEOUT
 
 [[ -r $KUBEHA_ETCD_CONFIG ]] || fail "$KUBEHA_ETCD_CONFIG does not exist" "the install-files step's output"
 data_dir=$(etcd_setting "$KUBEHA_ETCD_CONFIG" data-dir)
+require_etcd_disk "$KUBEHA_ETCD_DISK" "$data_dir"
 peer_url=$(etcd_setting "$KUBEHA_ETCD_CONFIG" initial-advertise-peer-urls)
 others=$(etcd_others "$KUBEHA_ETCD_ENDPOINTS" "$(etcd_setting "$KUBEHA_ETCD_CONFIG" advertise-client-urls)")
 

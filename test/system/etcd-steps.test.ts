@@ -40,7 +40,10 @@ describe("etcd steps against a real 3-member etcd", () => {
     const sandbox = new StepSandbox("etcd-steps");
     const pki = path.join(sandbox.dir, "pki");
     const configPath = (member: Member) => path.join(sandbox.dir, "config", `${member}.yaml`);
-    const dataDir = (member: Member) => path.join(sandbox.dir, "data", member);
+    /** Each member's etcd disk: an ext4 image labelled as the boot labels it, loop-mounted here. */
+    const diskMount = (member: Member) => path.join(sandbox.dir, "disks", member);
+    const diskImage = (member: Member) => path.join(sandbox.dir, `${member}-etcd.img`);
+    const dataDir = (member: Member) => path.join(diskMount(member), "data");
     const callLog = path.join(sandbox.state, "calls.log");
     const pidOf = (member: Member) => Number(fs.readFileSync(path.join(sandbox.state, member, "etcd.pid"), "utf8"));
     const variables = (member: Member, timeout = "60") => ({
@@ -49,12 +52,13 @@ describe("etcd steps against a real 3-member etcd", () => {
         KUBEHA_ETCD_CACERT: `${pki}/ca.crt`,
         KUBEHA_ETCD_CERT: `${pki}/client.crt`,
         KUBEHA_ETCD_KEY: `${pki}/client.key`,
+        KUBEHA_ETCD_DISK: diskMount(member),
         KUBEHA_TIMEOUT: timeout,
         // Where the etcdctl and systemctl stand-ins find the real etcdctl and etcd.
         STUB_ETCD_BIN: path.dirname(toolchainBinary("etcd")),
     });
     const gateVariables = (timeout: string) => {
-        const { KUBEHA_ETCD_CONFIG: _config, ...gate } = variables("etcd-1", timeout);
+        const { KUBEHA_ETCD_CONFIG: _config, KUBEHA_ETCD_DISK: _disk, ...gate } = variables("etcd-1", timeout);
         return gate;
     };
 
@@ -101,9 +105,21 @@ describe("etcd steps against a real 3-member etcd", () => {
         }
     };
 
+    const run = (command: string, args: string[]) => {
+        const result = spawnSync(command, args, { encoding: "utf8" });
+        assert.equal(result.status, 0, `${command} ${args.join(" ")}: ${result.stderr}`);
+    };
+    const mounted = (member: Member) => spawnSync("findmnt", ["-rn", "--mountpoint", diskMount(member)]).status === 0;
+    const mountDisk = (member: Member) => run("mount", ["-o", "loop", diskImage(member), diskMount(member)]);
+    const unmountDisk = (member: Member) => run("umount", [diskMount(member)]);
+
     before(() => {
-        for (const dir of [pki, path.dirname(configPath("etcd-1")), path.dirname(dataDir("etcd-1"))]) {
-            fs.mkdirSync(dir, { recursive: true });
+        for (const dir of [pki, path.dirname(configPath("etcd-1"))]) fs.mkdirSync(dir, { recursive: true });
+        for (const member of members) {
+            fs.mkdirSync(diskMount(member), { recursive: true });
+            run("truncate", ["-s", "256M", diskImage(member)]); // sparse; etcd preallocates 64 MiB of WAL
+            run("mkfs.ext4", ["-q", "-L", "kubeha-etcd", diskImage(member)]);
+            mountDisk(member);
         }
         const ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes"];
         openssl(
@@ -147,6 +163,7 @@ describe("etcd steps against a real 3-member etcd", () => {
             if (fs.existsSync(path.join(sandbox.state, member, "etcd.pid")) && alive(pidOf(member))) {
                 await stopMember(member);
             }
+            if (mounted(member)) unmountDisk(member);
         }
         sandbox.remove();
     });
@@ -216,7 +233,63 @@ describe("etcd steps against a real 3-member etcd", () => {
         assert.equal(gate.status, 0, gate.stderr);
     });
 
-    test("a replaced host: start-etcd removes the old member, adds the new one, and it serves the data", async () => {
+    test("the etcd disk failed to mount: start-etcd refuses, and no member is removed or started", async () => {
+        const memberIds = etcdctl(["member", "list"], pki);
+        // A reboot whose nofail mount failed: etcd is down (RequiresMountsFor), the mount point an empty directory.
+        await stopMember("etcd-2");
+        unmountDisk("etcd-2");
+        sandbox.takeCalls();
+        const refused = await sandbox.run("etcd-2", steps.etcd.script, variables("etcd-2"));
+        assert.equal(refused.status, 1);
+        assert.match(refused.stderr, /FAILED: the etcd disk is not mounted at \S+: refusing to start/);
+        const replace = await sandbox.run("etcd-2", steps["replace-etcd-member"].script, variables("etcd-2"));
+        assert.equal(replace.status, 1, "the replacement, run by hand, refuses as well");
+        assert.match(replace.stderr, /FAILED: the etcd disk is not mounted/);
+        // Another filesystem there (not labelled kubeha-etcd) is refused too.
+        run("mount", ["-t", "tmpfs", "-o", "size=8m", "tmpfs", diskMount("etcd-2")]);
+        const other = await sandbox.run("etcd-2", steps.etcd.script, variables("etcd-2"));
+        unmountDisk("etcd-2");
+        assert.equal(other.status, 1);
+        assert.match(other.stderr, /is not the etcd disk \(label '', expected kubeha-etcd\)/);
+        assert.deepEqual(changes(sandbox.takeCalls()), []);
+
+        mountDisk("etcd-2");
+        const back = await sandbox.run("etcd-2", steps.etcd.script, variables("etcd-2"));
+        assert.equal(back.status, 0, back.stderr);
+        assert.deepEqual(changes(sandbox.takeCalls()), ["etcd-2: systemctl start --no-block etcd.service"]);
+        const gate = await sandbox.run("etcd-1", steps["etcd-health"].script, gateVariables("60"));
+        assert.equal(gate.status, 0, gate.stderr);
+        assert.equal(etcdctl(["member", "list"], pki), memberIds, "the same members, the same IDs");
+    });
+
+    test("a replaced host gets its etcd disk back: the same member restarts with its data, nothing is replaced", async () => {
+        etcdctl(["put", "/kubeha/on-the-disk", "kept"], pki);
+        const memberIds = etcdctl(["member", "list"], pki);
+        // A new instance: a fresh root; the protected disk is attached to it again and mounted by its boot.
+        await stopMember("etcd-3");
+        unmountDisk("etcd-3");
+        sandbox.resetHost("etcd-3");
+        mountDisk("etcd-3");
+        writeConfig("etcd-3");
+        sandbox.takeCalls();
+        const start = await sandbox.run("etcd-3", steps.etcd.script, variables("etcd-3"));
+        assert.equal(start.status, 0, start.stderr);
+        assert.deepEqual(changes(sandbox.takeCalls()), [
+            "etcd-3: systemctl enable --quiet etcd.service",
+            "etcd-3: systemctl start --no-block etcd.service",
+        ]);
+        const gate = await sandbox.run("etcd-1", steps["etcd-health"].script, gateVariables("60"));
+        assert.equal(gate.status, 0, gate.stderr);
+        assert.equal(etcdctl(["member", "list"], pki), memberIds, "no member was removed or added");
+        const value = etcdctl(
+            ["get", "/kubeha/on-the-disk", "--consistency=s", "--print-value-only"],
+            pki,
+            clientUrl("etcd-3"),
+        );
+        assert.equal(value.trim(), "kept");
+    });
+
+    test("a replaced host whose etcd disk is new (rejoining empty on purpose): start-etcd removes the old member, adds the new one, and it serves the data", async () => {
         etcdctl(["put", "/kubeha/before-replacement", "kept"], pki);
         const memberId = (member: Member) =>
             etcdctl(["member", "list"], pki)
@@ -225,7 +298,7 @@ describe("etcd steps against a real 3-member etcd", () => {
                 ?.split(", ")[0];
         const oldId = memberId("etcd-3");
         assert.ok(oldId);
-        // The instance is gone with its disks: no etcd, no data, a fresh root; install-files delivers the config.
+        // A new instance with a new, empty etcd disk: no etcd, no data, a fresh root; install-files delivers the config.
         await stopMember("etcd-3");
         fs.rmSync(dataDir("etcd-3"), { recursive: true, force: true });
         sandbox.resetHost("etcd-3");
