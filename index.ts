@@ -1,6 +1,6 @@
 // kubeha: a highly available Kubernetes cluster on Aliyun or AWS. See README.md.
 import * as pulumi from "@pulumi/pulumi";
-import { clusterZones, KubernetesCluster } from "./components/cluster";
+import { clusterZones, deployedStack, KubernetesCluster } from "./components/cluster";
 import { loadStackConfig } from "./config/stack";
 
 // Pulumi's Node.js SDK records a formatted stack trace for every internal promise, and under ts-node
@@ -12,7 +12,8 @@ export = async () => {
     // Validated first: a bad stack config fails with every problem listed, before any resource exists.
     const { config, warnings } = loadStackConfig();
     warnings.forEach((warning) => pulumi.log.warn(warning));
-    const zones = await clusterZones(config);
+    // A stack with hosts keeps its zones and its etcd members: a change that would move them is refused here.
+    const zones = await clusterZones(config, await deployedStack());
     const cluster = new KubernetesCluster("kubeha", { config, zones });
     return {
         cloud: config.cloud,

@@ -2,6 +2,7 @@
 import * as pulumi from "@pulumi/pulumi";
 import * as random from "@pulumi/random";
 import * as tls from "@pulumi/tls";
+import { checkAgainstDeployment, DeployedStack } from "../config/deployed";
 import { clusterLayout, PlannedHost } from "../config/layout";
 import { ClusterConfig } from "../config/resolve";
 import { userDataByHost } from "../render/cloud-init";
@@ -204,8 +205,33 @@ export class KubernetesCluster extends pulumi.ComponentResource {
     }
 }
 
-/** Zones from the stack config, or the cloud's first three suitable zones. */
-export async function clusterZones(config: ClusterConfig): Promise<string[]> {
+/**
+ * The outputs of this stack's last deployment (zones and hosts), read through a reference to the stack itself
+ * (the engine reads them from the stack's last checkpoint; a new stack has none). They are plain values when the
+ * program starts, before any resource is declared: the zones decide the address plan and resource names.
+ */
+export async function deployedStack(): Promise<DeployedStack> {
+    const self = new pulumi.StackReference("deployed-stack", {
+        name: `${pulumi.getOrganization()}/${pulumi.getProject()}/${pulumi.getStack()}`,
+    });
+    const [zones, hosts] = await Promise.all([self.getOutputDetails("zones"), self.getOutputDetails("hosts")]);
+    return { zones: zones.value, hosts: hosts.value };
+}
+
+/**
+ * Zones for the hosts: a stack that has hosts keeps the zones it was created with (a discovery that answers
+ * otherwise as stock changes is ignored); a new stack takes them from the config, or the cloud's first three
+ * suitable zones. Fails, listing every problem, on a configuration the deployed stack cannot take.
+ */
+export async function clusterZones(config: ClusterConfig, deployed: DeployedStack): Promise<string[]> {
+    const check = checkAgainstDeployment(config, deployed);
+    if (check.problems.length > 0) {
+        throw new pulumi.RunError(
+            `The stack configuration cannot be applied to the deployed stack (${check.problems.length} problem(s)):\n` +
+                check.problems.map((problem) => `  ${problem}`).join("\n"),
+        );
+    }
+    if (check.zones) return check.zones;
     if (config.zones) return config.zones;
     const zones = config.cloud === "aliyun" ? await discoverAliyunZones(config) : await discoverAwsZones();
     if (zones.length < 2) {
@@ -215,9 +241,8 @@ export async function clusterZones(config: ClusterConfig): Promise<string[]> {
                 `the cluster needs at least two: list them in kubeha:zones or choose other instance types`,
         );
     }
-    // Discovery follows the cloud's current stock: pinning the result keeps a later sold-out instance type
-    // from moving subnets and hosts.
-    pulumi.log.warn(`kubeha:zones discovered as ${zones.join(", ")}: pin them with kubeha:zones`);
+    // Discovery follows the cloud's current stock; once hosts exist the stack keeps these zones (see above).
+    pulumi.log.warn(`kubeha:zones discovered as ${zones.join(", ")}; the stack keeps them once it has hosts`);
     if (zones.length < 3 && config.masters.count >= 3) {
         pulumi.log.warn(
             `only ${zones.length} suitable zone(s) in ${config.region}: masters cannot be spread over 3 zones`,

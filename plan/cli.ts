@@ -1,11 +1,13 @@
-// npm run plan -- --stack <name> [--config <file>] [--out <dir>] [--show-secrets]
+// npm run plan -- --stack <name> [--config <file>] [--deployed <file>] [--out <dir>] [--show-secrets]
+import * as fs from "node:fs";
 import * as path from "node:path";
 import { parseArgs } from "node:util";
 import { ProgramError, runPlan } from "./run";
 import { removePlan, writePlan } from "./write";
 
 const usage =
-    "usage: npm run plan -- --stack <name> [--config <Pulumi.<stack>.yaml file>] [--out <dir>] [--show-secrets]";
+    "usage: npm run plan -- --stack <name> [--config <Pulumi.<stack>.yaml file>] " +
+    "[--deployed <pulumi stack output --json file>] [--out <dir>] [--show-secrets]";
 
 async function main(): Promise<number> {
     let args;
@@ -14,6 +16,7 @@ async function main(): Promise<number> {
             options: {
                 stack: { type: "string" },
                 config: { type: "string" },
+                deployed: { type: "string" },
                 out: { type: "string" },
                 "show-secrets": { type: "boolean", default: false },
             },
@@ -34,6 +37,9 @@ async function main(): Promise<number> {
             stack: args.stack,
             configFile: args.config && path.resolve(args.config),
             showSecrets: args["show-secrets"] ?? false,
+            deployedOutputs: args.deployed
+                ? (JSON.parse(fs.readFileSync(path.resolve(args.deployed), "utf8")) as Record<string, unknown>)
+                : undefined,
         });
         writePlan(plan, outDir, { showSecrets: args["show-secrets"] ?? false });
         console.log(`plan for stack ${args.stack}: ${plan.resources.length} resources written to ${outDir}`);

@@ -12,6 +12,8 @@ type State = Record<string, unknown>;
 export interface MockContext {
     /** The stack's region, used for zone names, DNS names and ARNs. */
     readonly region: string;
+    /** Outputs of the stack's last deployment, as its reference to itself reads them; none for a new stack. */
+    readonly deployedOutputs?: Record<string, unknown>;
 }
 
 /** Stable pseudo-random number in [0, modulo) from a resource name. */
@@ -88,6 +90,10 @@ const computedOutputs: Record<string, (name: string, inputs: State, ctx: MockCon
     "alicloud:vpc/natGateway:NatGateway": (name) => ({
         snatTableIds: `stb-${stableNumber(name, 1e10).toString(36)}`,
         forwardTableIds: `ftb-${stableNumber(`${name}-forward`, 1e10).toString(36)}`,
+    }),
+    "pulumi:pulumi:StackReference": (_name, _inputs, { deployedOutputs }) => ({
+        outputs: deployedOutputs ?? {},
+        secretOutputNames: [],
     }),
     "alicloud:nlb/loadBalancer:LoadBalancer": (name, _inputs, { region }) => ({
         dnsName: `nlb-${stableNumber(name, 1e10).toString(36)}.${region}.nlb.aliyuncsslb.com`,

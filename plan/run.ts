@@ -19,6 +19,8 @@ export interface PlanOptions {
     /** A stack file in the Pulumi.<stack>.yaml format to use instead of the stack's own. */
     readonly configFile?: string;
     readonly showSecrets: boolean;
+    /** Outputs of the stack's last deployment (`pulumi stack output --json`): the plan is for a change to it. */
+    readonly deployedOutputs?: Record<string, unknown>;
 }
 
 /** One resource as the plan reports it (the resources.json contract). */
@@ -80,7 +82,14 @@ export async function runPlan(options: PlanOptions): Promise<PlanResult> {
     // What the Pulumi CLI and the Node.js language host set up before loading a TypeScript program.
     pulumi.runtime.setAllConfig(config);
     process.env.PULUMI_NODEJS_TYPESCRIPT = "true";
-    await pulumi.runtime.setMocks(new KubehaMocks({ region }), project, options.stack, false);
+    // "organization": the name the self-managed (diy) backends give every stack's organization.
+    await pulumi.runtime.setMocks(
+        new KubehaMocks({ region, deployedOutputs: options.deployedOutputs }),
+        project,
+        options.stack,
+        false,
+        "organization",
+    );
     const recorder = new Recorder();
     recorder.attach();
 

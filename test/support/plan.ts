@@ -20,6 +20,8 @@ export interface PlanRequest {
     /** Changes to the stack file's `config:` (a key set to undefined is removed). */
     readonly config?: Record<string, unknown>;
     readonly showSecrets?: boolean;
+    /** Outputs of a deployed stack (`pulumi stack output --json`), passed as --deployed. */
+    readonly deployed?: Record<string, unknown>;
 }
 
 /** Runs `npm run plan` for a stack, optionally with a modified copy of its stack file passed as --config. */
@@ -36,6 +38,11 @@ export function runPlanCli(request: PlanRequest): PlanRun {
     ];
     if (request.config) args.push("--config", stackFileWith(request.stack, request.config, outDir));
     if (request.showSecrets) args.push("--show-secrets");
+    if (request.deployed) {
+        const file = path.join(outDir, "deployed-outputs.json");
+        fs.writeFileSync(file, JSON.stringify(request.deployed));
+        args.push("--deployed", file);
+    }
     const result = spawnSync(process.execPath, args, { cwd: projectDir, encoding: "utf8", timeout: 300_000 });
     return { status: result.status ?? -1, stdout: result.stdout, stderr: result.stderr, outDir };
 }
