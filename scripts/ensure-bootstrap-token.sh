@@ -3,7 +3,7 @@
 # kubeadm init configuration exists on the cluster, so that a node joining months after `kubeadm init`
 # (whose own token expired after its TTL) still joins. The program draws a new token whenever a master
 # or worker is added or replaced, and this step runs again then. Idempotent: an existing token is kept.
-# The token never reaches the output; it is read from the root-only configuration file.
+# The token never reaches the output or a command line; kubeadm reads it from the root-only configuration file.
 set -euo pipefail
 # shellcheck source=lib.sh
 source "${BASH_SOURCE[0]%/*}/lib.sh"
@@ -27,10 +27,10 @@ if retry_until "$deadline" "the token list" listed_ids | grep -qx "$token_id"; t
     log "bootstrap token ${token_id} exists"
     exit 0
 fi
-# kubeadm prints the token it created: keep that out of the output.
+# kubeadm creates the tokens the config file lists (token, ttl, usages, groups, description): the secret stays off
+# the command line, which every local user can read in /proc/<pid>/cmdline. It prints the token: keep that out too.
 create() {
-    kubeadm token create "$token" --ttl "${ttl:-24h}" --kubeconfig /etc/kubernetes/admin.conf \
-        --description "kubeha: joins of added or replaced nodes" >/dev/null
+    kubeadm token create --config "$KUBEHA_KUBEADM_CONFIG" --kubeconfig /etc/kubernetes/admin.conf >/dev/null
 }
 retry_until "$deadline" "the new bootstrap token" create >/dev/null ||
     fail "could not create bootstrap token ${token_id}" "kubeadm token list --kubeconfig /etc/kubernetes/admin.conf"
