@@ -1,6 +1,7 @@
 // kubeha: a highly available Kubernetes cluster on Aliyun or AWS. See README.md.
 import * as pulumi from "@pulumi/pulumi";
 import { clusterZones, deployedStack, KubernetesCluster } from "./components/cluster";
+import { hostFqdn } from "./config/layout";
 import { loadStackConfig } from "./config/stack";
 
 // Pulumi's Node.js SDK records a formatted stack trace for every internal promise, and under ts-node
@@ -36,6 +37,19 @@ export = async () => {
         /** The only SSH entry; save the key first: `pulumi stack output sshPrivateKey --show-secrets > kubeha-ssh.pem`. */
         sshCommand: pulumi.interpolate`ssh -i kubeha-ssh.pem ${cluster.infra.ssh.bastionUser}@${cluster.infra.ssh.bastionAddress}`,
         sshPrivateKey: pulumi.secret(cluster.sshKey.privateKeyPem),
+        /** known_hosts lines of every host (the bastion by its public address): `ssh -o UserKnownHostsFile=...`. */
+        sshKnownHosts: pulumi.all([cluster.infra.ssh.bastionAddress, pulumi.all(cluster.hostKeys.publicKeys)]).apply(
+            ([bastionAddress, keys]) =>
+                cluster.layout
+                    .map((host) => {
+                        const names =
+                            host.role === "bastion"
+                                ? [bastionAddress]
+                                : [host.privateIp, hostFqdn(host.name, config.network.privateDomain), host.name];
+                        return `${names.join(",")} ${keys[host.name]}`;
+                    })
+                    .join("\n") + "\n",
+        ),
         /** The long-lived login token of the web UI's cluster-admin ServiceAccount, only with addons.longLivedDashboardToken. */
         dashboardToken: cluster.addons.dashboardToken,
         /** The commands that open the web UI from this machine. */

@@ -1,7 +1,7 @@
 // Aliyun: a VPC across zones, NAT, security groups, ECS hosts, PrivateZone and the API load balancer.
 import * as alicloud from "@pulumi/alicloud";
 import * as pulumi from "@pulumi/pulumi";
-import { ApiLoadBalancer, ClusterHost, ClusterInfra, InfraArgs, SshAccess } from "./hosts";
+import { ApiLoadBalancer, ClusterHost, ClusterInfra, InfraArgs, SshRoute } from "./hosts";
 import { hostDisks } from "../config/disks";
 import { hostFqdn, HostRole, PlannedHost, zoneSubnets } from "../config/layout";
 import { apiLoadBalancerIdleTimeoutSeconds, flannelPort, nodePortRange, PortRange, ports, tcp } from "../config/ports";
@@ -58,7 +58,7 @@ interface IngressRule {
 export class AliyunInfra extends pulumi.ComponentResource implements ClusterInfra {
     readonly zones: string[];
     readonly hosts: ClusterHost[];
-    readonly ssh: SshAccess;
+    readonly ssh: SshRoute;
     readonly egress: pulumi.Resource[];
     readonly apiLoadBalancer: ApiLoadBalancer;
 
@@ -552,7 +552,7 @@ interface InstancePlacement {
     readonly keyName: pulumi.Input<string>;
     readonly vswitchId: pulumi.Input<string>;
     readonly securityGroupId: pulumi.Input<string>;
-    readonly userData: string | undefined;
+    readonly userData: pulumi.Input<string> | undefined;
     readonly dependsOn: pulumi.Resource[];
 }
 

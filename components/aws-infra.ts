@@ -5,7 +5,7 @@ import { DataDiskPurpose, hostDisks } from "../config/disks";
 import { hostFqdn, natGatewayAddress, PlannedHost, zoneSubnets } from "../config/layout";
 import { apiLoadBalancerIdleTimeoutSeconds, flannelPort, nodePortRange, PortRange, ports, tcp } from "../config/ports";
 import { ClusterConfig } from "../config/resolve";
-import { ApiLoadBalancer, ClusterHost, ClusterInfra, InfraArgs, SshAccess } from "./hosts";
+import { ApiLoadBalancer, ClusterHost, ClusterInfra, InfraArgs, SshRoute } from "./hosts";
 
 /** The region's first three standard availability zones (no opt-in local or wavelength zones). */
 export async function discoverAwsZones(): Promise<string[]> {
@@ -110,7 +110,7 @@ function instanceType(host: PlannedHost, config: ClusterConfig): string {
 export class AwsInfra extends pulumi.ComponentResource implements ClusterInfra {
     readonly zones: string[];
     readonly hosts: ClusterHost[];
-    readonly ssh: SshAccess;
+    readonly ssh: SshRoute;
     readonly egress: pulumi.Resource[];
     readonly apiLoadBalancer: ApiLoadBalancer;
 

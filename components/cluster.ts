@@ -5,7 +5,7 @@ import * as tls from "@pulumi/tls";
 import { checkAgainstDeployment, DeployedStack } from "../config/deployed";
 import { clusterLayout, PlannedHost } from "../config/layout";
 import { ClusterConfig } from "../config/resolve";
-import { userDataByHost } from "../render/cloud-init";
+import { packUserData, userDataFor } from "../render/cloud-init";
 import { ClusterAddons } from "./addons";
 import { AliyunBackupStore } from "./aliyun-backup";
 import { AliyunControllerRoles } from "./aliyun-controller-roles";
@@ -17,7 +17,8 @@ import { ControlPlane } from "./control-plane";
 import { EtcdBackups, createBackupStore } from "./etcd-backups";
 import { EtcdCluster } from "./etcd-cluster";
 import { filesForHost, kubeadmConfigForHost } from "./host-files";
-import { ClusterInfra, InfraArgs } from "./hosts";
+import { HostKeys } from "./host-keys";
+import { ClusterInfra, InfraArgs, SshAccess } from "./hosts";
 import { ClusterPki } from "./pki";
 import { PreparedHosts } from "./prepared-hosts";
 import { Workers } from "./workers";
@@ -33,6 +34,8 @@ export class KubernetesCluster extends pulumi.ComponentResource {
     readonly layout: PlannedHost[];
     /** Key pair pulumi uses to reach the hosts (through the bastion). RSA: the one type both clouds import. */
     readonly sshKey: tls.PrivateKey;
+    /** Every host's SSH host key: installed by user-data, pinned by every connection. */
+    readonly hostKeys: HostKeys;
     /** Every CA, certificate and key, the admin kubeconfig and the bootstrap token. */
     readonly pki: ClusterPki;
     /** Hosts, SSH access through the bastion and the API load balancer, from the cloud's component. */
@@ -54,6 +57,7 @@ export class KubernetesCluster extends pulumi.ComponentResource {
 
         const clusterName = `${pulumi.getProject()}-${pulumi.getStack()}`;
         const backupStore = config.backup.enabled ? createBackupStore(config, clusterName, this) : undefined;
+        this.hostKeys = new HostKeys("host-keys", { layout: this.layout }, { parent: this });
         // One instance role per host: masters that run etcd members hold the backup role, and the cloud
         // integration's policies join it.
         const mastersRunEtcd = !config.etcd.dedicated;
@@ -77,7 +81,17 @@ export class KubernetesCluster extends pulumi.ComponentResource {
             layout: this.layout,
             sshPublicKey: this.sshKey.publicKeyOpenssh,
             sshPrivateKey: this.sshKey.privateKeyPem,
-            userData: userDataByHost(config, this.layout),
+            // Secret: it carries the host's SSH host key.
+            userData: Object.fromEntries(
+                this.layout.map((host) => [
+                    host.name,
+                    pulumi.secret(
+                        this.hostKeys.keys[host.name].apply((key) =>
+                            packUserData(host.name, userDataFor(config, this.layout, host, key)),
+                        ),
+                    ),
+                ]),
+            ),
             ...(backupStore instanceof AwsBackupStore ? { etcdInstanceProfile: backupStore.instanceProfile } : {}),
             ...(awsControllerRole ? { masterInstanceProfile: awsControllerRole.instanceProfile } : {}),
         };
@@ -132,7 +146,8 @@ export class KubernetesCluster extends pulumi.ComponentResource {
                 return file ? [[host.name, file]] : [];
             }),
         );
-        const bootstrap = { ssh: infra.ssh, files };
+        const ssh: SshAccess = { ...infra.ssh, hostKeys: this.hostKeys.publicKeys };
+        const bootstrap = { ssh, files };
         const prepared = new PreparedHosts(
             "hosts",
             { hosts: infra.hosts, egress: infra.egress, ...bootstrap },
@@ -172,7 +187,7 @@ export class KubernetesCluster extends pulumi.ComponentResource {
                 kubeadmConfigs,
                 etcdHealthy: etcd.healthy,
                 externalApi: { url: this.pki.apiServerUrl, caCertPem: this.pki.caCertPem },
-                ssh: infra.ssh,
+                ssh,
             },
             { parent: this },
         );
@@ -183,7 +198,7 @@ export class KubernetesCluster extends pulumi.ComponentResource {
                 prepared,
                 kubeadmConfigs,
                 controlPlane: this.controlPlane,
-                ssh: infra.ssh,
+                ssh,
             },
             { parent: this },
         );

@@ -18,12 +18,18 @@ export interface ClusterHost extends PlannedHost {
 }
 
 /** How remote steps reach private hosts: SSH through the bastion, with the generated key. */
-export interface SshAccess {
+export interface SshRoute {
     readonly bastionAddress: pulumi.Output<string>;
     readonly bastionUser: string;
     /** User on masters, workers and etcd hosts. */
     readonly hostUser: string;
     readonly privateKey: pulumi.Output<string>;
+}
+
+/** The route, and the host key every host (bastion included) must present: connections pin it. */
+export interface SshAccess extends SshRoute {
+    /** Per host name (`bastion` too): `ssh-ed25519 <base64>`. */
+    readonly hostKeys: Readonly<Record<string, pulumi.Output<string>>>;
 }
 
 /** What a cloud's infrastructure component hands to the rest of the program. */
@@ -32,7 +38,7 @@ export interface ClusterInfra {
     readonly zones: string[];
     /** Every host but the bastion, in layout order: masters, etcd hosts, workers. */
     readonly hosts: ClusterHost[];
-    readonly ssh: SshAccess;
+    readonly ssh: SshRoute;
     /** After these, private hosts reach the internet (NAT routes): the boot preparation needs them. */
     readonly egress: pulumi.Resource[];
     /** The API load balancer for clients outside the VPC. */
@@ -58,8 +64,11 @@ export interface InfraArgs {
     readonly sshPublicKey: pulumi.Input<string>;
     /** The matching private key (a secret): remote steps log in with it through the bastion. */
     readonly sshPrivateKey: pulumi.Input<string>;
-    /** cloud-init user-data per host name, gzip-compressed and base64-encoded (no secrets in it). */
-    readonly userData: Readonly<Record<string, string>>;
+    /**
+     * cloud-init user-data per host name, gzip-compressed and base64-encoded: a secret, because it carries the host's
+     * SSH host key (and nothing else secret).
+     */
+    readonly userData: Readonly<Record<string, pulumi.Input<string>>>;
     /** AWS: the instance profile of the etcd members (etcd backups), when backups are on. */
     readonly etcdInstanceProfile?: pulumi.Input<string>;
     /** AWS: the masters' instance profile (the cloud integration's controllers), when the integration is on. */

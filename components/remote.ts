@@ -4,7 +4,7 @@ import * as fs from "node:fs";
 import * as path from "node:path";
 import * as command from "@pulumi/command";
 import * as pulumi from "@pulumi/pulumi";
-import { PlannedHost } from "../config/layout";
+import { bastionName, PlannedHost } from "../config/layout";
 import { installedScript, Step, StepId, steps, StepValues, stepEnvironment } from "../render/steps";
 import { ClusterHost, SshAccess } from "./hosts";
 
@@ -19,15 +19,31 @@ export function scriptText(file: string): string {
 // answer: these limits only cover a busy moment after that.
 const dialLimits = { dialErrorLimit: 10, perDialTimeout: 20 };
 
-/** SSH to a host's private address, through the bastion. */
-export function hostConnection(host: Pick<PlannedHost, "privateIp">, ssh: SshAccess) {
+/**
+ * SSH to a host's private address, through the bastion. Both hops verify the host key the program gave the host:
+ * the bastion cannot stand in for the host (the inner session is end to end), nor anyone for the bastion.
+ */
+export function hostConnection(host: Pick<PlannedHost, "name" | "privateIp">, ssh: SshAccess) {
     return {
         host: host.privateIp,
         user: ssh.hostUser,
         privateKey: ssh.privateKey,
+        hostKey: hostKeyOf(ssh, host.name),
         ...dialLimits,
-        proxy: { host: ssh.bastionAddress, user: ssh.bastionUser, privateKey: ssh.privateKey, ...dialLimits },
+        proxy: {
+            host: ssh.bastionAddress,
+            user: ssh.bastionUser,
+            privateKey: ssh.privateKey,
+            hostKey: hostKeyOf(ssh, bastionName),
+            ...dialLimits,
+        },
     };
+}
+
+function hostKeyOf(ssh: SshAccess, name: string): pulumi.Output<string> {
+    const key = ssh.hostKeys[name];
+    if (!key) throw new Error(`no SSH host key for ${name}`);
+    return key;
 }
 
 /**
@@ -39,6 +55,7 @@ export function bastionConnection(ssh: SshAccess) {
         host: ssh.bastionAddress,
         user: ssh.bastionUser,
         privateKey: ssh.privateKey,
+        hostKey: hostKeyOf(ssh, bastionName),
         dialErrorLimit: 20,
         perDialTimeout: 20,
     };

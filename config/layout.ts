@@ -5,6 +5,9 @@ import type { Cloud } from "./schema";
 
 export type HostRole = "master" | "worker" | "etcd" | "bastion";
 
+/** The jump host's name (one per stack). */
+export const bastionName = "bastion";
+
 /** A host as the address plan sees it: plain data, the same on every cloud. */
 export interface PlannedHost {
     /** Resource and host name: master-1, worker-3, etcd-2, bastion. */
@@ -127,7 +130,7 @@ export function planHosts(input: LayoutInput): PlannedHost[] {
             };
         });
     const bastion: PlannedHost = {
-        name: "bastion",
+        name: bastionName,
         role: "bastion",
         zoneIndex: 0,
         privateIp: addressAt(zoneBlocks(vpc, 0).public, firstOffset.bastion),

@@ -3,6 +3,7 @@
 import * as fs from "node:fs";
 import Module from "node:module";
 import * as path from "node:path";
+import { gunzipSync } from "node:zlib";
 import * as pulumi from "@pulumi/pulumi";
 import { parse as parseYaml, stringify as stringifyYaml, YAMLParseError } from "yaml";
 import { bundleInStdin, carriesBundle, decodeBundle } from "../render/file-bundle";
@@ -69,6 +70,11 @@ export interface PlanResult {
      * only their secret values redacted (key files left out). Empty when secrets are shown.
      */
     readonly redactedFiles: Readonly<Record<string, HostFile[]>>;
+    /**
+     * Per host: the cloud-init document its instance receives, decoded. User-data is a secret input (it carries the
+     * host's SSH host key); unless secrets are shown, the document is given with that private key redacted.
+     */
+    readonly userData: Record<string, string>;
 }
 
 /** The program refused to run: its message lists every problem. */
@@ -115,11 +121,40 @@ export async function runPlan(options: PlanOptions): Promise<PlanResult> {
         warnings: recorder.warnings,
         kubeconfig: kubeconfigOutput(recorder.stackOutputs.get("kubeconfig"), options.showSecrets),
         redactedFiles: options.showSecrets ? {} : redactedBundles(recorder.resources, nameOf),
+        userData: userDataDocuments(recorder.resources, options.showSecrets),
     };
 
     function nameOf(urn: string): string {
         return recorder.resources.find((resource) => resource.urn === urn)?.name ?? urn;
     }
+}
+
+function userDataDocuments(recorded: RecordedResource[], showSecrets: boolean): Record<string, string> {
+    const documents: Record<string, string> = {};
+    for (const resource of recorded.filter((candidate) => candidate.type.endsWith(":Instance"))) {
+        const inputs = plain(resource.wireInputs, { showSecrets: true, nameOf: (urn) => urn }) as Record<
+            string,
+            unknown
+        >;
+        const packed = inputs.userData ?? inputs.userDataBase64;
+        if (typeof packed !== "string") continue;
+        const document = decodeUserData(packed);
+        documents[resource.name] = showSecrets
+            ? document
+            : document.replace(
+                  /-----BEGIN OPENSSH PRIVATE KEY-----[\s\S]*?-----END OPENSSH PRIVATE KEY-----/g,
+                  secretPlaceholder,
+              );
+    }
+    return documents;
+}
+
+/** Clouds take user-data as text or base64, possibly gzip-compressed; the plan shows the document, decoded. */
+function decodeUserData(value: string): string {
+    if (value.startsWith("#")) return value;
+    const bytes = Buffer.from(value, "base64");
+    const gzip = bytes[0] === 0x1f && bytes[1] === 0x8b;
+    return (gzip ? gunzipSync(bytes) : bytes).toString("utf8");
 }
 
 /** The kubeconfig with its credentials replaced by "[secret]" unless secrets are shown. */

@@ -94,6 +94,7 @@ function privateKeyOutputs(key: KeyObject): Inputs {
     const sshBlob = Buffer.from(sshPublic.split(" ")[1], "base64");
     return {
         ...pem,
+        ...(type === "ed25519" ? { privateKeyOpenssh: opensshEd25519PrivateKey(key, sshBlob) } : {}),
         publicKeyOpenssh: `${sshPublic}\n`,
         publicKeyFingerprintSha256: `SHA256:${createHash("sha256").update(sshBlob).digest("base64").replace(/=+$/, "")}`,
         publicKeyFingerprintMd5: createHash("md5")
@@ -133,6 +134,40 @@ function opensshPublicKey(key: KeyObject): string {
         blob = Buffer.concat([text(name), field(Buffer.from(jwk.x!, "base64url"))]);
     }
     return `${name} ${blob.toString("base64")}`;
+}
+
+/**
+ * An Ed25519 key in OpenSSH's own private key format (PROTOCOL.key in OpenSSH: "openssh-key-v1", unencrypted), the
+ * one key type whose privateKeyOpenssh the program reads (SSH host keys); the provider fills it for every type.
+ */
+function opensshEd25519PrivateKey(key: KeyObject, publicBlob: Buffer): string {
+    const field = (data: Buffer) => Buffer.concat([uint32(data.length), data]);
+    const text = (value: string) => field(Buffer.from(value));
+    const jwk = key.export({ format: "jwk" });
+    const seed = Buffer.from(jwk.d!, "base64url");
+    const publicKey = Buffer.from(jwk.x!, "base64url");
+    const check = randomBytes(4);
+    let secret = Buffer.concat([
+        check,
+        check,
+        text("ssh-ed25519"),
+        field(publicKey),
+        field(Buffer.concat([seed, publicKey])),
+        text(""),
+    ]);
+    const padding = (8 - (secret.length % 8)) % 8;
+    secret = Buffer.concat([secret, Buffer.from(Array.from({ length: padding }, (_, i) => i + 1))]);
+    const body = Buffer.concat([
+        Buffer.from("openssh-key-v1\0"),
+        text("none"),
+        text("none"),
+        text(""),
+        uint32(1),
+        field(publicBlob),
+        field(secret),
+    ]).toString("base64");
+    const lines = body.match(/.{1,70}/g) ?? [];
+    return `-----BEGIN OPENSSH PRIVATE KEY-----\n${lines.join("\n")}\n-----END OPENSSH PRIVATE KEY-----\n`;
 }
 
 function uint32(value: number): Buffer {

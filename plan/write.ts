@@ -3,7 +3,6 @@
 // scripts from the remote commands, manifests from the Kubernetes resources.
 import * as fs from "node:fs";
 import * as path from "node:path";
-import { gunzipSync } from "node:zlib";
 import { parse as parseYaml, stringify as toYaml } from "yaml";
 import { bundleInStdin, carriesBundle, decodeBundle } from "../render/file-bundle";
 import { FileMode, HostFile } from "../render/host-file";
@@ -36,7 +35,9 @@ export function writePlan(plan: PlanResult, outDir: string, options: { showSecre
         write("invokes.json", `${JSON.stringify(plan.invokes, null, 2)}\n`);
         write("outputs.json", `${JSON.stringify(plan.outputs, null, 2)}\n`);
         write("summary.md", summary(plan));
-        for (const [file, { content, mode }] of Object.entries(hostFiles(plan.resources, plan.redactedFiles))) {
+        for (const [file, { content, mode }] of Object.entries(
+            hostFiles(plan.resources, plan.redactedFiles, plan.userData),
+        )) {
             write(path.join("hosts", file), content, mode);
         }
         for (const [file, content] of Object.entries(manifests(plan.resources))) {
@@ -122,6 +123,7 @@ function formatSeconds(seconds: number): string {
 function hostFiles(
     resources: PlannedResource[],
     redactedFiles: Readonly<Record<string, HostFile[]>>,
+    userData: Readonly<Record<string, string>>,
 ): Record<string, PlanFile> {
     const files: Record<string, PlanFile> = {};
     const hosts = resources.filter((resource) => resource.type.endsWith(":Instance")).map((resource) => resource.name);
@@ -131,19 +133,15 @@ function hostFiles(
             .filter((resource) => hosts.includes(resource.name) && typeof resource.inputs.privateIp === "string")
             .map((resource) => [resource.inputs.privateIp as string, resource.name]),
     );
-    for (const resource of resources) {
-        if (!hosts.includes(resource.name)) continue;
-        const userData = resource.inputs.userData ?? resource.inputs.userDataBase64;
-        if (typeof userData !== "string") continue;
-        const document = decodeUserData(userData);
-        files[`${resource.name}/user-data`] = { content: document, mode: "0644" };
+    for (const [host, document] of Object.entries(userData)) {
+        files[`${host}/user-data`] = { content: document, mode: "0644" };
         // Files cloud-init writes at first boot land on the host too (0644 unless it is told otherwise).
         const { write_files: written = [] } = (parseYaml(document) ?? {}) as {
             write_files?: { path: string; content?: string; encoding?: string; permissions?: FileMode }[];
         };
         for (const file of written) {
             const base64 = file.encoding === "b64" || file.encoding === "base64";
-            files[`${resource.name}/files${file.path}`] = {
+            files[`${host}/files${file.path}`] = {
                 content: base64 ? Buffer.from(file.content ?? "", "base64").toString("utf8") : (file.content ?? ""),
                 mode: file.permissions ?? "0644",
             };
@@ -220,14 +218,6 @@ function dependencyOrder(resources: PlannedResource[]): PlannedResource[] {
     };
     [...resources].sort((a, b) => a.name.localeCompare(b.name)).forEach(visit);
     return ordered;
-}
-
-/** Clouds take user-data as text or base64, possibly gzip-compressed; the plan shows the document, decoded. */
-function decodeUserData(value: string): string {
-    if (value.startsWith("#")) return value;
-    const bytes = Buffer.from(value, "base64");
-    const gzip = bytes[0] === 0x1f && bytes[1] === 0x8b;
-    return (gzip ? gunzipSync(bytes) : bytes).toString("utf8");
 }
 
 /** Every Kubernetes object the program applies, as YAML, keyed by file name under manifests/. */

@@ -1,6 +1,7 @@
-// The cloud-init user-data every host boots with: the host's names, kernel settings, data disks, etcd,
-// packages, containerd and the local API proxy. It holds no secrets (the clouds show user-data to anyone
-// with read access to the instance): certificates, keys and tokens arrive later over SSH.
+// The cloud-init user-data every host boots with: the host's names, its SSH host key, kernel settings, data
+// disks, etcd, packages, containerd and the local API proxy. The host key is its one secret (README, "Security":
+// user-data is readable through the cloud API and the metadata service, which pods are kept from); certificates,
+// keys and tokens arrive later over SSH, authenticated by that key.
 //
 // The work itself is scripts/host-boot.sh, written to the host and run by runcmd with its parameters in
 // KUBEHA_* environment variables. It logs "kubeha: stage N/M <name>" so a failed boot shows where it stopped.
@@ -104,8 +105,41 @@ export function sandboxImage(config: ClusterConfig): string {
     return `${config.mirrors.kubernetesImages}/pause:${pauseImageTag}`;
 }
 
+/** A host's SSH host key pair in OpenSSH formats (components/host-keys.ts generates it). */
+export interface HostKey {
+    /** `-----BEGIN OPENSSH PRIVATE KEY-----` ... */
+    readonly privateKey: string;
+    /** `ssh-ed25519 <base64>` */
+    readonly publicKey: string;
+}
+
+/** Where sshd finds the host key: the only one it offers, so a client pinning it negotiates that key type. */
+export const sshHostKeyPath = "/etc/ssh/ssh_host_ed25519_key";
+
+/**
+ * Concurrent SSH handshakes the bastion lets through: every remote step opens its own hop, at most as many at once
+ * as `pulumi up --parallel` allows, and the README's largest recommendation is 256.
+ */
+export const bastionMaxHandshakes = 256;
+
+/**
+ * The bastion's sshd: the program's host key only, and unauthenticated connections bounded by what the bootstrap
+ * needs (sshd's default MaxStartups 10:30:100 drops the steps' handshakes; more would let anyone in allowedCidrs.ssh
+ * hold hundreds of handshakes open on a small instance). Beyond a quarter of the bound, new handshakes are dropped at
+ * random (30 %, rising); the provider's dial retries absorb that. A handshake gets 30 s, not 120.
+ */
+export function bastionSshdConfig(): string {
+    const start = bastionMaxHandshakes / 4;
+    return `HostKey ${sshHostKeyPath}\nMaxStartups ${start}:30:${bastionMaxHandshakes}\nLoginGraceTime 30\n`;
+}
+
 /** The user-data document of one host, as the instance receives it (`#cloud-config` YAML). */
-export function userDataFor(config: ClusterConfig, layout: readonly PlannedHost[], host: PlannedHost): string {
+export function userDataFor(
+    config: ClusterConfig,
+    layout: readonly PlannedHost[],
+    host: PlannedHost,
+    hostKey: HostKey,
+): string {
     const document: Record<string, unknown> = {
         hostname: host.name,
         fqdn: hostFqdn(host.name, config.network.privateDomain),
@@ -114,6 +148,9 @@ export function userDataFor(config: ClusterConfig, layout: readonly PlannedHost[
         manage_etc_hosts: false,
         timezone: config.timezone,
         ssh_pwauth: false,
+        // The program's host key replaces the image's; given ssh_keys, cloud-init generates none (cc_ssh).
+        ssh_deletekeys: true,
+        ssh_keys: { ed25519_private: hostKey.privateKey, ed25519_public: hostKey.publicKey },
         ...(config.mirrors.ubuntuApt ? { apt: ubuntuMirror(config.mirrors.ubuntuApt) } : {}),
     };
     if (host.role === "bastion") {
@@ -123,9 +160,7 @@ export function userDataFor(config: ClusterConfig, layout: readonly PlannedHost[
             {
                 path: "/etc/ssh/sshd_config.d/kubeha-bastion.conf",
                 mode: "0644",
-                // Every remote step opens its own SSH hop through the bastion, hundreds at once in a large
-                // cluster; sshd's default MaxStartups (10:30:100) would drop most of their handshakes.
-                content: "MaxStartups 500:30:1000\nMaxSessions 100\n",
+                content: bastionSshdConfig(),
             },
         ]);
         document.package_update = true;
@@ -159,13 +194,6 @@ export function packUserData(hostName: string, document: string): string {
 /** The cloud-init document of packed user-data (what the instance reads). */
 export function unpackUserData(packed: string): string {
     return gunzipSync(Buffer.from(packed, "base64")).toString("utf8");
-}
-
-/** Every host's packed user-data, keyed by host name (InfraArgs.userData). */
-export function userDataByHost(config: ClusterConfig, layout: readonly PlannedHost[]): Record<string, string> {
-    return Object.fromEntries(
-        layout.map((host) => [host.name, packUserData(host.name, userDataFor(config, layout, host))]),
-    );
 }
 
 /**
@@ -208,7 +236,9 @@ function clusterHostBoot(
         {
             path: "/etc/ssh/sshd_config.d/60-kubeha.conf",
             mode: "0644",
-            content: "# Remote steps pass their parameters as KUBEHA_* environment variables.\nAcceptEnv KUBEHA_*\n",
+            content:
+                "# Remote steps pass their parameters as KUBEHA_* environment variables.\nAcceptEnv KUBEHA_*\n" +
+                `# The program's host key, which connections pin, is the only one offered.\nHostKey ${sshHostKeyPath}\n`,
         },
         { path: hostBoot.script, mode: "0755", content: bootScript() },
     ];
@@ -226,7 +256,7 @@ function clusterHostBoot(
     }
     if (runsKubelet) {
         files.push(...kubernetesNodeFiles(config, layout));
-        stages.push("repositories", "packages", "containerd", "api-proxy", "images");
+        stages.push("repositories", "packages", "pod-firewall", "containerd", "api-proxy", "images");
         const held = ["containerd.io", "kubelet", "kubeadm", "kubectl"];
         Object.assign(environment, {
             // One "keyring fingerprint url" line per key: the script takes each line whole and installs the key
@@ -239,6 +269,7 @@ function clusterHostBoot(
                 ...held,
                 "nginx",
                 "libnginx-mod-stream",
+                "nftables",
                 ...(config.kubeProxyMode === "ipvs" ? ["ipvsadm", "ipset"] : []),
             ].join(" "),
             KUBEHA_HELD_PACKAGES: held.join(" "),
@@ -252,9 +283,59 @@ function clusterHostBoot(
             ].join(" "),
             KUBEHA_SANDBOX_IMAGE: sandboxImage(config),
             KUBEHA_API_PROXY_UNIT: apiProxyUnitName,
+            KUBEHA_POD_FIREWALL_UNIT: podFirewall.unit,
         });
     }
     return { files, environment: { KUBEHA_STAGES: stages.join(" "), ...environment } };
+}
+
+/** The metadata service's address inside every instance. */
+export const metadataServiceAddress: Record<ClusterConfig["cloud"], string> = {
+    aws: "169.254.169.254",
+    aliyun: "100.100.100.200",
+};
+
+export const podFirewall = {
+    unit: "kubeha-pod-firewall.service",
+    rules: "/etc/kubeha/pod-firewall.nft",
+} as const;
+
+/**
+ * Pods must not reach the cloud's metadata service: it serves the host's user-data, which holds the host's SSH
+ * host key (and, on AWS, the instance's credentials if it has a role). AWS's hop limit 1 already stops pods there
+ * (IMDSv2 tokens); Aliyun has no hop limit yet, so every node drops what pods send it, on both clouds. A table of its
+ * own: kube-proxy and flannel never touch it. Pods on the host network are not covered (they are the host).
+ */
+export function podFirewallFiles(config: ClusterConfig): HostFile[] {
+    const table = "inet kubeha_pod_firewall";
+    const rules = `# Rendered by kubeha: pods (${config.network.podCidr}) must not reach the metadata service.
+table ${table}
+delete table ${table}
+table ${table} {
+	chain forward {
+		type filter hook forward priority filter; policy accept;
+		ip saddr ${config.network.podCidr} ip daddr ${metadataServiceAddress[config.cloud]} counter drop
+	}
+}
+`;
+    const unit = `# Rendered by kubeha.
+[Unit]
+Description=Keep pods from the cloud metadata service (it serves this host's SSH host key)
+Before=kubelet.service containerd.service
+
+[Service]
+Type=oneshot
+RemainAfterExit=yes
+ExecStart=/usr/sbin/nft -f ${podFirewall.rules}
+
+[Install]
+WantedBy=multi-user.target
+RequiredBy=kubelet.service
+`;
+    return [
+        { path: podFirewall.rules, mode: "0644", content: rules },
+        { path: `/etc/systemd/system/${podFirewall.unit}`, mode: "0644", content: unit },
+    ];
 }
 
 /** apt sources and pins, containerd, crictl, unit ordering and the local API proxy. */
@@ -304,6 +385,7 @@ Pin-Priority: 1001
                 `[Unit]\nWants=${apiProxyUnitName}\nAfter=${apiProxyUnitName}\n`,
         },
         ...renderApiProxyFiles(config, layout),
+        ...podFirewallFiles(config),
     ];
 }
 

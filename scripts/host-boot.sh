@@ -19,6 +19,7 @@ set -Eeuo pipefail
 : "${KUBEHA_PREPULL_IMAGES:=}"      # image names (kube-proxy, pause, ...) out of `kubeadm config images list`
 : "${KUBEHA_SANDBOX_IMAGE:=}"       # containerd's pinned sandbox image, pulled with the others
 : "${KUBEHA_API_PROXY_UNIT:=}"      # systemd unit of the local API proxy
+: "${KUBEHA_POD_FIREWALL_UNIT:=}"   # systemd unit that keeps pods from the metadata service
 : "${KUBEHA_ETCD_RELEASE:=}"        # URL of etcd-v<version>-linux-amd64.tar.gz; SHA256SUMS lies beside it
 : "${KUBEHA_ETCD_VERSION:=}"        # what `etcd --version` reports once installed
 : "${KUBEHA_ETCD_BIN_DIR:=}"        # where etcd, etcdctl and etcdutl go
@@ -239,6 +240,13 @@ stage_packages() {
     ((${#packages[@]} == 0)) || apt_get install -y --no-install-recommends "${packages[@]}"
     ((${#held[@]} == 0)) || apt-mark hold "${held[@]}" >/dev/null
     systemctl daemon-reload
+}
+
+# Before containerd and the kubelet run anything: pods never get a moment to reach the metadata service.
+stage_pod_firewall() {
+    systemctl daemon-reload
+    systemctl enable "${KUBEHA_POD_FIREWALL_UNIT}"
+    systemctl restart "${KUBEHA_POD_FIREWALL_UNIT}"
 }
 
 stage_containerd() {

@@ -1,5 +1,10 @@
 // A validated ClusterConfig and its address plan from a few stack settings, for render and unit tests.
+import { spawnSync } from "node:child_process";
+import * as fs from "node:fs";
+import * as os from "node:os";
+import * as path from "node:path";
 import { clusterLayout, PlannedHost } from "../../config/layout";
+import type { HostKey } from "../../render/cloud-init";
 import { ClusterConfig, resolveConfig } from "../../config/resolve";
 
 export const testRegions = { aliyun: "cn-hangzhou", aws: "eu-central-1" };
@@ -20,4 +25,24 @@ export function configFor(
 /** The address plan over the configured zones, or three. */
 export function layoutOf(config: ClusterConfig): PlannedHost[] {
     return clusterLayout(config, config.zones?.length ?? 3);
+}
+
+let hostKey: HostKey | undefined;
+
+/** A real Ed25519 SSH host key from ssh-keygen, made once per test process. */
+export function testHostKey(): HostKey {
+    if (!hostKey) {
+        const dir = fs.mkdtempSync(path.join(os.tmpdir(), "kubeha-host-key-"));
+        const file = path.join(dir, "key");
+        const made = spawnSync("ssh-keygen", ["-q", "-t", "ed25519", "-N", "", "-C", "", "-f", file], {
+            encoding: "utf8",
+        });
+        if (made.status !== 0) throw new Error(`ssh-keygen: ${made.stderr}`);
+        hostKey = {
+            privateKey: fs.readFileSync(file, "utf8"),
+            publicKey: fs.readFileSync(`${file}.pub`, "utf8").trim(),
+        };
+        fs.rmSync(dir, { recursive: true, force: true });
+    }
+    return hostKey;
 }
