@@ -21,6 +21,7 @@ import { HostKeys } from "./host-keys";
 import { ClusterInfra, InfraArgs, SshAccess } from "./hosts";
 import { ClusterPki } from "./pki";
 import { PreparedHosts } from "./prepared-hosts";
+import { ClusterUpgrade } from "./upgrade";
 import { Workers } from "./workers";
 
 export interface KubernetesClusterArgs {
@@ -178,10 +179,12 @@ export class KubernetesCluster extends pulumi.ComponentResource {
                 { parent: this },
             );
         }
+        const masters = infra.hosts.filter((host) => host.role === "master");
+        const workers = infra.hosts.filter((host) => host.role === "worker");
         this.controlPlane = new ControlPlane(
             "control-plane",
             {
-                masters: infra.hosts.filter((host) => host.role === "master"),
+                masters,
                 prepared,
                 files,
                 kubeadmConfigs,
@@ -194,11 +197,25 @@ export class KubernetesCluster extends pulumi.ComponentResource {
         this.workers = new Workers(
             "workers",
             {
-                workers: infra.hosts.filter((host) => host.role === "worker"),
+                workers,
                 prepared,
                 kubeadmConfigs,
                 controlPlane: this.controlPlane,
                 ssh,
+            },
+            { parent: this },
+        );
+        new ClusterUpgrade(
+            "upgrade",
+            {
+                config,
+                masters,
+                workers,
+                ssh: infra.ssh,
+                joined: Object.fromEntries([
+                    ...masters.map((master, i) => [master.name, this.controlPlane.complete[i]]),
+                    ...workers.map((worker, i) => [worker.name, this.workers.joined[i]]),
+                ]),
             },
             { parent: this },
         );

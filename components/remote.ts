@@ -79,7 +79,8 @@ export interface StepOptions {
 /**
  * One step of the catalogue as a remote command named `<host>-<step>`: the installed script runs as
  * root (sudo keeps exactly the step's KUBEHA_* variables), or, for standalone steps, the script goes
- * on stdin to `bash -s`. A step of the catalogue's delete phase runs when the command is deleted.
+ * on stdin to `bash -s`. A step of the catalogue's delete phase runs when the command is deleted, one of its
+ * update phase when an input changes (its creation runs nothing).
  * Secret steps log only errors and keep their output secret.
  */
 export function runStep<Id extends StepId>(
@@ -105,7 +106,11 @@ export function runStep<Id extends StepId>(
         `${host.name}-${step.name}`,
         {
             connection: hostConnection(options.runOn ?? host, options.ssh),
-            ...(step.phase === "delete" ? { delete: run } : { create: run }),
+            ...(step.phase === "delete"
+                ? { delete: run }
+                : step.phase === "update"
+                  ? { update: run }
+                  : { create: run }),
             environment,
             stdin,
             triggers,

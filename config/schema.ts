@@ -76,6 +76,10 @@ const imageRepository = z.string().refine(isImageRepository, {
         'trailing "/", no tag; lower-case path of letters, digits and . _ -',
 });
 
+const maxUnavailable = {
+    message: 'must be a whole number of workers (at least 1) or a percentage of them from 1% to 100%, like "25%"',
+};
+
 const hostGroup = (counts: z.ZodDefault<z.ZodNumber>, systemDisk: number, containerdDisk: number) =>
     z
         .strictObject({
@@ -304,6 +308,21 @@ export const configSchema = z
                  * default toleration; the controller-manager's --pod-eviction-timeout was removed in 1.27).
                  */
                 podEvictionTimeoutSeconds: count(0, 3600, 60),
+            })
+            .prefault({}),
+        /** How `pulumi up` rolls a new kubernetesVersion over the nodes (masters always one at a time). */
+        upgrade: z
+            .strictObject({
+                /** Workers drained and upgraded at once: a count, or a percentage of workers.count. */
+                maxUnavailable: z
+                    .union(
+                        [
+                            z.number().int(maxUnavailable).min(1, maxUnavailable),
+                            z.string().regex(/^([1-9][0-9]?|100)%$/, maxUnavailable),
+                        ],
+                        maxUnavailable,
+                    )
+                    .default(1),
             })
             .prefault({}),
         timezone: z

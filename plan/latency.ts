@@ -99,6 +99,12 @@ export const latencyModel: readonly Rule[] = [
         source: "kubeadm join: TLS bootstrap and kubelet start ~30-60 s with images pre-pulled",
     },
     {
+        what: "Kubernetes upgrade steps of a node (drain, upgrade, uncordon)",
+        matches: step("upgrade-drain", "upgrade", "upgrade-uncordon"),
+        seconds: 0,
+        source: "no command on creation: they run only when kubernetesVersion changes (components/upgrade.ts)",
+    },
+    {
         what: "the API through the load balancer (api-ready): targets pass their health checks",
         matches: (resource) => resource.name === "api-ready",
         seconds: 30,

@@ -338,19 +338,17 @@ RequiredBy=kubelet.service
     ];
 }
 
-/** apt sources and pins, containerd, crictl, unit ordering and the local API proxy. */
-function kubernetesNodeFiles(config: ClusterConfig, layout: readonly PlannedHost[]): HostFile[] {
+/**
+ * The Kubernetes apt source (the configured minor's repository) and the pin of kubeadm, kubelet and kubectl to the
+ * exact version (and containerd to 2.x): written at boot, and again by the upgrade step of a running node.
+ */
+export function kubernetesAptFiles(config: ClusterConfig): [source: HostFile, pin: HostFile] {
     const kubernetesPin = `${exactKubernetesVersion(config.kubernetesVersion)}-*`;
     return [
         {
             path: "/etc/apt/sources.list.d/kubernetes.list",
             mode: "0644",
             content: `deb [signed-by=${keyrings.kubernetes}] ${kubernetesAptRepository(config)} /\n`,
-        },
-        {
-            path: "/etc/apt/sources.list.d/docker.list",
-            mode: "0644",
-            content: `deb [signed-by=${keyrings.docker}] ${trimSlash(config.mirrors.containerdApt)} ${ubuntuRelease.codename} stable\n`,
         },
         {
             path: "/etc/apt/preferences.d/kubeha.pref",
@@ -365,6 +363,20 @@ Pin: version 2.*
 Pin-Priority: 1001
 `,
         },
+    ];
+}
+
+/** apt sources and pins, containerd, crictl, unit ordering and the local API proxy. */
+function kubernetesNodeFiles(config: ClusterConfig, layout: readonly PlannedHost[]): HostFile[] {
+    const [kubernetesSource, kubernetesPin] = kubernetesAptFiles(config);
+    return [
+        kubernetesSource,
+        {
+            path: "/etc/apt/sources.list.d/docker.list",
+            mode: "0644",
+            content: `deb [signed-by=${keyrings.docker}] ${trimSlash(config.mirrors.containerdApt)} ${ubuntuRelease.codename} stable\n`,
+        },
+        kubernetesPin,
         { path: "/etc/containerd/config.toml", mode: "0644", content: containerdConfig(config) },
         {
             path: "/etc/crictl.yaml",

@@ -36,8 +36,12 @@ export interface Step {
      * named after that node, with KUBEHA_NODE_NAME = its node name.
      */
     readonly forEachNode?: readonly NodeRole[];
-    /** create: the command's create; delete: its delete (runs before the node's instance goes); none: no command of its own. */
-    readonly phase: "create" | "delete" | "none";
+    /**
+     * create: the command's create (it runs again when an input changes); update: its update only (runs when an
+     * input changes, never on creation); delete: its delete (runs before the node's instance goes); none: no
+     * command of its own.
+     */
+    readonly phase: "create" | "update" | "delete" | "none";
     readonly variables: Readonly<Record<`KUBEHA_${string}`, StepVariable>>;
     /** Handles secret material (stdin, config files with tokens): logging "none" and secret outputs. */
     readonly secret: boolean;
@@ -79,6 +83,12 @@ const kubeadmConfig = (command: string) =>
     }) as const;
 
 const nodeName = (whose: string) => ({ KUBEHA_NODE_NAME: { description: whose } }) as const;
+
+const kubernetesTarget = {
+    KUBEHA_KUBERNETES_VERSION: {
+        description: "the exact Kubernetes version to run, 1.37.2 (exactKubernetesVersion of kubernetesVersion)",
+    },
+} as const;
 
 const installFiles = {
     script: "install-files.sh",
@@ -326,6 +336,63 @@ export const steps = {
         forEachNode: ["worker"],
         phase: "delete",
         variables: { ...nodeName("the node to remove"), ...timeout(600, "the drain and delete") },
+        secret: false,
+    },
+    "upgrade-check": {
+        name: "upgrade-check",
+        script: "upgrade-check.sh",
+        summary:
+            "before a Kubernetes upgrade touches any host: refuses a downgrade or a skipped minor from the versions the cluster runs",
+        roles: ["master"],
+        hosts: "first",
+        phase: "create",
+        variables: { ...kubernetesTarget, ...timeout(300, "reading the cluster's versions") },
+        secret: false,
+    },
+    "upgrade-drain": {
+        name: "upgrade-drain",
+        script: "upgrade-drain.sh",
+        summary: "Kubernetes upgrade: cordons and drains a node that does not run the target yet",
+        roles: ["master"],
+        hosts: "first",
+        forEachNode: ["master", "worker"],
+        phase: "update",
+        variables: { ...nodeName("the node to drain"), ...kubernetesTarget, ...timeout(600, "the drain") },
+        secret: false,
+    },
+    upgrade: {
+        name: "upgrade",
+        script: "upgrade-node.sh",
+        summary:
+            "Kubernetes upgrade of one node: kubeadm from the target's repository, kubeadm upgrade apply|node, kubelet and kubectl, kubelet restart",
+        roles: ["master", "worker"],
+        hosts: "every",
+        phase: "update",
+        variables: {
+            ...kubernetesTarget,
+            ...nodeName("this node's name"),
+            KUBEHA_KUBEADM_UPGRADE: {
+                description:
+                    "apply on the first master (kubeadm upgrade apply v<target>), node elsewhere (kubeadm upgrade node)",
+            },
+            ...timeout(900, "the node's upgrade"),
+        },
+        stdin: "the apt source and pin of the target's minor, as a bundle for install-files.sh (kubernetesAptFiles)",
+        secret: false,
+    },
+    "upgrade-uncordon": {
+        name: "upgrade-uncordon",
+        script: "upgrade-uncordon.sh",
+        summary: "Kubernetes upgrade: waits until the node is Ready at the target, then lifts kubeha's cordon",
+        roles: ["master"],
+        hosts: "first",
+        forEachNode: ["master", "worker"],
+        phase: "update",
+        variables: {
+            ...nodeName("the upgraded node"),
+            ...kubernetesTarget,
+            ...timeout(300, "the wait for the node to be Ready"),
+        },
         secret: false,
     },
     "replace-etcd-member": {

@@ -274,6 +274,42 @@ kubectl_as() {
     kubectl --kubeconfig="$1" --request-timeout=10s "${@:2}"
 }
 
+# The cluster-admin kubeconfig kubeadm writes on every master: the steps that act on other nodes use it.
+readonly admin_kubeconfig=/etc/kubernetes/admin.conf
+
+# node_field NODE JSONPATH: one field of a Node object (empty when the node does not exist).
+node_field() {
+    kubectl_as "$admin_kubeconfig" get node "$1" --ignore-not-found -o "jsonpath=$2"
+}
+
+# drain_node DEADLINE NODE: evicts every pod from the cordoned NODE until DEADLINE: DaemonSet pods stay,
+# emptyDir data goes, unmanaged pods are deleted, PodDisruptionBudgets are respected (an eviction they refuse
+# is retried until the deadline). Pods of a dead node never confirm their deletion: after a minute, the drain
+# stops waiting for them.
+drain_node() {
+    kubectl --kubeconfig="$admin_kubeconfig" drain "$2" --ignore-daemonsets --delete-emptydir-data --force \
+        --skip-wait-for-delete-timeout=60 --timeout="$(seconds_left "$1")s"
+}
+
+# fail_drain NODE MESSAGE: fails with MESSAGE and where to look when the drain of NODE is blocked.
+fail_drain() {
+    fail "$2" "kubectl get pods -A -o wide --field-selector spec.nodeName=$1 (the pods that stayed)" \
+        "kubectl get pdb -A (a PodDisruptionBudget that allows no disruption blocks eviction)" \
+        "to force it: kubectl drain $1 --ignore-daemonsets --delete-emptydir-data --force --disable-eviction; then pulumi up"
+}
+
+# version_at_least A B: version A (v1.36.3 or 1.36.3) is B or newer.
+version_at_least() {
+    [[ $(printf '%s\n%s\n' "${1#v}" "${2#v}" | sort -V | head -n 1) == "${2#v}" ]]
+}
+
+# minor_of VERSION: the minor number (36 of v1.36.3).
+minor_of() {
+    local version=${1#v}
+    version=${version#*.}
+    printf '%s' "${version%%.*}"
+}
+
 # node_registered NODE: the node's own credentials (kubelet.conf) see its Node object.
 node_registered() {
     [[ -n $(kubectl_as /etc/kubernetes/kubelet.conf get node "$1" -o name) ]]

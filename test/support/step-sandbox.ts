@@ -1,7 +1,7 @@
 // Runs kubeha's step scripts as they run on a host, each "host" in its own throwaway root: a mount
 // namespace with overlays on /etc and /var whose upper layers live in the test's temporary directory
-// (and persist between runs, like a host's disk). Stand-ins for kubeadm, kubectl, systemctl and crictl
-// (test/support/step-stubs) come first on PATH and record every call they get.
+// (and persist between runs, like a host's disk). Stand-ins for kubeadm, kubectl, systemctl, crictl, etcdctl and
+// the apt tools (test/support/step-stubs) come first on PATH and record every call they get.
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
 import * as fs from "node:fs";
@@ -28,7 +28,7 @@ export interface RecordedCall {
 
 /** Calls that change a host or the cluster (as opposed to questions). */
 export const stateChanging =
-    /^(kubeadm (init|join|reset|token create)|kubectl .*\b(cordon|drain|delete|approve)\b|systemctl (start|stop|restart|enable|daemon-reload)|crictl stop|etcdctl .*\bmember (add|remove)\b)/;
+    /^(kubeadm (init|join|reset|token create|upgrade)|kubectl .* (cordon|uncordon|drain|delete|approve|annotate) |systemctl (start|stop|restart|enable|daemon-reload)|crictl stop|etcdctl .*\bmember (add|remove)\b|apt-get .*\binstall\b|apt-mark (hold|unhold))/;
 
 export class StepSandbox {
     readonly dir: string;
@@ -46,8 +46,14 @@ export class StepSandbox {
         return path.join(this.state, "calls.log");
     }
 
-    /** Runs scripts/<script> on a host with these KUBEHA_* variables. */
-    run(host: string, script: string, variables: Record<string, string>, timeoutMs = 120_000): Promise<StepRun> {
+    /** Runs scripts/<script> on a host with these KUBEHA_* variables (and this stdin, if any). */
+    run(
+        host: string,
+        script: string,
+        variables: Record<string, string>,
+        timeoutMs = 120_000,
+        stdin?: string,
+    ): Promise<StepRun> {
         const root = this.hostRoot(host);
         const mounts = overlaid
             .map((dir) => {
@@ -78,12 +84,13 @@ export class StepSandbox {
                     "sandbox",
                     path.join(scriptsDir, script),
                 ],
-                { env, stdio: ["ignore", "pipe", "pipe"], timeout: timeoutMs },
+                { env, stdio: [stdin === undefined ? "ignore" : "pipe", "pipe", "pipe"], timeout: timeoutMs },
             );
+            child.stdin?.end(stdin);
             let stdout = "";
             let stderr = "";
-            child.stdout.on("data", (chunk) => (stdout += chunk));
-            child.stderr.on("data", (chunk) => (stderr += chunk));
+            child.stdout!.on("data", (chunk) => (stdout += chunk));
+            child.stderr!.on("data", (chunk) => (stderr += chunk));
             child.on("error", reject);
             child.on("close", (status) => resolve({ status, stdout, stderr, seconds: (Date.now() - started) / 1000 }));
         });
