@@ -211,7 +211,7 @@ export class KubernetesCluster extends pulumi.ComponentResource {
                 config,
                 masters,
                 workers,
-                ssh: infra.ssh,
+                ssh,
                 joined: Object.fromEntries([
                     ...masters.map((master, i) => [master.name, this.controlPlane.complete[i]]),
                     ...workers.map((worker, i) => [worker.name, this.workers.joined[i]]),
