@@ -174,11 +174,15 @@ function stepScript(step: PlannedResource, host: string, stepName: string, hostB
     const connection = step.inputs.connection as { host?: string; proxy?: unknown } | undefined;
     const target = connection?.proxy ? (hostByAddress.get(String(connection.host)) ?? connection.host) : "the bastion";
     const route = connection?.proxy ? `${target}, through the bastion` : "the bastion";
-    const command = String(step.inputs.create ?? step.inputs.delete ?? "");
+    const command = String(step.inputs.create ?? step.inputs.update ?? step.inputs.delete ?? "");
+    const when = step.inputs.create
+        ? ""
+        : step.inputs.update
+          ? ", when its inputs change (an upgrade), not when it is created"
+          : ", when the resource is deleted (the host or node goes)";
     const lines = [
         "#!/bin/sh",
-        `# ${step.name}: runs over SSH on ${route}${target === host ? "" : `, on behalf of ${host}`}` +
-            (step.inputs.create ? "" : ", when the resource is deleted (the host or node goes)"),
+        `# ${step.name}: runs over SSH on ${route}${target === host ? "" : `, on behalf of ${host}`}${when}`,
         `# runs: ${whatRuns(command, stepName)}`,
         `# after: ${step.dependencies.join(", ") || "-"}`,
         ...(step.inputs.triggers ? [`# re-runs when these change: ${JSON.stringify(step.inputs.triggers)}`] : []),
