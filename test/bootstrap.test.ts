@@ -9,7 +9,7 @@ import type { PlannedResource } from "../plan/run";
 import { etcdConfigPath, etcdUnitPath } from "../render/etcd";
 import { bundleInStdin, decodeBundle } from "../render/file-bundle";
 import { kubeadmConfigPaths } from "../render/kubeadm";
-import { Step, stepIds, steps } from "../render/steps";
+import { Step, stepIds, steps as stepCatalogue } from "../render/steps";
 import { Plan, plan } from "./support/plan";
 
 const remote = "command:remote:Command";
@@ -144,12 +144,17 @@ for (const stack of ["dev", "aws-dev"]) {
 
         test("a step on a host is deleted with that host (destroy never waits on a gone host)", () => {
             const [first] = names("master");
-            // Steps the first master runs on a node's behalf go with the first master (the cluster).
-            const onFirstMaster = /-(serving-cert|remove-node)$/;
+            // Steps the first master runs on a node's behalf (the catalogue's forEachNode steps) go with the first
+            // master (the cluster).
+            const onFirstMaster = new Set(
+                stepIds.filter((id) => stepCatalogue[id].forEachNode).map((id) => stepCatalogue[id].name),
+            );
+            assert.ok(onFirstMaster.has("serving-cert") && onFirstMaster.has("remove-node"));
             for (const step of steps) {
                 const host = hosts.map(([name]) => name).find((name) => step.name.startsWith(`${name}-`));
                 assert.ok(host, step.name);
-                assert.equal(step.deletedWith, onFirstMaster.test(step.name) ? first : host, step.name);
+                const stepName = step.name.slice(host.length + 1);
+                assert.equal(step.deletedWith, onFirstMaster.has(stepName) ? first : host, step.name);
             }
         });
 
@@ -288,7 +293,7 @@ describe("the bootstrap creates exactly the steps the catalogue (render/steps.ts
                     etcdMember: result.resources.some((r) => r.name === `${name}-etcd`),
                 }));
             const expected = stepIds.flatMap((id) => {
-                const step: Step = steps[id];
+                const step: Step = stepCatalogue[id];
                 if (step.phase === "none") return [];
                 if (step.forEachNode) {
                     return hosts
