@@ -146,8 +146,9 @@ for (const stack of ["dev", "aws-dev"]) {
             const [first] = names("master");
             // Steps the first master runs on a node's behalf (the catalogue's forEachNode steps) go with the first
             // master (the cluster).
-            const onFirstMaster = new Set(
-                stepIds.filter((id) => stepCatalogue[id].forEachNode).map((id) => stepCatalogue[id].name),
+            const catalogue: Step[] = stepIds.map((id) => stepCatalogue[id]);
+            const onFirstMaster = new Set<string>(
+                catalogue.filter((step) => step.forEachNode).map((step) => step.name),
             );
             assert.ok(onFirstMaster.has("serving-cert") && onFirstMaster.has("remove-node"));
             for (const step of steps) {
