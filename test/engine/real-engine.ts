@@ -253,7 +253,11 @@ describe("the real Pulumi engine on a file backend", { timeout: 60 * 60_000 }, (
     async function previewMatchesPlan(stackName: string, cloud: string): Promise<Step[]> {
         const steps = await preview(stackName);
         const planned = offlinePlan(stackName, path.join(scratch, `plan-${stackName}`));
-        const managed = steps.filter((step) => !isDefaultProvider(step));
+        // Besides creating everything, the program reads its own stack's last outputs (absent on a new stack):
+        // a read, not a resource of the offline plan.
+        const reads = steps.filter((step) => step.op === "read").map((step) => step.urn);
+        assert.deepEqual(reads, [`urn:pulumi:${stackName}::kubeha::pulumi:pulumi:StackReference::deployed-stack`]);
+        const managed = steps.filter((step) => !isDefaultProvider(step) && step.op !== "read");
         assert.deepEqual(
             managed.filter((step) => step.op !== "create").map((step) => `${step.op} ${step.urn}`),
             [],
@@ -316,7 +320,7 @@ describe("the real Pulumi engine on a file backend", { timeout: 60 * 60_000 }, (
             const steps = await preview("dev", hostless);
             const actual = new Map(
                 steps
-                    .filter((step) => step.op !== "same" && !isDefaultProvider(step))
+                    .filter((step) => step.op !== "same" && step.op !== "read" && !isDefaultProvider(step))
                     .map((step) => [step.name, step.op]),
             );
             assert.deepEqual([...actual.keys()].sort(), [...expected.keys()].sort());
@@ -385,16 +389,50 @@ describe("the real Pulumi engine on a file backend", { timeout: 60 * 60_000 }, (
         );
     });
 
-    test("refresh changes nothing; destroy removes every resource", async () => {
+    test("refresh changes only the read of its own stack; destroy stops at the protected etcd disks, then removes everything", async () => {
         const dev = await stack("dev");
+        const outputsByName = async () =>
+            new Map(
+                (
+                    ((await dev.exportStack()).deployment as { resources?: { urn: string; outputs?: unknown }[] })
+                        .resources ?? []
+                )
+                    .filter((resource) => !resource.urn.includes("::pulumi:providers:"))
+                    .map((resource) => [urnName(resource.urn), JSON.stringify(resource.outputs ?? {})]),
+            );
+        const before = await outputsByName();
         const refresh = await dev.refresh();
+        const after = await outputsByName();
+        // The one thing refresh changes is the program's read of its own stack, which now has outputs to read.
+        const changed = [...after].filter(([name, outputs]) => before.get(name) !== outputs).map(([name]) => name);
+        assert.deepEqual(changed, ["deployed-stack"]);
         const changes = Object.entries(refresh.summary.resourceChanges ?? {}).filter(([op]) => op !== "same");
-        assert.deepEqual(changes, []);
+        assert.deepEqual(changes, [["update", 1]]);
+        // The etcd disks are protected: destroy refuses until they are unprotected on purpose (README, Destroy).
+        await assert.rejects(dev.destroy(), /protected/);
+        const protectedNames = () =>
+            dev
+                .exportStack()
+                .then((state) =>
+                    ((state.deployment as { resources?: { urn: string; protect?: boolean }[] }).resources ?? [])
+                        .filter((resource) => resource.protect)
+                        .map((resource) => urnName(resource.urn)),
+                );
+        assert.deepEqual((await protectedNames()).sort(), [
+            "master-1-etcd-disk",
+            "master-2-etcd-disk",
+            "master-3-etcd-disk",
+        ]);
+        execFileSync(pulumiBinary(), ["state", "unprotect", "--all", "--yes", "--stack", "dev"], {
+            cwd: workDir,
+            env: { ...process.env, ...workspace.envVars },
+        });
         await dev.destroy();
         const state = await dev.exportStack();
         assert.deepEqual((state.deployment as { resources?: unknown[] }).resources ?? [], []);
         proved(
-            `pulumi refresh of dev reports ${refresh.summary.resourceChanges?.same ?? 0} resources unchanged; pulumi destroy leaves none`,
+            `pulumi refresh of dev reports ${refresh.summary.resourceChanges?.same ?? 0} resources unchanged; pulumi destroy ` +
+                `refuses while the etcd disks are protected, and after pulumi state unprotect --all leaves none`,
         );
     });
 
