@@ -216,6 +216,7 @@ export class KubernetesCluster extends pulumi.ComponentResource {
                     ...masters.map((master, i) => [master.name, this.controlPlane.complete[i]]),
                     ...workers.map((worker, i) => [worker.name, this.workers.joined[i]]),
                 ]),
+                etcdUpgraded: etcd.upgraded,
             },
             { parent: this },
         );

@@ -1,9 +1,14 @@
 // The external etcd cluster: every member started (the starts return at once; the members wait for each
 // other by themselves), then one health gate over all of them. A member restarts when its config or unit
-// changes, one member at a time; a replaced host rejoins as a new member.
+// changes, one member at a time; a replaced host rejoins as a new member. A new etcd version (a kubeha release)
+// upgrades the members one at a time, after the gate: commands of the update phase (their creation runs nothing,
+// as hosts created now install the version the stack names), each keyed to the target version, so a failed
+// member stops the rollout and the next `pulumi up` continues from it, leaving upgraded members alone.
 import * as pulumi from "@pulumi/pulumi";
 import { ClusterConfig } from "../config/resolve";
-import { etcdClientUrls, etcdConfigPath, etcdDiskMountPoint, etcdPki, etcdUnitPath } from "../render/etcd";
+import { etcdReleaseSha256, etcdVersion } from "../config/versions";
+import { etcdReleaseUrl } from "../render/cloud-init";
+import { etcdBinDir, etcdClientUrls, etcdConfigPath, etcdDiskMountPoint, etcdPki, etcdUnitPath } from "../render/etcd";
 import { filesDigest, LazyFile } from "./host-files";
 import { ClusterHost, SshAccess } from "./hosts";
 import { PreparedHosts } from "./prepared-hosts";
@@ -22,6 +27,8 @@ export interface EtcdClusterArgs {
 export class EtcdCluster extends pulumi.ComponentResource {
     /** Passes once every member is healthy over mutual TLS: kubeadm init may start. */
     readonly healthy: pulumi.Resource;
+    /** The last member's upgrade step: every member runs the target version (a Kubernetes upgrade waits for it). */
+    readonly upgraded: pulumi.Resource;
 
     constructor(name: string, args: EtcdClusterArgs, opts?: pulumi.ComponentResourceOptions) {
         super("kubeha:bootstrap:EtcdCluster", name, {}, opts);
@@ -60,6 +67,22 @@ export class EtcdCluster extends pulumi.ComponentResource {
             deletedWith: first.instance,
             dependsOn: started,
         });
+        const release = {
+            KUBEHA_ETCD_VERSION: etcdVersion,
+            KUBEHA_ETCD_RELEASE: etcdReleaseUrl(args.config),
+            ...(etcdReleaseSha256 ? { KUBEHA_ETCD_SHA256: etcdReleaseSha256 } : {}),
+            KUBEHA_ETCD_BIN_DIR: etcdBinDir,
+        };
+        let upgraded: pulumi.Resource = this.healthy;
+        for (const member of args.members) {
+            upgraded = runStep(
+                member,
+                "etcd-upgrade",
+                { ...release, ...client, KUBEHA_ETCD_CONFIG: etcdConfigPath },
+                { ssh: args.ssh, parent: this, deletedWith: member.instance, dependsOn: [upgraded] },
+            );
+        }
+        this.upgraded = upgraded;
         this.registerOutputs({});
     }
 }

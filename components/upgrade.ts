@@ -24,6 +24,8 @@ export interface ClusterUpgradeArgs {
     readonly ssh: SshAccess;
     /** Per node name: the step after which the node has joined (or initialised) the cluster. */
     readonly joined: Readonly<Record<string, pulumi.Resource>>;
+    /** After it, every etcd member runs kubeha's etcd version: an etcd upgrade finishes before kubeadm's starts. */
+    readonly etcdUpgraded: pulumi.Resource;
 }
 
 export class ClusterUpgrade extends pulumi.ComponentResource {
@@ -40,7 +42,7 @@ export class ClusterUpgrade extends pulumi.ComponentResource {
             ssh,
             parent: this,
             deletedWith: first.instance,
-            dependsOn: masters.map((master) => args.joined[master.name]),
+            dependsOn: [...masters.map((master) => args.joined[master.name]), args.etcdUpgraded],
         });
         // One node: drained from the first master, upgraded on itself, uncordoned once Ready at the target.
         const upgradeNode = (node: ClusterHost, after: pulumi.Resource[]): pulumi.Resource => {

@@ -9,7 +9,6 @@ import { Document } from "yaml";
 import { hostFqdn, PlannedHost } from "../config/layout";
 import { ports } from "../config/ports";
 import { ClusterConfig } from "../config/resolve";
-import { etcdVersion } from "../config/versions";
 import { HostFile } from "./host-file";
 
 /** Mount point of the etcd data disk (seed 000: etcd on its own cloud disk). */
@@ -107,18 +106,20 @@ export function renderEtcdConfig(
         "log-outputs": ["stderr"],
     };
     const document = new Document(settings);
+    // No etcd version in it (nor in the unit): a changed file restarts its member, and a version change is the
+    // etcd-upgrade steps' to roll out, once per member.
     document.commentBefore =
-        ` etcd ${etcdVersion} member ${member.name}: etcd --config-file ${etcdConfigPath}\n` +
+        ` etcd member ${member.name}: etcd --config-file ${etcdConfigPath}\n` +
         ` Rendered by kubeha; a change here is overwritten by the next pulumi up.`;
     return { path: etcdConfigPath, mode: "0644", content: document.toString({ lineWidth: 0 }) };
 }
 
 /** The same unit on every member: everything member-specific is in the config file. */
 export function renderEtcdUnit(): HostFile {
-    const content = `# etcd ${etcdVersion}, rendered by kubeha.
+    const content = `# etcd, rendered by kubeha.
 [Unit]
 Description=etcd key-value store of the Kubernetes cluster
-Documentation=https://etcd.io/docs/v3.6/
+Documentation=https://etcd.io/docs/
 Wants=network-online.target
 After=network-online.target
 # Never start on the root disk when the etcd disk failed to mount: the member would come up empty.

@@ -395,6 +395,30 @@ export const steps = {
         },
         secret: false,
     },
+    "etcd-upgrade": {
+        name: "etcd-upgrade",
+        script: "upgrade-etcd.sh",
+        summary:
+            "etcd upgrade of one member: refuses a path etcd does not support, installs the checked release, restarts, waits until it and the cluster are healthy at the target",
+        roles: ["master", "etcd"],
+        hosts: "etcd-members",
+        phase: "update",
+        variables: {
+            KUBEHA_ETCD_VERSION: { description: "the exact etcd release to run, 3.6.16 (etcdVersion)" },
+            KUBEHA_ETCD_RELEASE: {
+                description: "URL of its etcd-v<version>-linux-amd64.tar.gz, SHA256SUMS beside it (etcdReleaseUrl)",
+            },
+            KUBEHA_ETCD_SHA256: {
+                description: "the tarball's pinned SHA-256 (etcdReleaseSha256); empty: the mirror's SHA256SUMS",
+                default: "",
+            },
+            KUBEHA_ETCD_BIN_DIR: { description: "where etcd, etcdctl and etcdutl lie (etcdBinDir)" },
+            KUBEHA_ETCD_CONFIG: { description: "this member's etcd --config-file (etcdConfigPath)" },
+            ...etcdClient,
+            ...timeout(600, "the member's upgrade and the wait for a healthy cluster"),
+        },
+        secret: false,
+    },
     "replace-etcd-member": {
         name: "replace-etcd-member",
         script: "replace-etcd-member.sh",

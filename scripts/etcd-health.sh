@@ -17,22 +17,7 @@ deadline=$((SECONDS + KUBEHA_TIMEOUT))
 use_etcd_client "$KUBEHA_ETCD_CACERT" "$KUBEHA_ETCD_CERT" "$KUBEHA_ETCD_KEY"
 IFS=, read -ra endpoints <<<"$KUBEHA_ETCD_ENDPOINTS"
 
-cluster_healthy() {
-    local members
-    etcdctl --endpoints="$KUBEHA_ETCD_ENDPOINTS" endpoint health || return 1
-    members=$(etcdctl --endpoints="$KUBEHA_ETCD_ENDPOINTS" member list) || return 1
-    if grep -q ', unstarted, ' <<<"$members"; then
-        echo "member(s) added but never started: $(grep ', unstarted, ' <<<"$members" | cut -d ' ' -f 4 | tr -d ,)" >&2
-        return 1
-    fi
-    if [[ $(grep -c . <<<"$members") -ne ${#endpoints[@]} ]]; then
-        printf 'the cluster has %s member(s), %s expected:\n%s\n' "$(grep -c . <<<"$members")" "${#endpoints[@]}" \
-            "$members" >&2
-        return 1
-    fi
-}
-
-retry_until "$deadline" "every etcd member to be healthy" cluster_healthy ||
+retry_until "$deadline" "every etcd member to be healthy" etcd_cluster_healthy "$KUBEHA_ETCD_ENDPOINTS" ||
     fail "the etcd cluster is not healthy after ${KUBEHA_TIMEOUT}s (unhealthy endpoints are listed above)" \
         "journalctl -u etcd -n 100, on each member listed as unhealthy" \
         "set -a; . /etc/etcd/etcdctl.env; set +a; etcdctl endpoint status -w table; etcdctl member list -w table" \

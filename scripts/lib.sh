@@ -195,6 +195,23 @@ etcd_others() {
     )
 }
 
+# etcd_cluster_healthy ENDPOINTS: every member at the comma-separated ENDPOINTS answers a health check, and the member
+# list has exactly that many members, all started (etcdctl's client settings from use_etcd_client).
+etcd_cluster_healthy() {
+    local members expected
+    expected=$(tr , '\n' <<<"$1" | grep -c .)
+    etcdctl --endpoints="$1" endpoint health || return 1
+    members=$(etcdctl --endpoints="$1" member list) || return 1
+    if grep -q ', unstarted, ' <<<"$members"; then
+        echo "member(s) added but never started: $(grep ', unstarted, ' <<<"$members" | cut -d ' ' -f 4 | tr -d ,)" >&2
+        return 1
+    fi
+    if [[ $(grep -c . <<<"$members") -ne $expected ]]; then
+        printf 'the cluster has %s member(s), %s expected:\n%s\n' "$(grep -c . <<<"$members")" "$expected" "$members" >&2
+        return 1
+    fi
+}
+
 # etcd_member_line MEMBERS PEER-URL: the `etcdctl member list` line of the member with PEER-URL.
 etcd_member_line() {
     awk -F ', ' -v peer="$2" '$4 == peer' <<<"$1"
