@@ -2,12 +2,13 @@
 // line the absolute path of one bin directory holding them all. Versions come from config/versions.ts and the
 // installed @pulumi/* packages, never from a list of their own. Each component is cached in a folder named by its
 // version under $KUBEHA_TOOLCHAIN_DIR (default ~/.cache/kubeha/toolchain), so a version change rebuilds only it.
+// `--etcd <version>` builds (or reuses) that etcd release alone, outside the default set, and prints its bin directory.
 import { execFileSync } from "node:child_process";
 import { createHash } from "node:crypto";
 import { existsSync, mkdirSync, readdirSync, renameSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
 import { homedir } from "node:os";
 import { join, resolve } from "node:path";
-import { toolchainComponents, type ToolchainComponent } from "./components";
+import { etcdComponent, toolchainComponents, type ToolchainComponent } from "./components";
 
 const cacheDir = resolve(process.env.KUBEHA_TOOLCHAIN_DIR ?? join(homedir(), ".cache", "kubeha", "toolchain"));
 const startedAt = Date.now();
@@ -52,6 +53,18 @@ function ensureBuilt(component: ToolchainComponent): void {
         }
     }
     rmSync(join(dir, "work"), { recursive: true, force: true });
+}
+
+const [option, extraEtcd] = process.argv.slice(2);
+if (option === "--etcd") {
+    if (!/^3\.\d+\.\d+$/.test(extraEtcd ?? ""))
+        throw new Error(`toolchain --etcd: an exact etcd version, got ${extraEtcd}`);
+    const component = etcdComponent(extraEtcd);
+    ensureBuilt(component);
+    process.stdout.write(`${join(componentDir(component), "bin")}\n`);
+    process.exit(0);
+} else if (option !== undefined) {
+    throw new Error(`toolchain: unknown option ${option} (only --etcd <version>)`);
 }
 
 const components = toolchainComponents();

@@ -1,57 +1,35 @@
 // The etcd steps against a real etcd 3.6 (the toolchain's build of the release the hosts run): start-etcd
 // on three members at once, the health gate, a restart on changed files, and the replacement of a member
-// whose host was replaced (seed 000: member remove, member add, start with initial-cluster-state existing). Members listen on 127.0.0.11-13 with
-// mutual TLS from openssl certificates; each "host" runs the scripts in its own throwaway root, and the
-// systemctl stand-in starts etcd as the unit would (etcd --config-file). The config files have the keys
-// and layout render/etcd.ts writes, with loopback addresses instead of host names that need DNS.
+// whose host was replaced (seed 000: member remove, member add, start with initial-cluster-state existing). Members
+// listen on 127.0.0.11-13 (support/loopback-etcd.ts); each "host" runs the scripts in its own throwaway root, and the
+// systemctl stand-in starts etcd as the unit would (etcd --config-file).
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { after, before, describe, test } from "node:test";
-import { Document } from "yaml";
 import { steps } from "../../render/steps";
 import { changes, StepSandbox } from "../support/step-sandbox";
+import { LoopbackEtcd, loopbackMembers as members, type LoopbackMember as Member } from "./support/loopback-etcd";
 import { toolchainBinary } from "./support/toolchain";
-
-const members = ["etcd-1", "etcd-2", "etcd-3"] as const;
-type Member = (typeof members)[number];
-const address = (member: Member) => `127.0.0.${11 + members.indexOf(member)}`;
-const clientUrl = (member: Member) => `https://${address(member)}:12379`;
-const peerUrl = (member: Member) => `https://${address(member)}:12380`;
-const endpoints = members.map(clientUrl).join(",");
-
-function openssl(args: string[]): void {
-    const result = spawnSync("openssl", args, { encoding: "utf8" });
-    assert.equal(result.status, 0, `openssl ${args.join(" ")}: ${result.stderr}`);
-}
-
-function etcdctl(args: string[], pki: string, at = endpoints): string {
-    const result = spawnSync(
-        toolchainBinary("etcdctl"),
-        [`--endpoints=${at}`, `--cacert=${pki}/ca.crt`, `--cert=${pki}/client.crt`, `--key=${pki}/client.key`, ...args],
-        { encoding: "utf8", env: { PATH: process.env.PATH, ETCDCTL_API: "3" }, timeout: 30_000 },
-    );
-    assert.equal(result.status, 0, `etcdctl ${args.join(" ")}: ${result.stderr}`);
-    return result.stdout;
-}
 
 describe("etcd steps against a real 3-member etcd", () => {
     const sandbox = new StepSandbox("etcd-steps");
-    const pki = path.join(sandbox.dir, "pki");
-    const configPath = (member: Member) => path.join(sandbox.dir, "config", `${member}.yaml`);
     /** Each member's etcd disk: an ext4 image labelled as the boot labels it, loop-mounted here. */
     const diskMount = (member: Member) => path.join(sandbox.dir, "disks", member);
     const diskImage = (member: Member) => path.join(sandbox.dir, `${member}-etcd.img`);
-    const dataDir = (member: Member) => path.join(diskMount(member), "data");
+    const etcd = new LoopbackEtcd(sandbox.dir, 11, (member) => path.join(diskMount(member), "data"));
+    const dataDir = etcd.dataDir;
+    const configPath = (member: Member) => etcd.configPath(member);
+    const clientUrl = (member: Member) => etcd.clientUrl(member);
+    const peerUrl = (member: Member) => etcd.peerUrl(member);
+    const writeConfig = (member: Member, retention?: string) => etcd.writeConfig(member, retention);
+    const etcdctl = (args: string[], at?: string) => etcd.etcdctl(toolchainBinary("etcdctl"), args, at);
     const callLog = path.join(sandbox.state, "calls.log");
     const pidOf = (member: Member) => Number(fs.readFileSync(path.join(sandbox.state, member, "etcd.pid"), "utf8"));
     const variables = (member: Member, timeout = "60") => ({
         KUBEHA_ETCD_CONFIG: configPath(member),
-        KUBEHA_ETCD_ENDPOINTS: endpoints,
-        KUBEHA_ETCD_CACERT: `${pki}/ca.crt`,
-        KUBEHA_ETCD_CERT: `${pki}/client.crt`,
-        KUBEHA_ETCD_KEY: `${pki}/client.key`,
+        ...etcd.clientVariables(),
         KUBEHA_ETCD_DISK: diskMount(member),
         KUBEHA_TIMEOUT: timeout,
         // Where the etcdctl and systemctl stand-ins find the real etcdctl and etcd.
@@ -60,35 +38,6 @@ describe("etcd steps against a real 3-member etcd", () => {
     const gateVariables = (timeout: string) => {
         const { KUBEHA_ETCD_CONFIG: _config, KUBEHA_ETCD_DISK: _disk, ...gate } = variables("etcd-1", timeout);
         return gate;
-    };
-
-    /** The member's config, as install-files delivers it (a new host gets it afresh). */
-    const writeConfig = (member: Member, retention = "1h") => {
-        const tls = (name: string) => ({
-            "cert-file": `${pki}/${name}.crt`,
-            "key-file": `${pki}/${name}.key`,
-            "client-cert-auth": true,
-            "trusted-ca-file": `${pki}/ca.crt`,
-        });
-        const document = new Document({
-            name: member,
-            "data-dir": dataDir(member),
-            "listen-client-urls": clientUrl(member),
-            "advertise-client-urls": clientUrl(member),
-            "listen-peer-urls": peerUrl(member),
-            "initial-advertise-peer-urls": peerUrl(member),
-            "initial-cluster": members.map((other) => `${other}=${peerUrl(other)}`).join(","),
-            "initial-cluster-state": "new",
-            "initial-cluster-token": "kubeha-steps-test",
-            "client-transport-security": tls(member),
-            "peer-transport-security": tls(member),
-            "auto-compaction-mode": "periodic",
-            "auto-compaction-retention": retention,
-            logger: "zap",
-            "log-outputs": ["stderr"],
-        });
-        document.commentBefore = ` etcd member ${member} (test)`;
-        fs.writeFileSync(configPath(member), document.toString());
     };
 
     const stopMember = async (member: Member) => {
@@ -114,48 +63,14 @@ describe("etcd steps against a real 3-member etcd", () => {
     const unmountDisk = (member: Member) => run("umount", [diskMount(member)]);
 
     before(() => {
-        for (const dir of [pki, path.dirname(configPath("etcd-1"))]) fs.mkdirSync(dir, { recursive: true });
         for (const member of members) {
             fs.mkdirSync(diskMount(member), { recursive: true });
             run("truncate", ["-s", "256M", diskImage(member)]); // sparse; etcd preallocates 64 MiB of WAL
             run("mkfs.ext4", ["-q", "-L", "kubeha-etcd", diskImage(member)]);
             mountDisk(member);
         }
-        const ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes"];
-        openssl(
-            ["req", "-x509", ...ec, "-keyout", `${pki}/ca.key`, "-out", `${pki}/ca.crt`, "-days", "1"].concat([
-                "-subj",
-                "/CN=kubeha test etcd CA",
-            ]),
-        );
-        const issue = (name: string, extensions: string) => {
-            fs.writeFileSync(`${pki}/${name}.ext`, extensions);
-            openssl([
-                "req",
-                "-new",
-                ...ec,
-                "-keyout",
-                `${pki}/${name}.key`,
-                "-out",
-                `${pki}/${name}.csr`,
-                "-subj",
-                `/CN=${name}`,
-            ]);
-            openssl(
-                ["x509", "-req", "-in", `${pki}/${name}.csr`, "-CA", `${pki}/ca.crt`, "-CAkey", `${pki}/ca.key`].concat(
-                    ["-CAcreateserial", "-days", "1", "-extfile", `${pki}/${name}.ext`, "-out", `${pki}/${name}.crt`],
-                ),
-            );
-        };
-        for (const member of members) {
-            // Peers dial from 127.0.0.1 on loopback, and etcd checks a peer's certificate against its address.
-            issue(
-                member,
-                `subjectAltName=IP:${address(member)},IP:127.0.0.1\nextendedKeyUsage=serverAuth,clientAuth\n`,
-            );
-            writeConfig(member);
-        }
-        issue("client", "extendedKeyUsage=clientAuth\n");
+        etcd.issueCertificates();
+        for (const member of members) writeConfig(member);
     });
 
     after(async () => {
@@ -234,7 +149,7 @@ describe("etcd steps against a real 3-member etcd", () => {
     });
 
     test("the etcd disk failed to mount: start-etcd refuses, and no member is removed or started", async () => {
-        const memberIds = etcdctl(["member", "list"], pki);
+        const memberIds = etcdctl(["member", "list"]);
         // A reboot whose nofail mount failed: etcd is down (RequiresMountsFor), the mount point an empty directory.
         await stopMember("etcd-2");
         unmountDisk("etcd-2");
@@ -259,12 +174,12 @@ describe("etcd steps against a real 3-member etcd", () => {
         assert.deepEqual(changes(sandbox.takeCalls()), ["etcd-2: systemctl start --no-block etcd.service"]);
         const gate = await sandbox.run("etcd-1", steps["etcd-health"].script, gateVariables("60"));
         assert.equal(gate.status, 0, gate.stderr);
-        assert.equal(etcdctl(["member", "list"], pki), memberIds, "the same members, the same IDs");
+        assert.equal(etcdctl(["member", "list"]), memberIds, "the same members, the same IDs");
     });
 
     test("a replaced host gets its etcd disk back: the same member restarts with its data, nothing is replaced", async () => {
-        etcdctl(["put", "/kubeha/on-the-disk", "kept"], pki);
-        const memberIds = etcdctl(["member", "list"], pki);
+        etcdctl(["put", "/kubeha/on-the-disk", "kept"]);
+        const memberIds = etcdctl(["member", "list"]);
         // A new instance: a fresh root; the protected disk is attached to it again and mounted by its boot.
         await stopMember("etcd-3");
         unmountDisk("etcd-3");
@@ -280,19 +195,18 @@ describe("etcd steps against a real 3-member etcd", () => {
         ]);
         const gate = await sandbox.run("etcd-1", steps["etcd-health"].script, gateVariables("60"));
         assert.equal(gate.status, 0, gate.stderr);
-        assert.equal(etcdctl(["member", "list"], pki), memberIds, "no member was removed or added");
+        assert.equal(etcdctl(["member", "list"]), memberIds, "no member was removed or added");
         const value = etcdctl(
             ["get", "/kubeha/on-the-disk", "--consistency=s", "--print-value-only"],
-            pki,
             clientUrl("etcd-3"),
         );
         assert.equal(value.trim(), "kept");
     });
 
     test("a replaced host whose etcd disk is new (rejoining empty on purpose): start-etcd removes the old member, adds the new one, and it serves the data", async () => {
-        etcdctl(["put", "/kubeha/before-replacement", "kept"], pki);
+        etcdctl(["put", "/kubeha/before-replacement", "kept"]);
         const memberId = (member: Member) =>
-            etcdctl(["member", "list"], pki)
+            etcdctl(["member", "list"])
                 .split("\n")
                 .find((line) => line.includes(`, ${peerUrl(member)}, `))
                 ?.split(", ")[0];
@@ -320,14 +234,13 @@ describe("etcd steps against a real 3-member etcd", () => {
         );
         assert.match(fs.readFileSync(configPath("etcd-3"), "utf8"), /^initial-cluster-state: existing$/m);
 
-        const list = etcdctl(["member", "list"], pki);
+        const list = etcdctl(["member", "list"]);
         assert.equal(list.match(/, started, /g)?.length, 3, list);
         const newId = memberId("etcd-3");
         assert.ok(newId && newId !== oldId, `a new member ID (${newId} after ${oldId})`);
         // Serializable: answered from etcd-3's own copy of the data.
         const value = etcdctl(
             ["get", "/kubeha/before-replacement", "--consistency=s", "--print-value-only"],
-            pki,
             clientUrl("etcd-3"),
         );
         assert.equal(value.trim(), "kept");
