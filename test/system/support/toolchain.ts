@@ -40,3 +40,22 @@ export function toolchainBinary(name: string): string {
     if (!fs.existsSync(link)) throw new Error(`the toolchain has no ${name} in ${toolchainBin()}`);
     return fs.realpathSync(link);
 }
+
+/**
+ * The bin directory of an etcd release outside the default set (`npm run -s toolchain -- --etcd <version>`): built on
+ * first use (about 2 minutes on 2 cores), then cached.
+ */
+export function toolchainEtcd(version: string): string {
+    const result = spawnSync("npm", ["run", "-s", "toolchain", "--", "--etcd", version], {
+        cwd: projectDir,
+        encoding: "utf8",
+        stdio: ["ignore", "pipe", "inherit"],
+    });
+    if (result.status !== 0)
+        throw new Error(`npm run -s toolchain -- --etcd ${version} failed (exit ${result.status})`);
+    const dir = result.stdout.trim().split("\n").pop() ?? "";
+    if (!path.isAbsolute(dir) || !fs.existsSync(path.join(dir, "etcd"))) {
+        throw new Error(`the toolchain printed ${JSON.stringify(dir)}, not a directory holding etcd ${version}`);
+    }
+    return dir;
+}
