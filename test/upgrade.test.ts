@@ -4,6 +4,7 @@
 import assert from "node:assert/strict";
 import { describe, test } from "node:test";
 import { workersAtOnce } from "../components/upgrade";
+import { etcdVersion } from "../config/versions";
 import type { PlannedResource } from "../plan/run";
 import { decodeBundle } from "../render/file-bundle";
 import { configFor } from "./support/config";
@@ -127,6 +128,47 @@ describe("the rollout's order (dev, 5 workers, maxUnavailable 40%: two lanes)", 
         const upgraded = (worker: string) => `${worker}-upgrade-uncordon`;
         assert.ok(!ancestors(result, "worker-2-upgrade-drain").has(upgraded("worker-1")), "lanes run side by side");
         assert.ok(ancestors(result, "worker-5-upgrade-drain").has(upgraded("worker-1")));
+    });
+});
+
+describe("the etcd upgrade (dev: etcd on the three masters)", () => {
+    const result = plan({ stack: "dev" });
+    const members = ["master-1", "master-2", "master-3"];
+    const dependsOn = (name: string, on: string) => result.named(name).dependencies.includes(on);
+
+    test("one update command per member, keyed to the release: nothing runs on creation", () => {
+        for (const member of members) {
+            const step = result.named(`${member}-etcd-upgrade`);
+            assert.equal(step.inputs.create, undefined);
+            assert.equal(
+                step.inputs.update,
+                "sudo --preserve-env=" +
+                    Object.keys(step.inputs.environment as object).join(",") +
+                    " /usr/local/lib/kubeha/upgrade-etcd.sh",
+            );
+            const environment = step.inputs.environment as Record<string, string>;
+            assert.equal(environment.KUBEHA_ETCD_VERSION, etcdVersion);
+            assert.ok(
+                environment.KUBEHA_ETCD_RELEASE.endsWith(`/v${etcdVersion}/etcd-v${etcdVersion}-linux-amd64.tar.gz`),
+            );
+            assert.equal(environment.KUBEHA_ETCD_BIN_DIR, "/usr/local/bin");
+            assert.equal(environment.KUBEHA_ETCD_CONFIG, "/etc/etcd/etcd.yaml");
+            assert.equal(environment.KUBEHA_ETCD_ENDPOINTS.split(",").length, 3);
+        }
+    });
+
+    test("members one after another, after the health gate; kubeadm's upgrade waits for the last", () => {
+        assert.ok(dependsOn("master-1-etcd-upgrade", "master-1-etcd-health"));
+        assert.ok(dependsOn("master-2-etcd-upgrade", "master-1-etcd-upgrade"));
+        assert.ok(dependsOn("master-3-etcd-upgrade", "master-2-etcd-upgrade"));
+        assert.ok(dependsOn("master-1-upgrade-check", "master-3-etcd-upgrade"));
+        // Nothing of the bootstrap waits for them: on creation they run nothing, and hold nothing up.
+        const waiting = result.resources.filter((r) => r.dependencies.some((d) => d.endsWith("-etcd-upgrade")));
+        assert.deepEqual(waiting.map((r) => r.name).sort(), [
+            "master-1-upgrade-check",
+            "master-2-etcd-upgrade",
+            "master-3-etcd-upgrade",
+        ]);
     });
 });
 
