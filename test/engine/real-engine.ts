@@ -14,6 +14,7 @@ import { after, before, describe, test } from "node:test";
 import * as pulumi from "@pulumi/pulumi";
 import { EngineEvent, LocalWorkspace, OpType, PulumiCommand, Stack } from "@pulumi/pulumi/automation";
 import type { PlannedResource } from "../../plan/run";
+import { defaultKubernetesVersion, KubernetesMinor, supportedKubernetesMinors } from "../../config/versions";
 
 const repo = path.resolve(__dirname, "..", "..");
 const passphrase = "kubeha-engine-test";
@@ -96,8 +97,13 @@ function urnName(urn: string): string {
     return urn.split("::").slice(3).join("::");
 }
 
-/** Inputs with what differs from run to run of the plan (generated keys and certificates) blanked out. */
-function comparableInputs(inputs: unknown): string {
+/**
+ * Inputs as `pulumi up` compares them: ignored changes left out, and what differs from run to run of the plan
+ * (generated keys and certificates) blanked out.
+ */
+function comparableInputs(resource: PlannedResource): string {
+    const inputs: Record<string, unknown> = { ...resource.inputs };
+    for (const key of resource.ignoreChanges ?? []) delete inputs[key];
     return JSON.stringify(inputs, (_key, value: unknown) =>
         typeof value === "string" && /-----BEGIN |^(ssh-|ecdsa-sha2-)/.test(value) ? "<generated>" : value,
     );
@@ -136,7 +142,7 @@ function plannedChanges(
         if (!old.has(resource.name)) changes.set(resource.name, "create");
         else if (
             existing.has(resource.name) &&
-            comparableInputs(resource.inputs) !== comparableInputs(old.get(resource.name)!.inputs)
+            comparableInputs(resource) !== comparableInputs(old.get(resource.name)!)
         ) {
             change(resource);
         }
@@ -298,7 +304,11 @@ describe("the real Pulumi engine on a file backend", { timeout: 60 * 60_000 }, (
         );
     });
 
-    test("adding a worker previews exactly what the offline plan changes", async () => {
+    /**
+     * Sets one config value of dev (a path like `kubeha:workers.count`), previews everything that needs no host, and
+     * checks the engine plans exactly the changes the two offline plans imply and nothing else; restores the value.
+     */
+    async function previewOfChange(key: string, value: string): Promise<{ changes: Map<string, OpType> }> {
         const dev = await stack("dev");
         const basePlan = offlinePlan("dev", path.join(scratch, "plan-dev"));
         const state = await dev.exportStack();
@@ -307,38 +317,64 @@ describe("the real Pulumi engine on a file backend", { timeout: 60 * 60_000 }, (
                 urnName(resource.urn),
             ),
         );
-        const workers = (await dev.getConfig("kubeha:workers").catch(() => undefined))?.value;
-        const count = workers ? ((JSON.parse(workers) as { count?: number }).count ?? 3) : 3;
-        await dev.setConfig("kubeha:workers.count", { value: String(count + 1) }, true);
+        const from = (await dev.getConfig(key, true).catch(() => undefined))?.value;
+        await dev.setConfig(key, { value }, true);
         try {
             const changedPlan = offlinePlan(
                 "dev",
-                path.join(scratch, "plan-dev-worker"),
+                path.join(scratch, `plan-dev-${key.replace(/\W+/g, "-")}`),
                 path.join(workDir, "Pulumi.dev.yaml"),
             );
             const expected = plannedChanges(basePlan, changedPlan, existing, new Set(hostless.exclude.map(urnName)));
             const steps = await preview("dev", hostless);
-            const actual = new Map(
+            const changes = new Map(
                 steps
                     .filter((step) => step.op !== "same" && step.op !== "read" && !isDefaultProvider(step))
                     .map((step) => [step.name, step.op]),
             );
-            assert.deepEqual([...actual.keys()].sort(), [...expected.keys()].sort());
-            for (const [name, op] of actual) {
+            assert.deepEqual([...changes.keys()].sort(), [...expected.keys()].sort());
+            for (const [name, op] of changes) {
                 const kind = expected.get(name)!;
                 if (kind === "create") assert.equal(op, "create", name);
                 else if (kind === "replace") assert.equal(op, "replace", name);
                 else assert.ok(op === "update" || op === "replace", `${name}: ${op}`);
             }
-            const named = (op: string) => [...actual].filter(([, kind]) => kind === op).map(([name]) => name);
-            proved(
-                `workers.count ${count} -> ${count + 1}: pulumi preview plans exactly the ${actual.size} changes the ` +
-                    `offline plans imply and nothing else: creates ${named("create").join(", ")}; ` +
-                    `updates ${named("update").join(", ") || "none"}; replaces ${named("replace").join(", ") || "none"}`,
-            );
+            return { changes };
         } finally {
-            await dev.setConfig("kubeha:workers.count", { value: String(count) }, true);
+            if (from === undefined) await dev.removeConfig(key, true);
+            else await dev.setConfig(key, { value: from }, true);
         }
+    }
+
+    test("adding a worker previews exactly what the offline plan changes", async () => {
+        const workers = (await (await stack("dev")).getConfig("kubeha:workers").catch(() => undefined))?.value;
+        const count = workers ? ((JSON.parse(workers) as { count?: number }).count ?? 3) : 3;
+        const { changes } = await previewOfChange("kubeha:workers.count", String(count + 1));
+        const named = (op: string) => [...changes].filter(([, kind]) => kind === op).map(([name]) => name);
+        proved(
+            `workers.count ${count} -> ${count + 1}: pulumi preview plans exactly the ${changes.size} changes the ` +
+                `offline plans imply and nothing else: creates ${named("create").join(", ")}; ` +
+                `updates ${named("update").join(", ") || "none"}; replaces ${named("replace").join(", ") || "none"}`,
+        );
+    });
+
+    test("a new Kubernetes minor previews no change to any host, disk, key or certificate", async () => {
+        const configured = (await (await stack("dev")).getConfig("kubeha:kubernetesVersion").catch(() => undefined))
+            ?.value;
+        const current = (configured ?? defaultKubernetesVersion).split(".").slice(0, 2).join(".");
+        const next = supportedKubernetesMinors[supportedKubernetesMinors.indexOf(current as KubernetesMinor) + 1];
+        assert.ok(next, `a supported minor after ${current}`);
+        const { changes } = await previewOfChange("kubeha:kubernetesVersion", next);
+        const inState = ((await (await stack("dev")).exportStack()).deployment as { resources?: unknown[] }).resources
+            ?.length;
+        // The hosts' user-data names the version; it is ignored after creation (a new host boots straight into the
+        // new version), so the engine must not plan to replace any instance. What changes are remote steps, which
+        // the offline upgrade tests (test/upgrade.test.ts) pin: only the upgrade steps.
+        assert.deepEqual([...changes], []);
+        proved(
+            `kubernetesVersion ${current} -> ${next}: pulumi preview plans no change to any of the ${inState} ` +
+                `resources in the state, which need no host (instances, disks, keys, certificates): the version reaches hosts only through their upgrade steps`,
+        );
     });
 
     test("a second stack of the project previews independently of the first", async () => {
