@@ -24,9 +24,14 @@ export interface PlanRequest {
     readonly deployed?: Record<string, unknown>;
 }
 
+/** Plan directories this process wrote: removed when it exits, as a plan run with secrets holds private keys. */
+const outDirs: string[] = [];
+process.on("exit", () => outDirs.forEach((dir) => fs.rmSync(dir, { recursive: true, force: true })));
+
 /** Runs `npm run plan` for a stack, optionally with a modified copy of its stack file passed as --config. */
 export function runPlanCli(request: PlanRequest): PlanRun {
     const outDir = fs.mkdtempSync(path.join(os.tmpdir(), `kubeha-plan-${request.stack}-`));
+    outDirs.push(outDir);
     const args = [
         "--require",
         "ts-node/register/transpile-only",
@@ -44,7 +49,10 @@ export function runPlanCli(request: PlanRequest): PlanRun {
         args.push("--deployed", file);
     }
     const result = spawnSync(process.execPath, args, { cwd: projectDir, encoding: "utf8", timeout: 300_000 });
-    return { status: result.status ?? -1, stdout: result.stdout, stderr: result.stderr, outDir };
+    // A run killed (by the timeout, or a signal) has no status: say why, with what it printed so far.
+    const killed = result.error ?? (result.signal ? `killed by ${result.signal}` : undefined);
+    const stderr = killed ? `${String(killed)} after ${args.join(" ")}\n${result.stderr}` : result.stderr;
+    return { status: result.status ?? -1, stdout: result.stdout, stderr, outDir };
 }
 
 const cache = new Map<string, Plan>();
