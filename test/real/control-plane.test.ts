@@ -19,14 +19,14 @@ import { after, before, describe, test } from "node:test";
 import { parse as parseYaml } from "yaml";
 import { hostFqdn, PlannedHost } from "../../config/layout";
 import { ports } from "../../config/ports";
-import { etcdVersion } from "../../config/versions";
+import { etcdVersion, exactKubernetesVersion } from "../../config/versions";
 import { apiProxyConfigPath } from "../../render/api-proxy";
 import { apiserverFiles, encryptionKeyName } from "../../render/apiserver-files";
 import { etcdConfigPath, etcdDiskMountPoint } from "../../render/etcd";
 import { controlPlaneEndpoint, kubeadmConfigPaths } from "../../render/kubeadm";
 import { kubernetesPki } from "../../render/pki-files";
 import type { PlannedResource } from "../../plan/run";
-import { Plan, plan } from "../support/plan";
+import { Plan, plan, projectDir } from "../support/plan";
 import { apiProxyService } from "../system/support/api-proxy";
 import { hostFile, hostRoot, PlannedCluster, plannedCluster, vpcPrefixLength } from "../system/support/cluster";
 import { output, PlannedEtcd } from "../system/support/etcd";
@@ -767,7 +767,12 @@ describe("the real control plane from the dev plan", { skip: systemTestSkipReaso
     check(
         "each cloud's load-balancer exposure policy refuses a LoadBalancer Service open to the internet and admits one that is restricted, internal or declared open",
         async () => {
-            const attempt = async (name: string, annotations: Record<string, string>, ranges?: string[]) => {
+            const attempt = async (
+                name: string,
+                annotations: Record<string, string>,
+                ranges?: string[],
+                server: string = endpoint,
+            ) => {
                 // JSON: kubectl's YAML reader takes an unquoted `on` for a boolean, which annotations cannot be.
                 const file = path.join(workDir, `service-${name}.json`);
                 fs.writeFileSync(
@@ -784,7 +789,7 @@ describe("the real control plane from the dev plan", { skip: systemTestSkipReaso
                         },
                     }),
                 );
-                return kubectl(worker.name, ["create", "--dry-run=server", "-f", file]);
+                return kubectl(worker.name, ["create", "--dry-run=server", "-f", file, `--server=${server}`]);
             };
             const refused = (result: CommandResult) =>
                 result.status !== 0 && /open to the whole internet/.test(output(result));
@@ -822,11 +827,16 @@ describe("the real control plane from the dev plan", { skip: systemTestSkipReaso
                 assert.equal(policies.length, 2, `${stack}: the policy and its binding`);
                 for (const file of policies)
                     await admin("apply", "--server-side", "--field-manager=kubeha", "-f", path.join(dir, file));
-                // The apiserver enforces a policy once it has compiled it: wait until this version refuses.
+                // Each apiserver enforces a policy once it has compiled it: wait until this version refuses on every
+                // one, as the proxy may send the next request to any of them.
                 const last = cases[stack].refused[cases[stack].refused.length - 1];
-                await waitFor(`${stack}: its policy in force`, 30_000, async () =>
-                    refused(await attempt(last.name, last.annotations)) ? true : undefined,
-                );
+                for (const master of masters) {
+                    await waitFor(`${stack}: its policy in force on ${master.name}`, 30_000, async () =>
+                        refused(await attempt(last.name, last.annotations, undefined, directApiserver(master)))
+                            ? true
+                            : undefined,
+                    );
+                }
                 for (const { name, annotations, ranges } of cases[stack].admitted) {
                     const result = await attempt(name, annotations, ranges);
                     assert.equal(result.status, 0, `${stack} ${name}: ${output(result)}`);
@@ -834,6 +844,91 @@ describe("the real control plane from the dev plan", { skip: systemTestSkipReaso
                 for (const { name, annotations } of cases[stack].refused)
                     assert.ok(refused(await attempt(name, annotations)), `${stack}: ${name} is admitted`);
             }
+        },
+    );
+
+    check(
+        "the upgrade step's kubeadm commands (scripts/upgrade-node.sh, with its own flags) accept the cluster the plan built, in dry runs to the version it runs: upgrade plan and upgrade apply on master-1, upgrade node on master-2",
+        async () => {
+            const [first, second] = masters;
+            const target = `v${exactKubernetesVersion(cluster.config.kubernetesVersion)}`;
+            // The commands as the script has them, so a flag kubeadm does not know fails here.
+            const script = fs.readFileSync(path.join(projectDir, "scripts", "upgrade-node.sh"), "utf8");
+            const commandLine = (pattern: RegExp) => {
+                const found = pattern.exec(script);
+                assert.ok(found, `scripts/upgrade-node.sh has ${pattern}`);
+                return found[1].split(" ").map((word) => (word === '"$target"' ? target : word));
+            };
+            const apply = commandLine(/kubeadm_upgrade=\((upgrade apply [^)]*)\)/);
+            const node = commandLine(/kubeadm_upgrade=\((upgrade node[^)]*)\)/);
+            // Only the toolchain's version is built here: the dry runs "upgrade" to the version the cluster runs.
+            // Skipped, as this machine cannot pass them: no kubelet runs, so no Node is Ready; no containerd runs for
+            // the runtime check, and the host check finds no cgroup mount. kubeadm's Job check is not skipped: it
+            // finds no schedulable node, as each master is cordoned (the drain step's first act) before its upgrade.
+            const skipped =
+                "--ignore-preflight-errors=ControlPlaneNodesReady,ContainerRuntimeVersion,SystemVerification";
+            // Each host is named as its instance is (kubeadm takes the node name from the kubelet's kubeconfig, which
+            // only master-1 has here, or else from the hostname).
+            const upgrade = (host: string, ...args: string[]) =>
+                succeeds(
+                    host,
+                    [
+                        "unshare",
+                        "--uts",
+                        "sh",
+                        "-c",
+                        'hostname "$0" && exec "$@"',
+                        host,
+                        toolchainBinary("kubeadm"),
+                    ].concat(args, skipped),
+                    240_000,
+                );
+            // What each kubelet would have put on the API: kubeadm reads the node's CRI socket from its Node, the
+            // kubelet's version from the Node's status (its version policy refuses too old a kubelet) and the
+            // apiserver's advertised endpoint from its mirror pod (the static pod manifest kubeadm wrote, bound to
+            // the node).
+            const { criSocket } = (
+                parseYaml(hostFile(cluster, first.name, kubeadmConfigPaths.init).split("\n---\n")[0]) as {
+                    nodeRegistration: { criSocket: string };
+                }
+            ).nodeRegistration;
+            const kubeletObjects = [first, second].flatMap((master) => {
+                const mirrorPod = parseYaml(
+                    fs.readFileSync(path.join(root(master.name), manifestsDir, "kube-apiserver.yaml"), "utf8"),
+                ) as { metadata: { name: string }; spec: Record<string, unknown> };
+                mirrorPod.metadata.name = `kube-apiserver-${master.name}`;
+                mirrorPod.spec.nodeName = master.name;
+                const annotations = { "kubeadm.alpha.kubernetes.io/cri-socket": criSocket };
+                const cordoned = { unschedulable: true };
+                return [
+                    { apiVersion: "v1", kind: "Node", metadata: { name: master.name, annotations }, spec: cordoned },
+                    mirrorPod,
+                ];
+            });
+            const objects = path.join(workDir, "masters-kubelet-objects.json");
+            fs.writeFileSync(objects, JSON.stringify({ apiVersion: "v1", kind: "List", items: kubeletObjects }));
+            await admin("apply", "-f", objects);
+            for (const master of [first, second]) {
+                const status = { status: { nodeInfo: { kubeletVersion: target } } };
+                await admin(
+                    "patch",
+                    "node",
+                    master.name,
+                    "--subresource=status",
+                    "--type=merge",
+                    "-p",
+                    JSON.stringify(status),
+                );
+            }
+
+            const planned = await upgrade(first.name, "upgrade", "plan", target);
+            assert.match(planned, new RegExp(`Cluster version: v?${target.slice(1).replace(/\./g, "\\.")}\\n`));
+            const applied = await upgrade(first.name, ...apply, "--dry-run");
+            assert.match(applied, /Finished dryrunning successfully!/);
+            const upgradedNode = await upgrade(second.name, ...node, "--dry-run");
+            assert.match(upgradedNode, /Finished dryrunning successfully!/);
+            assertPkiUnchanged(first.name);
+            assertPkiUnchanged(second.name);
         },
     );
 
