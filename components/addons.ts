@@ -483,6 +483,9 @@ function installHeadlamp(config: ClusterConfig, opts: pulumi.CustomResourceOptio
         opts,
     );
     const probe = { httpGet: { scheme: "HTTP", path: "/", port }, initialDelaySeconds: 30, timeoutSeconds: 30 };
+    // The manifest sets no securityContext; these are what Headlamp's Helm chart runs it with (its image's user
+    // 100:101), plus a read-only root filesystem with a writable /tmp, as the chart does when that is asked for.
+    const tmpVolume = { name: "headlamp-tmp", emptyDir: {} };
     new kubernetes.apps.v1.Deployment(
         "headlamp-deployment",
         {
@@ -502,8 +505,20 @@ function installHeadlamp(config: ClusterConfig, opts: pulumi.CustomResourceOptio
                                 ports: [{ containerPort: port }],
                                 readinessProbe: probe,
                                 livenessProbe: probe,
+                                volumeMounts: [{ name: tmpVolume.name, mountPath: "/tmp" }],
+                                securityContext: {
+                                    allowPrivilegeEscalation: false,
+                                    capabilities: { drop: ["ALL"] },
+                                    privileged: false,
+                                    readOnlyRootFilesystem: true,
+                                    runAsNonRoot: true,
+                                    runAsUser: 100,
+                                    runAsGroup: 101,
+                                },
                             },
                         ],
+                        securityContext: { seccompProfile: { type: "RuntimeDefault" } },
+                        volumes: [tmpVolume],
                         nodeSelector: { "kubernetes.io/os": "linux" },
                     },
                 },

@@ -264,11 +264,22 @@ describe("every workload's security contexts, exactly", () => {
         });
     });
 
-    test("headlamp and none: Headlamp's manifest sets none; flannel's are the same everywhere", () => {
+    test("headlamp and none: Headlamp runs as its chart runs it, non-root with a read-only root; flannel's are the same everywhere", () => {
         assert.deepEqual(securityContexts(objectsOf(scenarios.headlamp)), {
             "DaemonSet/kube-flannel-ds": flannel,
             ...aliyunIntegration,
-            "Deployment/headlamp": { pod: null, headlamp: null },
+            "Deployment/headlamp": {
+                pod: { seccompProfile: { type: "RuntimeDefault" } },
+                headlamp: {
+                    allowPrivilegeEscalation: false,
+                    capabilities: { drop: ["ALL"] },
+                    privileged: false,
+                    readOnlyRootFilesystem: true,
+                    runAsNonRoot: true,
+                    runAsUser: 100,
+                    runAsGroup: 101,
+                },
+            },
         });
         assert.deepEqual(securityContexts(objectsOf(scenarios.none)), { "DaemonSet/kube-flannel-ds": flannel });
     });
