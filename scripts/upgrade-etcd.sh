@@ -91,8 +91,10 @@ if [[ $(installed_version) != "$target" ]]; then
     tarball=${KUBEHA_ETCD_RELEASE##*/}
     work=$(mktemp -d)
     trap 'rm -rf "$work"' EXIT
+    # https only, redirects included, as at boot: a mirror, or whoever answers for it, cannot send it to plain http.
     download() {
-        curl -fsSL --connect-timeout 10 --speed-limit 1024 --speed-time 60 -o "$2" "$1"
+        curl -fsSL --proto =https --proto-redir =https --connect-timeout 10 --speed-limit 1024 --speed-time 60 \
+            -o "$2" "$1"
     }
     log "downloading $tarball"
     retry_until "$deadline" "$KUBEHA_ETCD_RELEASE" download "$KUBEHA_ETCD_RELEASE" "$work/$tarball" ||

@@ -293,6 +293,13 @@ export const mutations: readonly Mutation[] = [
         edits: [{ from: " --proto =https --proto-redir =https", to: "" }],
         test: "test/boot-apt-keys.test.ts",
     },
+    {
+        id: "etcd-upgrade-over-http",
+        harm: "an etcd upgrade fetches the release over plain http, where anyone on the path can swap it",
+        file: "scripts/upgrade-etcd.sh",
+        edits: [{ from: " --proto =https --proto-redir =https", to: "" }],
+        test: "test/system/etcd-upgrade.test.ts",
+    },
 
     // Time bounds.
     {

@@ -1,9 +1,10 @@
 // The etcd upgrade step (scripts/upgrade-etcd.sh) against real etcd releases: a 3-member cluster of the release the
 // toolchain builds for this test only (etcdUpgradeFromVersion, a 3.5 patch), upgraded member by member to the etcd
 // the hosts run (etcdVersion, 3.6), as `pulumi up` runs the steps, while a client keeps writing. The release tarball
-// is made from the toolchain's binaries and served from a file:// "mirror" with its SHA256SUMS, as a release is. Each
+// is made from the toolchain's binaries and served by a local https mirror with its SHA256SUMS, as a release is. Each
 // member has its own bin directory (the unit's ExecStart dir): the systemctl stand-in restarts etcd from it. What the
-// step refuses (a skipped minor, a downgrade, a tarball with another digest) changes nothing on a member.
+// step refuses (a skipped minor, a downgrade, a tarball with another digest, a mirror without TLS) changes nothing on a
+// member.
 import assert from "node:assert/strict";
 import { spawn, spawnSync } from "node:child_process";
 import { createHash } from "node:crypto";
@@ -13,6 +14,7 @@ import { after, before, describe, test } from "node:test";
 import { etcdVersion } from "../../config/versions";
 import { steps } from "../../render/steps";
 import { etcdUpgradeFromVersion } from "../../toolchain/components";
+import { freePort, HttpsMirror } from "../support/https-mirror";
 import { changes, StepSandbox } from "../support/step-sandbox";
 import { LoopbackEtcd, loopbackMembers as members, type LoopbackMember as Member } from "./support/loopback-etcd";
 import { toolchainBinary, toolchainEtcd } from "./support/toolchain";
@@ -25,12 +27,17 @@ describe(`etcd upgrade ${etcdUpgradeFromVersion} → ${etcdVersion}, member by m
     const etcd = new LoopbackEtcd(sandbox.dir, 21, (member) => path.join(sandbox.dir, "data", member));
     const binDir = (member: Member) => path.join(sandbox.dir, "bin", member);
     const pidFile = (member: Member) => path.join(sandbox.state, member, "etcd.pid");
-    const mirror = path.join(sandbox.dir, "mirror");
+    const mirrorDir = path.join(sandbox.dir, "mirror");
+    // The same release served over https (hosts download over https only) and, to be refused, over plain http.
+    let mirror: HttpsMirror;
+    let plainMirror: HttpsMirror;
     const tarball = (version: string) => `etcd-v${version}-linux-amd64.tar.gz`;
-    const releaseUrl = (version: string) => `file://${mirror}/v${version}/${tarball(version)}`;
+    const releaseUrl = (version: string, served = mirror) => served.url(`v${version}/${tarball(version)}`);
     const variables = (member: Member, target = etcdVersion, extra: Record<string, string> = {}) => ({
         KUBEHA_ETCD_VERSION: target,
         KUBEHA_ETCD_RELEASE: releaseUrl(target),
+        // The local mirror's self-signed certificate.
+        CURL_CA_BUNDLE: mirror.certificate,
         KUBEHA_ETCD_BIN_DIR: binDir(member),
         KUBEHA_ETCD_CONFIG: etcd.configPath(member),
         ...etcd.clientVariables(),
@@ -76,7 +83,7 @@ describe(`etcd upgrade ${etcdUpgradeFromVersion} → ${etcdVersion}, member by m
     before(async () => {
         const from = toolchainEtcd(etcdUpgradeFromVersion);
         // The release as etcd publishes it: etcd-v<v>-linux-amd64/{etcd,etcdctl,etcdutl} in a tarball, and SHA256SUMS.
-        const release = path.join(mirror, `v${etcdVersion}`);
+        const release = path.join(mirrorDir, `v${etcdVersion}`);
         const top = path.join(sandbox.dir, `etcd-v${etcdVersion}-linux-amd64`);
         fs.mkdirSync(top, { recursive: true });
         fs.mkdirSync(release, { recursive: true });
@@ -93,6 +100,10 @@ describe(`etcd upgrade ${etcdUpgradeFromVersion} → ${etcdVersion}, member by m
             .update(fs.readFileSync(path.join(release, tarball(etcdVersion))))
             .digest("hex");
         fs.writeFileSync(path.join(release, "SHA256SUMS"), `${digest}  ${tarball(etcdVersion)}\n`);
+        mirror = new HttpsMirror(mirrorDir, await freePort());
+        plainMirror = new HttpsMirror(mirrorDir, await freePort(), false);
+        await mirror.start();
+        await plainMirror.start();
 
         etcd.issueCertificates();
         for (const member of members) {
@@ -127,6 +138,8 @@ describe(`etcd upgrade ${etcdUpgradeFromVersion} → ${etcdVersion}, member by m
     });
 
     after(async () => {
+        mirror?.stop();
+        plainMirror?.stop();
         for (const member of members) {
             if (!fs.existsSync(pidFile(member))) continue;
             const pid = Number(fs.readFileSync(pidFile(member), "utf8"));
@@ -136,7 +149,7 @@ describe(`etcd upgrade ${etcdUpgradeFromVersion} → ${etcdVersion}, member by m
         sandbox.remove();
     });
 
-    test("refused before anything changes: a skipped minor, a downgrade, a tarball with another digest", async () => {
+    test("refused before anything changes: a skipped minor, a downgrade, a tarball with another digest, plain http", async () => {
         sandbox.takeCalls();
         const skip = await sandbox.run("etcd-1", script, variables("etcd-1", "3.7.0"));
         assert.equal(skip.status, 1);
@@ -162,6 +175,19 @@ describe(`etcd upgrade ${etcdUpgradeFromVersion} → ${etcdVersion}, member by m
         );
         assert.equal(tampered.status, 1);
         assert.match(tampered.stderr, /FAILED: etcd-v\S+ does not have SHA-256 0{64} \(nothing was changed\)/);
+
+        // The same tarball without TLS: curl refuses the protocol on every try, until the step's budget is spent.
+        const plain = await sandbox.run(
+            "etcd-1",
+            script,
+            variables("etcd-1", etcdVersion, {
+                KUBEHA_ETCD_RELEASE: releaseUrl(etcdVersion, plainMirror),
+                KUBEHA_TIMEOUT: "3",
+            }),
+        );
+        assert.equal(plain.status, 1);
+        assert.match(plain.stderr, /FAILED: cannot download http:\/\/\S+ \(nothing was changed\)/);
+        assert.deepEqual(await plainMirror.settledRequests(), [], "nothing was asked of the plain http mirror");
 
         assert.deepEqual(changes(sandbox.takeCalls()), []);
         for (const member of members) assert.equal(installed(member), `etcd Version: ${etcdUpgradeFromVersion}`);
