@@ -3,13 +3,13 @@
 // (the join-time step for one node, the timer's pass over all) against the kubectl stand-in, with one
 // request for each reason a request must stay pending.
 import assert from "node:assert/strict";
-import { spawnSync } from "node:child_process";
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { after, before, describe, test } from "node:test";
 import { cloudNames, kubeletServingApprover, renderKubeletServingApprover } from "../render/kubelet-serving";
 import { installedScript, steps } from "../render/steps";
 import { configFor, layoutOf } from "./support/config";
+import { certificateRequest } from "./support/openssl";
 import { changes, StepSandbox } from "./support/step-sandbox";
 import { unitProblems } from "./support/systemd";
 
@@ -136,25 +136,11 @@ describe("approve-kubelet-serving.sh: approves only a planned node's own kubelet
         const dir = csrDir(name);
         fs.mkdirSync(dir, { recursive: true });
         const key = path.join(dir, "key.pem");
-        const result = spawnSync(
-            "openssl",
-            [
-                "req",
-                "-new",
-                "-newkey",
-                "ec",
-                "-pkeyopt",
-                "ec_paramgen_curve:P-256",
-                "-nodes",
-                "-keyout",
-                key,
-                "-subj",
-                `/O=system:nodes/CN=${fields.cn}`,
-                ...(fields.sans ? ["-addext", `subjectAltName=${fields.sans}`] : []),
-            ],
-            { encoding: "utf8" },
+        const request = certificateRequest(
+            key,
+            `/O=system:nodes/CN=${fields.cn}`,
+            fields.sans ? ["-addext", `subjectAltName=${fields.sans}`] : [],
         );
-        assert.equal(result.status, 0, result.stderr);
         fs.rmSync(key);
         const values: Record<string, string> = {
             signer: fields.signer ?? "kubernetes.io/kubelet-serving",
@@ -162,7 +148,7 @@ describe("approve-kubelet-serving.sh: approves only a planned node's own kubelet
             groups: fields.groups ?? "system:nodes,system:authenticated,",
             usages: fields.usages ?? "digital signature,server auth,",
             conditions: fields.conditions ?? "",
-            request: fields.request ?? Buffer.from(result.stdout).toString("base64"),
+            request: fields.request ?? Buffer.from(request).toString("base64"),
         };
         for (const [field, value] of Object.entries(values)) fs.writeFileSync(path.join(dir, field), value);
     };

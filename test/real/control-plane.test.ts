@@ -26,6 +26,7 @@ import { etcdConfigPath, etcdDiskMountPoint } from "../../render/etcd";
 import { controlPlaneEndpoint, kubeadmConfigPaths } from "../../render/kubeadm";
 import { kubernetesPki } from "../../render/pki-files";
 import type { PlannedResource } from "../../plan/run";
+import { certificateRequest, selfSignedCertificate, signRequest } from "../support/openssl";
 import { Plan, plan, projectDir } from "../support/plan";
 import { apiProxyService } from "../system/support/api-proxy";
 import { hostFile, hostRoot, PlannedCluster, plannedCluster, vpcPrefixLength } from "../system/support/cluster";
@@ -653,26 +654,9 @@ describe("the real control plane from the dev plan", { skip: systemTestSkipReaso
     check(
         "worker-1: a client certificate request made with that bootstrap kubeconfig, as the kubelet's TLS bootstrap makes it, is approved and signed by the controller-manager with the plan's CA",
         async () => {
-            const key = path.join(workDir, "node.key");
-            const request = path.join(workDir, "node.csr");
-            execFileSync(
-                "openssl",
-                [
-                    "req",
-                    "-new",
-                    "-newkey",
-                    "ec",
-                    "-pkeyopt",
-                    "ec_paramgen_curve:P-256",
-                    "-nodes",
-                    "-keyout",
-                    key,
-                    "-out",
-                    request,
-                    "-subj",
-                    `/O=system:nodes/CN=system:node:${worker.name}`,
-                ],
-                { stdio: "pipe" },
+            const request = certificateRequest(
+                path.join(workDir, "node.key"),
+                `/O=system:nodes/CN=system:node:${worker.name}`,
             );
             const name = `kubeha-node-csr-${worker.name}`;
             const csr = {
@@ -680,7 +664,7 @@ describe("the real control plane from the dev plan", { skip: systemTestSkipReaso
                 kind: "CertificateSigningRequest",
                 metadata: { name },
                 spec: {
-                    request: fs.readFileSync(request).toString("base64"),
+                    request: Buffer.from(request).toString("base64"),
                     signerName: "kubernetes.io/kube-apiserver-client-kubelet",
                     usages: ["digital signature", "client auth"],
                 },
@@ -1077,47 +1061,10 @@ function foreignCa(dir: string): { caCert: string; clientCert: string; clientKey
     const clientCert = path.join(dir, "foreign-client.crt");
     const clientKey = path.join(dir, "foreign-client.key");
     if (fs.existsSync(clientCert)) return { caCert, clientCert, clientKey };
-    const ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes"];
-    execFileSync(
-        "openssl",
-        ["req", "-x509", ...ec, "-keyout", caKey, "-out", caCert, "-subj", "/CN=not-the-cluster-ca", "-days", "1"],
-        { stdio: "pipe" },
-    );
+    selfSignedCertificate(caCert, caKey, "/CN=not-the-cluster-ca");
     const request = path.join(dir, "foreign-client.csr");
-    execFileSync(
-        "openssl",
-        [
-            "req",
-            "-new",
-            ...ec,
-            "-keyout",
-            clientKey,
-            "-out",
-            request,
-            "-subj",
-            "/O=kubeadm:cluster-admins/CN=kubeha-intruder",
-        ],
-        { stdio: "pipe" },
-    );
-    execFileSync(
-        "openssl",
-        [
-            "x509",
-            "-req",
-            "-in",
-            request,
-            "-CA",
-            caCert,
-            "-CAkey",
-            caKey,
-            "-CAcreateserial",
-            "-days",
-            "1",
-            "-out",
-            clientCert,
-        ],
-        { stdio: "pipe" },
-    );
+    fs.writeFileSync(request, certificateRequest(clientKey, "/O=kubeadm:cluster-admins/CN=kubeha-intruder"));
+    signRequest(request, caCert, caKey, clientCert);
     return { caCert, clientCert, clientKey };
 }
 

@@ -2,10 +2,11 @@
 // server behind TLS with a self-signed certificate for 127.0.0.1, which curl trusts through CURL_CA_BUNDLE.
 // Hosts download over https only, so a plain http stand-in would prove nothing.
 import assert from "node:assert/strict";
-import { ChildProcess, execFileSync, spawn } from "node:child_process";
+import { ChildProcess, spawn } from "node:child_process";
 import * as fs from "node:fs";
 import * as net from "node:net";
 import * as path from "node:path";
+import { selfSignedCertificate } from "./openssl";
 
 // A file `<path>.redirect` holding a URL makes GET <path> answer 302 to that URL.
 const server = `
@@ -36,15 +37,7 @@ export function localCertificate(dir: string): { certificate: string; key: strin
     const certificate = path.join(dir, "mirror.crt");
     const key = path.join(dir, "mirror.key");
     if (!fs.existsSync(certificate)) {
-        execFileSync(
-            "openssl",
-            [
-                ...["req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-days", "1"],
-                ...["-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1"],
-                ...["-keyout", key, "-out", certificate],
-            ],
-            { stdio: "ignore" },
-        );
+        selfSignedCertificate(certificate, key, "/CN=127.0.0.1", ["-addext", "subjectAltName=IP:127.0.0.1"]);
     }
     return { certificate, key };
 }

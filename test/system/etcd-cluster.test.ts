@@ -3,12 +3,12 @@
 // command line and certificates, bind-mounted at the paths the plan puts them (never rewritten). Names resolve
 // through the /etc/hosts the plan's user-data gives each host, bind-mounted by `ip netns exec`.
 import assert from "node:assert/strict";
-import { execFileSync } from "node:child_process";
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import { after, before, describe, test } from "node:test";
 import { etcdConfigPath, renderEtcdConfig } from "../../render/etcd";
+import { selfSignedCertificate } from "../support/openssl";
 import { hostFile, PlannedCluster, plannedCluster, vpcPrefixLength } from "./support/cluster";
 import { EtcdMember, output, PlannedEtcd } from "./support/etcd";
 import { CommandResult, Processes, run, systemTestSkipReason, TestNetwork, waitFor } from "./support/netns";
@@ -216,29 +216,7 @@ function changedLines(a: string, b: string): [string, string][] {
 function foreignClientCertificate(dir: string): { cert: string; key: string } {
     const cert = path.join(dir, "foreign-client.crt");
     const key = path.join(dir, "foreign-client.key");
-    execFileSync(
-        "openssl",
-        [
-            "req",
-            "-x509",
-            "-newkey",
-            "ec",
-            "-pkeyopt",
-            "ec_paramgen_curve:P-256",
-            "-nodes",
-            "-keyout",
-            key,
-            "-out",
-            cert,
-            "-subj",
-            "/CN=not-a-cluster-client",
-            "-days",
-            "1",
-            "-addext",
-            "extendedKeyUsage=clientAuth",
-        ],
-        { stdio: "pipe" },
-    );
+    selfSignedCertificate(cert, key, "/CN=not-a-cluster-client", ["-addext", "extendedKeyUsage=clientAuth"]);
     return { cert, key };
 }
 
