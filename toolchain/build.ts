@@ -2,13 +2,14 @@
 // line the absolute path of one bin directory holding them all. Versions come from config/versions.ts and the
 // installed @pulumi/* packages, never from a list of their own. Each component is cached in a folder named by its
 // version under $KUBEHA_TOOLCHAIN_DIR (default ~/.cache/kubeha/toolchain), so a version change rebuilds only it.
-// `--etcd <version>` builds (or reuses) that etcd release alone, outside the default set, and prints its bin directory.
+// `--etcd <version>` or `--kubeadm <version>` builds (or reuses) that release alone, outside the default set, and
+// prints its bin directory.
 import { execFileSync } from "node:child_process";
 import { createHash } from "node:crypto";
 import { existsSync, mkdirSync, readdirSync, renameSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
 import { homedir } from "node:os";
 import { join, resolve } from "node:path";
-import { etcdComponent, toolchainComponents, type ToolchainComponent } from "./components";
+import { etcdComponent, kubeadmComponent, toolchainComponents, type ToolchainComponent } from "./components";
 
 const cacheDir = resolve(process.env.KUBEHA_TOOLCHAIN_DIR ?? join(homedir(), ".cache", "kubeha", "toolchain"));
 const startedAt = Date.now();
@@ -55,16 +56,24 @@ function ensureBuilt(component: ToolchainComponent): void {
     rmSync(join(dir, "work"), { recursive: true, force: true });
 }
 
-const [option, extraEtcd] = process.argv.slice(2);
-if (option === "--etcd") {
-    if (!/^3\.\d+\.\d+$/.test(extraEtcd ?? ""))
-        throw new Error(`toolchain --etcd: an exact etcd version, got ${extraEtcd}`);
-    const component = etcdComponent(extraEtcd);
+// Releases outside the default set, built alone on request: each option, the version it takes, its component.
+const extraReleases: Record<
+    string,
+    { version: RegExp; example: string; component: (version: string) => ToolchainComponent }
+> = {
+    "--etcd": { version: /^3\.\d+\.\d+$/, example: "3.5.35", component: etcdComponent },
+    "--kubeadm": { version: /^1\.\d+\.\d+$/, example: "1.37.2", component: kubeadmComponent },
+};
+const [option, extraVersion] = process.argv.slice(2);
+if (option !== undefined) {
+    const extra = extraReleases[option];
+    if (!extra) throw new Error(`toolchain: unknown option ${option} (only ${Object.keys(extraReleases).join(", ")})`);
+    if (!extra.version.test(extraVersion ?? ""))
+        throw new Error(`toolchain ${option}: an exact version like ${extra.example}, got ${extraVersion}`);
+    const component = extra.component(extraVersion);
     ensureBuilt(component);
     process.stdout.write(`${join(componentDir(component), "bin")}\n`);
     process.exit(0);
-} else if (option !== undefined) {
-    throw new Error(`toolchain: unknown option ${option} (only --etcd <version>)`);
 }
 
 const components = toolchainComponents();

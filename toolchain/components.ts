@@ -68,6 +68,22 @@ export function etcdComponent(version: string): ToolchainComponent {
     };
 }
 
+/**
+ * kubeadm alone, of another Kubernetes release: the real control plane test's upgrade target (the next minor's
+ * pinned patch), which runs `kubeadm upgrade plan` and `upgrade apply --dry-run` against the cluster. Built only when
+ * that test asks for it (`npm run -s toolchain -- --kubeadm <version>`), not with the default set.
+ */
+export function kubeadmComponent(version: string): ToolchainComponent {
+    const stamped = `v${version}`;
+    return {
+        name: "kubeadm",
+        version: stamped,
+        script: "kubernetes.sh",
+        environment: { KUBERNETES_VERSION: stamped, KUBERNETES_COMMANDS: "kubeadm" },
+        versionChecks: [{ binary: "kubeadm", args: ["version", "-o", "short"], expect: stamped }],
+    };
+}
+
 /** pulumiCliVersion, checked against the installed @pulumi/pulumi. */
 function pulumiCli(): string {
     // eslint-disable-next-line @typescript-eslint/no-require-imports

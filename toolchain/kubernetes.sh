@@ -2,9 +2,11 @@
 # Builds kubeadm, the control-plane binaries and kubectl of one Kubernetes release from the Go module proxy.
 # k8s.io/kubernetes cannot be `go install`ed: its go.mod replaces every staging module with ./staging/...,
 # so a throwaway wrapper module requires it and points each staging module at its published k8s.io/<m>@v0.x.y.
-# Environment: KUBERNETES_VERSION (v1.36.3), OUT (directory for the binaries), WORK (scratch directory).
+# Environment: KUBERNETES_VERSION (v1.36.3), OUT (directory for the binaries), WORK (scratch directory),
+# KUBERNETES_COMMANDS (which of them to build; default: all five).
 set -euo pipefail
 : "${KUBERNETES_VERSION:?}" "${OUT:?}" "${WORK:?}"
+: "${KUBERNETES_COMMANDS:=kubeadm kube-apiserver kube-controller-manager kube-scheduler kubectl}"
 
 version=$KUBERNETES_VERSION
 minor_number=$(cut -d. -f2 <<<"$version")
@@ -48,7 +50,8 @@ for pkg in k8s.io/component-base/version k8s.io/client-go/pkg/version; do
     ldflags+=" -X $pkg.gitVersion=$version -X $pkg.gitMajor=1 -X $pkg.gitMinor=$minor_number"
     ldflags+=" -X $pkg.gitTreeState=clean -X $pkg.buildDate=$build_date"
 done
-for command in kubeadm kube-apiserver kube-controller-manager kube-scheduler kubectl; do
+read -ra commands <<<"$KUBERNETES_COMMANDS"
+for command in "${commands[@]}"; do
     started=$SECONDS
     echo "toolchain: building $command $version" >&2
     CGO_ENABLED=0 GOFLAGS=-mod=mod go build -trimpath -tags selinux,notest,grpcnotrace -ldflags "$ldflags" \

@@ -19,7 +19,13 @@ import { after, before, describe, test } from "node:test";
 import { parse as parseYaml } from "yaml";
 import { hostFqdn, PlannedHost } from "../../config/layout";
 import { ports } from "../../config/ports";
-import { etcdVersion, exactKubernetesVersion } from "../../config/versions";
+import {
+    etcdVersion,
+    exactKubernetesVersion,
+    KubernetesMinor,
+    kubernetesPatches,
+    supportedKubernetesMinors,
+} from "../../config/versions";
 import { apiProxyConfigPath } from "../../render/api-proxy";
 import { apiserverFiles, encryptionKeyName } from "../../render/apiserver-files";
 import { etcdConfigPath, etcdDiskMountPoint } from "../../render/etcd";
@@ -40,7 +46,7 @@ import {
     TestNetwork,
     waitFor,
 } from "../system/support/netns";
-import { toolchainBinary } from "../system/support/toolchain";
+import { toolchainBinary, toolchainRelease } from "../system/support/toolchain";
 import { readStaticPod } from "./support/static-pod";
 
 const kubernetesDir = "/etc/kubernetes";
@@ -832,10 +838,18 @@ describe("the real control plane from the dev plan", { skip: systemTestSkipReaso
     );
 
     check(
-        "the upgrade step's kubeadm commands (scripts/upgrade-node.sh, with its own flags) accept the cluster the plan built, in dry runs to the version it runs: upgrade plan and upgrade apply on master-1, upgrade node on master-2",
+        "the upgrade step's kubeadm commands (scripts/upgrade-node.sh, with its own flags) accept the cluster the plan built: kubeadm of the next minor plans and dry-runs upgrade apply to it on master-1; upgrade node dry-runs on master-2",
         async () => {
             const [first, second] = masters;
-            const target = `v${exactKubernetesVersion(cluster.config.kubernetesVersion)}`;
+            const running = `v${exactKubernetesVersion(cluster.config.kubernetesVersion)}`;
+            // The next minor's pinned patch, with its own kubeadm (built for this check alone), as an upgrade runs
+            // it; if the cluster runs the newest supported minor, its own version.
+            const minor = cluster.config.kubernetesVersion.split(".").slice(0, 2).join(".") as KubernetesMinor;
+            const nextMinor = supportedKubernetesMinors[supportedKubernetesMinors.indexOf(minor) + 1];
+            const target = nextMinor ? `v${kubernetesPatches[nextMinor]}` : running;
+            const targetKubeadm = nextMinor
+                ? path.join(toolchainRelease("kubeadm", target.slice(1)), "kubeadm")
+                : toolchainBinary("kubeadm");
             // The commands as the script has them, so a flag kubeadm does not know fails here.
             const script = fs.readFileSync(path.join(projectDir, "scripts", "upgrade-node.sh"), "utf8");
             const commandLine = (pattern: RegExp) => {
@@ -845,7 +859,6 @@ describe("the real control plane from the dev plan", { skip: systemTestSkipReaso
             };
             const apply = commandLine(/kubeadm_upgrade=\((upgrade apply [^)]*)\)/);
             const node = commandLine(/kubeadm_upgrade=\((upgrade node[^)]*)\)/);
-            // Only the toolchain's version is built here: the dry runs "upgrade" to the version the cluster runs.
             // Skipped, as this machine cannot pass them: no kubelet runs, so no Node is Ready; no containerd runs for
             // the runtime check, and the host check finds no cgroup mount. kubeadm's Job check is not skipped: it
             // finds no schedulable node, as each master is cordoned (the drain step's first act) before its upgrade.
@@ -853,18 +866,13 @@ describe("the real control plane from the dev plan", { skip: systemTestSkipReaso
                 "--ignore-preflight-errors=ControlPlaneNodesReady,ContainerRuntimeVersion,SystemVerification";
             // Each host is named as its instance is (kubeadm takes the node name from the kubelet's kubeconfig, which
             // only master-1 has here, or else from the hostname).
-            const upgrade = (host: string, ...args: string[]) =>
+            const upgrade = (host: string, kubeadmBinary: string, ...args: string[]) =>
                 succeeds(
                     host,
-                    [
-                        "unshare",
-                        "--uts",
-                        "sh",
-                        "-c",
-                        'hostname "$0" && exec "$@"',
-                        host,
-                        toolchainBinary("kubeadm"),
-                    ].concat(args, skipped),
+                    ["unshare", "--uts", "sh", "-c", 'hostname "$0" && exec "$@"', host, kubeadmBinary].concat(
+                        args,
+                        skipped,
+                    ),
                     240_000,
                 );
             // What each kubelet would have put on the API: kubeadm reads the node's CRI socket from its Node, the
@@ -893,7 +901,7 @@ describe("the real control plane from the dev plan", { skip: systemTestSkipReaso
             fs.writeFileSync(objects, JSON.stringify({ apiVersion: "v1", kind: "List", items: kubeletObjects }));
             await admin("apply", "-f", objects);
             for (const master of [first, second]) {
-                const status = { status: { nodeInfo: { kubeletVersion: target } } };
+                const status = { status: { nodeInfo: { kubeletVersion: running } } };
                 await admin(
                     "patch",
                     "node",
@@ -905,11 +913,16 @@ describe("the real control plane from the dev plan", { skip: systemTestSkipReaso
                 );
             }
 
-            const planned = await upgrade(first.name, "upgrade", "plan", target);
-            assert.match(planned, new RegExp(`Cluster version: v?${target.slice(1).replace(/\./g, "\\.")}\\n`));
-            const applied = await upgrade(first.name, ...apply, "--dry-run");
+            const escaped = (version: string) => version.replace(/\./g, "\\.");
+            const planned = await upgrade(first.name, targetKubeadm, "upgrade", "plan", target);
+            assert.match(planned, new RegExp(`Cluster version: v?${escaped(running.slice(1))}\\n`));
+            assert.match(planned, new RegExp(`Target version: ${escaped(target)}\\n`));
+            const applied = await upgrade(first.name, targetKubeadm, ...apply, "--dry-run");
+            assert.match(applied, new RegExp(`You have chosen to upgrade the cluster version to "${escaped(target)}"`));
             assert.match(applied, /Finished dryrunning successfully!/);
-            const upgradedNode = await upgrade(second.name, ...node, "--dry-run");
+            // The other masters follow with kubeadm upgrade node; the dry run above changed nothing, so this one
+            // "upgrades" master-2 to what the cluster runs, with the cluster's own kubeadm.
+            const upgradedNode = await upgrade(second.name, toolchainBinary("kubeadm"), ...node, "--dry-run");
             assert.match(upgradedNode, /Finished dryrunning successfully!/);
             assertPkiUnchanged(first.name);
             assertPkiUnchanged(second.name);

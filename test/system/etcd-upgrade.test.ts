@@ -17,7 +17,7 @@ import { etcdUpgradeFromVersion } from "../../toolchain/components";
 import { freePort, HttpsMirror } from "../support/https-mirror";
 import { changes, StepSandbox } from "../support/step-sandbox";
 import { LoopbackEtcd, loopbackMembers as members, type LoopbackMember as Member } from "./support/loopback-etcd";
-import { toolchainBinary, toolchainEtcd } from "./support/toolchain";
+import { toolchainBinary, toolchainRelease } from "./support/toolchain";
 
 const script = steps["etcd-upgrade"].script;
 const binaries = ["etcd", "etcdctl", "etcdutl"] as const;
@@ -81,7 +81,7 @@ describe(`etcd upgrade ${etcdUpgradeFromVersion} → ${etcdVersion}, member by m
     };
 
     before(async () => {
-        const from = toolchainEtcd(etcdUpgradeFromVersion);
+        const from = toolchainRelease("etcd", etcdUpgradeFromVersion);
         // The release as etcd publishes it: etcd-v<v>-linux-amd64/{etcd,etcdctl,etcdutl} in a tarball, and SHA256SUMS.
         const release = path.join(mirrorDir, `v${etcdVersion}`);
         const top = path.join(sandbox.dir, `etcd-v${etcdVersion}-linux-amd64`);

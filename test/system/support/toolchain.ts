@@ -42,20 +42,16 @@ export function toolchainBinary(name: string): string {
 }
 
 /**
- * The bin directory of an etcd release outside the default set (`npm run -s toolchain -- --etcd <version>`): built on
- * first use (about 2 minutes on 2 cores), then cached.
+ * The bin directory of a release outside the default set (`npm run -s toolchain -- --etcd <version>`, or
+ * `--kubeadm <version>`): built on first use (a few minutes on 2 cores), then cached.
  */
-export function toolchainEtcd(version: string): string {
-    const result = spawnSync("npm", ["run", "-s", "toolchain", "--", "--etcd", version], {
-        cwd: projectDir,
-        encoding: "utf8",
-        stdio: ["ignore", "pipe", "inherit"],
-    });
-    if (result.status !== 0)
-        throw new Error(`npm run -s toolchain -- --etcd ${version} failed (exit ${result.status})`);
+export function toolchainRelease(binary: "etcd" | "kubeadm", version: string): string {
+    const args = ["run", "-s", "toolchain", "--", `--${binary}`, version];
+    const result = spawnSync("npm", args, { cwd: projectDir, encoding: "utf8", stdio: ["ignore", "pipe", "inherit"] });
+    if (result.status !== 0) throw new Error(`npm ${args.join(" ")} failed (exit ${result.status})`);
     const dir = result.stdout.trim().split("\n").pop() ?? "";
-    if (!path.isAbsolute(dir) || !fs.existsSync(path.join(dir, "etcd"))) {
-        throw new Error(`the toolchain printed ${JSON.stringify(dir)}, not a directory holding etcd ${version}`);
+    if (!path.isAbsolute(dir) || !fs.existsSync(path.join(dir, binary))) {
+        throw new Error(`the toolchain printed ${JSON.stringify(dir)}, not a directory holding ${binary} ${version}`);
     }
     return dir;
 }
