@@ -14,22 +14,6 @@ import { Plan, plan } from "./support/plan";
 
 const remote = "command:remote:Command";
 
-/** Every resource `name` depends on, directly or not. */
-function ancestors(result: Plan, name: string): Set<string> {
-    const byName = new Map(result.resources.map((resource) => [resource.name, resource]));
-    const seen = new Set<string>();
-    const visit = (current: string) => {
-        for (const dependency of byName.get(current)?.dependencies ?? []) {
-            if (!seen.has(dependency)) {
-                seen.add(dependency);
-                visit(dependency);
-            }
-        }
-    };
-    visit(name);
-    return seen;
-}
-
 /** A remote step that runs a command when it is created (update-phase steps run only on a change). */
 const runsOnCreation = (resource: PlannedResource) => resource.type === remote && resource.inputs.create !== undefined;
 
@@ -75,7 +59,7 @@ for (const stack of ["dev", "aws-dev"]) {
         test("every step on a host comes after that host's wait steps", () => {
             for (const [host] of hosts.filter(([, h]) => h.role !== "bastion")) {
                 for (const step of steps.filter((s) => s.name.startsWith(`${host}-`) && !s.name.endsWith("-ssh"))) {
-                    const before = ancestors(result, step.name);
+                    const before = result.ancestors(step.name);
                     assert.ok(before.has(`${host}-ssh`), `${step.name} after ${host}-ssh`);
                     if (!step.name.endsWith("-ready")) assert.ok(before.has(`${host}-ready`), step.name);
                 }
@@ -84,7 +68,7 @@ for (const stack of ["dev", "aws-dev"]) {
 
         test("every etcd member starts before kubeadm init, init before every join", () => {
             const [first, ...others] = names("master");
-            const beforeInit = ancestors(result, `${first}-init`);
+            const beforeInit = result.ancestors(`${first}-init`);
             const members = hosts.filter(([name]) => result.resources.some((r) => r.name === `${name}-etcd`));
             assert.equal(members.length, 3);
             for (const [member] of members) assert.ok(beforeInit.has(`${member}-etcd`), `${member}-etcd before init`);
@@ -95,8 +79,8 @@ for (const stack of ["dev", "aws-dev"]) {
                 assert.ok(result.named(`${member}-etcd`).dependencies.includes(`${previous}-etcd`), member);
             });
             for (const node of [...others, ...names("worker")]) {
-                assert.ok(ancestors(result, `${node}-join`).has(`${first}-init`), `${node}-join after init`);
-                assert.ok(ancestors(result, `${node}-join`).has(`${first}-token`), `${node}-join after the token`);
+                assert.ok(result.ancestors(`${node}-join`).has(`${first}-init`), `${node}-join after init`);
+                assert.ok(result.ancestors(`${node}-join`).has(`${first}-token`), `${node}-join after the token`);
             }
         });
 
@@ -106,7 +90,7 @@ for (const stack of ["dev", "aws-dev"]) {
                 for (const step of steps.filter((s) => s.name.startsWith(`${worker}-`) && runsOnCreation(s))) {
                     // Remote steps only: on AWS every host waits for every DNS record, which is no step. The
                     // upgrade's steps are chained on purpose, and run nothing on creation.
-                    const before = [...ancestors(result, step.name)].filter((name) =>
+                    const before = [...result.ancestors(step.name)].filter((name) =>
                         runsOnCreation(result.named(name)),
                     );
                     const others = before.filter((name) =>
@@ -128,8 +112,8 @@ for (const stack of ["dev", "aws-dev"]) {
                 assert.equal((removal.inputs.connection as { host: string }).host, firstIp);
                 // Deleted before the join, which is deleted before the instance; skipped when the whole
                 // cluster (the first master) goes.
-                assert.ok(ancestors(result, removal.name).has(`${worker}-join`));
-                assert.ok(ancestors(result, `${worker}-join`).has(worker));
+                assert.ok(result.ancestors(removal.name).has(`${worker}-join`));
+                assert.ok(result.ancestors(`${worker}-join`).has(worker));
                 assert.equal(removal.deletedWith, first);
             }
         });
@@ -257,7 +241,7 @@ describe("a changed file re-runs exactly the steps that act on it", () => {
         for (const host of ["master-2", "master-3", "worker-1", "worker-2", "worker-3"]) {
             const config = shown.named(`${host}-kubeadm-config`);
             assert.deepEqual(config.ignoreChanges, ["stdin"], `${host} keeps the configuration it joined with`);
-            assert.ok(ancestors(shown, `${host}-join`).has(config.name));
+            assert.ok(shown.ancestors(`${host}-join`).has(config.name));
             const keys = decodeBundle(bundleInStdin(shown.named(`${host}-keys`).inputs.stdin as string));
             assert.ok(
                 !keys.some((file) => file.path.startsWith("/etc/kubernetes/kubeadm/")),
@@ -325,7 +309,7 @@ describe("joins run side by side, for any number of masters", () => {
     ];
     /** The joins of `others` that `step` waits for, directly or not. */
     const joinsBefore = (result: Plan, step: string, others: string[]) =>
-        [...ancestors(result, step)].filter((name) => others.some((host) => name === `${host}-join`));
+        [...result.ancestors(step)].filter((name) => others.some((host) => name === `${host}-join`));
 
     for (const shape of shapes) {
         const label = `${shape.stack}${shape.config ? ` ${JSON.stringify(shape.config)}` : ""}`;

@@ -36,22 +36,6 @@ describe("upgrade.maxUnavailable", () => {
     });
 });
 
-/** Every resource `name` depends on, directly or not. */
-function ancestors(result: Plan, name: string): Set<string> {
-    const byName = new Map(result.resources.map((resource) => [resource.name, resource]));
-    const seen = new Set<string>();
-    const visit = (current: string) => {
-        for (const dependency of byName.get(current)?.dependencies ?? []) {
-            if (!seen.has(dependency)) {
-                seen.add(dependency);
-                visit(dependency);
-            }
-        }
-    };
-    visit(name);
-    return seen;
-}
-
 describe("the rollout's order (dev, 5 workers, maxUnavailable 40%: two lanes)", () => {
     const result = plan({
         stack: "dev",
@@ -68,7 +52,7 @@ describe("the rollout's order (dev, 5 workers, maxUnavailable 40%: two lanes)", 
         assert.match(String(check.inputs.create), /\/usr\/local\/lib\/kubeha\/upgrade-check\.sh$/);
         assert.deepEqual(check.inputs.environment, { KUBEHA_KUBERNETES_VERSION: "1.36.3" });
         for (const joined of ["master-1-init", "master-2-join", "master-3-join"]) {
-            assert.ok(ancestors(result, check.name).has(joined), joined);
+            assert.ok(result.ancestors(check.name).has(joined), joined);
         }
         assert.ok(dependsOn("master-1-upgrade-drain", check.name));
     });
@@ -91,7 +75,7 @@ describe("the rollout's order (dev, 5 workers, maxUnavailable 40%: two lanes)", 
             assert.equal(onHost("upgrade-uncordon"), hosts["master-1"].privateIp);
             assert.ok(dependsOn(`${node}-upgrade`, `${node}-upgrade-drain`));
             assert.ok(dependsOn(`${node}-upgrade-uncordon`, `${node}-upgrade`));
-            assert.ok(ancestors(result, `${node}-upgrade-drain`).has(`${node}-join`) || node === "master-1");
+            assert.ok(result.ancestors(`${node}-upgrade-drain`).has(`${node}-join`) || node === "master-1");
         }
         const environment = (node: string) =>
             result.named(`${node}-upgrade`).inputs.environment as Record<string, string>;
@@ -120,14 +104,14 @@ describe("the rollout's order (dev, 5 workers, maxUnavailable 40%: two lanes)", 
         for (const [worker, after] of Object.entries(lanes)) {
             assert.ok(dependsOn(`${worker}-upgrade-drain`, after), `${worker} after ${after}`);
             assert.ok(
-                ancestors(result, `${worker}-upgrade-drain`).has("master-3-upgrade-uncordon"),
+                result.ancestors(`${worker}-upgrade-drain`).has("master-3-upgrade-uncordon"),
                 "never with a master",
             );
         }
         // At most two workers at once: any three have two on one lane, one after the other.
         const upgraded = (worker: string) => `${worker}-upgrade-uncordon`;
-        assert.ok(!ancestors(result, "worker-2-upgrade-drain").has(upgraded("worker-1")), "lanes run side by side");
-        assert.ok(ancestors(result, "worker-5-upgrade-drain").has(upgraded("worker-1")));
+        assert.ok(!result.ancestors("worker-2-upgrade-drain").has(upgraded("worker-1")), "lanes run side by side");
+        assert.ok(result.ancestors("worker-5-upgrade-drain").has(upgraded("worker-1")));
     });
 });
 

@@ -81,6 +81,22 @@ export class Plan {
         this.outputs = JSON.parse(fs.readFileSync(path.join(dir, "outputs.json"), "utf8"));
     }
 
+    /** Every resource `name` depends on, directly or not. */
+    ancestors(name: string): Set<string> {
+        const byName = new Map(this.resources.map((resource) => [resource.name, resource]));
+        const seen = new Set<string>();
+        const visit = (current: string) => {
+            for (const dependency of byName.get(current)?.dependencies ?? []) {
+                if (!seen.has(dependency)) {
+                    seen.add(dependency);
+                    visit(dependency);
+                }
+            }
+        };
+        visit(name);
+        return seen;
+    }
+
     ofType(type: string): PlannedResource[] {
         return this.resources.filter((resource) => resource.type === type);
     }

@@ -10,7 +10,12 @@ import * as path from "node:path";
 import { after, before, describe, test } from "node:test";
 import { steps } from "../../render/steps";
 import { changes, StepSandbox } from "../support/step-sandbox";
-import { LoopbackEtcd, loopbackMembers as members, type LoopbackMember as Member } from "./support/loopback-etcd";
+import {
+    LoopbackEtcd,
+    loopbackMembers as members,
+    type LoopbackMember as Member,
+    processAlive as alive,
+} from "./support/loopback-etcd";
 import { toolchainBinary } from "./support/toolchain";
 
 describe("etcd steps against a real 3-member etcd", () => {
@@ -44,14 +49,6 @@ describe("etcd steps against a real 3-member etcd", () => {
         const pid = pidOf(member);
         process.kill(pid, "SIGKILL");
         for (let i = 0; i < 50 && alive(pid); i++) await new Promise((resolve) => setTimeout(resolve, 100));
-    };
-    const alive = (pid: number) => {
-        try {
-            process.kill(pid, 0);
-            return true;
-        } catch {
-            return false;
-        }
     };
 
     const run = (command: string, args: string[]) => {

@@ -16,7 +16,12 @@ import { steps } from "../../render/steps";
 import { etcdUpgradeFromVersion } from "../../toolchain/components";
 import { freePort, HttpsMirror } from "../support/https-mirror";
 import { changes, StepSandbox } from "../support/step-sandbox";
-import { LoopbackEtcd, loopbackMembers as members, type LoopbackMember as Member } from "./support/loopback-etcd";
+import {
+    LoopbackEtcd,
+    loopbackMembers as members,
+    type LoopbackMember as Member,
+    processAlive as alive,
+} from "./support/loopback-etcd";
 import { toolchainBinary, toolchainRelease } from "./support/toolchain";
 
 const script = steps["etcd-upgrade"].script;
@@ -70,14 +75,6 @@ describe(`etcd upgrade ${etcdUpgradeFromVersion} → ${etcdVersion}, member by m
         );
         assert.equal(result.status, 0, result.stderr);
         return (JSON.parse(result.stdout) as { etcdcluster: string }).etcdcluster;
-    };
-    const alive = (pid: number) => {
-        try {
-            process.kill(pid, 0);
-            return true;
-        } catch {
-            return false;
-        }
     };
 
     before(async () => {

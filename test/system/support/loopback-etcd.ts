@@ -15,6 +15,16 @@ function openssl(args: string[]): void {
     assert.equal(result.status, 0, `openssl ${args.join(" ")}: ${result.stderr}`);
 }
 
+/** Whether a process (an etcd member the test started) is still running. */
+export function processAlive(pid: number): boolean {
+    try {
+        process.kill(pid, 0);
+        return true;
+    } catch {
+        return false;
+    }
+}
+
 export class LoopbackEtcd {
     readonly pki: string;
     readonly endpoints: string;
