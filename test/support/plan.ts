@@ -4,7 +4,9 @@ import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import { parse as parseYaml, stringify as toYaml } from "yaml";
-import type { PlannedInvoke, PlannedResource } from "../../plan/run";
+import { Plan } from "../../plan/read";
+
+export { Plan };
 
 export const projectDir = path.resolve(__dirname, "../..");
 
@@ -68,57 +70,6 @@ export function plan(request: PlanRequest): Plan {
         cache.set(key, result);
     }
     return result;
-}
-
-export class Plan {
-    readonly resources: PlannedResource[];
-    readonly invokes: PlannedInvoke[];
-    readonly outputs: Record<string, unknown>;
-
-    constructor(readonly dir: string) {
-        this.resources = JSON.parse(fs.readFileSync(path.join(dir, "resources.json"), "utf8"));
-        this.invokes = JSON.parse(fs.readFileSync(path.join(dir, "invokes.json"), "utf8"));
-        this.outputs = JSON.parse(fs.readFileSync(path.join(dir, "outputs.json"), "utf8"));
-    }
-
-    /** Every resource `name` depends on, directly or not. */
-    ancestors(name: string): Set<string> {
-        const byName = new Map(this.resources.map((resource) => [resource.name, resource]));
-        const seen = new Set<string>();
-        const visit = (current: string) => {
-            for (const dependency of byName.get(current)?.dependencies ?? []) {
-                if (!seen.has(dependency)) {
-                    seen.add(dependency);
-                    visit(dependency);
-                }
-            }
-        };
-        visit(name);
-        return seen;
-    }
-
-    ofType(type: string): PlannedResource[] {
-        return this.resources.filter((resource) => resource.type === type);
-    }
-
-    named(name: string): PlannedResource {
-        const found = this.resources.find((resource) => resource.name === name);
-        if (!found) throw new Error(`no resource named ${name} in the plan`);
-        return found;
-    }
-
-    /** The arguments of every call of a provider function. */
-    invoked(token: string): Record<string, unknown>[] {
-        return this.invokes.filter((invoke) => invoke.token === token).map((invoke) => invoke.args);
-    }
-
-    file(relative: string): string {
-        return fs.readFileSync(path.join(this.dir, relative), "utf8");
-    }
-
-    exists(relative: string): boolean {
-        return fs.existsSync(path.join(this.dir, relative));
-    }
 }
 
 function stackFileWith(stack: string, changes: Record<string, unknown>, dir: string): string {
