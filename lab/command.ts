@@ -1,0 +1,38 @@
+// Running the system tools the lab drives (ip, nsenter, mount, ...): synchronous, with the tool's own message in
+// the error when it fails.
+import { spawnSync } from "node:child_process";
+
+export interface CommandResult {
+    readonly status: number | null;
+    readonly stdout: string;
+    readonly stderr: string;
+}
+
+/** Runs argv to completion (timeoutMs, default 60 s); never throws for a non-zero exit. */
+export function runCommand(
+    argv: readonly string[],
+    options: { input?: string; timeoutMs?: number } = {},
+): CommandResult {
+    const result = spawnSync(argv[0], argv.slice(1), {
+        encoding: "utf8",
+        input: options.input,
+        timeout: options.timeoutMs ?? 60_000,
+        stdio: [options.input === undefined ? "ignore" : "pipe", "pipe", "pipe"],
+    });
+    if (result.error) throw new Error(`${argv.join(" ")}: ${result.error.message}`);
+    return { status: result.status, stdout: result.stdout, stderr: result.stderr };
+}
+
+/** Like runCommand, but throws with the command's output when it fails; returns its stdout. */
+export function mustRun(argv: readonly string[], options: { input?: string; timeoutMs?: number } = {}): string {
+    const result = runCommand(argv, options);
+    if (result.status !== 0) {
+        throw new Error(`${argv.join(" ")} exited with ${result.status}: ${(result.stderr || result.stdout).trim()}`);
+    }
+    return result.stdout;
+}
+
+/** Whether a program is on PATH. */
+export function haveCommand(name: string): boolean {
+    return runCommand(["sh", "-c", 'command -v "$1"', "sh", name]).status === 0;
+}

@@ -1,0 +1,36 @@
+// Every way a lab machine differs from a cloud host because of the machine the lab runs on (containers on one
+// kernel, no cloud, no internet), with the reason. `lab up` prints them; a difference not listed here is a bug.
+export const forcedDifferences: { what: string; why: string }[] = [
+    {
+        what: "Machines are systemd-nspawn containers booted from a Debian bookworm image, not VMs from the cloud's Ubuntu image",
+        why: "The lab host runs no usable VM (a KVM guest hangs after the BIOS, emulation is too slow); Debian's packages are the only OS archive reachable",
+    },
+    {
+        what: "The image already holds curl, gpg, nginx, libnginx-mod-stream, nftables, kmod, e2fsprogs, conntrack, socat, ebtables, ethtool, ipset and ipvsadm (nginx disabled); apt sources are empty",
+        why: "The machines reach no OS mirror (the lab mirrors only the Kubernetes and containerd packages and images), so what the host boot installs or calls from the OS archive is preinstalled",
+    },
+    {
+        what: "cloud-init's datasource is NoCloud (a seed written into the machine before boot) instead of the cloud's metadata service",
+        why: "There is no cloud; the seed carries the same meta-data (instance id, host name, SSH public key), the plan's user-data unchanged, and the address the VPC would give by DHCP as a static network-config",
+    },
+    {
+        what: "Data disks are directories of the machine's state bind-mounted at the planned mount points (/var/lib/etcd, /var/lib/containerd); the host boot's disk stage finds them mounted and formats nothing",
+        why: "A container has no block devices and the lab host no udev to make loop devices appear; /var/lib/containerd must not be on the machine's overlay root anyway (containerd's overlay snapshotter cannot put an overlay upper dir on overlayfs)",
+    },
+    {
+        what: "kubeha-lab-setup.service creates /dev/kmsg in each machine and remounts its cgroup v1 controllers writable (its own subtree)",
+        why: "nspawn's /dev has no kmsg (the kubelet's OOM watcher reads it) and nspawn mounts the controllers read-only (the kubelet and runc create cgroups)",
+    },
+    {
+        what: "Kernel settings outside net.* written in a machine (the kubelet's vm.overcommit_memory, vm.panic_on_oom, kernel.panic, kernel.panic_on_oops, kernel.keys.*, and every non-net key in its sysctl.d files, applied by the host boot's sysctl --system) land in small files bound over /proc/sys, not in the kernel",
+        why: "All machines share the lab host's kernel: those keys are machine-wide (kernel.panic_on_oops=1 would let any oops take the whole host down); net.* keys are per network namespace and do apply",
+    },
+    {
+        what: "Machines run without CAP_SYS_MODULE: systemd-modules-load skips itself, so the host boot's module list (overlay, br_netfilter, IPVS modules) is not loaded by the machine",
+        why: "A machine must not load modules into the shared kernel; the lab host's kernel has overlay, bridge, br_netfilter, vxlan and nf_tables built in",
+    },
+    {
+        what: "cgroup v1 (hybrid) on the lab host: the kubelet needs failCgroupV1: false and joins ignore the SystemVerification preflight check",
+        why: "The lab host's kernel mounts cgroup v1 controllers; Kubernetes >= 1.35 refuses cgroup v1 unless told otherwise",
+    },
+];
