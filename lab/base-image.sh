@@ -45,6 +45,7 @@ debootstrap --variant=minbase "${suite}" "${partial}" "${mirror}" >"${dir}/deboo
 printf '#!/bin/sh\n# No service starts while the image is built.\nexit 101\n' >"${partial}/usr/sbin/policy-rc.d"
 chmod 0755 "${partial}/usr/sbin/policy-rc.d"
 progress "installing ${#packages[@]} packages"
+# shellcheck disable=SC2016 # the inner script expands its own variables
 unshare --mount --propagation private -- bash -Eeuo pipefail -c '
     root=$1; shift
     mount -t proc proc "${root}/proc"
@@ -72,6 +73,8 @@ progress "configuring the image"
 : >"${partial}/etc/machine-id"
 ln -sf /etc/machine-id "${partial}/var/lib/dbus/machine-id"
 rm -f "${partial}"/etc/ssh/ssh_host_*_key "${partial}"/etc/ssh/ssh_host_*_key.pub "${partial}/etc/hostname"
+# debootstrap copied this machine's resolver settings; each machine gets the lab's DNS server instead.
+printf '# Written per machine by kubeha lab (lab/machines.ts).\n' >"${partial}/etc/resolv.conf"
 # The machines reach only the lab's mirrors (user-data and the host boot add those sources).
 : >"${partial}/etc/apt/sources.list"
 rm -f "${partial}"/etc/apt/sources.list.d/*

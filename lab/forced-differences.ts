@@ -26,6 +26,10 @@ export const forcedDifferences: { what: string; why: string }[] = [
         why: "All machines share the lab host's kernel: those keys are machine-wide (kernel.panic_on_oops=1 would let any oops take the whole host down); net.* keys are per network namespace and do apply",
     },
     {
+        what: "Each machine sees an empty /proc/swaps (a file bound over it)",
+        why: "/proc/swaps lists the shared kernel's swap areas: the host boot's swapoff -a would switch off the lab host's swap, and the kubelet would refuse to start over swap it cannot remove",
+    },
+    {
         what: "Machines run without CAP_SYS_MODULE: systemd-modules-load skips itself, so the host boot's module list (overlay, br_netfilter, IPVS modules) is not loaded by the machine",
         why: "A machine must not load modules into the shared kernel; the lab host's kernel has overlay, bridge, br_netfilter, vxlan and nf_tables built in",
     },

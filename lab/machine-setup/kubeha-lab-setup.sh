@@ -31,10 +31,19 @@ mapfile -t -O "${#keys[@]}" keys < <(
 for key in "${keys[@]}"; do
     proc=/proc/sys/${key//.//}
     [[ -f ${proc} ]] || continue
-    mountpoint -q "${proc}" && continue
+    ! findmnt -rn --mountpoint "${proc}" >/dev/null || continue
     file=/run/kubeha-lab/sysctl/${key}
     mkdir -p "${file%/*}"
     cat "${proc}" >"${file}"
     mount --bind "${file}" "${proc}"
 done
 log "kernel settings written in the machine stay in it (${#keys[@]} keys)"
+
+# /proc/swaps lists the host's swap areas: the host boot's `swapoff -a` would switch them off for the whole host,
+# and the kubelet would refuse to start over them. The machine sees an empty list.
+if ! findmnt -rn --mountpoint /proc/swaps >/dev/null; then
+    mkdir -p /run/kubeha-lab
+    printf 'Filename\t\t\t\tType\t\tSize\t\tUsed\t\tPriority\n' >/run/kubeha-lab/swaps
+    mount --bind /run/kubeha-lab/swaps /proc/swaps
+    log "the host's swap areas are hidden from the machine"
+fi

@@ -201,7 +201,11 @@ describe("lab machines (systemd-nspawn on the router network)", { skip }, () => 
     test("a kubelet's prerequisites hold inside, and the host's kernel settings stay as they were", () => {
         const host = hosts[0].host;
         assert.equal(inMachine(host, "systemctl", "is-active", "kubeha-lab-setup.service").stdout.trim(), "active");
+        const again = inMachine(host, "systemctl", "restart", "kubeha-lab-setup.service");
+        assert.equal(again.status, 0, `the setup runs again: ${again.stderr}`);
         assert.equal(inMachine(host, "test", "-c", "/dev/kmsg").status, 0, "/dev/kmsg");
+        const swaps = inMachine(host, "sh", "-c", "swapoff -a && wc -l </proc/swaps");
+        assert.equal(swaps.stdout.trim(), "1", `no swap area of the host listed: ${swaps.stderr}`);
         const cgroup = inMachine(
             host,
             "sh",
