@@ -1,0 +1,3 @@
+module kubeha.lab/pause
+
+go 1.22
