@@ -1,11 +1,12 @@
 // What the cluster runs once its control plane answers, applied through the Kubernetes API with the admin
 // kubeconfig: flannel (the pod network) and a web UI (Kubernetes Dashboard or Headlamp) with a cluster-admin
 // ServiceAccount to log in as (short-lived tokens by default, a long-lived one only if configured). Every object reproduces its upstream release manifest as a typed resource;
-// images are pinned by tag and digest (config/versions.ts) and pulled from the mirror preset.
+// images are pinned by tag and digest (config/versions.ts) and pulled from the mirror preset, or as
+// kubeha:mirrors.images overrides them.
 import * as kubernetes from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
+import { addonImage } from "../config/mirrors";
 import { ClusterConfig } from "../config/resolve";
-import { addonImageReference, addonImages } from "../config/versions";
 import { flannelCniConf, flannelNetConf } from "../render/flannel";
 import { AliyunCloudAddons } from "./aliyun-cloud-addons";
 import { AwsCloudAddons } from "./aws-cloud-addons";
@@ -114,8 +115,7 @@ export class ClusterAddons extends pulumi.ComponentResource {
 function installFlannel(config: ClusterConfig, opts: pulumi.CustomResourceOptions): void {
     const labels = { "k8s-app": "flannel" };
     const podLabels = { app: "flannel", "k8s-app": "flannel", tier: "node" };
-    const repository = config.mirrors.flannelImages;
-    const flannelImage = addonImageReference(repository, addonImages.flannel);
+    const flannelImage = addonImage(config.mirrors, "flannel");
 
     const namespace = new kubernetes.core.v1.Namespace(
         "flannel-namespace",
@@ -206,7 +206,7 @@ function installFlannel(config: ClusterConfig, opts: pulumi.CustomResourceOption
                         initContainers: [
                             {
                                 name: "install-cni-plugin",
-                                image: addonImageReference(repository, addonImages.flannelCniPlugin),
+                                image: addonImage(config.mirrors, "flannelCniPlugin"),
                                 command: ["cp"],
                                 args: ["-f", "/flannel", "/opt/cni/bin/flannel"],
                                 volumeMounts: [{ name: "cni-plugin", mountPath: "/opt/cni/bin" }],
@@ -277,7 +277,6 @@ function installDashboard(config: ClusterConfig, opts: pulumi.CustomResourceOpti
     const app = "kubernetes-dashboard";
     const scraper = "dashboard-metrics-scraper";
     const labels = { "k8s-app": app };
-    const repository = config.mirrors.dashboardImages;
 
     const namespace = new kubernetes.core.v1.Namespace("dashboard-namespace", { metadata: { name: app } }, opts);
     const ns = namespace.metadata.name;
@@ -390,7 +389,7 @@ function installDashboard(config: ClusterConfig, opts: pulumi.CustomResourceOpti
                         containers: [
                             {
                                 name: app,
-                                image: addonImageReference(repository, addonImages.dashboard),
+                                image: addonImage(config.mirrors, "dashboard"),
                                 imagePullPolicy: "Always",
                                 ports: [{ containerPort: 8443, protocol: "TCP" }],
                                 args: ["--auto-generate-certificates", `--namespace=${app}`],
@@ -438,7 +437,7 @@ function installDashboard(config: ClusterConfig, opts: pulumi.CustomResourceOpti
                         containers: [
                             {
                                 name: scraper,
-                                image: addonImageReference(repository, addonImages.dashboardMetricsScraper),
+                                image: addonImage(config.mirrors, "dashboardMetricsScraper"),
                                 ports: [{ containerPort: 8000, protocol: "TCP" }],
                                 livenessProbe: {
                                     httpGet: { scheme: "HTTP", path: "/", port: 8000 },
@@ -499,7 +498,7 @@ function installHeadlamp(config: ClusterConfig, opts: pulumi.CustomResourceOptio
                         containers: [
                             {
                                 name: app,
-                                image: addonImageReference(config.mirrors.headlampImages, addonImages.headlamp),
+                                image: addonImage(config.mirrors, "headlamp"),
                                 // In-cluster mode: the cluster is the one it runs in; users log in with a token.
                                 args: ["-in-cluster", "-plugins-dir=/headlamp/plugins"],
                                 ports: [{ containerPort: port }],

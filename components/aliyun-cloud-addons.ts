@@ -4,7 +4,7 @@
 // no snapshot controller: no snapshot CRDs are installed), and an encrypted ESSD default StorageClass.
 import * as kubernetes from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
-import { mirroredImage } from "../config/mirrors";
+import { cloudImage } from "../config/mirrors";
 import { cloudIntegrationImages } from "../config/versions";
 import {
     annotationIs,
@@ -34,8 +34,7 @@ export class AliyunCloudAddons extends pulumi.ComponentResource {
             deletedWith: opts.deletedWith,
         };
         const { config } = args;
-        const image = (key: keyof typeof cloudIntegrationImages.aliyun) =>
-            mirroredImage(cloudIntegrationImages.aliyun[key], config.mirrors.cloudImages);
+        const image = (key: keyof typeof cloudIntegrationImages.aliyun) => cloudImage(config.mirrors, "aliyun", key);
 
         // The cloud controller manager: credentials from the masters' RAM role (metadata service, hardened mode),
         // region and VPC from the instance's metadata.

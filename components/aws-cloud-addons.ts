@@ -5,7 +5,7 @@
 // host's network: only there does the metadata service hand out the masters' role (IMDSv2, one hop).
 import * as kubernetes from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
-import { mirroredImage } from "../config/mirrors";
+import { cloudImage } from "../config/mirrors";
 import { cloudIntegrationImages } from "../config/versions";
 import {
     annotationIs,
@@ -34,8 +34,7 @@ export class AwsCloudAddons extends pulumi.ComponentResource {
             deletedWith: opts.deletedWith,
         };
         const { config } = args;
-        const image = (key: keyof typeof cloudIntegrationImages.aws) =>
-            mirroredImage(cloudIntegrationImages.aws[key], config.mirrors.cloudImages);
+        const image = (key: keyof typeof cloudIntegrationImages.aws) => cloudImage(config.mirrors, "aws", key);
 
         // The cloud controller manager.
         const ccmAccount = serviceAccountWithRoles(

@@ -1,8 +1,9 @@
 // Turns the raw stack configuration (strings, as Pulumi hands them over) into one typed,
 // validated ClusterConfig, or into the complete list of problems. Pure: no Pulumi here.
 import { z } from "zod";
-import { MirrorPreset, Mirrors, resolveMirrors } from "./mirrors";
+import { AddonImageKey, addonImage, cloudImage, MirrorPreset, Mirrors, resolveMirrors } from "./mirrors";
 import { Cloud, clouds, configSchema, ParsedConfig } from "./schema";
+import { cloudIntegrationImages } from "./versions";
 
 export const configNamespace = "kubeha";
 
@@ -138,6 +139,13 @@ function withDefaults(parsed: ParsedConfig, region: string): ClusterConfig {
     };
 }
 
+/** The addon images each `*Images` mirror key holds. */
+const imagesByMirror: Record<"flannelImages" | "dashboardImages" | "headlampImages", AddonImageKey[]> = {
+    flannelImages: ["flannel", "flannelCniPlugin"],
+    dashboardImages: ["dashboard", "dashboardMetricsScraper"],
+    headlampImages: ["headlamp"],
+};
+
 /** Things that work but that an operator should know about. */
 function warningsFor(config: ClusterConfig): string[] {
     const key = (path: string) => `${configNamespace}:${path}`;
@@ -162,8 +170,9 @@ function warningsFor(config: ClusterConfig): string[] {
         );
     }
     if (config.mirrorPreset === "china") {
-        const foreign = (["flannelImages", "dashboardImages", "headlampImages"] as const).filter((item) =>
-            /^(ghcr\.io|docker\.io)\//.test(config.mirrors[item]),
+        // A mirror key is flagged while any of its images still comes from there (mirrors.images may move one).
+        const foreign = (Object.keys(imagesByMirror) as (keyof typeof imagesByMirror)[]).filter((item) =>
+            imagesByMirror[item].some((image) => /^(ghcr\.io|docker\.io)\//.test(addonImage(config.mirrors, image))),
         );
         if (foreign.length > 0) {
             warnings.push(
@@ -176,11 +185,14 @@ function warningsFor(config: ClusterConfig): string[] {
         config.cloudIntegration &&
         config.mirrorPreset === "china" &&
         config.cloud === "aws" &&
-        !config.mirrors.cloudImages
+        (Object.keys(cloudIntegrationImages.aws) as (keyof typeof cloudIntegrationImages.aws)[]).some((image) =>
+            /^(registry\.k8s\.io|public\.ecr\.aws)\//.test(cloudImage(config.mirrors, "aws", image)),
+        )
     ) {
         warnings.push(
-            `${key("mirrors.cloudImages")} is unset: the AWS cloud controller and EBS CSI images come from ` +
-                `registry.k8s.io and public.ecr.aws, which are slow or blocked from mainland China`,
+            `${key("mirrors.cloudImages")}: the AWS cloud controller and EBS CSI images still come from ` +
+                `registry.k8s.io or public.ecr.aws, which are slow or blocked from mainland China; set it (or ` +
+                `mirrors.images.<image>) to a registry your hosts reach`,
         );
     }
     if (config.kubeProxyMode === "ipvs") {
@@ -260,7 +272,12 @@ function allowedKeysAt(path: PropertyKey[]): string[] {
 }
 
 function objectShape(schema: z.ZodType | undefined): Record<string, z.ZodType> | undefined {
-    let current = schema as z.ZodType & { def?: { innerType?: z.ZodType; shape?: Record<string, z.ZodType> } };
-    while (current?.def?.innerType) current = current.def.innerType as typeof current;
+    type Introspectable = z.ZodType & {
+        def?: { innerType?: z.ZodType; shape?: Record<string, z.ZodType>; options?: z.ZodType[] };
+    };
+    let current = schema as Introspectable | undefined;
+    while (current?.def?.innerType) current = current.def.innerType as Introspectable;
+    // A value that is a string or an object (mirrors.images.<image>): the object's keys.
+    if (current?.def?.options) return current.def.options.map(objectShape).find((shape) => shape !== undefined);
     return current?.def?.shape;
 }

@@ -3,7 +3,13 @@
 import { z } from "zod";
 import { cidrProblem, overlaps, parseCidr } from "./cidr";
 import { layoutInput, layoutProblems } from "./layout";
-import { defaultKubernetesPatch, defaultKubernetesVersion, supportedKubernetesMinors } from "./versions";
+import {
+    addonImages,
+    cloudIntegrationImages,
+    defaultKubernetesPatch,
+    defaultKubernetesVersion,
+    supportedKubernetesMinors,
+} from "./versions";
 
 export const clouds = ["aliyun", "aws"] as const;
 export type Cloud = (typeof clouds)[number];
@@ -49,11 +55,10 @@ const instanceType = z
  */
 const mirrorUrlPattern =
     /^https:\/\/[a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)*(:[0-9]{1,5})?(\/[A-Za-z0-9._~:%+-]*)*$/;
-const mirrorUrl = z.string().regex(mirrorUrlPattern, {
-    message:
-        "must be an https URL like https://mirror.example/ubuntu: a lower-case host name, an optional port, " +
-        "and a path of letters, digits and . _ ~ : % + - / (no credentials, query, spaces or quotes)",
-});
+const mirrorUrlMessage =
+    "must be an https URL like https://mirror.example/ubuntu: a lower-case host name, an optional port, " +
+    "and a path of letters, digits and . _ ~ : % + - / (no credentials, query, spaces or quotes)";
+const mirrorUrl = z.string().regex(mirrorUrlPattern, { message: mirrorUrlMessage });
 
 // distribution/reference's grammar of an image name, which `<repository>/<image>` must satisfy:
 // [domain[:port]/]path-component(/path-component)*, path components lower-case alphanumerics joined by
@@ -75,6 +80,98 @@ const imageRepository = z.string().refine(isImageRepository, {
         "must be an image repository like registry.example.com/google_containers: no scheme (https://), no " +
         'trailing "/", no tag; lower-case path of letters, digits and . _ -',
 });
+
+// An image reference: `<name>[:<tag>][@<digest>]` per distribution/reference, the name as above.
+const tagPattern = "[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}";
+const digestPattern = "sha256:[0-9a-f]{64}";
+const imageTag = z.string().regex(new RegExp(`^${tagPattern}$`), {
+    message: "must be an image tag like v1.2.3: at most 128 letters, digits and _ . - (not starting with . or -)",
+});
+const imageDigest = z.string().regex(new RegExp(`^${digestPattern}$`), {
+    message: 'must be an image digest: "sha256:" and 64 lower-case hex digits',
+});
+
+/** `<name>:<tag>`, `<name>@<digest>` or both: a bare name would pull `latest`, which moves. */
+function isImageReference(reference: string): boolean {
+    const match = new RegExp(`^([^:@]+(?::[0-9]+)?[^:@]*)(?::(${tagPattern}))?(?:@(${digestPattern}))?$`).exec(
+        reference,
+    );
+    if (!match || (match[2] === undefined && match[3] === undefined)) return false;
+    const name = match[1];
+    return name.length <= 255 && imageNamePattern.test(name);
+}
+
+const imageReference = z.string().refine(isImageReference, {
+    message:
+        "must be an image reference like registry.example.com/team/image:v1.2.3, with a tag, a digest " +
+        "(@sha256:<64 hex digits>) or both, and no scheme (https://)",
+});
+
+const imageOverrideMessage =
+    "must be an image reference (a string like registry.example.com/team/image:v1.2.3) or an object of the parts " +
+    "that differ: {repository, tag, digest}";
+
+const imageParts = z.strictObject({
+    repository: imageRepository.optional(),
+    tag: imageTag.optional(),
+    digest: imageDigest.optional(),
+});
+
+/** `mirrors.images.<image>`: the whole reference, or the parts that differ from the default. */
+const imageOverride = z.union([imageReference, imageParts], { message: imageOverrideMessage });
+
+/**
+ * The same for an image pulled by digest (the addons'): its default digest is its default tag's, so a new tag alone
+ * would change nothing that runs. A whole reference says exactly what to pull and may leave the digest out.
+ */
+const pinnedImageOverride = (defaultTag: string) =>
+    z.union(
+        [
+            imageReference,
+            imageParts.superRefine(
+                (parts, ctx) => {
+                    if (parts.tag === undefined || parts.digest !== undefined) return;
+                    ctx.addIssue({
+                        code: "custom",
+                        path: ["tag"],
+                        message:
+                            `${parts.tag} needs its digest beside it (digest: sha256:...): the image is pulled by ` +
+                            `digest, and the default digest is ${defaultTag}'s`,
+                    });
+                },
+                { when: (payload) => payload.issues.length === 0 },
+            ),
+        ],
+        { message: imageOverrideMessage },
+    );
+
+/** kubeadm names CoreDNS `<dns.imageRepository>/coredns:<dns.imageTag>` and takes no digest for it. */
+const corednsOverride = z.union(
+    [
+        imageReference.refine((reference) => /^[^@]+\/coredns:[^@/]+$/.test(reference), {
+            message:
+                "must be <repository>/coredns:<tag> (kubeadm names the image coredns and takes no digest for it), " +
+                "like registry.example.com/coredns/coredns:v1.12.1",
+        }),
+        z.strictObject({ repository: imageRepository.optional(), tag: imageTag.optional() }),
+    ],
+    {
+        message: imageOverrideMessage.replace(
+            "{repository, tag, digest}",
+            "{repository, tag} (kubeadm takes no digest)",
+        ),
+    },
+);
+
+/** An apt signing key's fingerprint, as `gpg --show-keys --with-colons` gives it (fpr field); stored upper-case. */
+const keyFingerprint = z
+    .string()
+    .regex(/^[0-9A-Fa-f]{40}$/, {
+        message:
+            "must be the full fingerprint of an OpenPGP key: 40 hex digits without spaces, as gpg --show-keys " +
+            "prints it (like DE15B14486CD377B9E876E1A234654DA9A296436)",
+    })
+    .toUpperCase();
 
 const maxUnavailable = {
     message: 'must be a whole number of workers (at least 1) or a percentage of them from 1% to 100%, like "25%"',
@@ -233,15 +330,43 @@ export const configSchema = z
             .strictObject({
                 /** china is the default on Aliyun, global on AWS. */
                 preset: z.enum(["china", "global"], { message: "must be china or global" }).optional(),
-                ubuntuApt: mirrorUrl.optional(),
+                /** `image` keeps the image's own sources, whatever the preset. */
+                ubuntuApt: z
+                    .string()
+                    .regex(new RegExp(`${mirrorUrlPattern.source}|^image$`), {
+                        message: `${mirrorUrlMessage}; or image, to keep the image's own Ubuntu sources`,
+                    })
+                    .optional(),
                 kubernetesApt: mirrorUrl.optional(),
+                /** The key that signs the kubernetesApt repositories (a mirror that re-signs names its own). */
+                kubernetesAptKey: keyFingerprint.optional(),
                 containerdApt: mirrorUrl.optional(),
+                /** The key that signs the containerdApt repository. */
+                containerdAptKey: keyFingerprint.optional(),
                 kubernetesImages: imageRepository.optional(),
                 flannelImages: imageRepository.optional(),
                 dashboardImages: imageRepository.optional(),
                 headlampImages: imageRepository.optional(),
                 etcdReleases: mirrorUrl.optional(),
                 cloudImages: imageRepository.optional(),
+                /** Per image: a whole reference, or the repository, tag or digest that differ from the default. */
+                images: z
+                    .strictObject({
+                        pause: imageOverride.optional(),
+                        coredns: corednsOverride.optional(),
+                        ...pinnedImageOverrides(),
+                        ...imageOverrides([
+                            ...new Set([
+                                ...(Object.keys(
+                                    cloudIntegrationImages.aws,
+                                ) as (keyof typeof cloudIntegrationImages.aws)[]),
+                                ...(Object.keys(
+                                    cloudIntegrationImages.aliyun,
+                                ) as (keyof typeof cloudIntegrationImages.aliyun)[]),
+                            ]),
+                        ]),
+                    })
+                    .optional(),
             })
             .prefault({}),
         /**
@@ -446,7 +571,48 @@ export const configSchema = z
             }
         },
         { when: (payload) => !hasIssuesUnder(payload.issues, ["pki"]) },
+    )
+
+    .superRefine(
+        (config, ctx) => {
+            // Runs whatever the values are: a key for the other cloud's image is an error of its own.
+            const images = (config.mirrors as { images?: unknown } | null)?.images;
+            if (!images || typeof images !== "object") return;
+            const other = otherCloud(config.cloud);
+            for (const key of Object.keys(images)) {
+                if (key in cloudIntegrationImages[config.cloud] || !(key in cloudIntegrationImages[other])) continue;
+                ctx.addIssue({
+                    code: "custom",
+                    path: ["mirrors", "images", key],
+                    message:
+                        `applies to ${other === "aws" ? "AWS" : "Aliyun"} only: the ${config.cloud} cloud ` +
+                        "integration runs no such image; remove the key",
+                });
+            }
+        },
+        { when: (payload) => !hasIssuesUnder(payload.issues, ["cloud"]) },
     );
+
+function otherCloud(cloud: Cloud): Cloud {
+    return cloud === "aws" ? "aliyun" : "aws";
+}
+
+/** The addons' images, each checked against its default tag. */
+function pinnedImageOverrides(): {
+    [K in keyof typeof addonImages]: z.ZodOptional<ReturnType<typeof pinnedImageOverride>>;
+} {
+    return Object.fromEntries(
+        Object.entries(addonImages).map(([key, image]) => [key, pinnedImageOverride(image.tag).optional()]),
+    ) as { [K in keyof typeof addonImages]: z.ZodOptional<ReturnType<typeof pinnedImageOverride>> };
+}
+
+/** The same override rule for each of these images. */
+function imageOverrides<K extends string>(keys: readonly K[]): Record<K, z.ZodOptional<typeof imageOverride>> {
+    return Object.fromEntries(keys.map((key) => [key, imageOverride.optional()])) as Record<
+        K,
+        z.ZodOptional<typeof imageOverride>
+    >;
+}
 
 export type ConfigInput = z.input<typeof configSchema>;
 export type ParsedConfig = z.output<typeof configSchema>;

@@ -11,14 +11,13 @@ import { gunzipSync, gzipSync } from "node:zlib";
 import { stringify } from "yaml";
 import { DataDiskPurpose, hostDisks } from "../config/disks";
 import { apiProxyName, hostFqdn, PlannedHost } from "../config/layout";
-import { aptSigningKeys } from "../config/mirrors";
+import { corednsImage, pauseImage } from "../config/mirrors";
 import { ClusterConfig } from "../config/resolve";
 import {
     etcdReleaseSha256,
     etcdVersion,
     exactKubernetesVersion,
     kubernetesMinor,
-    pauseImageTag,
     ubuntuRelease,
 } from "../config/versions";
 import { apiProxyUnitName, renderApiProxyFiles } from "./api-proxy";
@@ -101,8 +100,9 @@ export function etcdReleaseUrl(config: ClusterConfig): string {
     return `${trimSlash(config.mirrors.etcdReleases)}/v${etcdVersion}/etcd-v${etcdVersion}-linux-amd64.tar.gz`;
 }
 
+/** The pod sandbox image containerd pins and the boot pulls: `<kubernetesImages>/pause:<tag>` unless overridden. */
 export function sandboxImage(config: ClusterConfig): string {
-    return `${config.mirrors.kubernetesImages}/pause:${pauseImageTag}`;
+    return pauseImage(config.mirrors);
 }
 
 /** A host's SSH host key pair in OpenSSH formats (components/host-keys.ts generates it). */
@@ -262,8 +262,8 @@ function clusterHostBoot(
             // One "keyring fingerprint url" line per key: the script takes each line whole and installs the key
             // only if it has that fingerprint, whichever mirror serves it.
             KUBEHA_APT_KEYS: [
-                `${keyrings.kubernetes} ${aptSigningKeys.kubernetes} ${kubernetesAptRepository(config)}Release.key`,
-                `${keyrings.docker} ${aptSigningKeys.docker} ${trimSlash(config.mirrors.containerdApt)}/gpg`,
+                `${keyrings.kubernetes} ${config.mirrors.kubernetesAptKey} ${kubernetesAptRepository(config)}Release.key`,
+                `${keyrings.docker} ${config.mirrors.containerdAptKey} ${trimSlash(config.mirrors.containerdApt)}/gpg`,
             ].join("\n"),
             KUBEHA_PACKAGES: [
                 ...held,
@@ -276,10 +276,11 @@ function clusterHostBoot(
             KUBEHA_KUBERNETES_VERSION: kubeadmKubernetesVersion(config),
             KUBEHA_IMAGE_REPOSITORY: config.mirrors.kubernetesImages,
             // Workers run only kube-proxy, CoreDNS and pod sandboxes; etcd is external, so nobody pulls its image.
+            // An overridden CoreDNS is not the one `kubeadm config images list` names: its kubelet pulls it.
             KUBEHA_PREPULL_IMAGES: [
                 ...(host.role === "master" ? ["kube-apiserver", "kube-controller-manager", "kube-scheduler"] : []),
                 "kube-proxy",
-                "coredns",
+                ...(corednsImage(config.mirrors) ? [] : ["coredns"]),
             ].join(" "),
             KUBEHA_SANDBOX_IMAGE: sandboxImage(config),
             KUBEHA_API_PROXY_UNIT: apiProxyUnitName,

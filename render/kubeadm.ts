@@ -3,6 +3,7 @@
 // The files holding a bootstrap token are secret files (mode 0600); the token and the CA hash are inputs.
 import { stringify } from "yaml";
 import { apiProxyName, hostFqdn, PlannedHost } from "../config/layout";
+import { corednsImage } from "../config/mirrors";
 import { ports } from "../config/ports";
 import { ClusterConfig } from "../config/resolve";
 import { apiserverFiles } from "./apiserver-files";
@@ -64,12 +65,15 @@ export function clusterConfiguration(
     const domain = config.network.privateDomain;
     const masters = layout.filter((host) => host.role === "master");
     const { nodeMonitorGracePeriodSeconds, nodeMonitorPeriodSeconds, podEvictionTimeoutSeconds } = config.controlPlane;
+    const dns = corednsImage(config.mirrors);
     return {
         apiVersion: kubeadmApiVersion,
         kind: "ClusterConfiguration",
         kubernetesVersion: kubeadmKubernetesVersion(config),
         controlPlaneEndpoint: controlPlaneEndpoint(config),
         imageRepository: config.mirrors.kubernetesImages,
+        // Only when mirrors.images.coredns is set: kubeadm's own default otherwise (its CoreDNS tag per version).
+        ...(dns ? { dns } : {}),
         // Keys kubeadm makes itself (kubeconfig client certificates, `kubeadm certs renew`) match the program's
         // PKI (components/pki.ts) instead of kubeadm's default RSA-2048.
         encryptionAlgorithm: "ECDSA-P256",

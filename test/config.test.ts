@@ -377,6 +377,150 @@ describe("mirrors", () => {
     });
 });
 
+describe("private mirrors: apt signing keys and image references", () => {
+    const digest = (hex: string) => `sha256:${hex.repeat(64 / hex.length)}`;
+    const pathsOf = (found: string[]) => found.map((line) => line.split(": ")[0]);
+
+    test("the apt keys default to the publishers' on both presets; a fingerprint is stored upper-case", () => {
+        for (const cloud of ["aws", "aliyun"]) {
+            const { mirrors } = config({ cloud }).config;
+            assert.equal(mirrors.kubernetesAptKey, "DE15B14486CD377B9E876E1A234654DA9A296436");
+            assert.equal(mirrors.containerdAptKey, "9DC858229FC7DD38854AE2D88D81803C0EBFCD88");
+        }
+        const { mirrors } = config({
+            cloud: "aliyun",
+            mirrors: {
+                kubernetesApt: "https://mirror.kubeha.lab/kubernetes",
+                kubernetesAptKey: "0123456789abcdef0123456789abcdef01234567",
+                containerdAptKey: "89ABCDEF0123456789ABCDEF0123456789ABCDEF",
+            },
+        }).config;
+        assert.equal(mirrors.kubernetesAptKey, "0123456789ABCDEF0123456789ABCDEF01234567");
+        assert.equal(mirrors.containerdAptKey, "89ABCDEF0123456789ABCDEF0123456789ABCDEF");
+        assert.match(mirrors.containerdApt, /aliyun/, "the preset's other items stay");
+    });
+
+    test("a fingerprint is the whole 40 hex digits, nothing else", () => {
+        for (const key of ["kubernetesAptKey", "containerdAptKey"]) {
+            for (const value of [
+                "DE15 B144 86CD 377B 9E87  6E1A 2346 54DA 9A29 6436",
+                "DE15B14486CD377B9E876E1A234654DA9A29643",
+                "DE15B14486CD377B9E876E1A234654DA9A2964360",
+                "0xDE15B14486CD377B9E876E1A234654DA9A296436",
+                "9A296436",
+                "GE15B14486CD377B9E876E1A234654DA9A296436",
+                "",
+            ]) {
+                const found = problems({ cloud: "aws", mirrors: { [key]: value } });
+                assert.deepEqual(pathsOf(found), [`kubeha:mirrors.${key}`], JSON.stringify(value));
+                assert.match(found[0], /must be the full fingerprint of an OpenPGP key: 40 hex digits without spaces/);
+            }
+        }
+    });
+
+    test("ubuntuApt: image keeps the image's own Ubuntu sources, even on the china preset", () => {
+        assert.equal(config({ cloud: "aliyun" }).config.mirrors.ubuntuApt, "https://mirrors.aliyun.com/ubuntu");
+        const kept = config({ cloud: "aliyun", mirrors: { ubuntuApt: "image" } }).config;
+        assert.equal(kept.mirrors.ubuntuApt, undefined);
+        assert.ok(!("ubuntuApt" in kept.mirrors));
+        assert.equal(kept.mirrors.kubernetesApt, "https://mirrors.aliyun.com/kubernetes-new/core/stable");
+        for (const value of ["images", "Image", "none", ""]) {
+            const found = problems({ cloud: "aliyun", mirrors: { ubuntuApt: value } });
+            assert.deepEqual(pathsOf(found), ["kubeha:mirrors.ubuntuApt"], value);
+            assert.match(found[0], /must be an https URL like .*; or image, to keep the image's own Ubuntu sources$/);
+        }
+    });
+
+    test("every image takes a whole reference or the parts that differ; kept as given", () => {
+        const images = {
+            pause: "registry.example.com:5000/k8s/pause:3.10.1",
+            coredns: { repository: "registry.kubeha.lab/coredns", tag: "v1.14.2" },
+            flannel: { digest: digest("a") },
+            flannelCniPlugin: { tag: "v1.9.1-flannel3_lab", digest: digest("b") },
+            dashboard: `registry.kubeha.lab/kubernetesui/dashboard@${digest("c")}`,
+            dashboardMetricsScraper: { repository: "registry.kubeha.lab/ui" },
+            headlamp: `localhost:5000/headlamp:v0.45.0@${digest("d")}`,
+            cloudControllerManager: { tag: "v1.35.3" },
+            csiDriver: "registry.kubeha.lab/csi/driver:v1.59.0",
+            csiLivenessProbe: { digest: digest("e") },
+        };
+        assert.deepEqual(config({ cloud: "aws", mirrors: { images } }).config.mirrors.images, images);
+        assert.deepEqual(config({ cloud: "aws" }).config.mirrors.images, {});
+        config({ cloud: "aws", mirrors: { images: { coredns: "registry.kubeha.lab/coredns/coredns:v1.14.2" } } });
+    });
+
+    test("a bad image value names its key and what is allowed", () => {
+        const cases: [string, unknown, string, RegExp][] = [
+            ["pause", "registry.example.com/pause", "pause", /with a tag, a digest .* or both/],
+            ["pause", "https://registry.example.com/pause:3.10", "pause", /must be an image reference like/],
+            ["pause", "registry.example.com/Pause:3.10", "pause", /must be an image reference like/],
+            ["pause", "registry.example.com/pause:3.10@sha256:00", "pause", /must be an image reference like/],
+            ["pause", 3.1, "pause", /must be an image reference \(a string .*\) or an object/],
+            ["flannel", { tag: "-v1" }, "flannel.tag", /must be an image tag like v1\.2\.3/],
+            ["flannel", { tag: "v1", digest: "sha256:XYZ" }, "flannel.digest", /"sha256:" and 64 lower-case hex/],
+            ["flannel", { digest: `sha512:${"0".repeat(64)}` }, "flannel.digest", /"sha256:"/],
+            ["flannel", { repository: "registry.example.com/x/" }, "flannel.repository", /image repository like/],
+            ["flannel", { name: "flannel" }, "flannel.name", /unknown key; allowed here: repository, tag, digest$/],
+            ["coredns", { digest: digest("a") }, "coredns.digest", /unknown key; allowed here: repository, tag$/],
+            ["coredns", `registry.example.com/coredns/coredns@${digest("a")}`, "coredns", /takes no digest/],
+            ["coredns", "registry.example.com/dns:v1.14.2", "coredns", /must be <repository>\/coredns:<tag>/],
+            ["kubeProxy", "registry.example.com/kube-proxy:v1.36.3", "kubeProxy", /unknown key; allowed here: pause,/],
+        ];
+        for (const [key, value, at, message] of cases) {
+            const found = problems({ cloud: "aws", mirrors: { images: { [key]: value } } });
+            assert.deepEqual(pathsOf(found), [`kubeha:mirrors.images.${at}`], `${key} = ${JSON.stringify(value)}`);
+            assert.match(found[0], message, found[0]);
+        }
+    });
+
+    test("a new tag for an image pulled by digest needs its digest; a digest alone keeps the tag", () => {
+        assert.deepEqual(problems({ cloud: "aws", mirrors: { images: { headlamp: { tag: "v0.46.0" } } } }), [
+            "kubeha:mirrors.images.headlamp.tag: v0.46.0 needs its digest beside it (digest: sha256:...): the " +
+                "image is pulled by digest, and the default digest is v0.45.0's",
+        ]);
+        // A whole reference says exactly what to pull; images pinned by tag take a tag alone.
+        config({ cloud: "aws", mirrors: { images: { headlamp: "ghcr.io/headlamp-k8s/headlamp:v0.46.0" } } });
+        config({ cloud: "aws", mirrors: { images: { pause: { tag: "3.10" }, csiDriver: { tag: "v1.60.0" } } } });
+        config({ cloud: "aws", mirrors: { images: { flannel: { digest: digest("f") } } } });
+    });
+
+    test("an image of the other cloud's integration is an error", () => {
+        assert.deepEqual(problems({ cloud: "aliyun", mirrors: { images: { csiLivenessProbe: { tag: "v2" } } } }), [
+            "kubeha:mirrors.images.csiLivenessProbe: applies to AWS only: the aliyun cloud integration runs no " +
+                "such image; remove the key",
+        ]);
+        config({ cloud: "aliyun", mirrors: { images: { csiDriver: { tag: "v1.34.4" } } } });
+    });
+
+    test("every problem at once, each with its key path", () => {
+        const found = problems({
+            cloud: "aliyun",
+            mirrors: {
+                ubuntuApt: "http://mirror.example/ubuntu",
+                kubernetesAptKey: "DE15 B144",
+                containerdAptKey: 5,
+                images: {
+                    pause: "pause",
+                    flannel: { tag: "v0.29.0" },
+                    dashboard: { tag: "v2.7.1", digest: "sha256:1" },
+                    csiLivenessProbe: "registry.example.com/livenessprobe:v2.18.0",
+                    coredns: { digest: digest("a") },
+                },
+            },
+        });
+        assert.deepEqual(pathsOf(found).sort(), [
+            "kubeha:mirrors.containerdAptKey",
+            "kubeha:mirrors.images.coredns.digest",
+            "kubeha:mirrors.images.csiLivenessProbe",
+            "kubeha:mirrors.images.dashboard.digest",
+            "kubeha:mirrors.images.flannel.tag",
+            "kubeha:mirrors.images.pause",
+            "kubeha:mirrors.kubernetesAptKey",
+            "kubeha:mirrors.ubuntuApt",
+        ]);
+    });
+});
+
 describe("time zones: only the canonical names Ubuntu's tzdata has", () => {
     test("abbreviations, legacy aliases and other spellings are refused", () => {
         for (const timezone of [
@@ -494,6 +638,19 @@ describe("warnings", () => {
         });
         assert.ok(!mirrored.warnings.some((w) => w.includes("mainland China")));
         assert.ok(!config({ cloud: "aws" }).warnings.some((w) => w.includes("mainland China")));
+        // An image moved on its own counts; one left behind keeps its mirror key in the warning.
+        const oneLeft = config({
+            cloud: "aliyun",
+            mirrors: {
+                dashboardImages: "registry.example.cn/kubernetesui",
+                headlampImages: "registry.example.cn/headlamp-k8s",
+                images: { flannel: `registry.example.cn/flannel-io/flannel:v0.28.9@sha256:${"a".repeat(64)}` },
+            },
+        });
+        assert.deepEqual(
+            oneLeft.warnings.filter((w) => w.includes("mainland China")).map((w) => w.split(" still")[0]),
+            ["kubeha:mirrors: flannelImages"],
+        );
     });
 
     test("ipvs is accepted with a deprecation warning", () => {

@@ -385,6 +385,47 @@ describe("cloud-init user-data", () => {
         }
     });
 
+    test("a private mirror's signing keys and sandbox image reach every node; the Ubuntu archive can stay the image's", () => {
+        const digest = `sha256:${"5".repeat(64)}`;
+        const config = configFor(
+            {
+                cloud: "aliyun",
+                mirrors: {
+                    ubuntuApt: "image",
+                    kubernetesApt: "https://mirror.kubeha.lab/kubernetes",
+                    kubernetesAptKey: "0123456789abcdef0123456789abcdef01234567",
+                    containerdApt: "https://mirror.kubeha.lab/docker",
+                    containerdAptKey: "89ABCDEF0123456789ABCDEF0123456789ABCDEF",
+                    kubernetesImages: "registry.kubeha.lab:5000/k8s",
+                    images: { pause: { tag: "3.10.1-lab", digest }, coredns: { tag: "v1.14.2" } },
+                },
+            },
+            { aliyun: "cn-hangzhou" },
+        );
+        const layout = layoutOf(config);
+        const sandbox = `registry.kubeha.lab:5000/k8s/pause:3.10.1-lab@${digest}`;
+        assert.equal(sandboxImage(config), sandbox);
+        for (const host of layout.filter((each) => each.role === "master" || each.role === "worker")) {
+            const text = userDataFor(config, layout, host, testHostKey());
+            const item = { stack: "private-mirror", config, layout, host, text, document: parseYaml(text) };
+            assert.equal(item.document.apt, undefined, "the image's own Ubuntu sources");
+            const environment = bootEnvironment(item);
+            assert.deepEqual(environment.KUBEHA_APT_KEYS.split("\n"), [
+                "/etc/apt/keyrings/kubernetes.asc 0123456789ABCDEF0123456789ABCDEF01234567 " +
+                    "https://mirror.kubeha.lab/kubernetes/v1.36/deb/Release.key",
+                "/etc/apt/keyrings/docker.asc 89ABCDEF0123456789ABCDEF0123456789ABCDEF https://mirror.kubeha.lab/docker/gpg",
+            ]);
+            assert.equal(environment.KUBEHA_SANDBOX_IMAGE, sandbox);
+            assert.match(
+                file(item, "/etc/containerd/config.toml").content,
+                new RegExp(`^  sandbox = "${sandbox.replace(/[.]/g, "\\.")}"$`, "m"),
+            );
+            // kubeadm's list names its own CoreDNS, not the override: the kubelet pulls the override.
+            assert.ok(!environment.KUBEHA_PREPULL_IMAGES.split(" ").includes("coredns"));
+            assert.ok(environment.KUBEHA_PREPULL_IMAGES.split(" ").includes("kube-proxy"));
+        }
+    });
+
     test("etcd release: from the preset's mirror or the override, where the etcd unit runs it; members only", () => {
         const releaseBases: Record<string, string> = {
             aliyun: "https://mirrors.huaweicloud.com/etcd",

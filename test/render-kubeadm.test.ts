@@ -93,6 +93,31 @@ describe("kubeadm init configuration (first master)", () => {
         assert.equal(exactCluster.imageRepository, "registry.k8s.io");
     });
 
+    test("CoreDNS: kubeadm's own unless mirrors.images.coredns sets dns.imageRepository and dns.imageTag", () => {
+        assert.equal(cluster.dns, undefined);
+        const clusterOf = (coredns: unknown) => {
+            const overridden = configFor({ cloud: "aws", mirrors: { images: { coredns } } });
+            const master = layoutOf(overridden).find((host) => host.name === "master-1")!;
+            return byKind(
+                documents(renderKubeadmInit(overridden, layoutOf(overridden), master, token).content),
+                "ClusterConfiguration",
+            );
+        };
+        assert.deepEqual(clusterOf({ repository: "registry.kubeha.lab/coredns", tag: "v1.14.2" }).dns, {
+            imageRepository: "registry.kubeha.lab/coredns",
+            imageTag: "v1.14.2",
+        });
+        // A whole reference: kubeadm appends the name itself (`<imageRepository>/coredns:<imageTag>`).
+        assert.deepEqual(clusterOf("registry.example.com:5000/k8s/coredns:v1.14.2-site").dns, {
+            imageRepository: "registry.example.com:5000/k8s",
+            imageTag: "v1.14.2-site",
+        });
+        // The tag alone: kubeadm keeps taking the image from imageRepository (kubernetesImages).
+        const tagOnly = clusterOf({ tag: "v1.14.2" });
+        assert.deepEqual(tagOnly.dns, { imageTag: "v1.14.2" });
+        assert.equal(tagOnly.imageRepository, "registry.k8s.io");
+    });
+
     test("external etcd: every member by name over https, kubeadm's client certificate paths", () => {
         assert.equal(cluster.etcd.local, undefined);
         assert.deepEqual(cluster.etcd.external, {
