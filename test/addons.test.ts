@@ -8,13 +8,13 @@ import * as fs from "node:fs";
 import * as path from "node:path";
 import { describe, test } from "node:test";
 import * as pulumi from "@pulumi/pulumi";
-import { parse as parseYaml } from "yaml";
+import { parseAllDocuments, parse as parseYaml } from "yaml";
 import { ClusterAddons } from "../components/addons";
 import { clusterLayout } from "../config/layout";
 import { mirroredImage } from "../config/mirrors";
 import { flannelPort } from "../config/ports";
 import { ClusterConfig } from "../config/resolve";
-import { cloudIntegrationImages } from "../config/versions";
+import { addonImages, cloudIntegrationImages, pauseImageTag } from "../config/versions";
 import { loadStackConfig } from "../config/stack";
 import { KubehaMocks } from "../plan/mocks";
 import { Recorder, secretPlaceholder } from "../plan/recorder";
@@ -419,6 +419,78 @@ describe("images are pinned and follow the mirror preset", () => {
         }
         const headlamp = images(objectsOf(scenarios.headlamp)).find((image) => image.includes("/headlamp:"));
         assert.ok(headlamp?.startsWith(`${configOf(scenarios.dashboard).mirrors.headlampImages}/`), headlamp);
+    });
+});
+
+describe("a private registry from the stack file: every image's repository, tag and digest", () => {
+    const digest = (hex: string) => `sha256:${hex.repeat(64)}`;
+    // What a site with re-packed images (other digests) and its own signed apt repository puts in its stack file.
+    const privateMirrors = {
+        stack: "aws-dev",
+        changes: {
+            "kubeha:mirrors": {
+                kubernetesApt: "https://mirror.kubeha.lab/kubernetes",
+                kubernetesAptKey: "0123456789abcdef0123456789abcdef01234567",
+                containerdApt: "https://mirror.kubeha.lab/docker",
+                containerdAptKey: "89ABCDEF0123456789ABCDEF0123456789ABCDEF",
+                kubernetesImages: "registry.kubeha.lab/k8s",
+                flannelImages: "registry.kubeha.lab/flannel-io",
+                cloudImages: "registry.kubeha.lab:5000/csi",
+                images: {
+                    pause: { digest: digest("1") },
+                    coredns: { repository: "registry.kubeha.lab/coredns", tag: "v1.14.2" },
+                    flannel: { digest: digest("2") },
+                    flannelCniPlugin: { tag: "v1.9.1-lab", digest: digest("3") },
+                    dashboard: `registry.kubeha.lab/ui/dashboard:v2.7.0-lab@${digest("4")}`,
+                    dashboardMetricsScraper: { repository: "registry.kubeha.lab/ui" },
+                    cloudControllerManager: `registry.kubeha.lab/aws/cloud-controller-manager@${digest("5")}`,
+                    csiLivenessProbe: { tag: "v2.18.0-lab" },
+                },
+            },
+        },
+    } as const;
+
+    test("the manifests pull exactly the configured references", () => {
+        const { aws } = cloudIntegrationImages;
+        const moved = (upstream: string) =>
+            `registry.kubeha.lab:5000/csi/${upstream.slice(upstream.lastIndexOf("/") + 1)}`;
+        const expected = [
+            `registry.kubeha.lab/flannel-io/flannel:v0.28.9@${digest("2")}`,
+            `registry.kubeha.lab/flannel-io/flannel-cni-plugin:v1.9.1-lab@${digest("3")}`,
+            `registry.kubeha.lab/ui/dashboard:v2.7.0-lab@${digest("4")}`,
+            // A repository alone keeps the default tag and digest (a faithful copy).
+            `registry.kubeha.lab/ui/metrics-scraper:v1.0.8@${addonImages.dashboardMetricsScraper.digest}`,
+            `registry.kubeha.lab/aws/cloud-controller-manager@${digest("5")}`,
+            moved(aws.csiDriver),
+            moved(aws.csiProvisioner),
+            moved(aws.csiAttacher),
+            moved(aws.csiResizer),
+            "registry.kubeha.lab:5000/csi/livenessprobe:v2.18.0-lab",
+            moved(aws.csiNodeDriverRegistrar),
+        ];
+        assert.deepEqual([...new Set(images(objectsOf(privateMirrors)))].sort(), expected.sort());
+    });
+
+    test("the hosts get the apt keys, the sandbox image and kubeadm's CoreDNS from the same stack file", () => {
+        const { dir } = planOf(privateMirrors);
+        const hostFile = (host: string, file: string) => fs.readFileSync(path.join(dir, "hosts", host, file), "utf8");
+        const [command] = (parseYaml(hostFile("worker-1", "user-data")) as { runcmd: string[][] }).runcmd;
+        const environment = Object.fromEntries(
+            command.filter((word) => word.startsWith("KUBEHA_")).map((word) => word.split(/=(.*)/s, 2)),
+        );
+        assert.deepEqual(environment.KUBEHA_APT_KEYS.split("\n"), [
+            "/etc/apt/keyrings/kubernetes.asc 0123456789ABCDEF0123456789ABCDEF01234567 " +
+                "https://mirror.kubeha.lab/kubernetes/v1.36/deb/Release.key",
+            "/etc/apt/keyrings/docker.asc 89ABCDEF0123456789ABCDEF0123456789ABCDEF https://mirror.kubeha.lab/docker/gpg",
+        ]);
+        const sandbox = `registry.kubeha.lab/k8s/pause:${pauseImageTag}@${digest("1")}`;
+        assert.equal(environment.KUBEHA_SANDBOX_IMAGE, sandbox);
+        assert.ok(hostFile("worker-1", "files/etc/containerd/config.toml").includes(`  sandbox = "${sandbox}"\n`));
+        const cluster = parseAllDocuments(hostFile("master-1", "files/etc/kubernetes/kubeadm/init.yaml"))
+            .map((doc) => doc.toJS() as { kind: string; dns?: unknown; imageRepository?: string })
+            .find((doc) => doc.kind === "ClusterConfiguration");
+        assert.deepEqual(cluster?.dns, { imageRepository: "registry.kubeha.lab/coredns", imageTag: "v1.14.2" });
+        assert.equal(cluster?.imageRepository, "registry.kubeha.lab/k8s");
     });
 });
 
