@@ -627,7 +627,7 @@ function buildLayers(binDir: string, dir: string, v: ContentVersions, work: stri
     layer("flannel-cni-plugin", (root) => copyBinary(binDir, "flannel", root, "flannel"));
     layer("pause", (root) => {
         const out = path.join(root, "pause");
-        run("go", ["build", "-trimpath", "-ldflags=-s -w -buildid=", "-o", out, "."], {
+        run("go", ["build", "-trimpath", "-buildvcs=false", "-ldflags=-s -w -buildid=", "-o", out, "."], {
             cwd: path.join(sourceDir, "pause"),
             env: { ...process.env, CGO_ENABLED: "0", GOFLAGS: "-mod=mod" },
         });

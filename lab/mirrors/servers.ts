@@ -164,13 +164,14 @@ export async function stopServers(dirs: ServerDirs): Promise<void> {
     for (const file of fs.readdirSync(dir).filter((name) => name.endsWith(".pid"))) {
         const [pidText, binary] = fs.readFileSync(path.join(dir, file), "utf8").split("\n");
         const pid = Number(pidText);
-        let command = "";
+        // By the executable, not the command line: nginx rewrites its own ("nginx: master process ...").
+        let executable = "";
         try {
-            command = fs.readFileSync(`/proc/${pid}/cmdline`, "utf8").split("\0")[0];
+            executable = fs.readlinkSync(`/proc/${pid}/exe`);
         } catch {
             // Gone already.
         }
-        if (command && path.basename(command) === path.basename(binary)) {
+        if (executable && path.basename(executable) === path.basename(binary)) {
             process.kill(pid, "SIGTERM");
             pids.push(pid);
         }
