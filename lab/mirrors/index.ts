@@ -10,11 +10,15 @@
 //   labAptKeyFile(state)                  the lab apt key (armored), to install as /etc/apt/trusted.gpg.d/kubeha-lab.asc
 //   labCaCertificate(state)               the lab CA (PEM), for the machines' trust store
 //
-// URLs the stack config points at (mirrors.*): `mirrorUrls(mirrors)`. The apt key's fingerprint differs per lab
-// (LabMirrors.aptKeyFingerprint): the hosts check the keys they fetch against config/mirrors.ts aptSigningKeys.
+//   labStackMirrors(mirrors)              the stack's `kubeha:mirrors` for the lab: URLs, the lab key's fingerprint as
+//                                         kubernetesAptKey and containerdAptKey, pause and flannel images by digest
+//
+// The apt key's fingerprint differs per lab (LabMirrors.aptKeyFingerprint) and stays the same across restarts of one
+// lab; the hosts install a fetched key only if it has the configured fingerprint.
 import * as fs from "node:fs";
 import * as path from "node:path";
-import { kubernetesMinor } from "../../config/versions";
+import { MirrorOverrides, parseImageReference } from "../../config/mirrors";
+import { kubernetesMinor, pauseImageTag } from "../../config/versions";
 import { labNames, labServices } from "../paths";
 import { MirrorContent } from "./content";
 import { loadImage as loadArchive, pushImages, RegistryTarget } from "./images";
@@ -199,4 +203,33 @@ export async function stopMirrors(options: { state: string; netns: string; remov
 /** Loads an OCI or docker archive into a running lab's registry; returns `registry.kubeha.lab/<repo>:<tag>@<digest>`. */
 export function loadImage(file: string, mirrors: Pick<LabMirrors, "registry">): string {
     return loadArchive(file, mirrors.registry);
+}
+
+/** The stack's `kubeha:mirrors` for a running lab (the images pinned by the digests the lab registry serves). */
+export function labStackMirrors(mirrors: Pick<LabMirrors, "urls" | "images" | "aptKeyFingerprint">): MirrorOverrides {
+    const find = (repository: string, tag?: string) => {
+        const image = mirrors.images.find((reference) => {
+            const parts = parseImageReference(reference);
+            return `${parts.repository}/${parts.name}` === repository && (tag === undefined || parts.tag === tag);
+        });
+        if (!image) throw new Error(`mirrors: the lab registry holds no ${repository}${tag ? `:${tag}` : ""}`);
+        return image;
+    };
+    const { urls } = mirrors;
+    return {
+        preset: "global",
+        ubuntuApt: urls.ubuntuApt,
+        kubernetesApt: urls.kubernetesApt,
+        kubernetesAptKey: mirrors.aptKeyFingerprint,
+        containerdApt: urls.containerdApt,
+        containerdAptKey: mirrors.aptKeyFingerprint,
+        etcdReleases: urls.etcdReleases,
+        kubernetesImages: urls.kubernetesImages,
+        flannelImages: urls.flannelImages,
+        images: {
+            pause: find(`${urls.kubernetesImages}/pause`, pauseImageTag),
+            flannel: find(`${urls.flannelImages}/flannel`),
+            flannelCniPlugin: find(`${urls.flannelImages}/flannel-cni-plugin`),
+        },
+    };
 }

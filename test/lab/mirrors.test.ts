@@ -11,10 +11,11 @@ import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import { after, before, describe, test } from "node:test";
-import { etcdVersion } from "../../config/versions";
+import { etcdVersion, pauseImageTag } from "../../config/versions";
 import {
     buildMirrorContent,
     kubernetesRepositoryPath,
+    labStackMirrors,
     LabMirrors,
     loadImage,
     missingBinaries,
@@ -220,6 +221,17 @@ describe("lab mirrors", { skip }, () => {
             `https://${labNames.registry}/v2/${repository}/manifests/${digest}`,
         ]);
         assert.match(headers, new RegExp(`docker-content-digest: ${digest}`, "i"));
+    });
+
+    test("the stack's mirrors point at the lab and pin its images by digest", () => {
+        const stack = labStackMirrors(mirrors);
+        assert.equal(stack.kubernetesAptKey, mirrors.aptKeyFingerprint);
+        assert.equal(stack.containerdAptKey, mirrors.aptKeyFingerprint);
+        assert.equal(stack.kubernetesApt, `https://${labNames.mirror}/kubernetes`);
+        for (const image of [stack.images?.pause, stack.images?.flannel, stack.images?.flannelCniPlugin]) {
+            assert.ok(typeof image === "string" && mirrors.images.includes(image), String(image));
+        }
+        assert.match(String(stack.images?.pause), new RegExp(`/pause:${pauseImageTag}@sha256:`));
     });
 
     test("loadImage keeps the archive's repository and tag under the registry", () => {
