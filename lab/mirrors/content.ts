@@ -17,6 +17,7 @@
 //   empty Debian archive debian/dists/{bookworm,bookworm-updates,bookworm-security} for the machines' OS sources.
 // - etcd/v<etcd>/etcd-v<etcd>-linux-amd64.tar.gz laid out as the official release, SHA256SUMS beside it.
 // - Image layers (deterministic tars) and the specs of the images startMirrors pushes with crane.
+import { spawnSync } from "node:child_process";
 import { createHash } from "node:crypto";
 import * as fs from "node:fs";
 import * as path from "node:path";
@@ -104,7 +105,7 @@ export function binaryVersions(binDir: string): ContentVersions {
     return {
         kubernetes,
         criTools: semver(run(bin("crictl"), ["--version"]), "crictl"),
-        // A CNI plugin run without CNI_COMMAND prints "CNI bridge plugin v1.10.0" (and exits non-zero).
+        // A CNI plugin run without CNI_COMMAND prints "CNI bridge plugin v1.10.0" (on stdout or stderr, by version).
         cniPlugins: semver(cniAbout(bin("bridge")), "bridge"),
         containerd: semver(run(bin("containerd"), ["--version"]).split(" ").slice(2).join(" "), "containerd"),
         runc: semver(run(bin("runc"), ["--version"]), "runc"),
@@ -114,11 +115,8 @@ export function binaryVersions(binDir: string): ContentVersions {
 }
 
 function cniAbout(plugin: string): string {
-    try {
-        return run(plugin, []);
-    } catch (error) {
-        return (error as Error).message;
-    }
+    const about = spawnSync(plugin, [], { encoding: "utf8", env: {} });
+    return `${about.stdout}${about.stderr}`;
 }
 
 /** Binaries missing from `binDir` (the toolchain adds them one after another). */
