@@ -223,6 +223,52 @@ describe("lab mirrors", { skip }, () => {
         assert.match(headers, new RegExp(`docker-content-digest: ${digest}`, "i"));
     });
 
+    test("each image holds what its manifests run", () => {
+        const crane = path.join(binDir, "crane");
+        // Image → commands run inside its exported filesystem (chroot), as the pod specs run them.
+        const checks: Record<string, string[][]> = {
+            "k8s/kube-proxy": [
+                ["/usr/local/bin/kube-proxy", "--version"],
+                ["nft", "--version"],
+                ["iptables", "--version"],
+                ["conntrack", "--version"],
+            ],
+            "k8s/kube-apiserver": [["kube-apiserver", "--version"]],
+            "k8s/pause": [["/pause", "-v"]],
+            "flannel-io/flannel": [
+                ["cp", "--help"],
+                ["iptables-save", "--version"],
+            ],
+            "flannel-io/flannel-cni-plugin": [
+                ["cp", "--help"],
+                ["test", "-x", "/flannel"],
+            ],
+        };
+        for (const [repository, commands] of Object.entries(checks)) {
+            const image = mirrors.images.find((reference) =>
+                reference.startsWith(`${labNames.registry}/${repository}:`),
+            );
+            assert.ok(image, repository);
+            const root = fs.mkdtempSync(path.join(work, "rootfs-"));
+            const exported = inLab(["sh", "-c", '"$0" export "$1" - | tar -x -C "$2"', crane, image, root], {
+                SSL_CERT_FILE: mirrors.caCertificate,
+            });
+            assert.equal(exported.status, 0, exported.stderr);
+            for (const command of commands) {
+                const ran = spawnSync("chroot", [root, ...command], {
+                    encoding: "utf8",
+                    env: { PATH: "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin" },
+                });
+                // BusyBox applets print their help on stderr and exit 1 for --help: ran at all is what counts.
+                assert.ok(
+                    ran.status === 0 || (command[1] === "--help" && ran.status === 1),
+                    `${image}: ${command.join(" ")}: ${ran.stderr}${ran.error ?? ""}`,
+                );
+            }
+            fs.rmSync(root, { recursive: true, force: true });
+        }
+    });
+
     test("the stack's mirrors point at the lab and pin its images by digest", () => {
         const stack = labStackMirrors(mirrors);
         assert.equal(stack.kubernetesAptKey, mirrors.aptKeyFingerprint);
