@@ -117,6 +117,32 @@ export const cloudIntegrationImages = {
     },
 } as const;
 
+/**
+ * What the lab's machines run besides Kubernetes and etcd (lab/, `npm run lab`). Only Debian's mirrors are reachable
+ * there, so the toolchain builds these from the Go module proxy and the lab's mirrors serve them; cloud hosts instead
+ * install containerd from Docker's apt repository (mirrors.containerdApt) and run flannel and CoreDNS as the addons'
+ * images. Versions without the leading v.
+ */
+export const labHostVersions = {
+    /** containerd 2, as Docker's containerd.io gives the cloud hosts: the newest patch the proxy served in 2026-12. */
+    containerd: "2.4.2",
+    /** runc under containerd's runc shim: the newest release the proxy served in 2026-12 (1.6 was a candidate). */
+    runc: "1.5.3",
+    /** CNI plugins bridge, host-local, loopback and portmap: the newest release the proxy served in 2026-12. */
+    cniPlugins: "1.10.0",
+    /**
+     * The flannel CNI plugin, standing in for addonImages.flannelCniPlugin's (flannel-io/cni-plugin, which the proxy
+     * refuses): 0.9.1 is the last containernetworking/plugins release that still held plugins/meta/flannel.
+     */
+    flannelCniPlugin: "0.9.1",
+    /** crictl of the kubelet's minor: cri-tools releases follow Kubernetes' minors and pkgs.k8s.io pairs them so. */
+    criTools: "1.36.0",
+    /** CoreDNS: the version kubeadm 1.36.3 deploys (its constants.CoreDNSVersion); also the lab's DNS server. */
+    coredns: "1.14.2",
+    /** flanneld: the flannel release the addon manifests run. */
+    flannel: addonImages.flannel.tag.replace(/^v/, ""),
+} as const;
+
 /** Ubuntu release of every host image. */
 export const ubuntuRelease = { version: "24.04", codename: "noble" } as const;
 

@@ -4,6 +4,7 @@ import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
 import * as path from "node:path";
 import { test } from "node:test";
+import { labHostVersions } from "../config/versions";
 import { toolchainComponents } from "../toolchain/components";
 
 const toolchainDir = path.join(__dirname, "..", "toolchain");
@@ -20,4 +21,21 @@ test("every toolchain build script exists and is shellcheck-clean", () => {
 test("no two components share a cache folder", () => {
     const folders = toolchainComponents().map((component) => `${component.name}-${component.version}`);
     assert.equal(new Set(folders).size, folders.length);
+});
+
+test("no two components make a binary of the same name: all are linked into one bin directory", () => {
+    const binaries = toolchainComponents().flatMap((component) => [
+        ...new Set(component.versionChecks.map((check) => check.binary)),
+    ]);
+    assert.deepEqual(
+        binaries.filter((binary, i) => binaries.indexOf(binary) !== i),
+        [],
+    );
+});
+
+test("the toolchain builds every version the lab's machines run", () => {
+    const versions = toolchainComponents().map((component) => component.version);
+    for (const [what, version] of Object.entries(labHostVersions)) {
+        assert.ok(versions.includes(`v${version}`), `${what} ${version}`);
+    }
 });

@@ -4,7 +4,7 @@
 // version under $KUBEHA_TOOLCHAIN_DIR (default ~/.cache/kubeha/toolchain), so a version change rebuilds only it.
 // `--etcd <version>` or `--kubeadm <version>` builds (or reuses) that release alone, outside the default set, and
 // prints its bin directory.
-import { execFileSync } from "node:child_process";
+import { execFileSync, spawnSync } from "node:child_process";
 import { createHash } from "node:crypto";
 import { existsSync, mkdirSync, readdirSync, renameSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
 import { homedir } from "node:os";
@@ -31,6 +31,7 @@ function ensureBuilt(component: ToolchainComponent): void {
         progress(`${component.name} ${component.version}: cached in ${dir}`);
     } else {
         progress(`${component.name} ${component.version}: building (a cold build takes minutes)`);
+        const buildStarted = Date.now();
         const script = resolve(__dirname, component.script);
         // flock: a second `npm run toolchain` started meanwhile waits, then finds the folder complete.
         execFileSync(
@@ -41,15 +42,20 @@ function ensureBuilt(component: ToolchainComponent): void {
                 env: { ...process.env, ...component.environment, OUT: join(dir, "bin"), WORK: join(dir, "work") },
             },
         );
-        progress(`${component.name} ${component.version}: built`);
+        progress(
+            `${component.name} ${component.version}: built in ${Math.round((Date.now() - buildStarted) / 1000)} s`,
+        );
     }
-    // Checked on every run, cached or not: a stale or damaged cache is refused, not used.
+    // Checked on every run, cached or not: a stale or damaged cache is refused, not used. Some print their version on
+    // stderr (flanneld): both streams count.
     for (const check of component.versionChecks) {
-        const printed = execFileSync(join(dir, "bin", check.binary), check.args, { encoding: "utf8" });
-        if (!printed.includes(check.expect)) {
+        const run = spawnSync(join(dir, "bin", check.binary), check.args, { encoding: "utf8" });
+        const printed = `${run.stdout ?? ""}${run.stderr ?? ""}`;
+        if (run.error || run.status !== 0 || !printed.includes(check.expect)) {
             rmSync(complete, { force: true });
             throw new Error(
-                `${check.binary} ${check.args.join(" ")} printed ${printed.trim()}, expected ${check.expect}`,
+                `${check.binary} ${check.args.join(" ")} printed ${printed.trim()} ` +
+                    `(exit ${run.status ?? run.error}), expected ${check.expect}`,
             );
         }
     }

@@ -1,11 +1,25 @@
 // What the toolchain builds: each component's version, the script that builds it and how to check the result.
-import { defaultKubernetesPatch, etcdVersion } from "../config/versions";
+import { defaultKubernetesPatch, etcdVersion, labHostVersions } from "../config/versions";
 
 /**
  * The Pulumi CLI the engine tests run: the newest release the Go module proxy serves (it does not serve 3.270.0, the
  * installed @pulumi/pulumi's own version). A CLI at or above the SDK is what Pulumi supports; an older one is refused.
  */
 const pulumiCliVersion = "3.274.1";
+
+/**
+ * Tools the lab runs on this machine, not on its hosts (the hosts' versions are config/versions.ts labHostVersions):
+ * the OCI registry serving the lab's images (distribution v3, the newest the proxy served in 2026-12) and crane, which
+ * builds those images from tar layers and pushes them (its newest release then).
+ */
+const labToolVersions = { registry: "3.1.2", crane: "0.22.1" } as const;
+
+/**
+ * tencentcloud-sdk-go/tencentcloud/vpc for flanneld's build (toolchain/flannel.sh): the proxy refuses the v1.3.x that
+ * flannel 0.28 requires (403); v1.1.14 is the newest it served of those tried (none of v1.1.15-v1.1.50, nor samples up
+ * to v1.3.150) and compiles. Only flannel's tencent-vpc backend uses it, which kubeha never selects.
+ */
+const flannelTencentVpcVersion = "v1.1.14";
 
 export interface ToolchainComponent {
     /** Cache folder prefix: `<name>-<version>`. */
@@ -43,7 +57,156 @@ export function toolchainComponents(): ToolchainComponent[] {
             environment: { PULUMI_VERSION: pulumi },
             versionChecks: [{ binary: "pulumi", args: ["version"], expect: `v${pulumi}` }],
         },
+        ...labComponents(),
     ];
+}
+
+/**
+ * What a local lab of real machines needs (lab/): the node binaries of the same Kubernetes patch, the container
+ * runtime, CNI plugins, crictl, CoreDNS and flanneld at the versions the hosts run, and the registry and crane the
+ * lab's image mirror uses.
+ */
+function labComponents(): ToolchainComponent[] {
+    const kubernetes = `v${defaultKubernetesPatch}`;
+    const lab = labHostVersions;
+    return [
+        // Its own component beside `kubernetes`, so adding it left that cache folder valid; Go's build cache makes it
+        // quick after the control-plane binaries.
+        {
+            name: "kubernetes-node",
+            version: kubernetes,
+            script: "kubernetes.sh",
+            environment: { KUBERNETES_VERSION: kubernetes, KUBERNETES_COMMANDS: "kubelet kube-proxy" },
+            versionChecks: [
+                { binary: "kubelet", args: ["--version"], expect: `Kubernetes ${kubernetes}` },
+                { binary: "kube-proxy", args: ["--version"], expect: `Kubernetes ${kubernetes}` },
+            ],
+        },
+        // Without the btrfs and devmapper snapshotters (the lab uses overlayfs) and cgo off: static binaries.
+        goInstallComponent({
+            name: "containerd",
+            module: "github.com/containerd/containerd/v2",
+            version: lab.containerd,
+            packages: ["cmd/containerd", "cmd/containerd-shim-runc-v2", "cmd/ctr"],
+            stamps: ["github.com/containerd/containerd/v2/version.Version"],
+            tags: ["no_btrfs", "no_devmapper"],
+            versionChecks: (tag) => [
+                { binary: "containerd", args: ["--version"], expect: `containerd/v2 ${tag}` },
+                { binary: "containerd-shim-runc-v2", args: ["-v"], expect: `Version:  ${tag}\n` },
+                { binary: "ctr", args: ["--version"], expect: `ctr github.com/containerd/containerd/v2 ${tag}` },
+            ],
+        }),
+        // seccomp needs cgo and libseccomp (Debian libseccomp-dev, pkg-config); linked dynamically against libseccomp2,
+        // which every Debian machine with systemd has. Its version comes from the release's embedded VERSION file.
+        goInstallComponent({
+            name: "runc",
+            module: "github.com/opencontainers/runc",
+            version: lab.runc,
+            packages: ["."],
+            tags: ["seccomp"],
+            cgo: true,
+            versionChecks: () => [{ binary: "runc", args: ["--version"], expect: `runc version ${lab.runc}\n` }],
+        }),
+        // A CNI plugin run without CNI_COMMAND prints its name and the stamped version.
+        goInstallComponent({
+            name: "cni-plugins",
+            module: "github.com/containernetworking/plugins",
+            version: lab.cniPlugins,
+            packages: [
+                "plugins/main/bridge",
+                "plugins/ipam/host-local",
+                "plugins/main/loopback",
+                "plugins/meta/portmap",
+            ],
+            stamps: ["github.com/containernetworking/plugins/pkg/utils/buildversion.BuildVersion"],
+            versionChecks: (tag) =>
+                ["bridge", "host-local", "loopback", "portmap"].map((binary) => ({
+                    binary,
+                    args: [],
+                    expect: `CNI ${binary} plugin ${tag}`,
+                })),
+        }),
+        goInstallComponent({
+            name: "cni-flannel",
+            module: "github.com/containernetworking/plugins",
+            version: lab.flannelCniPlugin,
+            packages: ["plugins/meta/flannel"],
+            stamps: ["github.com/containernetworking/plugins/pkg/utils/buildversion.BuildVersion"],
+            versionChecks: (tag) => [{ binary: "flannel", args: [], expect: `CNI flannel plugin ${tag}` }],
+        }),
+        goInstallComponent({
+            name: "cri-tools",
+            module: "sigs.k8s.io/cri-tools",
+            version: lab.criTools,
+            packages: ["cmd/crictl"],
+            stamps: ["sigs.k8s.io/cri-tools/pkg/version.Version"],
+            versionChecks: (tag) => [{ binary: "crictl", args: ["--version"], expect: `crictl version ${tag}` }],
+        }),
+        // The version printed is the release's own constant (coremain.CoreVersion); gitTag marks it a release build.
+        goInstallComponent({
+            name: "coredns",
+            module: "github.com/coredns/coredns",
+            version: lab.coredns,
+            packages: ["."],
+            stamps: ["github.com/coredns/coredns/coremain.gitTag"],
+            versionChecks: () => [{ binary: "coredns", args: ["-version"], expect: `CoreDNS-${lab.coredns}\n` }],
+        }),
+        // A wrapper module (toolchain/flannel.sh): the proxy refuses a dependency of its tencent-vpc backend.
+        {
+            name: "flannel",
+            version: `v${lab.flannel}`,
+            script: "flannel.sh",
+            environment: { FLANNEL_VERSION: `v${lab.flannel}`, FLANNEL_TENCENT_VPC: flannelTencentVpcVersion },
+            versionChecks: [{ binary: "flanneld", args: ["--version"], expect: `v${lab.flannel}\n` }],
+        },
+        goInstallComponent({
+            name: "registry",
+            module: "github.com/distribution/distribution/v3",
+            version: labToolVersions.registry,
+            packages: ["cmd/registry"],
+            stamps: ["github.com/distribution/distribution/v3/version.version"],
+            versionChecks: (tag) => [{ binary: "registry", args: ["--version"], expect: `distribution/v3 ${tag}` }],
+        }),
+        goInstallComponent({
+            name: "crane",
+            module: "github.com/google/go-containerregistry",
+            version: labToolVersions.crane,
+            packages: ["cmd/crane"],
+            stamps: ["github.com/google/go-containerregistry/cmd/crane/cmd.Version"],
+            versionChecks: (tag) => [{ binary: "crane", args: ["version"], expect: `${tag}\n` }],
+        }),
+    ];
+}
+
+/** A release built with `go install <module>/<package>@v<version>` (toolchain/go-install.sh). */
+function goInstallComponent(spec: {
+    name: string;
+    module: string;
+    /** Without the leading v. */
+    version: string;
+    /** Package folders inside the module ("." is its root); "<folder>:<name>" installs the binary as name. */
+    packages: string[];
+    /** Variables (`<package>.<name>`) set to the release tag, as the project's release build stamps them. */
+    stamps?: string[];
+    tags?: string[];
+    cgo?: boolean;
+    versionChecks: (tag: string) => ToolchainComponent["versionChecks"];
+}): ToolchainComponent {
+    const tag = `v${spec.version}`;
+    return {
+        name: spec.name,
+        version: tag,
+        script: "go-install.sh",
+        environment: {
+            GO_INSTALL_MODULE: spec.module,
+            GO_INSTALL_VERSION: tag,
+            GO_INSTALL_PACKAGES: spec.packages.join(" "),
+            GO_INSTALL_LDFLAGS: (spec.stamps ?? []).map((variable) => `-X ${variable}=${tag}`).join(" "),
+            GO_INSTALL_TAGS: (spec.tags ?? []).join(","),
+            CGO_ENABLED: spec.cgo ? "1" : "0",
+        },
+        versionChecks: spec.versionChecks(tag),
+    };
 }
 
 /**

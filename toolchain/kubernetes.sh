@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Builds kubeadm, the control-plane binaries and kubectl of one Kubernetes release from the Go module proxy.
+# Builds kubeadm, the control-plane binaries and kubectl (or the node's kubelet and kube-proxy: KUBERNETES_COMMANDS) of
+# one Kubernetes release from the Go module proxy.
 # k8s.io/kubernetes cannot be `go install`ed: its go.mod replaces every staging module with ./staging/...,
 # so a throwaway wrapper module requires it and points each staging module at its published k8s.io/<m>@v0.x.y.
 # Environment: KUBERNETES_VERSION (v1.36.3), OUT (directory for the binaries), WORK (scratch directory),
