@@ -70,11 +70,10 @@ export async function freeLoopbackPort(): Promise<number> {
 export function startForwarder(netns: string, lb: ApiLoadBalancer, localPort: number, runDir: string): number {
     const inside = inNetns(netns, ["socat", "STDIO", `TCP:${lb.address}:${lb.port}`]).join(" ");
     const log = fs.openSync(path.join(runDir, "api-forwarder.log"), "a");
-    const child = spawn(
-        "socat",
-        [`TCP-LISTEN:${localPort},bind=127.0.0.1,reuseaddr,fork`, `EXEC:${inside},nofork`],
-        { detached: true, stdio: ["ignore", log, log] },
-    );
+    const child = spawn("socat", [`TCP-LISTEN:${localPort},bind=127.0.0.1,reuseaddr,fork`, `EXEC:${inside},nofork`], {
+        detached: true,
+        stdio: ["ignore", log, log],
+    });
     child.unref();
     fs.writeFileSync(path.join(runDir, "api-forwarder.pid"), `${child.pid}\n`);
     return child.pid ?? 0;

@@ -10,6 +10,7 @@ import { dirname, join } from "node:path";
 import { stringify } from "yaml";
 import { baseRootfs } from "./base-image";
 import { mustRun, runCommand } from "./command";
+import type { MachineFile } from "./machine-files";
 import { labNetnsPath } from "./network";
 import { labBridge, labStateDir, machineName } from "./paths";
 
@@ -40,6 +41,10 @@ export interface MachineSpec {
     readonly dataMounts?: readonly string[];
     /** meta-data instance-id; defaults to `<machine name>-1`. A new id makes cloud-init run its per-instance modules. */
     readonly instanceId?: string;
+    /** More addresses on its interface, CIDR notation: the bastion's public address, as the cloud's 1:1 NAT gives it. */
+    readonly extraAddresses?: readonly string[];
+    /** Files of the lab's own put into the machine before its first boot (lab/machine-files.ts). */
+    readonly files?: readonly MachineFile[];
 }
 
 /** The folder of one machine (and its parts). */
@@ -88,7 +93,7 @@ export function prepareMachine(spec: MachineSpec): void {
             version: 2,
             ethernets: {
                 host0: {
-                    addresses: [`${spec.address}/${spec.prefix}`],
+                    addresses: [`${spec.address}/${spec.prefix}`, ...(spec.extraAddresses ?? [])],
                     routes: [{ to: "0.0.0.0/0", via: spec.gateway }],
                     nameservers: {
                         addresses: [spec.dnsServer],
@@ -127,6 +132,7 @@ export function prepareMachine(spec: MachineSpec): void {
         readFileSync(join(machineSetupDir, "kubeha-lab-setup.sh"), "utf8"),
         0o755,
     );
+    for (const file of spec.files ?? []) put(file.path.replace(/^\/+/, ""), file.content, file.mode);
     put(`etc/systemd/system/${setupUnit}`, readFileSync(join(machineSetupDir, setupUnit), "utf8"));
     const wants = join(upper, "etc/systemd/system/multi-user.target.wants", setupUnit);
     mkdirSync(dirname(wants), { recursive: true });

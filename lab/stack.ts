@@ -4,29 +4,9 @@
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { parse as parseYaml, stringify as toYaml } from "yaml";
-import { labNames } from "./paths";
-
-/** What the lab's mirrors hold that the stack must name: the apt key they are signed with, the images' digests. */
-export interface LabMirrorFacts {
-    /** Fingerprint of the lab's apt signing key (40 hex digits). */
-    readonly aptKeyFingerprint: string;
-    /** Digest of each addon image the lab's registry holds, by its key in config/versions.ts addonImages. */
-    readonly addonImageDigests: Readonly<Record<string, string>>;
-}
+import type { MirrorOverrides } from "../config/mirrors";
 
 const projectDir = path.resolve(__dirname, "..");
-
-/** The mirror base URLs and image repositories of the lab (lab/mirrors serves this layout). */
-export const labMirrorLocations = {
-    kubernetesApt: `https://${labNames.mirror}/kubernetes`,
-    containerdApt: `https://${labNames.mirror}/docker/linux/ubuntu`,
-    ubuntuApt: `https://${labNames.mirror}/debian`,
-    etcdReleases: `https://${labNames.mirror}/etcd`,
-    kubernetesImages: `${labNames.registry}/google_containers`,
-    flannelImages: `${labNames.registry}/flannel-io`,
-    dashboardImages: `${labNames.registry}/kubernetesui`,
-    headlampImages: `${labNames.registry}/headlamp-k8s`,
-} as const;
 
 /** The stack file's `config:` as the user wrote it. */
 export function userStackConfig(stack: string): Record<string, unknown> {
@@ -35,21 +15,23 @@ export function userStackConfig(stack: string): Record<string, unknown> {
     return (parseYaml(fs.readFileSync(file, "utf8")) as { config?: Record<string, unknown> }).config ?? {};
 }
 
-/** The keys the lab sets, each with its value: the whole difference between the user's stack and the lab's. */
-export function labStackChanges(stack: string, facts: LabMirrorFacts): Record<string, unknown> {
+/**
+ * The keys the lab sets, each with its value: the whole difference between the user's stack and the lab's. `mirrors`
+ * is what the lab's mirrors serve (lab/mirrors labStackMirrors): URLs, the lab key's fingerprint, re-packed digests.
+ */
+export function labStackChanges(stack: string, mirrors: MirrorOverrides, workers?: number): Record<string, unknown> {
     const user = userStackConfig(stack);
-    const userMirrors = (user["kubeha:mirrors"] ?? {}) as Record<string, unknown>;
-    const mirrors: Record<string, unknown> = { ...userMirrors, ...labMirrorLocations };
-    mirrors.aptKeys = { kubernetes: facts.aptKeyFingerprint, docker: facts.aptKeyFingerprint };
-    mirrors.images = Object.fromEntries(
-        Object.entries(facts.addonImageDigests).map(([image, digest]) => [image, { digest }]),
-    );
-    return { "kubeha:mirrors": mirrors, "kubeha:cloudIntegration": false };
+    const changes: Record<string, unknown> = { "kubeha:mirrors": mirrors, "kubeha:cloudIntegration": false };
+    if (workers !== undefined) {
+        const userWorkers = (user["kubeha:workers"] ?? {}) as Record<string, unknown>;
+        changes["kubeha:workers"] = { ...userWorkers, count: workers };
+    }
+    return changes;
 }
 
 /** Writes the lab's stack file (the `--config` of `npm run plan`) and returns its path. */
-export function writeLabStackFile(stack: string, facts: LabMirrorFacts, dir: string): string {
-    const config = { ...userStackConfig(stack), ...labStackChanges(stack, facts) };
+export function writeLabStackFile(stack: string, changes: Record<string, unknown>, dir: string): string {
+    const config = { ...userStackConfig(stack), ...changes };
     const file = path.join(dir, `Pulumi.${stack}.lab.yaml`);
     fs.writeFileSync(file, toYaml({ config }));
     return file;

@@ -46,6 +46,10 @@ const netfilterPackages = [
     ...["libnfnetlink0", "conntrack", "libnetfilter-cthelper0", "libnetfilter-queue1", "libc6", "libgcc-s1"],
 ];
 
+/** The lab's test workload image (lab/mirrors labTestImage gives its reference in a running lab). */
+export const labTestImageRepository = "kubeha-lab/echo";
+export const labTestImageTag = "1";
+
 export interface ImageSpec {
     /** Repository path under the lab registry (`k8s/kube-apiserver`). */
     readonly repository: string;
@@ -239,6 +243,11 @@ function describeContent(dir: string, versions: ContentVersions): MirrorContent 
             ...k8s("flannel-cni-plugin", addonImages.flannelCniPlugin.tag, ["busybox"]),
             repository: `flannel-io/${addonImages.flannelCniPlugin.name}`,
         },
+        {
+            ...k8s("echo", labTestImageTag, ["busybox", "echo"]),
+            repository: labTestImageRepository,
+            entrypoint: ["/bin/busybox", "httpd", "-f", "-p", "8080", "-h", "/www"],
+        },
     ];
     return { dir, www, versions, images, releases };
 }
@@ -281,7 +290,7 @@ function buildDeb(work: string, outDir: string, spec: DebSpec): string {
     fs.rmSync(root, { recursive: true, force: true });
     spec.files(root);
     const sizeKb = Math.ceil(Number(run("du", ["-sk", "--apparent-size", root]).split("\t")[0]));
-    const control = { ...spec.fields, "Installed-Size": String(sizeKb) };
+    const control: Record<string, string> = { ...spec.fields, "Installed-Size": String(sizeKb) };
     const order = ["Package", "Version", "Architecture", "Maintainer", "Installed-Size", "Depends", "Recommends"];
     const keys = [...order.filter((key) => key in control), ...Object.keys(control).filter((k) => !order.includes(k))];
     const description = control.Description;
@@ -570,7 +579,7 @@ function debianFiles(packages: readonly string[], root: string, work: string): v
     }
 }
 
-function buildLayers(binDir: string, dir: string, v: ContentVersions, work: string): void {
+function buildLayers(binDir: string, dir: string, work: string): void {
     const layerDir = path.join(dir, "layers");
     fs.mkdirSync(layerDir, { recursive: true });
     const layer = (name: string, fill: (root: string) => void) => {
@@ -598,6 +607,21 @@ function buildLayers(binDir: string, dir: string, v: ContentVersions, work: stri
         for (const applet of ["sh", "cp", "ls", "cat", "mkdir", "rm", "mv", "ln", "echo", "test", "sleep", "grep"]) {
             fs.symlinkSync("busybox", path.join(root, "bin", applet));
         }
+    });
+    // The lab's test workload (test:lab): busybox httpd answering /cgi-bin/ip with the caller's address, and the
+    // clients the checks run in pods (wget, nslookup).
+    layer("echo", (root) => {
+        fs.mkdirSync(path.join(root, "bin"), { recursive: true });
+        for (const applet of ["httpd", "wget", "nslookup", "hostname", "env"]) {
+            fs.symlinkSync("busybox", path.join(root, "bin", applet));
+        }
+        put(
+            root,
+            "www/cgi-bin/ip",
+            "#!/bin/sh\nprintf 'Content-Type: text/plain\\r\\n\\r\\n%s\\n' \"$REMOTE_ADDR\"\n",
+            0o755,
+        );
+        put(root, "www/index.html", "kubeha lab\n");
     });
     // nft, iptables (nft backend, as kube-proxy's and flannel's images choose) and conntrack with their libraries.
     layer("netfilter", (root) => {
@@ -668,7 +692,7 @@ export function buildUnlocked(binDir: string, dir: string): void {
     etcdRelease(binDir, www, etcdVersion, work);
 
     say("image layers");
-    buildLayers(binDir, dir, versions, work);
+    buildLayers(binDir, dir, work);
     fs.writeFileSync(path.join(dir, "content.json"), `${JSON.stringify(content, null, 2)}\n`);
     fs.rmSync(work, { recursive: true, force: true });
     say("done");

@@ -20,12 +20,12 @@ import * as path from "node:path";
 import { MirrorOverrides, parseImageReference } from "../../config/mirrors";
 import { kubernetesMinor, pauseImageTag } from "../../config/versions";
 import { labNames, labServices } from "../paths";
-import { MirrorContent } from "./content";
+import { labTestImageRepository, labTestImageTag, MirrorContent } from "./content";
 import { loadImage as loadArchive, pushImages, RegistryTarget } from "./images";
 import { labAptKey, labPki, stopGpgAgent } from "./pki";
 import { labDocumentRoot } from "./repositories";
 import { run } from "./run";
-import { startDns, startNginx, startRegistry, stopServers } from "./servers";
+import { dnsHostsFile, startDns, startNginx, startRegistry, stopServers } from "./servers";
 
 export { buildMirrorContent, missingBinaries } from "./content";
 export type { MirrorContent } from "./content";
@@ -167,6 +167,7 @@ export async function startMirrors(options: StartMirrorsOptions): Promise<LabMir
     const images = pushImages(content, registry);
     phase("images");
     fs.writeFileSync(path.join(state, "images.txt"), `${images.join("\n")}\n`);
+    fs.writeFileSync(registryFile(state), JSON.stringify(registry));
     return {
         state,
         netns,
@@ -203,6 +204,36 @@ export async function stopMirrors(options: { state: string; netns: string; remov
 /** Loads an OCI or docker archive into a running lab's registry; returns `registry.kubeha.lab/<repo>:<tag>@<digest>`. */
 export function loadImage(file: string, mirrors: Pick<LabMirrors, "registry">): string {
     return loadArchive(file, mirrors.registry);
+}
+
+const registryFile = (state: string) => path.join(state, "registry.json");
+
+/** loadImage for a lab started by another process (`npm run lab -- load-image`): the registry from its state dir. */
+export function loadLabImage(state: string, file: string): string {
+    if (!fs.existsSync(registryFile(state))) throw new Error(`lab: no running lab registry in ${state}`);
+    return loadArchive(file, JSON.parse(fs.readFileSync(registryFile(state), "utf8")) as RegistryTarget);
+}
+
+/** The reference, with its digest, of the lab's test workload image (busybox httpd; content.ts). */
+export function labTestImage(state: string): string {
+    const images = fs.readFileSync(path.join(state, "images.txt"), "utf8").split("\n");
+    const found = images.find((image) => image.includes(`/${labTestImageRepository}:${labTestImageTag}@`));
+    if (!found) throw new Error(`lab: the registry in ${state} holds no ${labTestImageRepository}`);
+    return found;
+}
+
+/** Adds name → address records to the lab's DNS (CoreDNS's hosts plugin re-reads its file within seconds). */
+export function setDnsRecords(state: string, records: Record<string, string>): void {
+    const file = dnsHostsFile(state);
+    const current = new Map<string, string>();
+    for (const line of fs.readFileSync(file, "utf8").split("\n").filter(Boolean)) {
+        const [address, name] = line.split(" ");
+        current.set(name, address);
+    }
+    for (const [name, address] of Object.entries(records)) current.set(name, address);
+    const lines = [...current].map(([name, address]) => `${address} ${name}`);
+    fs.writeFileSync(`${file}.new`, `${lines.join("\n")}\n`);
+    fs.renameSync(`${file}.new`, file);
 }
 
 /** The stack's `kubeha:mirrors` for a running lab (the images pinned by the digests the lab registry serves). */

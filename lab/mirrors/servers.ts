@@ -139,11 +139,16 @@ http:
     await waitListening(dirs, "registry", options.address, 443);
 }
 
+/** The name → address records CoreDNS serves (its hosts plugin re-reads the file when it changes). */
+export function dnsHostsFile(state: string): string {
+    return path.join(state, "hosts");
+}
+
 export async function startDns(
     dirs: ServerDirs,
     options: { binary: string; address: string; records: Record<string, string> },
 ): Promise<void> {
-    const hosts = path.join(dirs.state, "hosts");
+    const hosts = dnsHostsFile(dirs.state);
     const lines = Object.entries(options.records).map(([name, address]) => `${address} ${name}`);
     fs.writeFileSync(hosts, `${lines.join("\n")}\n`);
     const corefile = path.join(dirs.state, "Corefile");

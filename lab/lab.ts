@@ -1,0 +1,220 @@
+// A lab: a stack's cluster built on this machine. `up` makes the lab's network and mirrors, plans the lab's stack,
+// boots one machine per planned host from its own user-data, stands in for the API load balancer, runs the plan's
+// steps and addons, and writes a kubeconfig that reaches the API from here; `down` removes all of it.
+import { execFileSync, spawnSync } from "node:child_process";
+import * as fs from "node:fs";
+import * as path from "node:path";
+import { Plan } from "../plan/read";
+import { freeLoopbackPort, labKubeconfig, startForwarder, startLoadBalancer } from "./api-access";
+import { ensureBaseImage } from "./base-image";
+import { BootstrapResult, runBootstrap } from "./bootstrap";
+import { haveCommand, runCommand } from "./command";
+import { forcedDifferences } from "./forced-differences";
+import { LabCloudView, readLabCloudView } from "./hosts";
+import { labMachineFiles } from "./machine-files";
+import { machineRunning, removeMachine, startMachine } from "./machines";
+import { buildMirrorContent, labStackMirrors, setDnsRecords, startMirrors, stopMirrors } from "./mirrors";
+import { createLabNetwork, destroyLabNetwork, inRouter, labNetnsPath, processesInLabNetwork } from "./network";
+import { labBridge, labGateway, labServices, labStateDir } from "./paths";
+import { describeLabStackChanges, labStackChanges, writeLabStackFile } from "./stack";
+
+const projectDir = path.resolve(__dirname, "..");
+
+export interface LabUpOptions {
+    readonly stack: string;
+    /** Workers instead of the stack's count. */
+    readonly workers?: number;
+    readonly say: (line: string) => void;
+}
+
+export interface LabUpResult {
+    readonly kubeconfig: string;
+    readonly view: LabCloudView;
+    readonly bootstrap: BootstrapResult;
+    /** Seconds each phase of `up` took. */
+    readonly timings: Record<string, number>;
+}
+
+/** Files of a lab's state dir other commands read. */
+export function labFiles(stack: string) {
+    const state = labStateDir(stack);
+    return {
+        state,
+        plan: path.join(state, "plan"),
+        mirrors: path.join(state, "mirrors"),
+        run: path.join(state, "run"),
+        logs: path.join(state, "logs"),
+        kubeconfig: path.join(state, "kubeconfig"),
+        /** The admin kubeconfig as the plan wrote it, for use inside the lab's namespace. */
+        innerKubeconfig: path.join(state, "plan", "kubeconfig"),
+        binDir: path.join(state, "bin-dir"),
+    };
+}
+
+/** Root, Linux and the system tools the lab drives: refused at once with what is missing. */
+export function checkLabHost(): void {
+    const problems: string[] = [];
+    if (process.platform !== "linux") problems.push(`the lab runs on Linux only (this is ${process.platform})`);
+    else if (process.getuid?.() !== 0) problems.push("the lab needs root (network namespaces, mounts, containers)");
+    const tools = ["systemd-nspawn", "nsenter", "unshare", "ip", "nginx", "socat", "ssh", "ssh-keygen", "openssl"];
+    tools.push("gpg", "debootstrap", "dpkg-deb", "apt-ftparchive");
+    const missing = process.platform === "linux" ? tools.filter((tool) => !haveCommand(tool)) : [];
+    if (missing.length > 0) problems.push(`missing commands: ${missing.join(", ")} (.ci/run lists their packages)`);
+    if (problems.length > 0) throw new Error(`lab: ${problems.join("; ")}`);
+}
+
+/** The toolchain's bin directory (built or reused): its last line of output. */
+export function toolchainBinDir(): string {
+    const out = execFileSync(process.execPath, ["--require", "ts-node/register/transpile-only", "toolchain/build.ts"], {
+        cwd: projectDir,
+        encoding: "utf8",
+        stdio: ["ignore", "pipe", "inherit"],
+    });
+    return out.trim().split("\n").pop()!;
+}
+
+export async function labUp(options: LabUpOptions): Promise<LabUpResult> {
+    const { stack, say } = options;
+    checkLabHost();
+    const files = labFiles(stack);
+    if (fs.existsSync(files.state))
+        throw new Error(`lab ${stack} exists already (${files.state}): npm run lab -- down --stack ${stack} first`);
+    const timings: Record<string, number> = {};
+    let mark = Date.now();
+    const phase = (name: string) => {
+        timings[name] = Math.round((Date.now() - mark) / 100) / 10;
+        mark = Date.now();
+        say(`lab: ${name} in ${timings[name]} s`);
+    };
+
+    const binDir = toolchainBinDir();
+    phase("toolchain");
+    ensureBaseImage();
+    phase("base image");
+    const content = buildMirrorContent({ binDir, log: say });
+    phase("mirror content");
+
+    for (const dir of [files.state, files.run, files.logs]) fs.mkdirSync(dir, { recursive: true, mode: 0o700 });
+    fs.writeFileSync(files.binDir, `${binDir}\n`);
+    createLabNetwork({ lab: stack, addresses: [`${labServices.mirror}/24`, `${labServices.registry}/24`] });
+    createLabNetwork({ lab: stack, addresses: [`${labServices.dns}/24`] });
+    const mirrors = await startMirrors({
+        lab: stack,
+        netns: labNetnsPath(stack),
+        state: files.mirrors,
+        binDir,
+        content,
+        log: say,
+    });
+    phase("mirrors");
+
+    const changes = labStackChanges(stack, labStackMirrors(mirrors), options.workers);
+    say(`lab: the lab's stack differs from Pulumi.${stack}.yaml in:`);
+    for (const line of describeLabStackChanges(changes)) say(`  ${line}`);
+    writePlan(stack, changes);
+    const plan = new Plan(files.plan);
+    const view = readLabCloudView(plan);
+    phase("plan");
+
+    say("lab: differences this machine forces (lab/forced-differences.ts):");
+    for (const difference of forcedDifferences) say(`  - ${difference.what}\n    because ${difference.why}`);
+    const gateway = labGateway(view.vpcCidr);
+    createLabNetwork({
+        lab: stack,
+        addresses: [`${gateway.address}/${gateway.prefix}`, `${view.metadataAddress}/32`, `${view.api.address}/32`],
+    });
+    setDnsRecords(
+        files.mirrors,
+        Object.fromEntries(view.hosts.map((host) => [`${host.name}.${view.privateDomain}`, host.privateIp])),
+    );
+    const caCertificate = fs.readFileSync(mirrors.caCertificate, "utf8");
+    const machineFiles = labMachineFiles({ aptKey: fs.readFileSync(mirrors.aptKeyFile, "utf8") });
+    for (const host of view.hosts) {
+        startMachine({
+            lab: stack,
+            host: host.name,
+            address: host.privateIp,
+            prefix: gateway.prefix,
+            extraAddresses: host.role === "bastion" ? [`${view.bastionPublicIp}/32`] : [],
+            gateway: gateway.address,
+            dnsServer: labServices.dns,
+            user: view.sshUser,
+            authorizedKey: view.sshPublicKey,
+            userData: host.userData,
+            caCertificate,
+            dataMounts: host.dataMounts,
+            files: machineFiles,
+        });
+    }
+    const masters = view.hosts.filter((host) => host.role === "master").map((host) => host.privateIp);
+    const loadBalancer = { ...view.api, masters };
+    startLoadBalancer(stack, loadBalancer, files.run);
+    phase("machines started");
+
+    const bootstrap = await runBootstrap({
+        planDir: files.plan,
+        logDir: path.join(files.logs, "steps"),
+        wrap: (argv) => inRouter(stack, argv),
+        kubectl: path.join(binDir, "kubectl"),
+        progress: say,
+    });
+    phase("bootstrap");
+
+    const port = await freeLoopbackPort();
+    startForwarder(stack, loadBalancer, port, files.run);
+    fs.writeFileSync(files.kubeconfig, labKubeconfig(plan.file("kubeconfig"), port), { mode: 0o600 });
+    return { kubeconfig: files.kubeconfig, view, bootstrap, timings };
+}
+
+/** `npm run plan` of the lab's stack, with secrets: the lab installs the SSH key the cloud would and runs the steps. */
+function writePlan(stack: string, changes: Record<string, unknown>): void {
+    const files = labFiles(stack);
+    const config = writeLabStackFile(stack, changes, files.state);
+    const args = ["--require", "ts-node/register/transpile-only", "plan/cli.ts", "--stack", stack, "--config", config];
+    args.push("--out", files.plan, "--show-secrets");
+    const result = spawnSync(process.execPath, args, { cwd: projectDir, encoding: "utf8", timeout: 600_000 });
+    if (result.status !== 0) throw new Error(`lab: the plan of the lab's stack failed:\n${result.stderr}`);
+    fs.chmodSync(files.plan, 0o700);
+}
+
+/** Everything `up` made, in reverse: forwarder, load balancer, machines, mirrors, network, state. */
+export async function labDown(stack: string, say: (line: string) => void): Promise<void> {
+    const files = labFiles(stack);
+    for (const name of ["api-forwarder", "api-lb"]) killPidFile(path.join(files.run, `${name}.pid`));
+    const machinesDir = path.join(files.state, "machines");
+    const hosts = fs.existsSync(machinesDir) ? fs.readdirSync(machinesDir) : [];
+    await Promise.all(hosts.map((host) => removeMachine(stack, host)));
+    if (hosts.length > 0) say(`lab: removed machines ${hosts.join(", ")}`);
+    await stopMirrors({ state: files.mirrors, netns: labNetnsPath(stack), remove: true });
+    const left = processesInLabNetwork(stack);
+    for (const pid of left) process.kill(pid, "SIGKILL");
+    destroyLabNetwork(stack);
+    fs.rmSync(files.state, { recursive: true, force: true });
+    say(`lab ${stack}: down`);
+}
+
+function killPidFile(file: string): void {
+    if (!fs.existsSync(file)) return;
+    const pid = Number(fs.readFileSync(file, "utf8").trim());
+    try {
+        process.kill(pid, "SIGTERM");
+    } catch {
+        // Gone already.
+    }
+    fs.rmSync(file);
+}
+
+/** Machines and their state, then the cluster's nodes as the API reports them. */
+export function labStatus(stack: string): string {
+    const files = labFiles(stack);
+    if (!fs.existsSync(files.state)) return `lab ${stack}: not up`;
+    const machinesDir = path.join(files.state, "machines");
+    const hosts = fs.existsSync(machinesDir) ? fs.readdirSync(machinesDir) : [];
+    const lines = hosts.map((host) => `${host.padEnd(12)} ${machineRunning(stack, host) ? "running" : "stopped"}`);
+    if (fs.existsSync(files.kubeconfig)) {
+        const kubectl = path.join(fs.readFileSync(files.binDir, "utf8").trim(), "kubectl");
+        const nodes = runCommand([kubectl, "--kubeconfig", files.kubeconfig, "get", "nodes", "-o", "wide"]);
+        lines.push("", nodes.status === 0 ? nodes.stdout.trimEnd() : `nodes: ${nodes.stderr.trim()}`);
+    }
+    return [`lab ${stack}: ${files.state}`, `bridge ${labBridge} in ${labNetnsPath(stack)}`, ...lines].join("\n");
+}
