@@ -93,9 +93,10 @@ const imageDigest = z.string().regex(new RegExp(`^${digestPattern}$`), {
 
 /** `<name>:<tag>`, `<name>@<digest>` or both: a bare name would pull `latest`, which moves. */
 function isImageReference(reference: string): boolean {
-    const match = new RegExp(`^([^:@]+(?::[0-9]+)?[^:@]*)(?::(${tagPattern}))?(?:@(${digestPattern}))?$`).exec(
-        reference,
-    );
+    // A port only in the first component, before a slash: `pause:3.10.1` is a name and a tag, not a host and a port.
+    const match = new RegExp(
+        `^([^/:@]+(?::[0-9]+(?=/))?(?:/[^/:@]+)*)(?::(${tagPattern}))?(?:@(${digestPattern}))?$`,
+    ).exec(reference);
     if (!match || (match[2] === undefined && match[3] === undefined)) return false;
     const name = match[1];
     return name.length <= 255 && imageNamePattern.test(name);

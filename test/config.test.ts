@@ -447,6 +447,10 @@ describe("private mirrors: apt signing keys and image references", () => {
         assert.deepEqual(config({ cloud: "aws", mirrors: { images } }).config.mirrors.images, images);
         assert.deepEqual(config({ cloud: "aws" }).config.mirrors.images, {});
         config({ cloud: "aws", mirrors: { images: { coredns: "registry.kubeha.lab/coredns/coredns:v1.14.2" } } });
+        // A tag that starts with digits is a tag, not a port, with or without a digest and a registry.
+        for (const pause of [`registry.kubeha.lab/k8s/pause:3.10.1@${digest("f")}`, "pause:3.10", "k8s/pause:3"]) {
+            assert.equal(config({ cloud: "aws", mirrors: { images: { pause } } }).config.mirrors.images.pause, pause);
+        }
     });
 
     test("a bad image value names its key and what is allowed", () => {
