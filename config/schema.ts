@@ -375,6 +375,24 @@ export const configSchema = z
          * block-storage CSI driver with a default StorageClass. Off leaves every node without a cloud provider.
          */
         cloudIntegration: z.boolean({ message: "must be true or false" }).default(true),
+        /**
+         * kubeadm preflight checks every node skips, by kubeadm's names (as Kubespray's
+         * kubeadm_ignore_preflight_errors): for hosts that differ from what kubeha targets, like the lab's cgroup v1
+         * machines (SystemVerification). Not "all": a check named here is one the operator has looked at.
+         */
+        ignorePreflightErrors: z
+            .array(
+                z
+                    .string()
+                    .regex(/^[A-Za-z][A-Za-z0-9.-]*$/, {
+                        message: "must be a kubeadm preflight check name, like SystemVerification or Swap",
+                    })
+                    .refine((name) => name.toLowerCase() !== "all", {
+                        message: "all would skip every check kubeadm makes: name the checks to skip",
+                    }),
+            )
+            .refine((names) => new Set(names).size === names.length, { message: "must not name a check twice" })
+            .default([]),
         kubeProxyMode: z
             .enum(["nftables", "ipvs", "iptables"], { message: "must be one of nftables, ipvs, iptables" })
             .default("nftables"),

@@ -1,18 +1,22 @@
 // How clients outside the cluster reach its API in the lab, as they would on a cloud: the cloud's API load balancer
 // stands in as nginx `stream` inside the lab's namespace, at the load balancer's planned public address, spreading
 // TCP to every master's 6443 (a layer-4 balancer, like the NLBs). From this machine's own network the lab adds one
-// socat on 127.0.0.1 that enters the lab namespace per connection: the host's network is never configured.
+// socat on 127.0.0.1 that enters the lab namespace per connection: the host's network is never configured. The same
+// nginx answers at the cloud's metadata address, standing in for the metadata service.
 import { spawn, spawnSync } from "node:child_process";
 import * as fs from "node:fs";
 import * as net from "node:net";
 import * as path from "node:path";
 import { parse as parseYaml, stringify as toYaml } from "yaml";
+import { inRouter } from "./network";
 
 export interface ApiLoadBalancer {
     /** The planned public address clients use (the plan's kubeconfig names it). */
     readonly address: string;
     readonly port: number;
     readonly masters: readonly string[];
+    /** The cloud's metadata address: a stand-in answers there, so the pod firewall has something to keep pods from. */
+    readonly metadataAddress: string;
 }
 
 /** nginx.conf of the load balancer stand-in: TCP to every master, the failed one skipped for a few seconds. */
@@ -35,18 +39,21 @@ ${servers.join("\n")}
         proxy_timeout 3000s;
     }
 }
+http {
+    access_log off;
+    server {
+        listen ${lb.metadataAddress}:80;
+        default_type text/plain;
+        return 200 "kubeha lab metadata stand-in\n";
+    }
+}
 `;
 }
 
-/** Runs a command inside the lab's network namespace (and nothing else of it: the mounts stay the host's). */
-export function inNetns(netns: string, argv: readonly string[]): string[] {
-    return ["nsenter", `--net=/run/netns/${netns}`, "--", ...argv];
-}
-
-export function startLoadBalancer(netns: string, lb: ApiLoadBalancer, runDir: string): void {
+export function startLoadBalancer(lab: string, lb: ApiLoadBalancer, runDir: string): void {
     const config = path.join(runDir, "api-lb.conf");
     fs.writeFileSync(config, loadBalancerConfig(lb, runDir));
-    const [command, ...args] = inNetns(netns, ["nginx", "-c", config, "-e", path.join(runDir, "api-lb.log")]);
+    const [command, ...args] = inRouter(lab, ["nginx", "-c", config, "-e", path.join(runDir, "api-lb.log")]);
     const started = spawnSync(command, args, { encoding: "utf8" });
     if (started.status !== 0) throw new Error(`lab: the API load balancer did not start: ${started.stderr}`);
 }
@@ -67,8 +74,8 @@ export async function freeLoopbackPort(): Promise<number> {
  * 127.0.0.1:<port> on this machine to the load balancer inside the lab: socat forks per connection into the lab's
  * namespace. Detached, its pid written to runDir/api-forwarder.pid for `lab down`.
  */
-export function startForwarder(netns: string, lb: ApiLoadBalancer, localPort: number, runDir: string): number {
-    const inside = inNetns(netns, ["socat", "STDIO", `TCP:${lb.address}:${lb.port}`]).join(" ");
+export function startForwarder(lab: string, lb: ApiLoadBalancer, localPort: number, runDir: string): number {
+    const inside = inRouter(lab, ["socat", "STDIO", `TCP:${lb.address}:${lb.port}`]).join(" ");
     const log = fs.openSync(path.join(runDir, "api-forwarder.log"), "a");
     const child = spawn("socat", [`TCP-LISTEN:${localPort},bind=127.0.0.1,reuseaddr,fork`, `EXEC:${inside},nofork`], {
         detached: true,

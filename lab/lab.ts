@@ -14,7 +14,14 @@ import { LabCloudView, readLabCloudView } from "./hosts";
 import { labMachineFiles } from "./machine-files";
 import { machineRunning, removeMachine, startMachine } from "./machines";
 import { buildMirrorContent, labStackMirrors, setDnsRecords, startMirrors, stopMirrors } from "./mirrors";
-import { createLabNetwork, destroyLabNetwork, inRouter, labNetnsPath, processesInLabNetwork } from "./network";
+import {
+    createLabNetwork,
+    destroyLabNetwork,
+    inRouter,
+    labNetnsPath,
+    processesInLabNetwork,
+    routeInLabNetwork,
+} from "./network";
 import { labBridge, labGateway, labServices, labStateDir } from "./paths";
 import { describeLabStackChanges, labStackChanges, writeLabStackFile } from "./stack";
 
@@ -146,8 +153,11 @@ export async function labUp(options: LabUpOptions): Promise<LabUpResult> {
             files: machineFiles,
         });
     }
+    // The bastion's public address, as the cloud's 1:1 NAT maps it: routed to the bastion, which holds it too.
+    const bastion = view.hosts.find((host) => host.role === "bastion")!;
+    routeInLabNetwork(stack, `${view.bastionPublicIp}/32`, bastion.privateIp);
     const masters = view.hosts.filter((host) => host.role === "master").map((host) => host.privateIp);
-    const loadBalancer = { ...view.api, masters };
+    const loadBalancer = { ...view.api, masters, metadataAddress: view.metadataAddress };
     startLoadBalancer(stack, loadBalancer, files.run);
     phase("machines started");
 

@@ -50,6 +50,11 @@ export function createLabNetwork(spec: LabNetworkSpec): void {
     }
 }
 
+/** A route in the router's namespace: a public address the cloud maps 1:1 onto an instance's private one. */
+export function routeInLabNetwork(lab: string, destination: string, via: string): void {
+    mustRun(["ip", "-n", labNetns(lab), "route", "replace", destination, "via", via]);
+}
+
 /** A sysctl as the router's namespace sees it (key as a /proc/sys path, e.g. net/ipv4/ip_forward). */
 export function routerSysctl(lab: string, key: string): string {
     return mustRun(inRouter(lab, ["cat", join("/proc/sys", key)])).trim();

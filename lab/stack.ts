@@ -1,6 +1,6 @@
 // The stack a lab builds: the user's stack file (Pulumi.<stack>.yaml) with the lab's mirrors, their signing key and
-// image digests, and the cloud integration off (its controllers call the cloud's API, which the lab does not have).
-// Nothing else changes: the lab prints exactly this difference.
+// image digests, the cloud integration off (its controllers call the cloud's API, which the lab does not have) and
+// kubeadm's SystemVerification skipped (cgroup v1). Nothing else changes: the lab prints exactly this difference.
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { parse as parseYaml, stringify as toYaml } from "yaml";
@@ -21,7 +21,12 @@ export function userStackConfig(stack: string): Record<string, unknown> {
  */
 export function labStackChanges(stack: string, mirrors: MirrorOverrides, workers?: number): Record<string, unknown> {
     const user = userStackConfig(stack);
-    const changes: Record<string, unknown> = { "kubeha:mirrors": mirrors, "kubeha:cloudIntegration": false };
+    const changes: Record<string, unknown> = {
+        "kubeha:mirrors": mirrors,
+        "kubeha:cloudIntegration": false,
+        // kubeadm >= 1.35 fails SystemVerification on cgroup v1, which the lab's host mounts (forced-differences.ts).
+        "kubeha:ignorePreflightErrors": ["SystemVerification"],
+    };
     if (workers !== undefined) {
         const userWorkers = (user["kubeha:workers"] ?? {}) as Record<string, unknown>;
         changes["kubeha:workers"] = { ...userWorkers, count: workers };

@@ -267,6 +267,9 @@ function clusterHostBoot(
             ].join("\n"),
             KUBEHA_PACKAGES: [
                 ...held,
+                // crictl, which the boot's containerd and images stages run: kubeadm's package stopped depending on
+                // it in 1.32 (kubernetes/release#3626), so nothing else installs it (found by the lab).
+                "cri-tools",
                 "nginx",
                 "libnginx-mod-stream",
                 "nftables",

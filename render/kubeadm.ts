@@ -200,7 +200,12 @@ export function renderSchedulerConfig(): HostFile {
  */
 export type KubeadmNode = PlannedHost & { readonly providerId?: string };
 
-function nodeRegistration(host: KubeadmNode, extra: Record<string, unknown> = {}): Record<string, unknown> {
+function nodeRegistration(
+    config: ClusterConfig,
+    host: KubeadmNode,
+    ignoredChecks: readonly string[] = [],
+): Record<string, unknown> {
+    const ignorePreflightErrors = [...config.ignorePreflightErrors, ...ignoredChecks];
     return {
         name: host.name,
         criSocket: containerdSocket,
@@ -214,11 +219,15 @@ function nodeRegistration(host: KubeadmNode, extra: Record<string, unknown> = {}
         }),
         // Seed 000: parallel image pulls.
         imagePullSerial: false,
-        ...extra,
+        ...(ignorePreflightErrors.length > 0 ? { ignorePreflightErrors } : {}),
     };
 }
 
-export function initConfiguration(host: KubeadmNode, bootstrapToken: BootstrapToken): Record<string, unknown> {
+export function initConfiguration(
+    config: ClusterConfig,
+    host: KubeadmNode,
+    bootstrapToken: BootstrapToken,
+): Record<string, unknown> {
     checkToken(bootstrapToken.token);
     return {
         apiVersion: kubeadmApiVersion,
@@ -232,7 +241,7 @@ export function initConfiguration(host: KubeadmNode, bootstrapToken: BootstrapTo
                 groups: ["system:bootstrappers:kubeadm:default-node-token"],
             },
         ],
-        nodeRegistration: nodeRegistration(host),
+        nodeRegistration: nodeRegistration(config, host),
         localAPIEndpoint: { advertiseAddress: host.privateIp, bindPort: ports.apiserver },
     };
 }
@@ -260,10 +269,11 @@ export function joinConfiguration(
             },
         },
         nodeRegistration: nodeRegistration(
+            config,
             host,
             // A worker gets the cluster CA with its files (render/pki-files.ts); kubeadm's check that the file
             // is not there yet only guards against joining twice, which the join step checks itself.
-            master ? {} : { ignorePreflightErrors: [`FileAvailable-${kubernetesPki.caCert.replaceAll("/", "-")}`] },
+            master ? [] : [`FileAvailable-${kubernetesPki.caCert.replaceAll("/", "-")}`],
         ),
         // The certificates are already in place (PKI step): no certificateKey, no download.
         ...(master
@@ -342,7 +352,7 @@ export function renderKubeadmInit(
         path: kubeadmConfigPaths.init,
         mode: "0600",
         content: documents([
-            initConfiguration(host, bootstrapToken),
+            initConfiguration(config, host, bootstrapToken),
             clusterConfiguration(config, layout, extraCertSans),
             kubeletConfiguration(),
             kubeProxyConfiguration(config),

@@ -431,6 +431,18 @@ describe("private mirrors: apt signing keys and image references", () => {
         }
     });
 
+    test("ignorePreflightErrors: kubeadm check names, each once, never all", () => {
+        assert.deepEqual(config({ cloud: "aws" }).config.ignorePreflightErrors, []);
+        const names = ["SystemVerification", "FileAvailable--etc-kubernetes-pki-ca.crt"];
+        assert.deepEqual(config({ cloud: "aws", ignorePreflightErrors: names }).config.ignorePreflightErrors, names);
+        const found = problems({ cloud: "aws", ignorePreflightErrors: ["all", "Swap; rm -rf /"] });
+        assert.equal(found.length, 2, found.join("\n"));
+        assert.match(found[0], /ignorePreflightErrors\[0\]: all would skip every check/);
+        assert.match(found[1], /ignorePreflightErrors\[1\]: must be a kubeadm preflight check name/);
+        const twice = problems({ cloud: "aws", ignorePreflightErrors: ["Swap", "Swap"] });
+        assert.deepEqual(twice, ["kubeha:ignorePreflightErrors: must not name a check twice"]);
+    });
+
     test("every image takes a whole reference or the parts that differ; kept as given", () => {
         const images = {
             pause: "registry.example.com:5000/k8s/pause:3.10.1",

@@ -356,7 +356,15 @@ describe("cloud-init user-data", () => {
                 "kubectl",
             ]);
             const packages = environment.KUBEHA_PACKAGES.split(" ");
-            for (const name of ["containerd.io", "kubelet", "kubeadm", "kubectl", "nginx", "libnginx-mod-stream"]) {
+            for (const name of [
+                "containerd.io",
+                "kubelet",
+                "kubeadm",
+                "kubectl",
+                "cri-tools",
+                "nginx",
+                "libnginx-mod-stream",
+            ]) {
                 assert.ok(packages.includes(name), `${item.host.name} installs ${name}`);
             }
             assert.equal(packages.includes("ipvsadm"), item.config.kubeProxyMode === "ipvs");

@@ -336,6 +336,21 @@ describe("kubeadm join configuration", () => {
         assert.equal(join.nodeRegistration.ignorePreflightErrors, undefined);
     });
 
+    test("ignorePreflightErrors reaches init and every join, beside a worker's own", () => {
+        const ignoring = configFor({ cloud: "aliyun", ignorePreflightErrors: ["SystemVerification"] });
+        const [init] = documents(renderKubeadmInit(ignoring, layoutOf(ignoring), master1, token).content);
+        assert.deepEqual(init.nodeRegistration.ignorePreflightErrors, ["SystemVerification"]);
+        const [master] = documents(renderKubeadmJoin(ignoring, master2, discovery).content);
+        assert.deepEqual(master.nodeRegistration.ignorePreflightErrors, ["SystemVerification"]);
+        const [worker] = documents(renderKubeadmJoin(ignoring, worker1, discovery).content);
+        assert.deepEqual(worker.nodeRegistration.ignorePreflightErrors, [
+            "SystemVerification",
+            "FileAvailable--etc-kubernetes-pki-ca.crt",
+        ]);
+        const [plain] = documents(renderKubeadmInit(aliyun, aliyunLayout, master1, token).content);
+        assert.equal(plain.nodeRegistration.ignorePreflightErrors, undefined);
+    });
+
     test("a worker: no control plane, its own name and address", () => {
         const [join] = documents(renderKubeadmJoin(aliyun, worker1, discovery).content);
         assert.equal(join.controlPlane, undefined);
