@@ -14,8 +14,8 @@ export const forcedDifferences: { what: string; why: string }[] = [
         why: "There is no cloud; the seed carries the same meta-data (instance id, host name, SSH public key), the plan's user-data unchanged, and the address the VPC would give by DHCP as a static network-config",
     },
     {
-        what: "Data disks are directories of the machine's state bind-mounted at the planned mount points (/var/lib/etcd, /var/lib/containerd); the host boot's disk stage finds them mounted and formats nothing",
-        why: "A container has no block devices and the lab host no udev to make loop devices appear; /var/lib/containerd must not be on the machine's overlay root anyway (containerd's overlay snapshotter cannot put an overlay upper dir on overlayfs)",
+        what: "Data disks are ext4 images of the planned size (sparse files), formatted and labelled as the host boot would (kubeha-etcd, kubeha-containerd), loop-mounted at the planned mount points in the machine's own mount namespace before it boots; the boot's disk stage finds them mounted",
+        why: "A container has no block devices of its own and the lab host no udev; /var/lib/containerd must not be on the machine's overlay root anyway (containerd's overlay snapshotter cannot put an overlay upper dir on overlayfs)",
     },
     {
         what: "kubeha-lab-setup.service creates /dev/kmsg in each machine and remounts its cgroup v1 controllers writable (its own subtree)",

@@ -7,14 +7,15 @@ import * as os from "node:os";
 import * as path from "node:path";
 import { parse as parseYaml } from "yaml";
 import { Plan } from "../plan/read";
+import type { LabDataDisk } from "./machines";
 
 export interface LabHost {
     readonly name: string;
     readonly role: "bastion" | "master" | "worker" | "etcd";
     readonly privateIp: string;
     readonly userData: string;
-    /** Mount points of the host's data disks (KUBEHA_DATA_DISKS in its user-data). */
-    readonly dataMounts: string[];
+    /** The host's data disks (KUBEHA_DATA_DISKS in its user-data). */
+    readonly dataDisks: LabDataDisk[];
 }
 
 export interface LabCloudView {
@@ -58,7 +59,7 @@ export function readLabCloudView(plan: Plan): LabCloudView {
             role: roleOf(instance.name),
             privateIp: String(instance.inputs.privateIp),
             userData,
-            dataMounts: dataMountsOf(userData),
+            dataDisks: dataDisksOf(userData),
         };
     });
     const [vpc] = plan.ofType(cloud.vpc);
@@ -85,7 +86,7 @@ function roleOf(name: string): LabHost["role"] {
 }
 
 /** `KUBEHA_DATA_DISKS=etcd:20:/var/lib/etcd containerd:50:/var/lib/containerd` in the boot's runcmd. */
-function dataMountsOf(userData: string): string[] {
+function dataDisksOf(userData: string): LabDataDisk[] {
     const document = parseYaml(userData) as { runcmd?: string[][] };
     const argument = (document.runcmd ?? []).flat().find((arg) => arg.startsWith("KUBEHA_DATA_DISKS="));
     if (!argument) return [];
@@ -93,7 +94,10 @@ function dataMountsOf(userData: string): string[] {
         .slice("KUBEHA_DATA_DISKS=".length)
         .split(" ")
         .filter(Boolean)
-        .map((disk) => disk.split(":")[2]);
+        .map((disk) => {
+            const [purpose, sizeGb, mountPoint] = disk.split(":");
+            return { purpose, sizeGb: Number(sizeGb), mountPoint };
+        });
 }
 
 function firstRemoteConnection(plan: Plan): { user: string; privateKey: string } {

@@ -149,7 +149,7 @@ export async function labUp(options: LabUpOptions): Promise<LabUpResult> {
             authorizedKey: view.sshPublicKey,
             userData: host.userData,
             caCertificate,
-            dataMounts: host.dataMounts,
+            dataDisks: host.dataDisks,
             files: machineFiles,
         });
     }

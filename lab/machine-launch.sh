@@ -2,11 +2,14 @@
 # Boots one lab machine (lab/machines.ts starts it detached, its output going to the machine's log). The process
 # keeps its pid from here to systemd-nspawn (exec all the way), so the pid lab/machines.ts records is nspawn's.
 #
-# Usage: machine-launch.sh CGROUP NETNS LOWER MACHINE_DIR NAME BRIDGE [--bind=SRC:DST ...]
+# Usage: machine-launch.sh CGROUP NETNS LOWER MACHINE_DIR NAME BRIDGE [--kubeha-disk=IMAGE:MOUNTPOINT ...]
 #   CGROUP       path below each cgroup hierarchy (kubeha-lab/<lab>/<host>): this host's PID 1 is not systemd, so
 #                nspawn keeps (--keep-unit) a cgroup made for it in every hierarchy
 #   NETNS        the lab router's namespace file: the machine's veth lands on BRIDGE there, never on this host
 #   LOWER        the base image's rootfs; MACHINE_DIR holds upper/, work/ and root/ (the overlay's mount point)
+#   IMAGE        a data disk (an ext4 image): loop-mounted in the machine's private mount namespace (the loop device
+#                detaches when that namespace ends) and bound at MOUNTPOINT with its device node, so findmnt there
+#                reads its label as on a cloud disk
 set -Eeuo pipefail
 
 if [[ ${1-} != --inner ]]; then
@@ -40,9 +43,19 @@ mount -t overlay overlay -o "lowerdir=${lower},upperdir=${machine_dir}/upper,wor
 if compgen -G "${root}/usr/local/share/ca-certificates/*.crt" >/dev/null; then
     chroot "${root}" update-ca-certificates >/dev/null
 fi
+nspawn_options=()
+for disk in "$@"; do
+    image=${disk#--kubeha-disk=}
+    mountpoint=${image#*:}
+    image=${image%%:*}
+    mounted=${machine_dir}/disks/${image##*/}
+    mkdir -p "${mounted}"
+    mount -o loop "${image}" "${mounted}"
+    nspawn_options+=("--bind=${mounted}:${mountpoint}" "--bind=$(findmnt -rn -o SOURCE --mountpoint "${mounted}")")
+done
 echo "machine-launch: ${name} booting from ${root}" >&2
 # --capability=all less CAP_SYS_MODULE: the kubelet and containerd need the rest; no machine loads a kernel module
 # into this host (systemd-modules-load then skips itself, as in any container).
 exec systemd-nspawn --boot -D "${root}" -M "${name}" --register=no --keep-unit --network-bridge="${bridge}" \
     --capability=all --drop-capability=CAP_SYS_MODULE --system-call-filter="add_key keyctl bpf" \
-    --resolv-conf=off --timezone=off --link-journal=no "$@"
+    --resolv-conf=off --timezone=off --link-journal=no "${nspawn_options[@]}"

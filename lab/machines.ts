@@ -14,6 +14,13 @@ import type { MachineFile } from "./machine-files";
 import { labNetnsPath } from "./network";
 import { labBridge, labStateDir, machineName } from "./paths";
 
+export interface LabDataDisk {
+    /** etcd or containerd: the image's file name and its label kubeha-<purpose>. */
+    readonly purpose: string;
+    readonly sizeGb: number;
+    readonly mountPoint: string;
+}
+
 export interface MachineSpec {
     readonly lab: string;
     /** The planned host name (master-1): the machine's host name, its folder and, prefixed, its machine name. */
@@ -35,10 +42,11 @@ export interface MachineSpec {
     /** A CA certificate (PEM) the machine trusts, as if its image shipped it (the lab CA). */
     readonly caCertificate?: string;
     /**
-     * Mount points of the host's data disks (e.g. /var/lib/etcd, /var/lib/containerd): each is a directory of this
-     * machine's state bind-mounted there, so the host boot's disk stage finds it mounted (forced difference).
+     * The host's data disks: each an ext4 image of its planned size (sparse) labelled as the host boot labels it,
+     * loop-mounted at its mount point inside the machine's own mount namespace, so the boot's disk stage finds it
+     * mounted and the etcd step finds its label (forced difference: no block devices in a container).
      */
-    readonly dataMounts?: readonly string[];
+    readonly dataDisks?: readonly LabDataDisk[];
     /** meta-data instance-id; defaults to `<machine name>-1`. A new id makes cloud-init run its per-instance modules. */
     readonly instanceId?: string;
     /** More addresses on its interface, CIDR notation: the bastion's public address, as the cloud's 1:1 NAT gives it. */
@@ -150,10 +158,14 @@ export function startMachine(spec: MachineSpec, lower = baseRootfs()): number {
     const fresh = !existsSync(join(dir, "upper"));
     for (const sub of ["upper", "work", "root", "data"]) mkdirSync(join(dir, sub), { recursive: true });
     if (fresh) prepareMachine(spec);
-    const binds = (spec.dataMounts ?? []).map((mountPoint) => {
-        const source = join(dir, "data", mountPoint.replace(/^\/+/, "").replace(/\//g, "-"));
-        mkdirSync(source, { recursive: true });
-        return `--bind=${source}:${mountPoint}`;
+    const disks = (spec.dataDisks ?? []).map((disk) => {
+        const image = join(dir, "data", `${disk.purpose}.img`);
+        // Formatted once, as the boot formats an empty disk; a restarted machine keeps its data, like a cloud disk.
+        if (!existsSync(image)) {
+            mustRun(["truncate", "-s", `${disk.sizeGb}G`, image]);
+            mustRun(["mkfs.ext4", "-q", "-L", `kubeha-${disk.purpose}`, image]);
+        }
+        return `--kubeha-disk=${image}:${disk.mountPoint}`;
     });
     const log = openSync(join(dir, "log"), "a");
     const child = spawn(
@@ -166,7 +178,7 @@ export function startMachine(spec: MachineSpec, lower = baseRootfs()): number {
             dir,
             machineName(lab, host),
             labBridge,
-            ...binds,
+            ...disks,
         ],
         { detached: true, stdio: ["ignore", log, log] },
     );

@@ -114,7 +114,7 @@ describe("lab machines (systemd-nspawn on the router network)", { skip }, () => 
                 user: "ecs-user",
                 authorizedKey: userKey.publicKey,
                 userData: userData(hostKey),
-                dataMounts: ["/var/lib/containerd"],
+                dataDisks: [{ purpose: "containerd", sizeGb: 1, mountPoint: "/var/lib/containerd" }],
             };
             startMachine(spec, lower);
         }
