@@ -11,12 +11,12 @@ set -Eeuo pipefail
 readonly dir=$1 mirror=$2 suite=bookworm
 readonly rootfs=${dir}/rootfs partial=${dir}/rootfs.partial
 
-# The cloud image's own packages, then what host-boot.sh and kubeadm's preflight call that the lab does not mirror:
+# The cloud image's own packages (Ubuntu's runs systemd-resolved: the kubelet reads its upstream list), then what host-boot.sh and kubeadm's preflight call that the lab does not mirror:
 # curl and gpg (apt keys, downloads), nginx with the stream module (the API proxy), nftables (the pod firewall),
 # kmod, util-linux (lsblk, findmnt, blkid, nsenter, mount), e2fsprogs (mkfs.ext4), conntrack, socat, ebtables,
 # ethtool, ipset and ipvsadm (kube-proxy's IPVS mode), tzdata (cloud-init's timezone), iputils-ping (lab checks).
 readonly packages=(
-    systemd systemd-sysv dbus openssh-server cloud-init iproute2 ca-certificates sudo iptables procps
+    systemd systemd-sysv systemd-resolved dbus openssh-server cloud-init iproute2 ca-certificates sudo iptables procps
     curl gpg nginx libnginx-mod-stream nftables kmod util-linux e2fsprogs conntrack socat ebtables ethtool ipset
     ipvsadm tzdata iputils-ping
 )

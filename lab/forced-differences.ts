@@ -34,7 +34,15 @@ export const forcedDifferences: { what: string; why: string }[] = [
         why: "A machine must not load modules into the shared kernel; the lab host's kernel has overlay, bridge, br_netfilter, vxlan and nf_tables built in",
     },
     {
-        what: "cgroup v1 (hybrid) on the lab host: the kubelet needs failCgroupV1: false and joins ignore the SystemVerification preflight check",
-        why: "The lab host's kernel mounts cgroup v1 controllers; Kubernetes >= 1.35 refuses cgroup v1 unless told otherwise",
+        what: "cgroup v1 (hybrid) on the lab host: the kubelet reads a lab configuration drop-in (failCgroupV1: false, through --config-dir added to kubeadm's ExecStart line) and the lab's stack skips kubeadm's SystemVerification preflight check (kubeha:ignorePreflightErrors)",
+        why: "The lab host's kernel mounts cgroup v1 controllers; Kubernetes >= 1.35 refuses cgroup v1 unless told otherwise, and kubeadm makes it a preflight error",
+    },
+    {
+        what: "containerd runs the host's rendered config with restrict_oom_score_adj added (a copy in /run, made before each start)",
+        why: "The lab host gives no CAP_SYS_RESOURCE, so runc could not set a container's oom_score_adj below containerd's own",
+    },
+    {
+        what: "The base image has systemd-resolved, as Ubuntu's cloud image does; /etc/resolv.conf names the lab's DNS",
+        why: "Debian's minimal image lacks it, and kubeha's KubeletConfiguration reads systemd-resolved's upstream list (resolvConf)",
     },
 ];
