@@ -74,6 +74,8 @@ progress "configuring the image"
 ln -sf /etc/machine-id "${partial}/var/lib/dbus/machine-id"
 rm -f "${partial}"/etc/ssh/ssh_host_*_key "${partial}"/etc/ssh/ssh_host_*_key.pub "${partial}/etc/hostname"
 # debootstrap copied this machine's resolver settings; each machine gets the lab's DNS server instead.
+# (systemd-resolved made it a link to its stub file, which exists only while it runs.)
+rm -f "${partial}/etc/resolv.conf"
 printf '# Written per machine by kubeha lab (lab/machines.ts).\n' >"${partial}/etc/resolv.conf"
 # The machines reach only the lab's mirrors (user-data and the host boot add those sources).
 : >"${partial}/etc/apt/sources.list"
@@ -87,7 +89,7 @@ datasource_list: [NoCloud, None]
 locale: false
 EOF
 # cloud-init renders the seed's network-config for systemd-networkd.
-chroot "${partial}" systemctl enable systemd-networkd.service >/dev/null 2>&1
+chroot "${partial}" systemctl enable systemd-networkd.service systemd-resolved.service >/dev/null 2>&1
 # Debian's nginx package enables its stock web server; a cloud image has no nginx until the host boot installs it
 # (and then disables the stock server): an idle machine runs none.
 chroot "${partial}" systemctl disable nginx.service >/dev/null 2>&1
