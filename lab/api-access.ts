@@ -75,12 +75,16 @@ export async function freeLoopbackPort(): Promise<number> {
  * namespace. Detached, its pid written to runDir/api-forwarder.pid for `lab down`.
  */
 export function startForwarder(lab: string, lb: ApiLoadBalancer, localPort: number, runDir: string): number {
-    const inside = inRouter(lab, ["socat", "STDIO", `TCP:${lb.address}:${lb.port}`]).join(" ");
+    // socat's EXEC address splits on ':' and ',': the inner command goes in a script of its own.
+    const connect = path.join(runDir, "api-connect.sh");
+    const inside = inRouter(lab, ["socat", "STDIO", `TCP:${lb.address}:${lb.port}`]);
+    fs.writeFileSync(connect, `#!/bin/sh\nexec ${inside.join(" ")}\n`, { mode: 0o755 });
     const log = fs.openSync(path.join(runDir, "api-forwarder.log"), "a");
-    const child = spawn("socat", [`TCP-LISTEN:${localPort},bind=127.0.0.1,reuseaddr,fork`, `EXEC:${inside},nofork`], {
+    const child = spawn("socat", [`TCP-LISTEN:${localPort},bind=127.0.0.1,reuseaddr,fork`, `EXEC:${connect}`], {
         detached: true,
         stdio: ["ignore", log, log],
     });
+    fs.closeSync(log);
     child.unref();
     fs.writeFileSync(path.join(runDir, "api-forwarder.pid"), `${child.pid}\n`);
     return child.pid ?? 0;
