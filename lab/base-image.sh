@@ -93,6 +93,10 @@ chroot "${partial}" systemctl enable systemd-networkd.service systemd-resolved.s
 # Debian's nginx package enables its stock web server; a cloud image has no nginx until the host boot installs it
 # (and then disables the stock server): an idle machine runs none.
 chroot "${partial}" systemctl disable nginx.service >/dev/null 2>&1
+# Every machine's processes run as root of this host, and the kernel allows root 128 inotify instances in all
+# (fs.inotify.max_user_instances, a host setting the lab must not change): the console getty and logind, which a
+# cluster host does not need, would take two of them per machine.
+chroot "${partial}" systemctl mask console-getty.service systemd-logind.service >/dev/null 2>&1
 du -sh "${partial}" | awk '{ print "base-image: " $1 " in the image" }' >&2
 
 mv "${partial}" "${rootfs}"

@@ -45,4 +45,8 @@ export const forcedDifferences: { what: string; why: string }[] = [
         what: "The base image has systemd-resolved, as Ubuntu's cloud image does; /etc/resolv.conf names the lab's DNS",
         why: "Debian's minimal image lacks it, and kubeha's KubeletConfiguration reads systemd-resolved's upstream list (resolvConf)",
     },
+    {
+        what: "The base image masks console-getty and systemd-logind; CoreDNS's lab image runs as nonroot (65532) as upstream's does",
+        why: "Every machine's root is this host's root, and the kernel gives root 128 inotify instances in all (fs.inotify.max_user_instances, which the lab must not raise): a 3+3 cluster needs about 125 of them, so nothing a cluster host can do without may take one. It also bounds a lab's size: lab up warns when the estimate does not fit",
+    },
 ];

@@ -123,6 +123,7 @@ export async function labUp(options: LabUpOptions): Promise<LabUpResult> {
     const view = readLabCloudView(plan);
     phase("plan");
 
+    warnInotifyBudget(view, say);
     say("lab: differences this machine forces (lab/forced-differences.ts):");
     for (const difference of forcedDifferences) say(`  - ${difference.what}\n    because ${difference.why}`);
     const gateway = labGateway(view.vpcCidr);
@@ -185,6 +186,35 @@ function writePlan(stack: string, changes: Record<string, unknown>): void {
     const result = spawnSync(process.execPath, args, { cwd: projectDir, encoding: "utf8", timeout: 600_000 });
     if (result.status !== 0) throw new Error(`lab: the plan of the lab's stack failed:\n${result.stderr}`);
     fs.chmodSync(files.plan, 0o700);
+}
+
+/**
+ * inotify instances each machine's root processes hold, measured on 3+3 labs (systemd, kubelet, containerd,
+ * kube-proxy, flannel; the control plane on masters): all of them count against the one limit root has on this host.
+ */
+const inotifyInstancesPerMachine = { bastion: 5, etcd: 8, worker: 15, master: 26 } as const;
+
+function warnInotifyBudget(view: LabCloudView, say: (line: string) => void): void {
+    const limit = Number(fs.readFileSync("/proc/sys/fs/inotify/max_user_instances", "utf8"));
+    let inUse = 0;
+    for (const pid of fs.readdirSync("/proc").filter((entry) => /^\d+$/.test(entry))) {
+        try {
+            if (fs.statSync(`/proc/${pid}`).uid !== 0) continue;
+            for (const fd of fs.readdirSync(`/proc/${pid}/fd`)) {
+                if (fs.readlinkSync(`/proc/${pid}/fd/${fd}`) === "anon_inode:inotify") inUse++;
+            }
+        } catch {
+            // The process ended meanwhile.
+        }
+    }
+    const needed = view.hosts.reduce((sum, host) => sum + inotifyInstancesPerMachine[host.role], 0);
+    if (inUse + needed > limit) {
+        say(
+            `lab: warning: the machines need about ${needed} inotify instances and root holds ${inUse} of its ` +
+                `${limit} (fs.inotify.max_user_instances) already: pods may fail with "too many open files". ` +
+                "The lab does not raise the limit (a kernel setting of this machine); run fewer workers or stop other labs",
+        );
+    }
 }
 
 /** Everything `up` made, in reverse: forwarder, load balancer, machines, mirrors, network, state. */

@@ -58,6 +58,8 @@ export interface ImageSpec {
     readonly layers: string[];
     readonly entrypoint?: string[];
     readonly env: string[];
+    /** The image's user, where upstream's image sets one (CoreDNS runs as nonroot). */
+    readonly user?: string;
 }
 
 export interface MirrorContent {
@@ -231,7 +233,8 @@ function describeContent(dir: string, versions: ContentVersions): MirrorContent 
         k8s("kube-controller-manager", `v${versions.kubernetes}`),
         k8s("kube-scheduler", `v${versions.kubernetes}`),
         k8s("kube-proxy", `v${versions.kubernetes}`, ["busybox", "netfilter"]),
-        { ...k8s("coredns", kubeadmImages.coredns), entrypoint: ["/coredns"] },
+        // As upstream's image: USER nonroot (65532), which also keeps it off root's inotify budget in the lab.
+        { ...k8s("coredns", kubeadmImages.coredns), entrypoint: ["/coredns"], user: "65532:65532" },
         ...pauseTags.map((tag) => ({ ...k8s("pause", tag), entrypoint: ["/pause"] })),
         ...(kubeadmImages.etcd ? [k8s("etcd", kubeadmImages.etcd)] : []),
         {

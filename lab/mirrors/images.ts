@@ -43,6 +43,7 @@ export function pushImage(target: RegistryTarget, image: ImageSpec): string {
     crane(target, [
         ...["mutate", ref, "--set-platform", "linux/amd64", "-t", ref],
         ...(image.entrypoint ? ["--entrypoint", image.entrypoint.join(",")] : []),
+        ...(image.user ? ["--user", image.user] : []),
         ...image.env.flatMap((variable) => ["-e", variable]),
     ]);
     return reference(target, image.repository, image.tag);

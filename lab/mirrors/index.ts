@@ -137,6 +137,8 @@ export async function startMirrors(options: StartMirrorsOptions): Promise<LabMir
     const key = labAptKey(pkiDir(state), options.lab);
     phase("keys");
     const root = labDocumentRoot(content, key, path.join(state, "www"));
+    // Signed: the agent would only hold an inotify instance of the few root may have (lab/base-image.sh says why).
+    stopGpgAgent(pkiDir(state));
     phase("signed repositories");
 
     const dirs = { netns, state };
