@@ -49,4 +49,8 @@ export const forcedDifferences: { what: string; why: string }[] = [
         what: "The base image masks console-getty and systemd-logind; CoreDNS's lab image runs as nonroot (65532) as upstream's does",
         why: "Every machine's root is this host's root, and the kernel gives root 128 inotify instances in all (fs.inotify.max_user_instances, which the lab must not raise): a 3+3 cluster needs about 125 of them, so nothing a cluster host can do without may take one. It also bounds a lab's size: lab up warns when the estimate does not fit",
     },
+    {
+        what: "kube-proxy's ConfigMap gets conntrack.maxPerCore: 0 once the cluster is up (kube-proxy leaves nf_conntrack_max as the kernel has it), as kind does",
+        why: "nf_conntrack_max can be written only from this host's own network namespace; kube-proxy in a machine is refused and exits",
+    },
 ];

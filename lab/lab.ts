@@ -4,6 +4,7 @@
 import { execFileSync, spawnSync } from "node:child_process";
 import * as fs from "node:fs";
 import * as path from "node:path";
+import { parse as parseYaml, stringify as toYaml } from "yaml";
 import { Plan } from "../plan/read";
 import { freeLoopbackPort, labKubeconfig, startForwarder, startLoadBalancer } from "./api-access";
 import { ensureBaseImage } from "./base-image";
@@ -169,6 +170,7 @@ export async function labUp(options: LabUpOptions): Promise<LabUpResult> {
         kubectl: path.join(binDir, "kubectl"),
         progress: say,
     });
+    keepKubeProxyOffHostConntrack(stack, path.join(binDir, "kubectl"), files.innerKubeconfig);
     phase("bootstrap");
 
     const port = await freeLoopbackPort();
@@ -215,6 +217,28 @@ function warnInotifyBudget(view: LabCloudView, say: (line: string) => void): voi
                 "The lab does not raise the limit (a kernel setting of this machine); run fewer workers or stop other labs",
         );
     }
+}
+
+/**
+ * kube-proxy sets nf_conntrack_max to its configured size, a setting only this host's own network namespace may
+ * write: in a machine it is refused and kube-proxy exits. As kind does, the lab sets conntrack.maxPerCore to 0 (leave
+ * the kernel's value) in kube-proxy's ConfigMap and restarts it (forced-differences.ts).
+ */
+function keepKubeProxyOffHostConntrack(stack: string, kubectl: string, kubeconfig: string): void {
+    const run = (args: string[], input?: string) => {
+        const [command, ...rest] = inRouter(stack, [kubectl, "--kubeconfig", kubeconfig, "-n", "kube-system", ...args]);
+        const result = spawnSync(command, rest, { encoding: "utf8", input, timeout: 60_000 });
+        if (result.status !== 0) throw new Error(`lab: kubectl ${args.join(" ")}: ${result.stderr}`);
+        return result.stdout;
+    };
+    const configMap = JSON.parse(run(["get", "configmap", "kube-proxy", "-o", "json"])) as {
+        data: Record<string, string>;
+    };
+    const config = parseYaml(configMap.data["config.conf"]) as { conntrack?: Record<string, unknown> };
+    config.conntrack = { ...config.conntrack, maxPerCore: 0 };
+    configMap.data["config.conf"] = toYaml(config);
+    run(["replace", "-f", "-"], JSON.stringify(configMap));
+    run(["rollout", "restart", "daemonset/kube-proxy"]);
 }
 
 /** Everything `up` made, in reverse: forwarder, load balancer, machines, mirrors, network, state. */
