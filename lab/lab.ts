@@ -179,6 +179,14 @@ export async function labUp(options: LabUpOptions): Promise<LabUpResult> {
     return { kubeconfig: files.kubeconfig, view, bootstrap, timings };
 }
 
+/** A lab another process brought up, for its checks (the bootstrap's report and up's timings are not kept). */
+export function labAttach(stack: string): LabUpResult {
+    const files = labFiles(stack);
+    if (!fs.existsSync(files.kubeconfig)) throw new Error(`lab ${stack} is not up`);
+    const view = readLabCloudView(new Plan(files.plan));
+    return { kubeconfig: files.kubeconfig, view, bootstrap: { steps: [], seconds: 0 }, timings: {} };
+}
+
 /** `npm run plan` of the lab's stack, with secrets: the lab installs the SSH key the cloud would and runs the steps. */
 function writePlan(stack: string, changes: Record<string, unknown>): void {
     const files = labFiles(stack);

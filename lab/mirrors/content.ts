@@ -612,10 +612,10 @@ function buildLayers(binDir: string, dir: string, work: string): void {
         }
     });
     // The lab's test workload (test:lab): busybox httpd answering /cgi-bin/ip with the caller's address, and the
-    // clients the checks run in pods (wget, nslookup).
+    // clients the checks run in pods (nc, nslookup; Debian's static busybox wget crashes resolving an address).
     layer("echo", (root) => {
         fs.mkdirSync(path.join(root, "bin"), { recursive: true });
-        for (const applet of ["httpd", "wget", "nslookup", "hostname", "env"]) {
+        for (const applet of ["httpd", "nc", "nslookup", "hostname", "env"]) {
             fs.symlinkSync("busybox", path.join(root, "bin", applet));
         }
         put(

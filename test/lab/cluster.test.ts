@@ -3,13 +3,13 @@
 // with the program's own removal script, and a lost worker. One printed line per check (the spec reporter).
 // KUBEHA_LAB_STACK picks the stack (default dev). Needs root on Linux and the lab's tools.
 import assert from "node:assert/strict";
-import { execFileSync, spawnSync } from "node:child_process";
+import { execFileSync, spawn, spawnSync } from "node:child_process";
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { after, before, describe, test } from "node:test";
 import { parse as parseYaml } from "yaml";
 import { Plan } from "../../plan/read";
-import { checkLabHost, labDown, labFiles, LabUpResult, labUp } from "../../lab/lab";
+import { checkLabHost, labAttach, labDown, labFiles, LabUpResult, labUp } from "../../lab/lab";
 import { machineCommand, stopMachine } from "../../lab/machines";
 import { inRouter } from "../../lab/network";
 import { labTestImage } from "../../lab/mirrors";
@@ -103,13 +103,60 @@ function inPod(pod: string, command: string[]): string {
     return kubectl(["exec", pod, "--", ...command]);
 }
 
+/**
+ * An HTTP GET from inside a pod with busybox nc (Debian's static busybox wget crashes resolving even a literal
+ * address); the body, with the echo server's IPv4-mapped notation ([::ffff:10.244.1.2]) reduced to the address.
+ */
+function httpArgs(pod: string, host: string, port: number, path: string): string[] {
+    const request = `printf 'GET ${path} HTTP/1.0\\r\\n\\r\\n' | nc -w 5 ${host} ${port}`;
+    return ["--kubeconfig", lab.kubeconfig, "exec", pod, "--", "sh", "-c", request];
+}
+
+function httpBody(response: string): string {
+    const body = response
+        .split(/\r?\n\r?\n/)
+        .slice(1)
+        .join("\n\n")
+        .trim();
+    if (!/^HTTP\/1\.[01] 200 /.test(response)) throw new Error(`no 200 answer: ${response.slice(0, 200)}`);
+    return body.replace(/^\[::ffff:(.*)\]$/, "$1");
+}
+
+function httpFromPod(pod: string, host: string, port: number, path: string): string {
+    const result = spawnSync(kubectlPath, httpArgs(pod, host, port, path), { encoding: "utf8", timeout: 30_000 });
+    if (result.status !== 0) throw new Error(`GET http://${host}:${port}${path} from ${pod}: ${result.stderr}`);
+    return httpBody(result.stdout);
+}
+
+/** The same, not blocking the test's event loop (the drain runs meanwhile). */
+function httpFromPodAsync(pod: string, host: string, port: number, path: string): Promise<boolean> {
+    return new Promise((resolve) => {
+        const child = spawn(kubectlPath, httpArgs(pod, host, port, path), { stdio: ["ignore", "pipe", "ignore"] });
+        let out = "";
+        child.stdout.on("data", (chunk) => (out += chunk));
+        const timer = setTimeout(() => child.kill(), 30_000);
+        child.on("close", (status) => {
+            clearTimeout(timer);
+            try {
+                resolve(status === 0 && httpBody(out).length > 0);
+            } catch {
+                resolve(false);
+            }
+        });
+    });
+}
+
 const planned = () => lab.view.hosts.filter((host) => host.role === "master" || host.role === "worker");
 
 describe(`lab cluster of stack ${stack}`, { skip: unsupported }, () => {
     before(
         async () => {
-            if (fs.existsSync(files.state)) await labDown(stack, () => undefined);
-            lab = await labUp({ stack, say: (line) => process.stderr.write(`${line}\n`) });
+            // KUBEHA_LAB_REUSE=1 checks a lab already up (npm run lab -- up), as a developer iterating on checks does.
+            if (process.env.KUBEHA_LAB_REUSE === "1" && fs.existsSync(files.kubeconfig)) lab = labAttach(stack);
+            else {
+                if (fs.existsSync(files.state)) await labDown(stack, () => undefined);
+                lab = await labUp({ stack, say: (line) => process.stderr.write(`${line}\n`) });
+            }
             kubectlPath = path.join(fs.readFileSync(files.binDir, "utf8").trim(), "kubectl");
             for (const [phase, seconds] of Object.entries(lab.timings))
                 process.stdout.write(`# ${phase}: ${seconds} s\n`);
@@ -117,7 +164,8 @@ describe(`lab cluster of stack ${stack}`, { skip: unsupported }, () => {
         { timeout: 45 * 60_000 },
     );
     after(async () => {
-        if (process.env.KUBEHA_LAB_KEEP !== "1") await labDown(stack, () => undefined);
+        if (process.env.KUBEHA_LAB_KEEP !== "1" && process.env.KUBEHA_LAB_REUSE !== "1")
+            await labDown(stack, () => undefined);
     });
 
     test("every node Ready with containerd, named and addressed as planned", async () => {
@@ -180,8 +228,8 @@ describe(`lab cluster of stack ${stack}`, { skip: unsupported }, () => {
         const source = byName.get("echo-worker-1")!.status.podIP!;
         for (const target of ["echo-worker-2", "echo-master-1"]) {
             const address = byName.get(target)!.status.podIP!;
-            const seen = inPod("echo-worker-1", ["wget", "-qO-", "-T", "5", `http://${address}:8080/cgi-bin/ip`]);
-            assert.equal(seen.trim(), source, `${target} sees worker-1's pod address`);
+            const seen = httpFromPod("echo-worker-1", address, 8080, "/cgi-bin/ip");
+            assert.equal(seen, source, `${target} sees worker-1's pod address`);
         }
     });
 
@@ -212,7 +260,7 @@ describe(`lab cluster of stack ${stack}`, { skip: unsupported }, () => {
         const named = inPod("echo-worker-1", ["nslookup", `echo.default.svc.${domain}`]);
         assert.match(named, new RegExp(`Address:\\s+${echo.spec.clusterIP.replaceAll(".", "\\.")}`));
         await eventually("the ClusterIP answers from worker-1's pod", 60, () =>
-            inPod("echo-worker-1", ["wget", "-qO-", "-T", "5", `http://echo.default.svc.${domain}:8080/cgi-bin/ip`]),
+            httpFromPod("echo-worker-1", `echo.default.svc.${domain}`, 8080, "/cgi-bin/ip"),
         );
         const worker1 = planned().find((host) => host.name === "worker-1")!;
         const nodePort = echo.spec.ports[0].nodePort;
@@ -249,12 +297,7 @@ describe(`lab cluster of stack ${stack}`, { skip: unsupported }, () => {
 
     test("a pod cannot reach the metadata address; its node can (the pod firewall)", () => {
         const metadata = `http://${lab.view.metadataAddress}/`;
-        const fromPod = spawnSync(
-            kubectlPath,
-            ["--kubeconfig", lab.kubeconfig, "exec", "echo-worker-1", "--", "wget", "-qO-", "-T", "3", metadata],
-            { encoding: "utf8" },
-        );
-        assert.notEqual(fromPod.status, 0, "the pod's request fails");
+        assert.throws(() => httpFromPod("echo-worker-1", lab.view.metadataAddress, 80, "/"), "the pod's request fails");
         const [command, ...args] = machineCommand(stack, "worker-1", ["curl", "-sS", "-m", "5", metadata]);
         assert.match(execFileSync(command, args, { encoding: "utf8" }), /metadata/);
     });
@@ -310,23 +353,13 @@ describe(`lab cluster of stack ${stack}`, { skip: unsupported }, () => {
         const load = (async () => {
             while (draining) {
                 requests++;
-                const probe = spawnSync(
-                    kubectlPath,
-                    [
-                        "--kubeconfig",
-                        lab.kubeconfig,
-                        "exec",
-                        "echo-master-1",
-                        "--",
-                        "wget",
-                        "-qO-",
-                        "-T",
-                        "3",
-                        `http://web.default.svc.${domain}:8080/cgi-bin/ip`,
-                    ],
-                    { encoding: "utf8" },
+                const served = await httpFromPodAsync(
+                    "echo-master-1",
+                    `web.default.svc.${domain}`,
+                    8080,
+                    "/cgi-bin/ip",
                 );
-                if (probe.status !== 0) failures++;
+                if (!served) failures++;
                 await sleep(500);
             }
         })();
@@ -352,8 +385,8 @@ describe(`lab cluster of stack ${stack}`, { skip: unsupported }, () => {
     });
 
     test("a stopped worker goes NotReady within the grace period and its pods are recreated elsewhere", async () => {
-        const grace = controllerManagerSeconds("node-monitor-grace-period");
-        const toleration = controllerManagerSeconds("default-not-ready-toleration-seconds");
+        const grace = clusterFlagSeconds("controllerManager", "node-monitor-grace-period");
+        const toleration = clusterFlagSeconds("apiServer", "default-not-ready-toleration-seconds");
         const nodes = kubectlJson<{ items: Node[] }>(["get", "nodes"]).items.filter(
             (node) => node.metadata.name.startsWith("worker-") && ready(node),
         );
@@ -385,26 +418,29 @@ describe(`lab cluster of stack ${stack}`, { skip: unsupported }, () => {
     });
 });
 
-function initConfiguration(): {
+interface ClusterConfiguration {
     kind: string;
+    apiServer?: { extraArgs?: { name: string; value: string }[] };
     controllerManager?: { extraArgs?: { name: string; value: string }[] };
     networking?: { dnsDomain?: string };
-}[] {
+}
+
+function clusterConfiguration(): ClusterConfiguration {
     const text = fs.readFileSync(
         path.join(files.plan, "hosts/master-1/files/etc/kubernetes/kubeadm/init.yaml"),
         "utf8",
     );
-    return text.split(/^---$/m).map((part) => parseYaml(part));
+    const documents = text.split(/^---$/m).map((part) => parseYaml(part) as ClusterConfiguration);
+    return documents.find((document) => document?.kind === "ClusterConfiguration")!;
 }
 
 function clusterDomain(): string {
-    const cluster = initConfiguration().find((document) => document?.kind === "ClusterConfiguration");
-    return cluster?.networking?.dnsDomain ?? "cluster.local";
+    return clusterConfiguration().networking?.dnsDomain ?? "cluster.local";
 }
 
-function controllerManagerSeconds(flag: string): number {
-    const cluster = initConfiguration().find((document) => document?.kind === "ClusterConfiguration");
-    const value = cluster?.controllerManager?.extraArgs?.find((arg) => arg.name === flag)?.value;
+/** A control-plane flag the plan sets, in seconds ("50s" or "60"). */
+function clusterFlagSeconds(component: "apiServer" | "controllerManager", flag: string): number {
+    const value = clusterConfiguration()[component]?.extraArgs?.find((arg) => arg.name === flag)?.value;
     assert.ok(value, `the plan sets --${flag}`);
     return Number.parseInt(value, 10);
 }
