@@ -11,7 +11,7 @@ import { parse as parseYaml } from "yaml";
 import { Plan } from "../../plan/read";
 import { checkLabHost, labAttach, labDown, labFiles, LabUpResult, labUp } from "../../lab/lab";
 import { machineCommand, stopMachine } from "../../lab/machines";
-import { inRouter } from "../../lab/network";
+import { inRouter, labNetnsPath } from "../../lab/network";
 import { labTestImage } from "../../lab/mirrors";
 import { runRemote, SshConnection } from "../../lab/ssh";
 
@@ -163,6 +163,25 @@ describe(`lab cluster of stack ${stack}`, { skip: unsupported }, () => {
         },
         { timeout: 45 * 60_000 },
     );
+    test("lab down leaves nothing: machines, mounts, loop devices, cgroups, processes, namespace, state", async () => {
+        if (process.env.KUBEHA_LAB_KEEP === "1" || process.env.KUBEHA_LAB_REUSE === "1") return;
+        await labDown(stack, () => undefined);
+        assert.ok(!fs.existsSync(files.state), `${files.state} removed`);
+        assert.ok(!fs.existsSync(labNetnsPath(stack)), "the lab's network namespace removed");
+        const mounts = execFileSync("findmnt", ["-rn", "-o", "TARGET,SOURCE"], { encoding: "utf8" });
+        assert.doesNotMatch(mounts, /kubeha-lab/, "no mount of the lab left");
+        const loops = execFileSync("losetup", ["-a"], { encoding: "utf8" });
+        assert.doesNotMatch(loops, /kubeha-lab/, "no loop device of the lab left");
+        for (const hierarchy of fs.readdirSync("/sys/fs/cgroup")) {
+            assert.ok(
+                !fs.existsSync(path.join("/sys/fs/cgroup", hierarchy, "kubeha-lab", stack)),
+                `no ${hierarchy} cgroup`,
+            );
+        }
+        const processes = execFileSync("ps", ["-eo", "args"], { encoding: "utf8" });
+        assert.doesNotMatch(processes, new RegExp(`kh-${stack}-|kubeha-lab-${stack}`), "no process of the lab left");
+    });
+
     after(async () => {
         if (process.env.KUBEHA_LAB_KEEP !== "1" && process.env.KUBEHA_LAB_REUSE !== "1")
             await labDown(stack, () => undefined);
@@ -272,7 +291,8 @@ describe(`lab cluster of stack ${stack}`, { skip: unsupported }, () => {
             `http://${worker1.privateIp}:${nodePort}/cgi-bin/ip`,
         ]);
         const viaNodePort = execFileSync(command, args, { encoding: "utf8" });
-        assert.match(viaNodePort.trim(), /^\d+\.\d+\.\d+\.\d+$/, "the NodePort answers from outside the cluster");
+        const seen = viaNodePort.trim().replace(/^\[::ffff:(.*)\]$/, "$1");
+        assert.match(seen, /^\d+\.\d+\.\d+\.\d+$/, "the NodePort answers from outside the cluster");
     });
 
     test("kubelet serving certificates come through the plan's approver; kubectl logs and exec work", () => {
