@@ -273,7 +273,7 @@ function killPidFile(file: string): void {
     } catch {
         // Gone already.
     }
-    fs.rmSync(file);
+    fs.rmSync(file, { force: true }); // nginx removes its own pid file as it exits
 }
 
 /** Machines and their state, then the cluster's nodes as the API reports them. */

@@ -23,7 +23,7 @@ import * as fs from "node:fs";
 import * as path from "node:path";
 import { etcdVersion, kubernetesMinor, pauseImageTag, ubuntuRelease, addonImages } from "../../config/versions";
 import { labCacheDir } from "../paths";
-import { run } from "./run";
+import { run } from "../command";
 
 /** Binaries the content is made of (all from the toolchain's bin dir). */
 export const contentBinaries = {

@@ -10,7 +10,7 @@ import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import { ImageSpec, MirrorContent } from "./content";
-import { run } from "./run";
+import { run } from "../command";
 
 export interface RegistryTarget {
     /** Path of the lab's network namespace (`/run/netns/kubeha-lab-<lab>`). */

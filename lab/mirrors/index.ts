@@ -24,7 +24,7 @@ import { labTestImageRepository, labTestImageTag, MirrorContent } from "./conten
 import { loadImage as loadArchive, pushImages, RegistryTarget } from "./images";
 import { labAptKey, labPki, stopGpgAgent } from "./pki";
 import { labDocumentRoot } from "./repositories";
-import { run } from "./run";
+import { run } from "../command";
 import { dnsHostsFile, startDns, startNginx, startRegistry, stopServers } from "./servers";
 
 export { buildMirrorContent, missingBinaries } from "./content";

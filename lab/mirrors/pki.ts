@@ -9,7 +9,7 @@
 // Everything signed with the key is per lab: the Release files are signed when a lab starts, not cached.
 import * as fs from "node:fs";
 import * as path from "node:path";
-import { run } from "./run";
+import { run } from "../command";
 
 /** Days the lab's certificates are valid: a lab lives for hours, but a forgotten one should not break overnight. */
 const validityDays = "90";

@@ -7,7 +7,7 @@ import * as fs from "node:fs";
 import * as path from "node:path";
 import { MirrorContent } from "./content";
 import { AptKey, signRelease } from "./pki";
-import { run } from "./run";
+import { run } from "../command";
 
 export function labDocumentRoot(content: MirrorContent, key: AptKey, dir: string): string {
     fs.rmSync(dir, { recursive: true, force: true });

@@ -10,7 +10,7 @@ import { spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import * as fs from "node:fs";
 import * as path from "node:path";
-import { run } from "./run";
+import { run } from "../command";
 
 export interface ServerDirs {
     /** Path of the network namespace (`/run/netns/kubeha-lab-<lab>`). */

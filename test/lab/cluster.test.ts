@@ -163,25 +163,6 @@ describe(`lab cluster of stack ${stack}`, { skip: unsupported }, () => {
         },
         { timeout: 45 * 60_000 },
     );
-    test("lab down leaves nothing: machines, mounts, loop devices, cgroups, processes, namespace, state", async () => {
-        if (process.env.KUBEHA_LAB_KEEP === "1" || process.env.KUBEHA_LAB_REUSE === "1") return;
-        await labDown(stack, () => undefined);
-        assert.ok(!fs.existsSync(files.state), `${files.state} removed`);
-        assert.ok(!fs.existsSync(labNetnsPath(stack)), "the lab's network namespace removed");
-        const mounts = execFileSync("findmnt", ["-rn", "-o", "TARGET,SOURCE"], { encoding: "utf8" });
-        assert.doesNotMatch(mounts, /kubeha-lab/, "no mount of the lab left");
-        const loops = execFileSync("losetup", ["-a"], { encoding: "utf8" });
-        assert.doesNotMatch(loops, /kubeha-lab/, "no loop device of the lab left");
-        for (const hierarchy of fs.readdirSync("/sys/fs/cgroup")) {
-            assert.ok(
-                !fs.existsSync(path.join("/sys/fs/cgroup", hierarchy, "kubeha-lab", stack)),
-                `no ${hierarchy} cgroup`,
-            );
-        }
-        const processes = execFileSync("ps", ["-eo", "args"], { encoding: "utf8" });
-        assert.doesNotMatch(processes, new RegExp(`kh-${stack}-|kubeha-lab-${stack}`), "no process of the lab left");
-    });
-
     after(async () => {
         if (process.env.KUBEHA_LAB_KEEP !== "1" && process.env.KUBEHA_LAB_REUSE !== "1")
             await labDown(stack, () => undefined);
@@ -435,6 +416,25 @@ describe(`lab cluster of stack ${stack}`, { skip: unsupported }, () => {
             `# ${victim} stopped: NotReady after ${notReadyAfter} s, its pod recreated after ${recreatedAfter} s\n`,
         );
         assert.ok(notReadyAfter <= grace + 15, `NotReady after ${notReadyAfter} s, the grace period is ${grace} s`);
+    });
+
+    test("lab down leaves nothing: machines, mounts, loop devices, cgroups, processes, namespace, state", async () => {
+        if (process.env.KUBEHA_LAB_KEEP === "1" || process.env.KUBEHA_LAB_REUSE === "1") return;
+        await labDown(stack, () => undefined);
+        assert.ok(!fs.existsSync(files.state), `${files.state} removed`);
+        assert.ok(!fs.existsSync(labNetnsPath(stack)), "the lab's network namespace removed");
+        const mounts = execFileSync("findmnt", ["-rn", "-o", "TARGET,SOURCE"], { encoding: "utf8" });
+        assert.doesNotMatch(mounts, /kubeha-lab/, "no mount of the lab left");
+        const loops = execFileSync("losetup", ["-a"], { encoding: "utf8" });
+        assert.doesNotMatch(loops, /kubeha-lab/, "no loop device of the lab left");
+        for (const hierarchy of fs.readdirSync("/sys/fs/cgroup")) {
+            assert.ok(
+                !fs.existsSync(path.join("/sys/fs/cgroup", hierarchy, "kubeha-lab", stack)),
+                `no ${hierarchy} cgroup`,
+            );
+        }
+        const processes = execFileSync("ps", ["-eo", "args"], { encoding: "utf8" });
+        assert.doesNotMatch(processes, new RegExp(`kh-${stack}-|kubeha-lab-${stack}`), "no process of the lab left");
     });
 });
 
