@@ -8,6 +8,7 @@ import * as path from "node:path";
 import { parse as parseYaml } from "yaml";
 import { Plan } from "../plan/read";
 import type { LabDataDisk } from "./machines";
+import { labServices } from "./paths";
 
 export interface LabHost {
     readonly name: string;
@@ -23,7 +24,8 @@ export interface LabCloudView {
     readonly vpcCidr: string;
     readonly privateDomain: string;
     readonly bastionPublicIp: string;
-    readonly api: { readonly address: string; readonly port: number };
+    /** The API load balancer: its address, and the name clients use when the cloud gives it one (AWS's NLB). */
+    readonly api: { readonly address: string; readonly name?: string; readonly port: number };
     /** The user the cloud image lets in, and the key the cloud installs for it. */
     readonly sshUser: string;
     readonly sshPublicKey: string;
@@ -71,7 +73,9 @@ export function readLabCloudView(plan: Plan): LabCloudView {
         vpcCidr: String(vpc.inputs.cidrBlock),
         privateDomain: String(zone.inputs[cloud.zoneName]).replace(/\.$/, ""),
         bastionPublicIp: String(plan.outputs.bastionAddress),
-        api: { address: api.hostname, port: Number(api.port || 443) },
+        api: /^\d+\.\d+\.\d+\.\d+$/.test(api.hostname)
+            ? { address: api.hostname, port: Number(api.port || 443) }
+            : { address: labServices.apiLoadBalancer, name: api.hostname, port: Number(api.port || 443) },
         sshUser: connection.user,
         sshPublicKey: publicKeyOf(connection.privateKey),
         metadataAddress: cloud.metadataAddress,

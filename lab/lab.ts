@@ -132,10 +132,10 @@ export async function labUp(options: LabUpOptions): Promise<LabUpResult> {
         lab: stack,
         addresses: [`${gateway.address}/${gateway.prefix}`, `${view.metadataAddress}/32`, `${view.api.address}/32`],
     });
-    setDnsRecords(
-        files.mirrors,
-        Object.fromEntries(view.hosts.map((host) => [`${host.name}.${view.privateDomain}`, host.privateIp])),
-    );
+    setDnsRecords(files.mirrors, {
+        ...Object.fromEntries(view.hosts.map((host) => [`${host.name}.${view.privateDomain}`, host.privateIp])),
+        ...(view.api.name ? { [view.api.name]: view.api.address } : {}),
+    });
     const caCertificate = fs.readFileSync(mirrors.caCertificate, "utf8");
     const machineFiles = labMachineFiles({ aptKey: fs.readFileSync(mirrors.aptKeyFile, "utf8") });
     for (const host of view.hosts) {
@@ -166,7 +166,7 @@ export async function labUp(options: LabUpOptions): Promise<LabUpResult> {
     const bootstrap = await runBootstrap({
         planDir: files.plan,
         logDir: path.join(files.logs, "steps"),
-        wrap: (argv) => inRouter(stack, argv),
+        wrap: (argv) => onOperatorMachine(stack, argv),
         kubectl: path.join(binDir, "kubectl"),
         progress: say,
     });
@@ -177,6 +177,28 @@ export async function labUp(options: LabUpOptions): Promise<LabUpResult> {
     startForwarder(stack, loadBalancer, port, files.run);
     fs.writeFileSync(files.kubeconfig, labKubeconfig(plan.file("kubeconfig"), port), { mode: 0o600 });
     return { kubeconfig: files.kubeconfig, view, bootstrap, timings };
+}
+
+/**
+ * The lab's operator machine, where `pulumi up` would run: inside the lab's network, resolving names with the lab's
+ * DNS (the load balancer's name on AWS) in a mount namespace of its own, so this machine's resolver is never asked.
+ */
+export function onOperatorMachine(stack: string, argv: readonly string[]): string[] {
+    const resolvConf = path.join(labFiles(stack).run, "resolv.conf");
+    if (!fs.existsSync(resolvConf)) fs.writeFileSync(resolvConf, `nameserver ${labServices.dns}\n`);
+    const bindResolver = 'mount --bind "$0" /etc/resolv.conf && exec "$@"';
+    return inRouter(stack, [
+        "unshare",
+        "--mount",
+        "--propagation",
+        "private",
+        "--",
+        "sh",
+        "-c",
+        bindResolver,
+        resolvConf,
+        ...argv,
+    ]);
 }
 
 /** A lab another process brought up, for its checks (the bootstrap's report and up's timings are not kept). */
@@ -234,7 +256,8 @@ function warnInotifyBudget(view: LabCloudView, say: (line: string) => void): voi
  */
 function keepKubeProxyOffHostConntrack(stack: string, kubectl: string, kubeconfig: string): void {
     const run = (args: string[], input?: string) => {
-        const [command, ...rest] = inRouter(stack, [kubectl, "--kubeconfig", kubeconfig, "-n", "kube-system", ...args]);
+        const argv = [kubectl, "--kubeconfig", kubeconfig, "-n", "kube-system", ...args];
+        const [command, ...rest] = onOperatorMachine(stack, argv);
         const result = spawnSync(command, rest, { encoding: "utf8", input, timeout: 60_000 });
         if (result.status !== 0) throw new Error(`lab: kubectl ${args.join(" ")}: ${result.stderr}`);
         return result.stdout;

@@ -42,6 +42,8 @@ export const labServices = {
     mirror: "192.0.2.10",
     registry: "192.0.2.11",
     dns: "192.0.2.53",
+    /** The API load balancer's address where the cloud gives it a name only (AWS's NLB): the lab's DNS maps it here. */
+    apiLoadBalancer: "192.0.2.20",
 } as const;
 
 /** Names the lab's mirrors answer to, resolved by the lab's DNS and in the machines' certificates. */
