@@ -104,8 +104,8 @@ export async function labUp(options: LabUpOptions): Promise<LabUpResult> {
 
     for (const dir of [files.state, files.run, files.logs]) fs.mkdirSync(dir, { recursive: true, mode: 0o700 });
     fs.writeFileSync(files.binDir, `${binDir}\n`);
-    createLabNetwork({ lab: stack, addresses: [`${labServices.mirror}/24`, `${labServices.registry}/24`] });
-    createLabNetwork({ lab: stack, addresses: [`${labServices.dns}/24`] });
+    const services = [labServices.mirror, labServices.registry, labServices.dns];
+    createLabNetwork({ lab: stack, addresses: services.map((address) => `${address}/24`) });
     const mirrors = await startMirrors({
         lab: stack,
         netns: labNetnsPath(stack),

@@ -39,6 +39,11 @@ function kubectl(args: readonly string[], input?: string): string {
     return result.stdout;
 }
 
+/** Creates or updates one object (a plain object, sent as JSON). */
+function apply(object: Record<string, unknown>): void {
+    kubectl(["apply", "-f", "-"], JSON.stringify(object));
+}
+
 function kubectlJson<T>(args: readonly string[]): T {
     return JSON.parse(kubectl([...args, "-o", "json"])) as T;
 }
@@ -86,8 +91,8 @@ function pods(namespace: string, selector?: string): Pod[] {
 }
 
 /** A pod of the lab's test image on one node: busybox httpd answering /cgi-bin/ip with the caller's address. */
-function echoPod(name: string, node: string, labels: Record<string, string> = {}): string {
-    return JSON.stringify({
+function echoPod(name: string, node: string, labels: Record<string, string> = {}): Record<string, unknown> {
+    return {
         apiVersion: "v1",
         kind: "Pod",
         metadata: { name, labels: { app: "echo", ...labels } },
@@ -96,7 +101,7 @@ function echoPod(name: string, node: string, labels: Record<string, string> = {}
             tolerations: [{ operator: "Exists" }],
             containers: [{ name: "echo", image: labTestImage(files.mirrors), ports: [{ containerPort: 8080 }] }],
         },
-    });
+    };
 }
 
 function inPod(pod: string, command: string[]): string {
@@ -218,7 +223,7 @@ describe(`lab cluster of stack ${stack}`, { skip: unsupported }, () => {
             ["echo-worker-2", "worker-2"],
             ["echo-master-1", "master-1"],
         ];
-        for (const [name, node] of pairs) kubectl(["apply", "-f", "-"], echoPod(name, node));
+        for (const [name, node] of pairs) apply(echoPod(name, node));
         const byName = await eventually("echo pods Running", 180, () => {
             const found = pods("default", "app=echo");
             return pairs.every(([name]) => found.some((pod) => pod.metadata.name === name && running(pod)))
@@ -235,19 +240,16 @@ describe(`lab cluster of stack ${stack}`, { skip: unsupported }, () => {
 
     test("CoreDNS answers kubernetes.default and a Service's name; kube-proxy carries a ClusterIP and a NodePort", async () => {
         const domain = clusterDomain();
-        kubectl(
-            ["apply", "-f", "-"],
-            JSON.stringify({
-                apiVersion: "v1",
-                kind: "Service",
-                metadata: { name: "echo" },
-                spec: {
-                    type: "NodePort",
-                    selector: { app: "echo", serves: "yes" },
-                    ports: [{ port: 8080, targetPort: 8080 }],
-                },
-            }),
-        );
+        apply({
+            apiVersion: "v1",
+            kind: "Service",
+            metadata: { name: "echo" },
+            spec: {
+                type: "NodePort",
+                selector: { app: "echo", serves: "yes" },
+                ports: [{ port: 8080, targetPort: 8080 }],
+            },
+        });
         kubectl(["label", "pod", "echo-worker-2", "echo-master-1", "serves=yes", "--overwrite"]);
         const kubernetes = inPod("echo-worker-1", ["nslookup", `kubernetes.default.svc.${domain}`]);
         const serviceIp = kubectl(["get", "service", "kubernetes", "-o", "jsonpath={.spec.clusterIP}"]);
@@ -305,45 +307,39 @@ describe(`lab cluster of stack ${stack}`, { skip: unsupported }, () => {
 
     test("draining a worker with the program's removal script honours a PodDisruptionBudget; the Deployment keeps serving", async () => {
         const domain = clusterDomain();
-        kubectl(
-            ["apply", "-f", "-"],
-            JSON.stringify({
-                apiVersion: "apps/v1",
-                kind: "Deployment",
-                metadata: { name: "web" },
-                spec: {
-                    replicas: 2,
-                    selector: { matchLabels: { app: "web" } },
-                    template: {
-                        metadata: { labels: { app: "web" } },
-                        spec: {
-                            affinity: {
-                                podAntiAffinity: {
-                                    requiredDuringSchedulingIgnoredDuringExecution: [
-                                        {
-                                            labelSelector: { matchLabels: { app: "web" } },
-                                            topologyKey: "kubernetes.io/hostname",
-                                        },
-                                    ],
-                                },
+        apply({
+            apiVersion: "apps/v1",
+            kind: "Deployment",
+            metadata: { name: "web" },
+            spec: {
+                replicas: 2,
+                selector: { matchLabels: { app: "web" } },
+                template: {
+                    metadata: { labels: { app: "web" } },
+                    spec: {
+                        affinity: {
+                            podAntiAffinity: {
+                                requiredDuringSchedulingIgnoredDuringExecution: [
+                                    {
+                                        labelSelector: { matchLabels: { app: "web" } },
+                                        topologyKey: "kubernetes.io/hostname",
+                                    },
+                                ],
                             },
-                            containers: [
-                                { name: "web", image: labTestImage(files.mirrors), ports: [{ containerPort: 8080 }] },
-                            ],
                         },
+                        containers: [
+                            { name: "web", image: labTestImage(files.mirrors), ports: [{ containerPort: 8080 }] },
+                        ],
                     },
                 },
-            }),
-        );
-        kubectl(
-            ["apply", "-f", "-"],
-            JSON.stringify({
-                apiVersion: "policy/v1",
-                kind: "PodDisruptionBudget",
-                metadata: { name: "web" },
-                spec: { minAvailable: 1, selector: { matchLabels: { app: "web" } } },
-            }),
-        );
+            },
+        });
+        apply({
+            apiVersion: "policy/v1",
+            kind: "PodDisruptionBudget",
+            metadata: { name: "web" },
+            spec: { minAvailable: 1, selector: { matchLabels: { app: "web" } } },
+        });
         kubectl(["expose", "deployment", "web", "--port", "8080"]);
         kubectl(["rollout", "status", "deployment/web", "--timeout", "180s"]);
         const victim = pods("default", "app=web")[0].spec.nodeName!;
