@@ -25,13 +25,15 @@ export class PreparedHosts extends pulumi.ComponentResource {
         const installed: Record<string, pulumi.Resource[]> = {};
         for (const host of args.hosts) {
             const common = { ssh: args.ssh, parent: this, deletedWith: host.instance };
-            // Polled from the bastion, with back-off. The address goes in the command line, not the
-            // environment: the bastion's sshd accepts no KUBEHA_* variables (it gets no boot preparation).
+            // Polled from the bastion, with back-off. The address and the pinned host key go in the command
+            // line, not the environment: the bastion's sshd accepts no KUBEHA_* variables (it gets no boot
+            // preparation). Both are checked plain values (an address, a key's type and base64).
+            const hostKey = args.ssh.hostKeys[host.name].apply(pinnedHostKey);
             const reachable = new command.remote.Command(
                 `${host.name}-${steps.ssh.name}`,
                 {
                     connection: bastionConnection(args.ssh),
-                    create: `KUBEHA_HOST=${host.privateIp} bash -s`,
+                    create: pulumi.interpolate`KUBEHA_HOST=${host.privateIp} KUBEHA_HOST_KEY='${hostKey}' bash -s`,
                     stdin: scriptText(steps.ssh.script),
                     triggers: [host.instance.id],
                     addPreviousOutputInEnv: false,
@@ -48,4 +50,12 @@ export class PreparedHosts extends pulumi.ComponentResource {
         this.installed = installed;
         this.registerOutputs({});
     }
+}
+
+/** `<type> <base64>` of an OpenSSH public key line, refused if it is anything else (it goes into a command line). */
+export function pinnedHostKey(publicKey: string): string {
+    const [type, blob] = publicKey.trim().split(/\s+/);
+    if (!/^[a-z0-9-]+$/.test(type ?? "") || !/^[A-Za-z0-9+/]+=*$/.test(blob ?? ""))
+        throw new Error(`not an OpenSSH public key: ${JSON.stringify(publicKey.slice(0, 40))}`);
+    return `${type} ${blob}`;
 }

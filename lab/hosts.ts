@@ -90,7 +90,7 @@ function roleOf(name: string): LabHost["role"] {
 }
 
 /** `KUBEHA_DATA_DISKS=etcd:20:/var/lib/etcd containerd:50:/var/lib/containerd` in the boot's runcmd. */
-function dataDisksOf(userData: string): LabDataDisk[] {
+export function dataDisksOf(userData: string): LabDataDisk[] {
     const document = parseYaml(userData) as { runcmd?: string[][] };
     const argument = (document.runcmd ?? []).flat().find((arg) => arg.startsWith("KUBEHA_DATA_DISKS="));
     if (!argument) return [];
@@ -113,7 +113,7 @@ function firstRemoteConnection(plan: Plan): { user: string; privateKey: string }
 }
 
 /** The OpenSSH public key of a private key (PEM or OpenSSH format), by ssh-keygen. */
-function publicKeyOf(privateKey: string): string {
+export function publicKeyOf(privateKey: string): string {
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), "kubeha-lab-key-"));
     try {
         const file = path.join(dir, "key");

@@ -14,7 +14,7 @@ import { forcedDifferences } from "./forced-differences";
 import { LabCloudView, readLabCloudView } from "./hosts";
 import { labMachineFiles } from "./machine-files";
 import { machineRunning, removeMachine, startMachine } from "./machines";
-import { buildMirrorContent, labStackMirrors, setDnsRecords, startMirrors, stopMirrors } from "./mirrors";
+import { buildMirrorContent, LabMirrors, labStackMirrors, setDnsRecords, startMirrors, stopMirrors } from "./mirrors";
 import {
     createLabNetwork,
     destroyLabNetwork,
@@ -81,20 +81,25 @@ export function toolchainBinDir(): string {
     return out.trim().split("\n").pop()!;
 }
 
-export async function labUp(options: LabUpOptions): Promise<LabUpResult> {
-    const { stack, say } = options;
+/** What a lab stands on before any machine: the toolchain, base image and mirror content, its network and mirrors. */
+export interface LabFoundation {
+    readonly binDir: string;
+    readonly mirrors: LabMirrors;
+}
+
+/**
+ * Builds (or reuses) what every lab needs and starts the lab's network and mirrors: the part `lab up` and the lab
+ * cloud (test:up) share. `phase` is told when each part is done.
+ */
+export async function labFoundation(
+    stack: string,
+    say: (line: string) => void,
+    phase: (name: string) => void = () => {},
+): Promise<LabFoundation> {
     checkLabHost();
     const files = labFiles(stack);
     if (fs.existsSync(files.state))
         throw new Error(`lab ${stack} exists already (${files.state}): npm run lab -- down --stack ${stack} first`);
-    const timings: Record<string, number> = {};
-    let mark = Date.now();
-    const phase = (name: string) => {
-        timings[name] = Math.round((Date.now() - mark) / 100) / 10;
-        mark = Date.now();
-        say(`lab: ${name} in ${timings[name]} s`);
-    };
-
     const binDir = toolchainBinDir();
     phase("toolchain");
     ensureBaseImage();
@@ -115,6 +120,20 @@ export async function labUp(options: LabUpOptions): Promise<LabUpResult> {
         log: say,
     });
     phase("mirrors");
+    return { binDir, mirrors };
+}
+
+export async function labUp(options: LabUpOptions): Promise<LabUpResult> {
+    const { stack, say } = options;
+    const files = labFiles(stack);
+    const timings: Record<string, number> = {};
+    let mark = Date.now();
+    const phase = (name: string) => {
+        timings[name] = Math.round((Date.now() - mark) / 100) / 10;
+        mark = Date.now();
+        say(`lab: ${name} in ${timings[name]} s`);
+    };
+    const { binDir, mirrors } = await labFoundation(stack, say, phase);
 
     const changes = labStackChanges(stack, labStackMirrors(mirrors), options.workers);
     say(`lab: the lab's stack differs from Pulumi.${stack}.yaml in:`);

@@ -19,6 +19,8 @@ export interface LabDataDisk {
     readonly purpose: string;
     readonly sizeGb: number;
     readonly mountPoint: string;
+    /** The image file when the disk lives apart from the machine (a cloud disk that outlives it); default data/. */
+    readonly image?: string;
 }
 
 export interface MachineSpec {
@@ -159,7 +161,7 @@ export function startMachine(spec: MachineSpec, lower = baseRootfs()): number {
     for (const sub of ["upper", "work", "root", "data"]) mkdirSync(join(dir, sub), { recursive: true });
     if (fresh) prepareMachine(spec);
     const disks = (spec.dataDisks ?? []).map((disk) => {
-        const image = join(dir, "data", `${disk.purpose}.img`);
+        const image = disk.image ?? join(dir, "data", `${disk.purpose}.img`);
         // Formatted once, as the boot formats an empty disk; a restarted machine keeps its data, like a cloud disk.
         if (!existsSync(image)) {
             mustRun(["truncate", "-s", `${disk.sizeGb}G`, image]);

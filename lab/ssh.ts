@@ -52,6 +52,9 @@ export interface RemoteResult {
     readonly status?: number;
     /** Why the step failed before (or instead of) the command's own exit status: dial, host key, environment. */
     readonly failure?: string;
+    /** What the command printed (empty when it never ran). */
+    readonly stdout: string;
+    readonly stderr: string;
 }
 
 /** The provider's defaults (pulumi-command connection.go): user root, port 22, 10 dials of 15 s. */
@@ -67,9 +70,10 @@ export async function runRemote(run: RemoteRun): Promise<RemoteResult> {
         if (names.length > 0 && run.checkEnvironment !== false) {
             const probe = `for n in ${names.join(" ")}; do printenv "$n" >/dev/null || echo "$n"; done`;
             const checked = await dialAndRun(run, config, dir, probe, undefined, "environment check");
-            if (checked.failure !== undefined) return checked;
+            if (checked.failure !== undefined) return { failure: checked.failure, stdout: "", stderr: "" };
             if (checked.status !== 0) {
-                return { failure: `the environment check exited with ${checked.status}: ${checked.stderr.trim()}` };
+                const failure = `the environment check exited with ${checked.status}: ${checked.stderr.trim()}`;
+                return { failure, stdout: "", stderr: "" };
             }
             const missing = checked.stdout.split("\n").filter((name) => names.includes(name));
             if (missing.length > 0) {
@@ -77,11 +81,13 @@ export async function runRemote(run: RemoteRun): Promise<RemoteResult> {
                     failure:
                         `${run.connection.host}'s sshd did not accept the environment variable(s) ${missing.join(", ")} ` +
                         "(AcceptEnv): the real provider fails this step (could not set environment variable)",
+                    stdout: "",
+                    stderr: "",
                 };
             }
         }
         const result = await dialAndRun(run, config, dir, run.command, run.stdin ?? "", "step", run.log);
-        return { status: result.status, failure: result.failure };
+        return { status: result.status, failure: result.failure, stdout: result.stdout, stderr: result.stderr };
     } finally {
         fs.rmSync(dir, { recursive: true, force: true });
     }

@@ -114,6 +114,10 @@ export const steps = {
         variables: {
             KUBEHA_HOST: { description: "the host's private address" },
             KUBEHA_PORT: { description: "the port to wait for", default: "22" },
+            KUBEHA_HOST_KEY: {
+                description: "the host key the program pinned (`<type> <base64>`): a different one fails the step",
+                default: "",
+            },
             ...timeout(900, "the host's start"),
         },
         secret: false,

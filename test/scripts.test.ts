@@ -5,6 +5,7 @@ import assert from "node:assert/strict";
 import { spawn, spawnSync } from "node:child_process";
 import * as fs from "node:fs";
 import * as net from "node:net";
+import * as os from "node:os";
 import * as path from "node:path";
 import { after, afterEach, before, beforeEach, describe, test } from "node:test";
 import { hostBoot } from "../render/cloud-init";
@@ -114,6 +115,67 @@ describe("wait-for-ssh.sh against ports on loopback", () => {
         );
         assert.match(run.stderr, /look at: the instance's state/);
         assertWithin(run.seconds, 6);
+    });
+});
+
+describe("wait-for-ssh.sh against a real sshd: the pinned host key", () => {
+    let dir: string;
+    let sshd: ReturnType<typeof spawn>;
+    let port: number;
+    const publicKey = (file: string) => fs.readFileSync(`${file}.pub`, "utf8").split(" ").slice(0, 2).join(" ");
+    const keygen = (file: string) =>
+        assert.equal(spawnSync("ssh-keygen", ["-q", "-t", "ed25519", "-N", "", "-f", file]).status, 0);
+
+    before(async () => {
+        dir = fs.mkdtempSync(path.join(os.tmpdir(), "kubeha-wait-ssh-"));
+        keygen(path.join(dir, "host"));
+        keygen(path.join(dir, "other"));
+        port = await new Promise<number>((resolve) => {
+            const probe = net.createServer().listen(0, "127.0.0.1", () => {
+                const { port: free } = probe.address() as net.AddressInfo;
+                probe.close(() => resolve(free));
+            });
+        });
+        fs.mkdirSync("/run/sshd", { recursive: true });
+        const options = ["-D", "-e", "-f", "/dev/null", "-h", path.join(dir, "host"), "-p", String(port)];
+        sshd = spawn("/usr/sbin/sshd", [...options, "-o", "ListenAddress=127.0.0.1", "-o", "PidFile=none"]);
+    });
+
+    after(() => {
+        sshd.kill();
+        fs.rmSync(dir, { recursive: true, force: true });
+    });
+
+    const run = (hostKey: string) =>
+        spawnSync("bash", [path.join(scriptsDir, steps.ssh.script)], {
+            encoding: "utf8",
+            env: {
+                PATH: process.env.PATH,
+                KUBEHA_HOST: "127.0.0.1",
+                KUBEHA_PORT: String(port),
+                KUBEHA_TIMEOUT: "30",
+                KUBEHA_HOST_KEY: hostKey,
+            },
+        });
+
+    test("the pinned key: passes and says so", () => {
+        const result = run(publicKey(path.join(dir, "host")));
+        assert.equal(result.status, 0, result.stderr);
+        assert.match(result.stdout, /127\.0\.0\.1 presents the pinned ssh-ed25519 host key/);
+    });
+
+    test("another key: fails as a host key mismatch, naming both keys", () => {
+        const other = publicKey(path.join(dir, "other"));
+        const result = run(other);
+        assert.equal(result.status, 1);
+        assert.match(result.stderr, /FAILED: host key mismatch: 127\.0\.0\.1 presents/);
+        assert.ok(result.stderr.includes(publicKey(path.join(dir, "host"))) && result.stderr.includes(other));
+    });
+
+    test("a key that is not '<type> <base64>' is refused before any dial", () => {
+        const result = run("ssh-ed25519 AAAA'; rm -rf /");
+        assert.equal(result.status, 1);
+        assert.match(result.stderr, /KUBEHA_HOST_KEY must be/);
     });
 });
 

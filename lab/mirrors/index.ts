@@ -225,7 +225,7 @@ export function labTestImage(state: string): string {
 }
 
 /** Adds name → address records to the lab's DNS (CoreDNS's hosts plugin re-reads its file within seconds). */
-export function setDnsRecords(state: string, records: Record<string, string>): void {
+export function setDnsRecords(state: string, records: Record<string, string>, removed: readonly string[] = []): void {
     const file = dnsHostsFile(state);
     const current = new Map<string, string>();
     for (const line of fs.readFileSync(file, "utf8").split("\n").filter(Boolean)) {
@@ -233,6 +233,7 @@ export function setDnsRecords(state: string, records: Record<string, string>): v
         current.set(name, address);
     }
     for (const [name, address] of Object.entries(records)) current.set(name, address);
+    for (const name of removed) current.delete(name);
     const lines = [...current].map(([name, address]) => `${address} ${name}`);
     fs.writeFileSync(`${file}.new`, `${lines.join("\n")}\n`);
     fs.renameSync(`${file}.new`, file);

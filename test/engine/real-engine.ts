@@ -15,6 +15,7 @@ import * as pulumi from "@pulumi/pulumi";
 import { EngineEvent, LocalWorkspace, OpType, PulumiCommand, Stack } from "@pulumi/pulumi/automation";
 import type { PlannedResource } from "../../plan/run";
 import { defaultKubernetesVersion, KubernetesMinor, supportedKubernetesMinors } from "../../config/versions";
+import { choosePlugins, toolchainBin } from "./plugins";
 
 const repo = path.resolve(__dirname, "..", "..");
 const passphrase = "kubeha-engine-test";
@@ -55,30 +56,6 @@ async function program(): Promise<Record<string, unknown>> {
 
 function proved(line: string): void {
     process.stdout.write(`proved: ${line}\n`);
-}
-
-function toolchainBin(): string {
-    const printed = execFileSync("npm", ["run", "-s", "toolchain"], {
-        cwd: repo,
-        encoding: "utf8",
-        stdio: ["ignore", "pipe", "inherit"],
-    });
-    return printed.trim().split("\n").pop()!;
-}
-
-/** Provider packages the program uses, with the plugin version each SDK requests. */
-function providerPackages(): { name: string; version: string }[] {
-    const scope = path.join(repo, "node_modules", "@pulumi");
-    return fs
-        .readdirSync(scope)
-        .map(
-            (dir) =>
-                JSON.parse(fs.readFileSync(path.join(scope, dir, "package.json"), "utf8")) as {
-                    pulumi?: { resource?: boolean; name: string; version: string };
-                },
-        )
-        .filter((manifest) => manifest.pulumi?.resource)
-        .map((manifest) => ({ name: manifest.pulumi!.name, version: manifest.pulumi!.version }));
 }
 
 /** The offline plan of a stack, from plan/cli.ts as a user runs it. */
@@ -191,17 +168,7 @@ describe("the real Pulumi engine on a file backend", { timeout: 60 * 60_000 }, (
         for (const file of fs.readdirSync(repo).filter((name) => /^Pulumi(\..+)?\.yaml$/.test(name))) {
             fs.copyFileSync(path.join(repo, file), path.join(workDir, file));
         }
-        const real: string[] = [];
-        const standIns: string[] = [];
-        for (const { name, version } of providerPackages()) {
-            const plugin = `pulumi-resource-${name}`;
-            if (fs.existsSync(path.join(binDir, plugin))) {
-                real.push(`${name} ${version}`);
-            } else {
-                fs.symlinkSync(path.join(__dirname, "pulumi-resource-stand-in"), path.join(pluginDir, plugin));
-                standIns.push(`${name} ${version}`);
-            }
-        }
+        const { real, standIns } = choosePlugins(binDir, pluginDir, path.join(scratch, "pulumi-home"));
         const pulumiCommand = await PulumiCommand.get({ root: path.dirname(binDir), skipVersionCheck: false });
         workspace = await LocalWorkspace.create({
             workDir,
@@ -218,7 +185,7 @@ describe("the real Pulumi engine on a file backend", { timeout: 60 * 60_000 }, (
         });
         process.stdout.write(
             `engine: pulumi ${pulumiCommand.version?.toString()} from ${binDir}; ` +
-                `provider plugins built from source: ${real.join(", ") || "none"}; ` +
+                `real provider plugins: ${real.join(", ") || "none"}; ` +
                 `stand-ins answering like the plan's mocks: ${standIns.join(", ")}\n`,
         );
     });

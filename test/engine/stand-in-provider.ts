@@ -1,11 +1,16 @@
 // A provider plugin of the project's own, for a package whose real plugin cannot be built here (test code, never
 // shipped). It serves Pulumi's provider protocol through @pulumi/pulumi's own provider host, under the package's name
 // and the plugin version its installed SDK requests, and answers with the offline plan's mocks (plan/mocks.ts), so the
-// real engine runs the real program against the cloud the plan describes.
+// real engine runs the real program against the cloud the plan describes. The command package does the real work
+// (command-stand-in.ts). With KUBEHA_LAB_CLOUD (a socket) set, the clouds' stand-ins also tell the lab cloud
+// (lab/cloud.ts) what they create, update and delete, and the lab does what the cloud would: machines boot.
 // Usage: pulumi-resource-<package> (a link to ./pulumi-resource-stand-in), started by the engine.
 import * as grpc from "@grpc/grpc-js";
 import * as provider from "@pulumi/pulumi/provider";
+import { CloudEvent, tellLabCloud } from "../../lab/cloud";
 import { invokeAnswer, MockContext, providerAnswer } from "../../plan/mocks";
+import { revealed } from "../../plan/secret-outputs";
+import { commandStandIn, urnName, urnType } from "./command-stand-in";
 
 /** How each stood-in package behaves beyond the mocks' answers. */
 interface Behaviour {
@@ -20,18 +25,17 @@ const behaviours: Record<string, Behaviour> = {
     alicloud: { replaceOnAnyChange: false, previewOnly: false },
     tls: { replaceOnAnyChange: true, previewOnly: false },
     random: { replaceOnAnyChange: true, previewOnly: false },
-    command: { replaceOnAnyChange: false, previewOnly: true },
     kubernetes: { replaceOnAnyChange: false, previewOnly: true },
 };
 
 type State = Record<string, unknown>;
 
 function standIn(pkg: string): provider.Provider {
+    if (pkg === "command") return commandStandIn(sdkPluginVersion(pkg));
     const behaviour = behaviours[pkg];
     if (!behaviour)
         throw new Error(`no stand-in for the ${pkg} provider: one of ${Object.keys(behaviours).join(", ")}`);
-    // eslint-disable-next-line @typescript-eslint/no-require-imports
-    const version = (require(`@pulumi/${pkg}/package.json`) as { pulumi: { version: string } }).pulumi.version;
+    const version = sdkPluginVersion(pkg);
     const context: { region: string } = { region: "unconfigured-region" };
     onConfigure((variables, args) => {
         context.region = String(args.region ?? variables.get(`${pkg}:config:region`) ?? context.region);
@@ -43,6 +47,13 @@ function standIn(pkg: string): provider.Provider {
         }
         return providerAnswer({ type: urnType(urn), name: urnName(urn), inputs, custom: true }, context as MockContext);
     };
+    const labCloud = process.env.KUBEHA_LAB_CLOUD;
+    const tell = async (op: CloudEvent["op"], urn: string, id: string, state: State) => {
+        if (labCloud && (pkg === "aws" || pkg === "alicloud")) {
+            const event = { op, type: urnType(urn), name: urnName(urn), id, state: revealed(state) as State };
+            await tellLabCloud(labCloud, event);
+        }
+    };
     return {
         version,
         diff: async (_id, _urn, olds: State, news: State) =>
@@ -52,22 +63,24 @@ function standIn(pkg: string): provider.Provider {
                 : {},
         create: async (urn, inputs: State) => {
             const { id, state } = await answer(urn, inputs);
+            await tell("create", urn, id ?? urnName(urn), state);
             return { id: id ?? urnName(urn), outs: state };
         },
         read: async (id, _urn, props: State) => ({ id, props }),
-        update: async (_id, urn, _olds, news: State) => ({ outs: (await answer(urn, news)).state }),
-        delete: async () => {},
+        update: async (id, urn, _olds, news: State) => {
+            const { state } = await answer(urn, news);
+            await tell("update", urn, id, state);
+            return { outs: state };
+        },
+        delete: async (id, urn, props: State) => tell("delete", urn, id, props),
         invoke: async (token, inputs: State) => ({ outputs: invokeAnswer(token, inputs, context) }),
     };
 }
 
-/** `urn:pulumi:<stack>::<project>::<parent types>$<type>::<name>` */
-function urnType(urn: string): string {
-    return urn.split("::")[2].split("$").pop()!;
-}
-
-function urnName(urn: string): string {
-    return urn.split("::").slice(3).join("::");
+/** The plugin version the installed SDK of a package requests. */
+function sdkPluginVersion(pkg: string): string {
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
+    return (require(`@pulumi/${pkg}/package.json`) as { pulumi: { version: string } }).pulumi.version;
 }
 
 /**

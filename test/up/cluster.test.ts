@@ -1,0 +1,305 @@
+// The checks of test:up (run.ts starts them on the lab's operator machine, with the lab cloud serving): the real
+// Pulumi CLI runs the real program (through @pulumi/pulumi's own runtime: the Node.js language host cannot be built
+// here) from an empty stack; the bootstrap's remote steps go over SSH through the bastion, the addons through the
+// kubernetes provider; then what an operator relies on, and destroy. One printed line per check.
+import assert from "node:assert/strict";
+import { spawnSync } from "node:child_process";
+import * as fs from "node:fs";
+import * as path from "node:path";
+import { after, before, describe, test } from "node:test";
+import { LocalWorkspace, PulumiCommand, Stack } from "@pulumi/pulumi/automation";
+import { labFiles } from "../../lab/lab";
+import { machineRunning } from "../../lab/machines";
+import { labTestImage } from "../../lab/mirrors";
+import { choosePlugins, PluginChoice } from "../engine/plugins";
+
+const repo = path.resolve(__dirname, "..", "..");
+const stackName = required("KUBEHA_UP_STACK");
+const project = required("KUBEHA_UP_PROJECT");
+const binDir = required("KUBEHA_TOOLCHAIN_BIN");
+const files = labFiles(stackName);
+const scratch = path.join(files.state, "engine");
+
+function required(name: string): string {
+    const value = process.env[name];
+    if (!value) throw new Error(`${name} is not set: run test:up with npm run test:up (test/up/run.ts)`);
+    return value;
+}
+
+function proved(line: string): void {
+    process.stdout.write(`proved: ${line}\n`);
+}
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+async function eventually<T>(what: string, seconds: number, check: () => T | undefined): Promise<T> {
+    const deadline = Date.now() + seconds * 1000;
+    let last = "";
+    for (;;) {
+        try {
+            const value = check();
+            if (value !== undefined) return value;
+        } catch (error) {
+            last = (error as Error).message;
+        }
+        if (Date.now() > deadline) throw new Error(`${what}: not within ${seconds} s ${last}`);
+        await sleep(3000);
+    }
+}
+
+/** The program as the language host loads it: index.ts's export, run by @pulumi/pulumi. */
+async function program(): Promise<Record<string, unknown>> {
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
+    return (require(path.join(repo, "index.ts")) as () => Promise<Record<string, unknown>>)();
+}
+
+describe(`pulumi up of ${stackName} on the lab cloud`, { timeout: 90 * 60_000 }, () => {
+    let stack: Stack;
+    let plugins: PluginChoice;
+    let pulumiBinary: string;
+    let envVars: Record<string, string>;
+    const kubeconfig = path.join(scratch, "kubeconfig");
+    const engineLog = path.join(files.logs, "pulumi.log");
+
+    before(async () => {
+        for (const dir of [scratch, path.join(scratch, "plugins"), path.join(scratch, "backend")])
+            fs.mkdirSync(dir, { recursive: true, mode: 0o700 });
+        const pulumiHome = path.join(scratch, "pulumi-home");
+        plugins = choosePlugins(binDir, path.join(scratch, "plugins"), pulumiHome);
+        const pulumiCommand = await PulumiCommand.get({ root: path.dirname(binDir), skipVersionCheck: false });
+        pulumiBinary = pulumiCommand.command;
+        envVars = {
+            PULUMI_BACKEND_URL: `file://${path.join(scratch, "backend")}`,
+            PULUMI_CONFIG_PASSPHRASE: "kubeha-up-test",
+            PULUMI_SKIP_UPDATE_CHECK: "true",
+            PULUMI_DISABLE_AUTOMATIC_PLUGIN_ACQUISITION: "true",
+            PATH: `${path.join(scratch, "plugins")}:${binDir}:${process.env.PATH}`,
+        };
+        const workspace = await LocalWorkspace.create({
+            workDir: project,
+            pulumiCommand,
+            pulumiHome,
+            program,
+            envVars,
+        });
+        stack = await Stack.create(stackName, workspace);
+        process.stdout.write(
+            `engine: pulumi ${pulumiCommand.version?.toString()}; real provider plugins: ${plugins.real.join(", ") || "none"}; ` +
+                `stand-ins: ${plugins.standIns.join(", ") || "none"} (command runs the steps for real over OpenSSH; ` +
+                "aws/alicloud answer like the plan's mocks and the lab cloud boots their instances)\n",
+        );
+    });
+
+    after(() => {
+        fs.rmSync(kubeconfig, { force: true });
+    });
+
+    const log = (line: string) => fs.appendFileSync(engineLog, line);
+
+    function kubectl(args: readonly string[], input?: string): string {
+        const result = spawnSync(path.join(binDir, "kubectl"), ["--kubeconfig", kubeconfig, ...args], {
+            encoding: "utf8",
+            input,
+            timeout: 120_000,
+        });
+        if (result.status !== 0) throw new Error(`kubectl ${args.join(" ")}: ${result.stderr || result.stdout}`);
+        return result.stdout;
+    }
+
+    let upSeconds = 0;
+    let failed: string | undefined;
+    /** A check that runs only while every earlier one passed: each builds on the cluster the ones before left. */
+    const step = (name: string, check: () => Promise<void> | void) =>
+        test(name, async (t) => {
+            if (failed) return t.skip(`an earlier check failed: ${failed}`);
+            try {
+                await check();
+            } catch (error) {
+                failed = name;
+                throw error;
+            }
+        });
+
+    step("pulumi up from an empty stack: every resource created, remote steps and addons included", async () => {
+        const started = Date.now();
+        const result = await stack.up({ onOutput: log, color: "never" });
+        upSeconds = Math.round((Date.now() - started) / 1000);
+        assert.equal(result.summary.result, "succeeded");
+        const state = (await stack.exportStack()).deployment as { resources?: { type: string }[] };
+        const byPackage = new Map<string, number>();
+        for (const { type } of state.resources ?? []) {
+            const pkg = type.split(":")[0];
+            byPackage.set(pkg, (byPackage.get(pkg) ?? 0) + 1);
+        }
+        assert.ok((byPackage.get("command") ?? 0) > 0 && (byPackage.get("kubernetes") ?? 0) > 0);
+        const outputs = await stack.outputs();
+        fs.writeFileSync(kubeconfig, String(outputs.kubeconfig.value), { mode: 0o600 });
+        proved(
+            `pulumi up of ${stackName} from empty succeeded in ${upSeconds} s, creating ` +
+                `${result.summary.resourceChanges?.create ?? 0} resources (${[...byPackage].map(([p, n]) => `${p} ${n}`).join(", ")})`,
+        );
+    });
+
+    step(
+        "the stack's kubeconfig reaches the API through the load balancer; every node Ready, system pods Running",
+        async () => {
+            const outputs = await stack.outputs();
+            const hosts = outputs.hosts.value as Record<string, { role: string }>;
+            const nodes = Object.keys(hosts).filter(
+                (name) => hosts[name].role !== "bastion" && hosts[name].role !== "etcd",
+            );
+            const ready = await eventually("every node Ready", 300, () => {
+                const list = JSON.parse(kubectl(["get", "nodes", "-o", "json"])) as {
+                    items: { metadata: { name: string }; status: { conditions: { type: string; status: string }[] } }[];
+                };
+                const names = list.items
+                    .filter((n) => n.status.conditions.some((c) => c.type === "Ready" && c.status === "True"))
+                    .map((n) => n.metadata.name)
+                    .sort();
+                return JSON.stringify(names) === JSON.stringify([...nodes].sort()) ? names : undefined;
+            });
+            const pods = await eventually("every kube-system pod Running", 300, () => {
+                const list = JSON.parse(kubectl(["get", "pods", "-n", "kube-system", "-o", "json"])) as {
+                    items: { metadata: { name: string }; status: { phase: string } }[];
+                };
+                return list.items.length > 0 && list.items.every((p) => p.status.phase === "Running")
+                    ? list.items
+                    : undefined;
+            });
+            const server = new URL(
+                (
+                    JSON.parse(kubectl(["config", "view", "--raw", "-o", "json"])) as {
+                        clusters: { cluster: { server: string } }[];
+                    }
+                ).clusters[0].cluster.server,
+            );
+            assert.equal(`https://${server.host}`, String(outputs.apiEndpoint.value).replace(/\/$/, ""));
+            proved(
+                `kubeconfig output -> ${server.host} (the load balancer): ${ready.length} nodes Ready (${ready.join(", ")}), ` +
+                    `${pods.length} kube-system pods Running`,
+            );
+        },
+    );
+
+    step("a pod runs on a worker and serves", async () => {
+        const image = labTestImage(files.mirrors);
+        kubectl(["run", "up-check", "--image", image, "--restart=Never", "--port=8080"]);
+        try {
+            const ip = await eventually("the pod Running", 180, () => {
+                const pod = JSON.parse(kubectl(["get", "pod", "up-check", "-o", "json"])) as {
+                    status: { phase: string; podIP?: string };
+                    spec: { nodeName?: string };
+                };
+                return pod.status.phase === "Running" ? `${pod.spec.nodeName} ${pod.status.podIP}` : undefined;
+            });
+            // busybox nc, as test:lab does (Debian's static busybox wget crashes).
+            const request = "printf 'GET /cgi-bin/ip HTTP/1.0\\r\\n\\r\\n' | nc -w 5 127.0.0.1 8080";
+            const answer = kubectl(["exec", "up-check", "--", "sh", "-c", request]);
+            assert.match(answer, /^HTTP\/1\.[01] 200 /);
+            proved(`a pod of the lab's test image runs on ${ip} and answers through kubectl exec`);
+        } finally {
+            kubectl(["delete", "pod", "up-check", "--wait=false"]);
+        }
+    });
+
+    step("the addons were applied by the kubernetes provider (server-side, its field manager)", () => {
+        const daemonSets = JSON.parse(kubectl(["get", "daemonsets", "-A", "-o", "json", "--show-managed-fields"])) as {
+            items: { metadata: { name: string; managedFields?: { manager: string }[] } }[];
+        };
+        const managed = daemonSets.items.filter((item) =>
+            (item.metadata.managedFields ?? []).some((field) => field.manager.startsWith("pulumi-kubernetes")),
+        );
+        assert.ok(managed.length > 0, "some DaemonSet is managed by pulumi-kubernetes");
+        proved(
+            `DaemonSets managed by the kubernetes provider: ${managed.map((item) => item.metadata.name).join(", ")} ` +
+                `(provider: ${plugins.real.find((p) => p.startsWith("kubernetes")) ?? "stand-in"})`,
+        );
+    });
+
+    step("pulumi up again changes nothing (--expect-no-changes)", async () => {
+        const result = await stack.up({ expectNoChanges: true, onOutput: log, color: "never" });
+        proved(`a second pulumi up changed nothing: ${JSON.stringify(result.summary.resourceChanges)}`);
+    });
+
+    step("the SSH command of the README reaches a master through the bastion, host keys pinned", async () => {
+        const outputs = await stack.outputs();
+        const dir = fs.mkdtempSync(path.join(scratch, "ssh-"));
+        const key = path.join(dir, "kubeha-ssh.pem");
+        fs.writeFileSync(key, `${String(outputs.sshPrivateKey.value).trimEnd()}\n`, { mode: 0o600 });
+        const knownHosts = path.join(dir, "kubeha-known-hosts");
+        fs.writeFileSync(knownHosts, `${String(outputs.sshKnownHosts.value).trimEnd()}\n`);
+        const sshCommand = String(outputs.sshCommand.value).replace("kubeha-ssh.pem", key).split(" ");
+        const pinned = [
+            "-o",
+            `UserKnownHostsFile=${knownHosts}`,
+            "-o",
+            "StrictHostKeyChecking=yes",
+            "-o",
+            "BatchMode=yes",
+        ];
+        const bastion = spawnSync(sshCommand[0], [...sshCommand.slice(1), ...pinned, "hostname"], { encoding: "utf8" });
+        assert.equal(bastion.status, 0, bastion.stderr);
+        const user = sshCommand[sshCommand.length - 1];
+        const hosts = outputs.hosts.value as Record<string, { role: string }>;
+        const domain = /master-1\.([^ ,]+)/.exec(String(outputs.sshKnownHosts.value))?.[1];
+        const viaAgent = spawnSync(
+            "ssh-agent",
+            [
+                "sh",
+                "-c",
+                'ssh-add -q "$0" && exec "$@"',
+                key,
+                "ssh",
+                ...pinned,
+                "-J",
+                user,
+                `${user.split("@")[0]}@master-1.${domain}`,
+                "hostname",
+            ],
+            { encoding: "utf8" },
+        );
+        assert.equal(viaAgent.status, 0, viaAgent.stderr);
+        assert.equal(viaAgent.stdout.trim(), "master-1");
+        proved(
+            `sshCommand reaches the bastion (${bastion.stdout.trim()}), and ssh -J through it reaches master-1 of ` +
+                `${Object.keys(hosts).length} hosts, with sshKnownHosts as the only known hosts`,
+        );
+        fs.rmSync(dir, { recursive: true, force: true });
+    });
+
+    step("pulumi destroy --exclude-protected removes all but the etcd disks; then everything goes", async () => {
+        const machines = () =>
+            fs.existsSync(path.join(files.state, "machines"))
+                ? fs.readdirSync(path.join(files.state, "machines")).filter((host) => machineRunning(stackName, host))
+                : [];
+        assert.ok(machines().length > 0);
+        await stack.destroy({ excludeProtected: true, onOutput: log, color: "never" });
+        const left = (
+            (await stack.exportStack()).deployment as { resources?: { urn: string; type: string }[] }
+        ).resources?.filter((resource) => !resource.type.startsWith("pulumi:"));
+        const leftNames = (left ?? []).map((resource) => resource.urn.split("::").pop()).sort();
+        assert.ok(
+            leftNames.length > 0 && leftNames.every((name) => /etcd-disk$/.test(String(name))),
+            leftNames.join(", "),
+        );
+        assert.deepEqual(machines(), []);
+        const disks = fs.readdirSync(path.join(files.state, "cloud", "disks"));
+        assert.ok(
+            disks.some((disk) => /etcd-disk/.test(disk)),
+            "the etcd disks outlive the machines",
+        );
+        const unprotect = spawnSync(pulumiBinary, ["state", "unprotect", "--all", "--yes", "--stack", stackName], {
+            cwd: project,
+            env: { ...process.env, ...envVars },
+            encoding: "utf8",
+        });
+        assert.equal(unprotect.status, 0, unprotect.stderr);
+        await stack.destroy({ onOutput: log, color: "never" });
+        const state = (await stack.exportStack()).deployment as { resources?: unknown[] };
+        assert.deepEqual(state.resources ?? [], []);
+        proved(
+            `destroy --exclude-protected left only ${leftNames.join(", ")} (their images kept), every lab machine gone; ` +
+                "after pulumi state unprotect --all, destroy left nothing",
+        );
+    });
+});

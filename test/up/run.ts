@@ -1,0 +1,74 @@
+// `npm run test:up`: a real `pulumi up` from an empty stack to a working cluster and back, for each stack named in
+// KUBEHA_UP_STACKS (default: dev and aws-dev). This process is the cloud: it brings up the lab's network and mirrors
+// (lab/lab.ts labFoundation) and serves the lab cloud (lab/cloud.ts) on a socket; the checks (cluster.test.ts) run
+// where `pulumi up` runs, the lab's operator machine (inside the lab's network, resolving with the lab's DNS), and
+// drive the real Pulumi CLI, whose stand-in provider plugins tell the lab cloud what they create. Needs root on Linux.
+import { spawn } from "node:child_process";
+import * as fs from "node:fs";
+import * as path from "node:path";
+import { LabCloud, serveLabCloud } from "../../lab/cloud";
+import { labDown, labFiles, labFoundation, onOperatorMachine } from "../../lab/lab";
+import { labStackMirrors } from "../../lab/mirrors";
+import { labStackChanges, writeLabStackFile } from "../../lab/stack";
+
+const repo = path.resolve(__dirname, "..", "..");
+const say = (line: string) => process.stdout.write(`${line}\n`);
+
+async function upAndDown(stack: string): Promise<number> {
+    const files = labFiles(stack);
+    if (fs.existsSync(files.state)) await labDown(stack, say);
+    const { binDir, mirrors } = await labFoundation(stack, say);
+    const cloud = new LabCloud({ lab: stack, mirrors, say });
+    const socket = path.join(files.run, "cloud.sock");
+    const server = await serveLabCloud(cloud, socket);
+    try {
+        // The project as a user has it: Pulumi.yaml, the lab's stack file (the user's, with the lab's mirrors) and
+        // the scripts the program's local command runs from the project directory.
+        const project = path.join(files.state, "project");
+        fs.mkdirSync(project, { recursive: true, mode: 0o700 });
+        fs.copyFileSync(path.join(repo, "Pulumi.yaml"), path.join(project, "Pulumi.yaml"));
+        const changes = labStackChanges(stack, labStackMirrors(mirrors));
+        fs.renameSync(writeLabStackFile(stack, changes, project), path.join(project, `Pulumi.${stack}.yaml`));
+        fs.symlinkSync(path.join(repo, "scripts"), path.join(project, "scripts"));
+        const argv = [process.execPath, "--require", "ts-node/register/transpile-only", "--test"];
+        argv.push("--test-reporter=spec", path.join(__dirname, "cluster.test.ts"));
+        const [command, ...args] = onOperatorMachine(stack, argv);
+        const child = spawn(command, args, {
+            cwd: repo,
+            stdio: "inherit",
+            env: {
+                ...process.env,
+                KUBEHA_UP_STACK: stack,
+                KUBEHA_UP_PROJECT: project,
+                KUBEHA_TOOLCHAIN_BIN: binDir,
+                KUBEHA_LAB_CLOUD: socket,
+                KUBEHA_COMMAND_LOG_DIR: path.join(files.logs, "steps"),
+            },
+        });
+        return await new Promise<number>((resolve) => child.on("close", (code) => resolve(code ?? 1)));
+    } finally {
+        server.close();
+        // KUBEHA_LAB_KEEP=1 keeps the machines for a look (npm run lab -- status / down); the cloud's API stops.
+        if (process.env.KUBEHA_LAB_KEEP !== "1") {
+            await cloud.close();
+            await labDown(stack, say);
+        }
+    }
+}
+
+async function main(): Promise<void> {
+    const stacks = (process.env.KUBEHA_UP_STACKS ?? "dev aws-dev").split(/\s+/).filter(Boolean);
+    let failed = 0;
+    for (const stack of stacks) {
+        say(`test:up: ${stack}`);
+        const status = await upAndDown(stack);
+        if (status !== 0) failed++;
+        say(`test:up: ${stack} ${status === 0 ? "passed" : "FAILED"}`);
+    }
+    process.exitCode = failed > 0 ? 1 : 0;
+}
+
+main().catch((error: Error) => {
+    process.stderr.write(`test:up: ${error.stack ?? error.message}\n`);
+    process.exit(1);
+});
