@@ -2,7 +2,9 @@
 // provider plugins (test/engine/stand-in-provider.ts) answer the engine like the plan's mocks and tell this cloud
 // each resource they create, update or delete (an event: type, name, id, state). The cloud then does what the real
 // one would, from the state the engine sent, never from a re-render:
-// - a VPC: the router answers on its first address (the hosts' gateway) and on the metadata address;
+// - a VPC: the router answers on its first address (the hosts' gateway) and on the metadata address; the lab's
+//   mirrors stand for the internet, which the VPC reaches only once a NAT route exists (an SNAT entry on Aliyun, a
+//   route through the NAT gateway on AWS): until then the router refuses the VPC's packets to them;
 // - a key pair: kept, for the instances that name it (the image's default user gets it);
 // - an instance: a lab machine at its private address, booted from its own user-data (as sent, decoded), once its
 //   data disks are attached (a minute at most, as a cloud instance boots while its disks attach); deleting it stops
@@ -20,7 +22,7 @@ import * as http from "node:http";
 import * as path from "node:path";
 import { parseCidr, addressAt } from "../config/cidr";
 import { mustRun } from "./command";
-import { dataDisksOf } from "./hosts";
+import { cloudMetadataAddress, dataDisksOf } from "./hosts";
 import { labMachineFiles } from "./machine-files";
 import { LabDataDisk, machineRunning, removeMachine, startMachine } from "./machines";
 import { LabMirrors, setDnsRecords } from "./mirrors";
@@ -77,6 +79,8 @@ export class LabCloud {
     private readonly publicAddresses = new Map<string, { address: string; instance: string }>();
     private readonly elasticAddresses = new Map<string, string>();
     private routedPublicAddresses = new Set<string>();
+    private vpcCidr?: string;
+    private readonly egressRoutes = new Set<string>();
     private readonly loadBalancers = new Map<string, string[]>();
     private readonly listeners = new Map<string, Listener>();
     private readonly targets = new Map<string, { group: string; instance: string; port: number }>();
@@ -102,6 +106,10 @@ export class LabCloud {
 
     private readonly handlers: Record<string, (event: CloudEvent) => Promise<void> | void> = {
         "vpc/network:Network": (event) => this.vpc(event),
+        "vpc/snatEntry:SnatEntry": (event) => this.egress(event),
+        "ec2/route:Route": (event) => {
+            if (event.state.natGatewayId) this.egress(event);
+        },
         "ec2/vpc:Vpc": (event) => this.vpc(event),
         "ecs/ecsKeyPair:EcsKeyPair": (event) => this.keyPair(event, "keyPairName"),
         "ec2/keyPair:KeyPair": (event) => this.keyPair(event, "keyName"),
@@ -171,11 +179,38 @@ export class LabCloud {
 
     private vpc(event: CloudEvent): void {
         if (event.op === "delete") return;
-        const vpc = parseCidr(String(event.state.cidrBlock));
+        this.vpcCidr = String(event.state.cidrBlock);
+        this.applyEgress();
+        const vpc = parseCidr(this.vpcCidr);
         this.vpcPrefix = vpc.prefix;
         this.gateway = addressAt(vpc, 1);
-        const metadata = event.type.startsWith("aws:") ? "169.254.169.254" : "100.100.100.200";
+        const metadata = cloudMetadataAddress[event.type.startsWith("aws:") ? "aws" : "aliyun"];
         createLabNetwork({ lab: this.options.lab, addresses: [`${this.gateway}/${vpc.prefix}`, `${metadata}/32`] });
+    }
+
+    private egress(event: CloudEvent): void {
+        if (event.op === "delete") this.egressRoutes.delete(event.id);
+        else this.egressRoutes.add(event.id);
+        this.applyEgress();
+    }
+
+    /** The VPC's way out: refused (TCP reset) to the mirrors' addresses while no NAT route exists. */
+    private applyEgress(): void {
+        if (!this.vpcCidr) return;
+        const closed = this.egressRoutes.size === 0;
+        const rule = `ip saddr ${this.vpcCidr} ip daddr { ${labServices.mirror}, ${labServices.registry} } reject with tcp reset`;
+        const script = [
+            "table ip kubeha-lab-egress {}",
+            "delete table ip kubeha-lab-egress",
+            "table ip kubeha-lab-egress {",
+            "    chain input {",
+            "        type filter hook input priority 0;",
+            ...(closed ? [`        meta l4proto tcp ${rule}`] : []),
+            "    }",
+            "}",
+            "",
+        ].join("\n");
+        mustRun(inRouter(this.options.lab, ["nft", "-f", "-"]), { input: script });
     }
 
     private keyPair(event: CloudEvent, nameKey: string): void {

@@ -33,6 +33,9 @@ export interface LabCloudView {
     readonly metadataAddress: string;
 }
 
+/** The metadata service's address inside each cloud's instances (stack output `cloud` -> address). */
+export const cloudMetadataAddress = { aliyun: "100.100.100.200", aws: "169.254.169.254" } as const;
+
 /** The instance and network resource types of each cloud, and the metadata address of its instances. */
 const clouds = {
     aliyun: {
@@ -40,14 +43,14 @@ const clouds = {
         vpc: "alicloud:vpc/network:Network",
         zone: "alicloud:pvtz/zone:Zone",
         zoneName: "zoneName",
-        metadataAddress: "100.100.100.200",
+        metadataAddress: cloudMetadataAddress.aliyun,
     },
     aws: {
         instance: "aws:ec2/instance:Instance",
         vpc: "aws:ec2/vpc:Vpc",
         zone: "aws:route53/zone:Zone",
         zoneName: "name",
-        metadataAddress: "169.254.169.254",
+        metadataAddress: cloudMetadataAddress.aws,
     },
 } as const;
 

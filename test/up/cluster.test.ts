@@ -11,7 +11,10 @@ import { LocalWorkspace, PulumiCommand, Stack } from "@pulumi/pulumi/automation"
 import { labFiles } from "../../lab/lab";
 import { machineRunning } from "../../lab/machines";
 import { labTestImage } from "../../lab/mirrors";
+import { cloudMetadataAddress } from "../../lab/hosts";
+import { SshConnection } from "../../lab/ssh";
 import { choosePlugins, PluginChoice } from "../engine/plugins";
+import { clusterChecks } from "../support/cluster-checks";
 
 const repo = path.resolve(__dirname, "..", "..");
 const stackName = required("KUBEHA_UP_STACK");
@@ -107,6 +110,26 @@ describe(`pulumi up of ${stackName} on the lab cloud`, { timeout: 90 * 60_000 },
     }
 
     let upSeconds = 0;
+    let deployed: { cloud: "aliyun" | "aws"; hosts: Record<string, { role: string; privateIp: string }> };
+
+    /** A resource's inputs in the stack's state, secrets in clear (`pulumi stack export --show-secrets`). */
+    function stateInputs(name: string): Record<string, unknown> {
+        const exported = spawnSync(pulumiBinary, ["stack", "export", "--show-secrets", "--stack", stackName], {
+            cwd: project,
+            env: { ...process.env, ...envVars },
+            encoding: "utf8",
+            maxBuffer: 256 * 1024 * 1024,
+        });
+        assert.equal(exported.status, 0, exported.stderr);
+        const resources = (
+            JSON.parse(exported.stdout) as {
+                deployment: { resources: { urn: string; inputs?: Record<string, unknown> }[] };
+            }
+        ).deployment.resources;
+        const resource = resources.find((candidate) => candidate.urn.endsWith(`::${name}`));
+        assert.ok(resource?.inputs, `${name} in the stack's state`);
+        return resource.inputs;
+    }
     let failed: string | undefined;
     /** A check that runs only while every earlier one passed: each builds on the cluster the ones before left. */
     const step = (name: string, check: () => Promise<void> | void) =>
@@ -134,6 +157,10 @@ describe(`pulumi up of ${stackName} on the lab cloud`, { timeout: 90 * 60_000 },
         assert.ok((byPackage.get("command") ?? 0) > 0 && (byPackage.get("kubernetes") ?? 0) > 0);
         const outputs = await stack.outputs();
         fs.writeFileSync(kubeconfig, String(outputs.kubeconfig.value), { mode: 0o600 });
+        deployed = {
+            cloud: outputs.cloud.value as "aliyun" | "aws",
+            hosts: outputs.hosts.value as Record<string, { role: string; privateIp: string }>,
+        };
         proved(
             `pulumi up of ${stackName} from empty succeeded in ${upSeconds} s, creating ` +
                 `${result.summary.resourceChanges?.create ?? 0} resources (${[...byPackage].map(([p, n]) => `${p} ${n}`).join(", ")})`,
@@ -265,6 +292,38 @@ describe(`pulumi up of ${stackName} on the lab cloud`, { timeout: 90 * 60_000 },
                 `${Object.keys(hosts).length} hosts, with sshKnownHosts as the only known hosts`,
         );
         fs.rmSync(dir, { recursive: true, force: true });
+    });
+
+    step("pulumi refresh: what it changes", async () => {
+        const result = await stack.refresh({ onOutput: log, color: "never" });
+        const changes = Object.entries(result.summary.resourceChanges ?? {}).filter(([op]) => op !== "same");
+        await stack.preview({ expectNoChanges: true, onOutput: log, color: "never" });
+        proved(
+            `pulumi refresh reported ${JSON.stringify(Object.fromEntries(changes))} beside ` +
+                `${result.summary.resourceChanges?.same ?? 0} unchanged, and a preview after it still plans no change`,
+        );
+    });
+
+    // test:lab's checks, on this cluster; the last two change it (a worker drained and removed, one stopped).
+    clusterChecks(() => {
+        if (failed) throw new Error(`an earlier check failed: ${failed}`);
+        return {
+            lab: stackName,
+            kubeconfig,
+            kubectl: path.join(binDir, "kubectl"),
+            hosts: Object.entries(deployed.hosts).map(([name, host]) => ({ name, ...host })),
+            metadataAddress: cloudMetadataAddress[deployed.cloud],
+            mirrors: files.mirrors,
+            logs: files.logs,
+            removalStep: (node) => {
+                const inputs = stateInputs(`${node}-remove-node`);
+                return {
+                    connection: inputs.connection as SshConnection,
+                    command: String(inputs.delete),
+                    environment: (inputs.environment ?? {}) as Record<string, string>,
+                };
+            },
+        };
     });
 
     step("pulumi destroy --exclude-protected removes all but the etcd disks; then everything goes", async () => {
