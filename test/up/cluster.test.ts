@@ -7,7 +7,7 @@ import { spawnSync } from "node:child_process";
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { after, before, describe, test } from "node:test";
-import { LocalWorkspace, PulumiCommand, Stack } from "@pulumi/pulumi/automation";
+import { EngineEvent, LocalWorkspace, PulumiCommand, Stack } from "@pulumi/pulumi/automation";
 import { labFiles } from "../../lab/lab";
 import { machineRunning } from "../../lab/machines";
 import { labTestImage } from "../../lab/mirrors";
@@ -325,6 +325,67 @@ describe(`pulumi up of ${stackName} on the lab cloud`, { timeout: 90 * 60_000 },
             },
         };
     });
+
+    step(
+        "one more worker: only its own resources are created, it joins and runs pods; one less: drained and deleted",
+        async () => {
+            const count = Object.values(deployed.hosts).filter((host) => host.role === "worker").length;
+            const added = `worker-${count + 1}`;
+            await stack.setConfig("kubeha:workers.count", { value: String(count + 1) }, true);
+            const changes = new Map<string, string>();
+            const record = (event: EngineEvent) => {
+                const metadata = event.resourcePreEvent?.metadata;
+                if (metadata && metadata.op !== "same" && metadata.op !== "read")
+                    changes.set(metadata.urn.split("::").pop()!, metadata.op);
+            };
+            await stack.up({ onOutput: log, color: "never", onEvent: record });
+            const created = [...changes].filter(([, op]) => op === "create").map(([name]) => name);
+            const others = [...changes].filter(
+                ([name, op]) => op !== "create" && name !== stackName && !name.startsWith("kubeha-"),
+            );
+            assert.ok(
+                created.length > 0 && created.every((name) => name.startsWith(`${added}-`) || name === added),
+                created.join(", "),
+            );
+            assert.deepEqual(
+                others.filter(([, op]) => op !== "update"),
+                [],
+                "nothing but the new worker's resources created, nothing replaced or deleted",
+            );
+            const scheduled = await eventually(`a pod on ${added}`, 300, () => {
+                const node = JSON.parse(kubectl(["get", "node", added, "-o", "json"])) as {
+                    status: { conditions: { type: string; status: string }[] };
+                };
+                if (!node.status.conditions.some((c) => c.type === "Ready" && c.status === "True")) return undefined;
+                const pods = JSON.parse(
+                    kubectl(["get", "pods", "-A", "--field-selector", `spec.nodeName=${added}`, "-o", "json"]),
+                ) as {
+                    items: { metadata: { name: string }; status: { phase: string } }[];
+                };
+                const running = pods.items
+                    .filter((pod) => pod.status.phase === "Running")
+                    .map((pod) => pod.metadata.name);
+                return running.length > 0 ? running : undefined;
+            });
+            await stack.setConfig("kubeha:workers.count", { value: String(count) }, true);
+            changes.clear();
+            await stack.up({ onOutput: log, color: "never", onEvent: record });
+            const deleted = [...changes].filter(([, op]) => op === "delete").map(([name]) => name);
+            assert.ok(deleted.includes(`${added}-remove-node`) && deleted.includes(added), deleted.join(", "));
+            assert.ok(
+                deleted.every((name) => name === added || name.startsWith(`${added}-`)),
+                deleted.join(", "),
+            );
+            const nodes = kubectl(["get", "nodes", "-o", "name"]);
+            assert.ok(!nodes.includes(`node/${added}\n`), `${added} is no longer a node`);
+            assert.ok(!machineRunning(stackName, added), `${added}'s machine is gone`);
+            proved(
+                `workers.count ${count} -> ${count + 1}: created only ${created.length} resources of ${added} ` +
+                    `(updated: ${others.map(([name]) => name).join(", ") || "none"}); it joined and runs ${scheduled.join(", ")}; ` +
+                    `${count + 1} -> ${count}: its ${deleted.length} resources deleted, the node drained and removed by its removal step, its machine gone`,
+            );
+        },
+    );
 
     step("pulumi destroy --exclude-protected removes all but the etcd disks; then everything goes", async () => {
         const machines = () =>
