@@ -22,6 +22,9 @@ import { revealed } from "../../plan/secret-outputs";
 
 type State = Record<string, unknown>;
 
+/** The line that starts each run's part of a step's log ($KUBEHA_COMMAND_LOG_DIR/<name>.<phase>.log). */
+export const runHeader = "# kubeha command stand-in:";
+
 /** Inputs that are not compared for a change: the outputs the provider adds. */
 const outputsOnly = new Set(["stdout", "stderr"]);
 
@@ -72,6 +75,8 @@ async function runPhase(
     const logFile = logDir ? path.join(logDir, `${name}.${phase}.log`) : "/dev/null";
     if (logDir) fs.mkdirSync(logDir, { recursive: true, mode: 0o700 });
     const log = fs.createWriteStream(logFile, { flags: "a", mode: 0o600 });
+    // One header per run: a step run again (after an interrupted `pulumi up`) shows as a second header.
+    log.write(`${runHeader} ${phase} ${new Date().toISOString()}\n`);
     try {
         const type = urnType(urn);
         const result =

@@ -9,10 +9,11 @@ import * as path from "node:path";
 import { after, before, describe, test } from "node:test";
 import { EngineEvent, LocalWorkspace, PulumiCommand, Stack } from "@pulumi/pulumi/automation";
 import { labFiles } from "../../lab/lab";
-import { machineRunning } from "../../lab/machines";
+import { machineCommand, machineRunning } from "../../lab/machines";
 import { labTestImage } from "../../lab/mirrors";
 import { cloudMetadataAddress } from "../../lab/hosts";
 import { SshConnection } from "../../lab/ssh";
+import { runHeader } from "../engine/command-stand-in";
 import { choosePlugins, PluginChoice } from "../engine/plugins";
 import { clusterChecks } from "../support/cluster-checks";
 
@@ -112,6 +113,90 @@ describe(`pulumi up of ${stackName} on the lab cloud`, { timeout: 90 * 60_000 },
     let upSeconds = 0;
     let deployed: { cloud: "aliyun" | "aws"; hosts: Record<string, { role: string; privateIp: string }> };
 
+    /** The parent pid of a process, or undefined when it is gone. */
+    function parentOf(pid: string): number | undefined {
+        try {
+            const stat = fs.readFileSync(`/proc/${pid}/stat`, "utf8");
+            return Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[1]);
+        } catch {
+            return undefined;
+        }
+    }
+
+    const processes = () => fs.readdirSync("/proc").filter((name) => /^\d+$/.test(name));
+    const commandLine = (pid: string) => {
+        try {
+            return fs.readFileSync(`/proc/${pid}/cmdline`, "utf8").split("\0");
+        } catch {
+            return [];
+        }
+    };
+
+    /** The Pulumi CLI this process started (Automation runs it as a direct child). */
+    function cliPid(): number | undefined {
+        const pid = processes().find(
+            (entry) =>
+                parentOf(entry) === process.pid &&
+                commandLine(entry)[0] === pulumiBinary &&
+                commandLine(entry).includes("up"),
+        );
+        return pid === undefined ? undefined : Number(pid);
+    }
+
+    /** `pulumi up`, sent `signal` when the engine starts creating the resource named `at`; it must fail. */
+    async function upInterrupted(signal: "SIGINT" | "SIGKILL", at: string): Promise<string> {
+        let sent = false;
+        const onEvent = (event: EngineEvent) => {
+            const metadata = event.resourcePreEvent?.metadata;
+            if (sent || !metadata?.urn.endsWith(`::${at}`) || metadata.op !== "create") return;
+            const pid = cliPid();
+            if (pid === undefined) return;
+            sent = true;
+            process.kill(pid, signal);
+        };
+        await assert.rejects(stack.up({ onOutput: log, color: "never", onEvent }));
+        assert.ok(sent, `the up reached ${at}`);
+        if (signal === "SIGKILL") await stopOrphanedPlugins();
+        return at;
+    }
+
+    /**
+     * A killed CLI leaves its provider plugins running: they finish the commands in flight, as they would on an
+     * operator's machine, and are stopped once nothing of theirs runs any more.
+     */
+    async function stopOrphanedPlugins(): Promise<void> {
+        const orphans = () =>
+            processes().filter(
+                (entry) =>
+                    parentOf(entry) === 1 &&
+                    /pulumi-resource-|stand-in-provider\.ts/.test(commandLine(entry).join(" ")),
+            );
+        const busy = (pid: string) => processes().some((entry) => parentOf(entry) === Number(pid));
+        const deadline = Date.now() + 10 * 60_000;
+        while (orphans().some(busy) && Date.now() < deadline) await sleep(2000);
+        for (const pid of orphans()) process.kill(Number(pid), "SIGTERM");
+    }
+
+    /** etcd's member names, as master-1 sees them. */
+    function etcdMembers(): string[] {
+        const list = "set -a; . /etc/etcd/etcdctl.env; set +a; etcdctl member list -w json";
+        const [command, ...args] = machineCommand(stackName, "master-1", ["bash", "-c", list]);
+        const result = spawnSync(command, args, { encoding: "utf8" });
+        assert.equal(result.status, 0, result.stderr);
+        return (JSON.parse(result.stdout) as { members: { name: string }[] }).members.map((member) => member.name);
+    }
+
+    /** Steps whose create ran more than once, by their logs' run headers. */
+    function stepsRunTwice(): string[] {
+        const dir = process.env.KUBEHA_COMMAND_LOG_DIR;
+        if (!dir || !fs.existsSync(dir)) return [];
+        return fs
+            .readdirSync(dir)
+            .filter((file) => file.endsWith(".create.log"))
+            .filter((file) => fs.readFileSync(path.join(dir, file), "utf8").split(`${runHeader} create`).length > 2)
+            .map((file) => file.replace(/\.create\.log$/, ""));
+    }
+
     /** A resource's inputs in the stack's state, secrets in clear (`pulumi stack export --show-secrets`). */
     function stateInputs(name: string): Record<string, unknown> {
         const exported = spawnSync(pulumiBinary, ["stack", "export", "--show-secrets", "--stack", stackName], {
@@ -143,29 +228,48 @@ describe(`pulumi up of ${stackName} on the lab cloud`, { timeout: 90 * 60_000 },
             }
         });
 
-    step("pulumi up from an empty stack: every resource created, remote steps and addons included", async () => {
-        const started = Date.now();
-        const result = await stack.up({ onOutput: log, color: "never" });
-        upSeconds = Math.round((Date.now() - started) / 1000);
-        assert.equal(result.summary.result, "succeeded");
-        const state = (await stack.exportStack()).deployment as { resources?: { type: string }[] };
-        const byPackage = new Map<string, number>();
-        for (const { type } of state.resources ?? []) {
-            const pkg = type.split(":")[0];
-            byPackage.set(pkg, (byPackage.get(pkg) ?? 0) + 1);
-        }
-        assert.ok((byPackage.get("command") ?? 0) > 0 && (byPackage.get("kubernetes") ?? 0) > 0);
-        const outputs = await stack.outputs();
-        fs.writeFileSync(kubeconfig, String(outputs.kubeconfig.value), { mode: 0o600 });
-        deployed = {
-            cloud: outputs.cloud.value as "aliyun" | "aws",
-            hosts: outputs.hosts.value as Record<string, { role: string; privateIp: string }>,
-        };
-        proved(
-            `pulumi up of ${stackName} from empty succeeded in ${upSeconds} s, creating ` +
-                `${result.summary.resourceChanges?.create ?? 0} resources (${[...byPackage].map(([p, n]) => `${p} ${n}`).join(", ")})`,
-        );
-    });
+    step(
+        "pulumi up from empty, interrupted by SIGINT and then SIGKILL in the bootstrap, converges when run again",
+        async () => {
+            const started = Date.now();
+            // SIGINT once etcd's first member starts: the CLI lets the steps in flight finish, saves and stops.
+            const interrupted = await upInterrupted("SIGINT", "master-1-etcd");
+            // SIGKILL once a master joins: the steps in flight are left pending in the state (their create runs again).
+            const killed = await upInterrupted("SIGKILL", "master-2-join");
+            const result = await stack.up({ onOutput: log, color: "never" });
+            upSeconds = Math.round((Date.now() - started) / 1000);
+            assert.equal(result.summary.result, "succeeded");
+            const state = (await stack.exportStack()).deployment as { resources?: { type: string }[] };
+            const byPackage = new Map<string, number>();
+            for (const { type } of state.resources ?? []) {
+                const pkg = type.split(":")[0];
+                byPackage.set(pkg, (byPackage.get(pkg) ?? 0) + 1);
+            }
+            assert.ok((byPackage.get("command") ?? 0) > 0 && (byPackage.get("kubernetes") ?? 0) > 0);
+            const outputs = await stack.outputs();
+            fs.writeFileSync(kubeconfig, String(outputs.kubeconfig.value), { mode: 0o600 });
+            deployed = {
+                cloud: outputs.cloud.value as "aliyun" | "aws",
+                hosts: outputs.hosts.value as Record<string, { role: string; privateIp: string }>,
+            };
+            const members = etcdMembers();
+            const masters = Object.entries(deployed.hosts).filter(
+                ([, host]) => host.role === "master" || host.role === "etcd",
+            );
+            assert.deepEqual(
+                members.sort(),
+                masters.map(([name]) => name).sort(),
+                "one etcd member per planned member",
+            );
+            const again = stepsRunTwice();
+            proved(
+                `pulumi up of ${stackName}: SIGINT at ${interrupted} and SIGKILL at ${killed}, then a third run succeeded; ` +
+                    `${upSeconds} s in all, ${result.summary.resourceChanges?.create ?? 0} resources created by the last ` +
+                    `(state: ${[...byPackage].map(([p, n]) => `${p} ${n}`).join(", ")}); etcd members ${members.join(", ")}; ` +
+                    `steps whose create ran more than once: ${again.join(", ") || "none"}`,
+            );
+        },
+    );
 
     step(
         "the stack's kubeconfig reaches the API through the load balancer; every node Ready, system pods Running",
