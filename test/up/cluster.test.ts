@@ -156,7 +156,11 @@ describe(`pulumi up of ${stackName} on the lab cloud`, { timeout: 90 * 60_000 },
         };
         await assert.rejects(stack.up({ onOutput: log, color: "never", onEvent }));
         assert.ok(sent, `the up reached ${at}`);
-        if (signal === "SIGKILL") await stopOrphanedPlugins();
+        if (signal === "SIGKILL") {
+            await stopOrphanedPlugins();
+            // A killed CLI leaves its lock on the stack; the next `pulumi up` names `pulumi cancel`, as an operator runs.
+            await stack.cancel();
+        }
         return at;
     }
 
