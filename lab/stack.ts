@@ -1,6 +1,6 @@
 // The stack a lab builds: the user's stack file (Pulumi.<stack>.yaml) with the lab's mirrors, their signing key and
-// image digests, the cloud integration off (its controllers call the cloud's API, which the lab does not have) and
-// kubeadm's SystemVerification skipped (cgroup v1). Nothing else changes: the lab prints exactly this difference.
+// image digests, the cloud integration off (its controllers call the cloud's API, which the lab does not have),
+// kubeadm's SystemVerification skipped (cgroup v1) and no web UI (its images cannot be built here). Nothing else changes: the lab prints exactly this difference.
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { parse as parseYaml, stringify as toYaml } from "yaml";
@@ -26,6 +26,9 @@ export function labStackChanges(stack: string, mirrors: MirrorOverrides, workers
         "kubeha:cloudIntegration": false,
         // kubeadm >= 1.35 fails SystemVerification on cgroup v1, which the lab's host mounts (forced-differences.ts).
         "kubeha:ignorePreflightErrors": ["SystemVerification"],
+        // The web UI's images cannot be built here (their front ends need npm builds of sources the registries do not
+        // serve): its pods would never start, and the kubernetes provider would wait for them until it fails.
+        "kubeha:addons": { ...((user["kubeha:addons"] ?? {}) as Record<string, unknown>), dashboard: "none" },
     };
     if (workers !== undefined) {
         const userWorkers = (user["kubeha:workers"] ?? {}) as Record<string, unknown>;
