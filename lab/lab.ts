@@ -273,7 +273,7 @@ function warnInotifyBudget(view: LabCloudView, say: (line: string) => void): voi
  * write: in a machine it is refused and kube-proxy exits. As kind does, the lab sets conntrack.maxPerCore to 0 (leave
  * the kernel's value) in kube-proxy's ConfigMap and restarts it (forced-differences.ts).
  */
-function keepKubeProxyOffHostConntrack(stack: string, kubectl: string, kubeconfig: string): void {
+export function keepKubeProxyOffHostConntrack(stack: string, kubectl: string, kubeconfig: string): void {
     const run = (args: string[], input?: string) => {
         const argv = [kubectl, "--kubeconfig", kubeconfig, "-n", "kube-system", ...args];
         const [command, ...rest] = onOperatorMachine(stack, argv);

@@ -8,7 +8,7 @@ import * as fs from "node:fs";
 import * as path from "node:path";
 import { after, before, describe, test } from "node:test";
 import { EngineEvent, LocalWorkspace, PulumiCommand, Stack } from "@pulumi/pulumi/automation";
-import { labFiles } from "../../lab/lab";
+import { keepKubeProxyOffHostConntrack, labFiles } from "../../lab/lab";
 import { machineCommand, machineRunning } from "../../lab/machines";
 import { labTestImage } from "../../lab/mirrors";
 import { cloudMetadataAddress } from "../../lab/hosts";
