@@ -271,7 +271,8 @@ function warnInotifyBudget(view: LabCloudView, say: (line: string) => void): voi
 /**
  * kube-proxy sets nf_conntrack_max to its configured size, a setting only this host's own network namespace may
  * write: in a machine it is refused and kube-proxy exits. As kind does, the lab sets conntrack.maxPerCore to 0 (leave
- * the kernel's value) in kube-proxy's ConfigMap and restarts it (forced-differences.ts).
+ * the kernel's value) in kube-proxy's ConfigMap and restarts it (forced-differences.ts). Idempotent: kubeadm may write
+ * its ConfigMap again (a step still running after an interrupted `pulumi up`), so callers may ask again.
  */
 export function keepKubeProxyOffHostConntrack(stack: string, kubectl: string, kubeconfig: string): void {
     const run = (args: string[], input?: string) => {
@@ -285,6 +286,7 @@ export function keepKubeProxyOffHostConntrack(stack: string, kubectl: string, ku
         data: Record<string, string>;
     };
     const config = parseYaml(configMap.data["config.conf"]) as { conntrack?: Record<string, unknown> };
+    if (config.conntrack?.maxPerCore === 0) return; // set already: nothing to restart
     config.conntrack = { ...config.conntrack, maxPerCore: 0 };
     configMap.data["config.conf"] = toYaml(config);
     run(["replace", "-f", "-"], JSON.stringify(configMap));

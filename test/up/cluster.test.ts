@@ -294,6 +294,7 @@ describe(`pulumi up of ${stackName} on the lab cloud`, { timeout: 90 * 60_000 },
                 return JSON.stringify(names) === JSON.stringify([...nodes].sort()) ? names : undefined;
             });
             const pods = await eventually("every kube-system pod Running", 300, () => {
+                keepKubeProxyOffHostConntrack(stackName, path.join(binDir, "kubectl"), kubeconfig);
                 const list = JSON.parse(kubectl(["get", "pods", "-n", "kube-system", "-o", "json"])) as {
                     items: { metadata: { name: string }; status: { phase: string } }[];
                 };
