@@ -39,3 +39,14 @@ test("the toolchain builds every version the lab's machines run", () => {
         assert.ok(versions.includes(`v${version}`), `${what} ${version}`);
     }
 });
+
+test("the kubernetes provider plugin built is the one the SDK requests, and package.json pins that SDK exactly", () => {
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
+    const manifest = require("../package.json") as { dependencies: Record<string, string> };
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
+    const sdk = require("@pulumi/kubernetes/package.json") as { version: string; pulumi: { version: string } };
+    const plugin = toolchainComponents().find((component) => component.name === "pulumi-resource-kubernetes");
+    assert.equal(plugin?.version, sdk.pulumi.version);
+    // A range would let `npm install` move the SDK to a release whose plugin the Go module proxy does not serve.
+    assert.equal(manifest.dependencies["@pulumi/kubernetes"], sdk.version);
+});

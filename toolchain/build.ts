@@ -49,7 +49,9 @@ function ensureBuilt(component: ToolchainComponent): void {
     // Checked on every run, cached or not: a stale or damaged cache is refused, not used. Some print their version on
     // stderr (flanneld): both streams count.
     for (const check of component.versionChecks) {
-        const run = spawnSync(join(dir, "bin", check.binary), check.args, { encoding: "utf8" });
+        const binary = join(dir, "bin", check.binary);
+        const [command, ...args] = check.runner ? [...check.runner, binary, ...check.args] : [binary, ...check.args];
+        const run = spawnSync(command, args, { encoding: "utf8" });
         const printed = `${run.stdout ?? ""}${run.stderr ?? ""}`;
         if (run.error || run.status !== 0 || !printed.includes(check.expect)) {
             rmSync(complete, { force: true });

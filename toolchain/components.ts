@@ -1,4 +1,5 @@
 // What the toolchain builds: each component's version, the script that builds it and how to check the result.
+import { resolve } from "node:path";
 import { defaultKubernetesPatch, etcdVersion, labHostVersions } from "../config/versions";
 
 /**
@@ -6,6 +7,17 @@ import { defaultKubernetesPatch, etcdVersion, labHostVersions } from "../config/
  * installed @pulumi/pulumi's own version). A CLI at or above the SDK is what Pulumi supports; an older one is refused.
  */
 const pulumiCliVersion = "3.274.1";
+
+/**
+ * Releases of the Kubernetes provider plugin (pulumi-resource-kubernetes) the Go module proxy serves, by the version the
+ * @pulumi/kubernetes SDK requests: the module github.com/pulumi/pulumi-kubernetes/provider/v4 at the pseudo-version of
+ * the release commit (the proxy lists no tag of it and refuses v4.25.0), and the published sdk/v4 of the same release,
+ * which its go.mod takes from ../sdk. 4.25.0 is the only release the proxy served (2026-12), hence the exact pin in
+ * package.json.
+ */
+const kubernetesProviderReleases: Record<string, { module: string; sdk: string }> = {
+    "4.25.0": { module: "v4.0.0-20260115033456-f47bc2d6f199", sdk: "v4.25.0" },
+};
 
 /**
  * Tools the lab runs on this machine, not on its hosts (the hosts' versions are config/versions.ts labHostVersions):
@@ -28,8 +40,11 @@ export interface ToolchainComponent {
     /** Build script beside this file; it writes into $OUT and may use $WORK. */
     script: string;
     environment: Record<string, string>;
-    /** Each binary must print `expect` when run with `args`: an unstamped build is refused. */
-    versionChecks: { binary: string; args: string[]; expect: string }[];
+    /**
+     * Each binary must print `expect` when run with `args` (through `runner` when set: that command gets the binary's
+     * path, then `args`): an unstamped build is refused.
+     */
+    versionChecks: { binary: string; args: string[]; expect: string; runner?: string[] }[];
 }
 
 export function toolchainComponents(): ToolchainComponent[] {
@@ -57,6 +72,7 @@ export function toolchainComponents(): ToolchainComponent[] {
             environment: { PULUMI_VERSION: pulumi },
             versionChecks: [{ binary: "pulumi", args: ["version"], expect: `v${pulumi}` }],
         },
+        kubernetesProviderComponent(),
         ...labComponents(),
     ];
 }
@@ -244,6 +260,47 @@ export function kubeadmComponent(version: string): ToolchainComponent {
         script: "kubernetes.sh",
         environment: { KUBERNETES_VERSION: stamped, KUBERNETES_COMMANDS: "kubeadm" },
         versionChecks: [{ binary: "kubeadm", args: ["version", "-o", "short"], expect: stamped }],
+    };
+}
+
+/**
+ * The Kubernetes provider plugin at the version the installed @pulumi/kubernetes requests, built by
+ * toolchain/pulumi-resource-kubernetes.sh. A plugin has no --version flag: the check asks it over gRPC as the engine
+ * does, for its stamped version and for the version of the schema it embeds.
+ */
+function kubernetesProviderComponent(): ToolchainComponent {
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
+    const version = (require("@pulumi/kubernetes/package.json") as { pulumi: { version: string } }).pulumi.version;
+    const release = kubernetesProviderReleases[version];
+    if (!release) {
+        throw new Error(
+            `toolchain: the installed @pulumi/kubernetes requests the kubernetes plugin ${version}, which the Go module ` +
+                `proxy does not serve (it serves ${Object.keys(kubernetesProviderReleases).join(", ")}): ` +
+                `pin @pulumi/kubernetes in package.json to one of those`,
+        );
+    }
+    return {
+        name: "pulumi-resource-kubernetes",
+        version,
+        script: "pulumi-resource-kubernetes.sh",
+        environment: {
+            PROVIDER_VERSION: version,
+            PROVIDER_MODULE_VERSION: release.module,
+            PROVIDER_SDK_VERSION: release.sdk,
+        },
+        versionChecks: [
+            {
+                binary: "pulumi-resource-kubernetes",
+                runner: [
+                    process.execPath,
+                    "--require",
+                    require.resolve("ts-node/register/transpile-only"),
+                    resolve(__dirname, "plugin-version.ts"),
+                ],
+                args: [],
+                expect: `plugin ${version} schema ${version}\n`,
+            },
+        ],
     };
 }
 
