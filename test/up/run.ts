@@ -1,5 +1,6 @@
 // `npm run test:up`: a real `pulumi up` from an empty stack to a working cluster and back, for each stack named in
-// KUBEHA_UP_STACKS (default: dev and aws-dev). This process is the cloud: it brings up the lab's network and mirrors
+// KUBEHA_UP_STACKS (default `dev aws-dev:basic`): every check for a plain name, for `<stack>:basic` the up (not
+// interrupted), the cluster and its outputs, the repeated up and destroy, without test:lab's checks and the scaling. This process is the cloud: it brings up the lab's network and mirrors
 // (lab/lab.ts labFoundation) and serves the lab cloud (lab/cloud.ts) on a socket; the checks (cluster.test.ts) run
 // where `pulumi up` runs, the lab's operator machine (inside the lab's network, resolving with the lab's DNS), and
 // drive the real Pulumi CLI, whose stand-in provider plugins tell the lab cloud what they create. Needs root on Linux.
@@ -14,7 +15,7 @@ import { labStackChanges, writeLabStackFile } from "../../lab/stack";
 const repo = path.resolve(__dirname, "..", "..");
 const say = (line: string) => process.stdout.write(`${line}\n`);
 
-async function upAndDown(stack: string): Promise<number> {
+async function upAndDown(stack: string, scope: "full" | "basic"): Promise<number> {
     const files = labFiles(stack);
     if (fs.existsSync(files.state)) await labDown(stack, say);
     const { binDir, mirrors } = await labFoundation(stack, say);
@@ -39,6 +40,7 @@ async function upAndDown(stack: string): Promise<number> {
             env: {
                 ...process.env,
                 KUBEHA_UP_STACK: stack,
+                KUBEHA_UP_SCOPE: scope,
                 KUBEHA_UP_PROJECT: project,
                 KUBEHA_TOOLCHAIN_BIN: binDir,
                 KUBEHA_LAB_CLOUD: socket,
@@ -57,11 +59,13 @@ async function upAndDown(stack: string): Promise<number> {
 }
 
 async function main(): Promise<void> {
-    const stacks = (process.env.KUBEHA_UP_STACKS ?? "dev aws-dev").split(/\s+/).filter(Boolean);
+    const stacks = (process.env.KUBEHA_UP_STACKS ?? "dev aws-dev:basic").split(/\s+/).filter(Boolean);
     let failed = 0;
-    for (const stack of stacks) {
-        say(`test:up: ${stack}`);
-        const status = await upAndDown(stack);
+    for (const entry of stacks) {
+        const [stack, scope] = entry.split(":");
+        if (scope !== undefined && scope !== "basic") throw new Error(`test:up: ${entry}: the only scope is :basic`);
+        say(`test:up: ${entry}`);
+        const status = await upAndDown(stack, scope === "basic" ? "basic" : "full");
         if (status !== 0) failed++;
         say(`test:up: ${stack} ${status === 0 ? "passed" : "FAILED"}`);
     }
