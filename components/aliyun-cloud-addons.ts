@@ -45,7 +45,9 @@ export class AliyunCloudAddons extends pulumi.ComponentResource {
                 cluster: [
                     {
                         apiGroups: [""],
-                        resources: ["persistentvolumes", "services", "secrets", "endpoints", "serviceaccounts"],
+                        // No Secrets (only its ALB ingress controller reads them, and it is not enabled) and no
+                        // ServiceAccounts (upstream's role makes them for --use-service-account-credentials, not set).
+                        resources: ["persistentvolumes", "services", "endpoints"],
                         verbs: ["get", "list", "watch", "create", "update", "patch"],
                     },
                     {

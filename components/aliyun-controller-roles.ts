@@ -14,6 +14,8 @@ import { ClusterHost } from "./hosts";
 export interface AliyunControllerRolesArgs {
     /** `<project>-<stack>`: names the roles and policies. */
     readonly clusterName: string;
+    /** The cluster's region: every grant is limited to it. */
+    readonly region: string;
     readonly masters: readonly ClusterHost[];
     readonly workers: readonly ClusterHost[];
     /** The RAM role the masters hold already (attached elsewhere), if any. */
@@ -70,14 +72,24 @@ export class AliyunControllerRoles extends pulumi.ComponentResource {
                 args.masters,
                 "masters of this cluster: its cloud controller manager and CSI disk controller",
             );
-        grant(masters, "cloud-controller-manager", aliyunCloudControllerPolicy(), "load balancers and node lifecycle");
-        grant(masters, "csi-disk-controller", aliyunCsiDiskControllerPolicy(), "create, attach and resize ECS disks");
+        grant(
+            masters,
+            "cloud-controller-manager",
+            aliyunCloudControllerPolicy(args.region),
+            "load balancers and node lifecycle",
+        );
+        grant(
+            masters,
+            "csi-disk-controller",
+            aliyunCsiDiskControllerPolicy(args.region),
+            "create, attach and resize ECS disks",
+        );
         if (args.workers.length > 0) {
             const workers = role("workers", args.workers, "workers of this cluster: the CSI disk plugin");
             grant(
                 workers,
                 "csi-disk-node",
-                aliyunCsiDiskNodePolicy(),
+                aliyunCsiDiskNodePolicy(args.region),
                 "the CSI disk plugin's questions about its disks",
             );
         }

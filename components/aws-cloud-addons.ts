@@ -41,13 +41,14 @@ export class AwsCloudAddons extends pulumi.ComponentResource {
             "cloud-controller-manager",
             {
                 clusterRoleName: "system:cloud-controller-manager",
+                // Upstream's role also creates ServiceAccounts and their tokens, for --use-service-account-credentials;
+                // this controller runs without it, as itself, so it gets neither.
                 cluster: [
                     { apiGroups: [""], resources: ["events"], verbs: ["create", "patch", "update"] },
                     { apiGroups: [""], resources: ["nodes"], verbs: ["*"] },
                     { apiGroups: [""], resources: ["nodes/status"], verbs: ["patch"] },
                     { apiGroups: [""], resources: ["services"], verbs: ["list", "patch", "update", "watch"] },
                     { apiGroups: [""], resources: ["services/status"], verbs: ["list", "patch", "update", "watch"] },
-                    { apiGroups: [""], resources: ["serviceaccounts"], verbs: ["create", "get", "list", "watch"] },
                     { apiGroups: [""], resources: ["persistentvolumes"], verbs: ["get", "list", "update", "watch"] },
                     { apiGroups: [""], resources: ["endpoints"], verbs: ["create", "get", "list", "watch", "update"] },
                     {
@@ -55,7 +56,6 @@ export class AwsCloudAddons extends pulumi.ComponentResource {
                         resources: ["leases"],
                         verbs: ["create", "get", "list", "watch", "update"],
                     },
-                    { apiGroups: [""], resources: ["serviceaccounts/token"], verbs: ["create"] },
                 ],
             },
             objectOpts,

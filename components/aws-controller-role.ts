@@ -1,5 +1,6 @@
 // AWS: the masters' instance role for the cloud integration's controllers (render/cloud-policies.ts): the cloud
-// controller manager's policy and the EBS CSI controller's. Both controllers run on the masters on the host's
+// controller manager's policy and the EBS CSI controller's, each change scoped to resources tagged as this
+// cluster's (kubernetes.io/cluster/<name>), as kops scopes them. Both controllers run on the masters on the host's
 // network: the metadata service answers one hop only (aws-infra.ts), so only host-network pods get the role's
 // credentials, and workers need no role at all (the CSI node plugin reads its node from the Kubernetes API).
 // An instance holds one role: masters that run etcd members already hold the backup role, which then carries
@@ -54,12 +55,12 @@ export class AwsControllerRole extends pulumi.ComponentResource {
         }
         new aws.iam.RolePolicy(
             `${name}-cloud-controller-manager`,
-            { role: roleName, policy: JSON.stringify(awsCloudControllerPolicy()) },
+            { role: roleName, policy: JSON.stringify(awsCloudControllerPolicy(args.clusterName)) },
             parent,
         );
         new aws.iam.RolePolicy(
             `${name}-ebs-csi-controller`,
-            { role: roleName, policy: JSON.stringify(awsEbsCsiPolicy()) },
+            { role: roleName, policy: JSON.stringify(awsEbsCsiPolicy(args.clusterName)) },
             parent,
         );
         this.registerOutputs({ instanceProfile: this.instanceProfile });

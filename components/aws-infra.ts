@@ -120,9 +120,12 @@ export class AwsInfra extends pulumi.ComponentResource implements ClusterInfra {
         const parent = { parent: this };
         const prefix = `${pulumi.getProject()}-${pulumi.getStack()}`;
         const tags = (resource: string) => ({ Name: `${prefix}-${resource}` });
-        // What the cloud controller manager looks for (its --cluster-name is the prefix): the cluster's subnets,
-        // public ones for internet-facing load balancers and private ones for internal ones, and the one security
-        // group of each node it opens to its load balancers (an instance must not have two with the tag).
+        // What the cloud controller manager looks for: on its own instance (a master), the tag that names the
+        // cluster (without it the controller refuses to start); on the nodes' instances, which it registers with load
+        // balancers; on the cluster's subnets, public ones for internet-facing load balancers and private ones for
+        // internal ones; on the one security group of each node it opens to its load balancers (an instance must not
+        // have two with the tag). The masters' role changes only resources carrying it (render/cloud-policies.ts),
+        // so the VPC carries it too: the controller creates its load balancers' security groups there.
         const clusterTag = config.cloudIntegration ? { [`kubernetes.io/cluster/${prefix}`]: "owned" } : {};
         const subnetRoleTag = (kind: "public" | "private") =>
             config.cloudIntegration
@@ -138,7 +141,7 @@ export class AwsInfra extends pulumi.ComponentResource implements ClusterInfra {
                 // Both are needed for the Route53 private zone to resolve inside the VPC.
                 enableDnsSupport: true,
                 enableDnsHostnames: true,
-                tags: tags("vpc"),
+                tags: { ...tags("vpc"), ...clusterTag },
             },
             parent,
         );
@@ -338,7 +341,10 @@ export class AwsInfra extends pulumi.ComponentResource implements ClusterInfra {
                         // Not volumeTags: with separately managed data volumes it makes every up plan changes.
                         tags: tags(`${host.name}-root`),
                     },
-                    tags: tags(host.name),
+                    tags: {
+                        ...tags(host.name),
+                        ...(host.role === "master" || host.role === "worker" ? clusterTag : {}),
+                    },
                 },
                 {
                     parent: this,

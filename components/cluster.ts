@@ -109,6 +109,7 @@ export class KubernetesCluster extends pulumi.ComponentResource {
                 "controller-roles",
                 {
                     clusterName,
+                    region: config.region,
                     masters: infra.hosts.filter((host) => host.role === "master"),
                     workers: infra.hosts.filter((host) => host.role === "worker"),
                     mastersRole:

@@ -5,72 +5,8 @@
 
 type Policy = { readonly Version: string; readonly Statement: readonly Record<string, unknown>[] };
 
-/**
- * AWS cloud controller manager: the control-plane policy of kubernetes/cloud-provider-aws docs/prerequisites.md
- * (its list names elasticloadbalancing:AddTags twice; once here). Upstream calls it "a bit open"; what it opens is
- * what the service controller needs for classic and network load balancers and their security groups.
- */
-export function awsCloudControllerPolicy(): Policy {
-    const actions = [
-        "autoscaling:DescribeAutoScalingGroups",
-        "autoscaling:DescribeLaunchConfigurations",
-        "autoscaling:DescribeTags",
-        "ec2:DescribeInstances",
-        "ec2:DescribeRegions",
-        "ec2:DescribeRouteTables",
-        "ec2:DescribeSecurityGroups",
-        "ec2:DescribeSubnets",
-        "ec2:DescribeVolumes",
-        "ec2:DescribeAvailabilityZones",
-        "ec2:CreateSecurityGroup",
-        "ec2:CreateTags",
-        "ec2:CreateVolume",
-        "ec2:ModifyInstanceAttribute",
-        "ec2:ModifyVolume",
-        "ec2:AttachVolume",
-        "ec2:AuthorizeSecurityGroupIngress",
-        "ec2:CreateRoute",
-        "ec2:DeleteRoute",
-        "ec2:DeleteSecurityGroup",
-        "ec2:DeleteVolume",
-        "ec2:DetachVolume",
-        "ec2:RevokeSecurityGroupIngress",
-        "ec2:DescribeVpcs",
-        "ec2:DescribeInstanceTopology",
-        "elasticloadbalancing:AddTags",
-        "elasticloadbalancing:AttachLoadBalancerToSubnets",
-        "elasticloadbalancing:ApplySecurityGroupsToLoadBalancer",
-        "elasticloadbalancing:CreateLoadBalancer",
-        "elasticloadbalancing:CreateLoadBalancerPolicy",
-        "elasticloadbalancing:CreateLoadBalancerListeners",
-        "elasticloadbalancing:ConfigureHealthCheck",
-        "elasticloadbalancing:DeleteLoadBalancer",
-        "elasticloadbalancing:DeleteLoadBalancerListeners",
-        "elasticloadbalancing:DescribeLoadBalancers",
-        "elasticloadbalancing:DescribeLoadBalancerAttributes",
-        "elasticloadbalancing:DetachLoadBalancerFromSubnets",
-        "elasticloadbalancing:DeregisterInstancesFromLoadBalancer",
-        "elasticloadbalancing:ModifyLoadBalancerAttributes",
-        "elasticloadbalancing:RegisterInstancesWithLoadBalancer",
-        "elasticloadbalancing:SetLoadBalancerPoliciesForBackendServer",
-        "elasticloadbalancing:CreateListener",
-        "elasticloadbalancing:CreateTargetGroup",
-        "elasticloadbalancing:DeleteListener",
-        "elasticloadbalancing:DeleteTargetGroup",
-        "elasticloadbalancing:DescribeListeners",
-        "elasticloadbalancing:DescribeLoadBalancerPolicies",
-        "elasticloadbalancing:DescribeTargetGroups",
-        "elasticloadbalancing:DescribeTargetHealth",
-        "elasticloadbalancing:ModifyListener",
-        "elasticloadbalancing:ModifyTargetGroup",
-        "elasticloadbalancing:RegisterTargets",
-        "elasticloadbalancing:DeregisterTargets",
-        "elasticloadbalancing:SetLoadBalancerPoliciesOfListener",
-        "iam:CreateServiceLinkedRole",
-        "kms:DescribeKey",
-    ];
-    return { Version: "2012-10-17", Statement: [{ Effect: "Allow", Action: actions, Resource: ["*"] }] };
-}
+/** The tag the AWS controllers put on what they create, and kubeha on what it gives them (aws-infra.ts). */
+export const awsClusterTag = (clusterName: string) => `kubernetes.io/cluster/${clusterName}`;
 
 const ec2 = (kind: string) => `arn:aws:ec2:*:*:${kind}/*`;
 const allow = (action: string[], resource: string | string[], condition?: Record<string, unknown>) => ({
@@ -80,15 +16,140 @@ const allow = (action: string[], resource: string | string[], condition?: Record
     ...(condition ? { Condition: condition } : {}),
 });
 
+/** Conditions on the cluster tag: on the resource acted on, on the tags a create request sets. */
+function clusterConditions(clusterName: string) {
+    const key = awsClusterTag(clusterName);
+    return {
+        /** The resource already carries the cluster's tag: this cluster's node, security group, load balancer. */
+        owned: { StringEquals: { [`aws:ResourceTag/${key}`]: "owned" } },
+        /** The create request tags the new resource as the cluster's. */
+        creates: { StringEquals: { [`aws:RequestTag/${key}`]: "owned" } },
+        /** Tags changed on the cluster's resources, the cluster tag itself left alone (nothing adopted or freed). */
+        retag: {
+            StringEquals: { [`aws:ResourceTag/${key}`]: "owned" },
+            "ForAllValues:StringNotEquals": { "aws:TagKeys": [key] },
+        },
+    };
+}
+
 /**
- * EBS CSI controller: kubernetes-sigs/aws-ebs-csi-driver docs/example-iam-policy.json. Volumes and snapshots are
- * created only with the driver's own tags and deleted only when they carry them: the role cannot delete the
- * cluster's other volumes (etcd's and containerd's disks carry none of them).
+ * AWS cloud controller manager: the actions of kubernetes/cloud-provider-aws docs/prerequisites.md (control plane
+ * policy) that its node and service controllers call here, scoped as kops scopes them (pkg/model/iam): reads on
+ * everything (they take no condition), every change only on resources tagged `kubernetes.io/cluster/<name>: owned`
+ * (the nodes' instances and security groups, which aws-infra.ts tags, and the load balancers and security groups
+ * the controller creates), and every create only when the request itself sets that tag. Left out: the volume
+ * actions (the EBS CSI driver's, below) and the route actions (--configure-cloud-routes=false: flannel routes).
  */
-export function awsEbsCsiPolicy(): Policy {
+export function awsCloudControllerPolicy(clusterName: string): Policy {
+    const { owned, creates, retag } = clusterConditions(clusterName);
+    return {
+        Version: "2012-10-17",
+        Statement: [
+            allow(
+                [
+                    "autoscaling:DescribeAutoScalingGroups",
+                    "autoscaling:DescribeLaunchConfigurations",
+                    "autoscaling:DescribeTags",
+                    "ec2:DescribeAvailabilityZones",
+                    "ec2:DescribeInstances",
+                    "ec2:DescribeInstanceTopology",
+                    "ec2:DescribeRegions",
+                    "ec2:DescribeRouteTables",
+                    "ec2:DescribeSecurityGroups",
+                    "ec2:DescribeSubnets",
+                    "ec2:DescribeVolumes",
+                    "ec2:DescribeVpcs",
+                    "elasticloadbalancing:DescribeListeners",
+                    "elasticloadbalancing:DescribeLoadBalancerAttributes",
+                    "elasticloadbalancing:DescribeLoadBalancerPolicies",
+                    "elasticloadbalancing:DescribeLoadBalancers",
+                    "elasticloadbalancing:DescribeTargetGroups",
+                    "elasticloadbalancing:DescribeTargetHealth",
+                    "kms:DescribeKey",
+                ],
+                "*",
+            ),
+            // A load balancer's security group: created in the cluster's VPC (tagged by aws-infra.ts), tagged in the
+            // same request.
+            allow(["ec2:CreateSecurityGroup"], ec2("vpc"), owned),
+            allow(["ec2:CreateSecurityGroup"], ec2("security-group"), creates),
+            allow(["ec2:CreateTags"], ec2("security-group"), {
+                StringEquals: { ...creates.StringEquals, "ec2:CreateAction": ["CreateSecurityGroup"] },
+            }),
+            allow(["ec2:CreateTags"], ec2("security-group"), retag),
+            allow(
+                [
+                    "ec2:AuthorizeSecurityGroupIngress",
+                    "ec2:DeleteSecurityGroup",
+                    "ec2:ModifyInstanceAttribute",
+                    "ec2:RevokeSecurityGroupIngress",
+                ],
+                "*",
+                owned,
+            ),
+            // Load balancers, target groups and listeners: created with the cluster tag, changed only when they
+            // carry it. AddTags on create is its own authorization (ELB tag-on-create): only with those creates.
+            allow(
+                [
+                    "elasticloadbalancing:CreateListener",
+                    "elasticloadbalancing:CreateLoadBalancer",
+                    "elasticloadbalancing:CreateTargetGroup",
+                ],
+                "*",
+                creates,
+            ),
+            allow(["elasticloadbalancing:AddTags"], "*", {
+                StringEquals: {
+                    ...creates.StringEquals,
+                    "elasticloadbalancing:CreateAction": ["CreateListener", "CreateLoadBalancer", "CreateTargetGroup"],
+                },
+            }),
+            // The controller re-applies its tags (the cluster's among them) to what it owns.
+            allow(["elasticloadbalancing:AddTags"], "*", owned),
+            allow(
+                [
+                    "elasticloadbalancing:ApplySecurityGroupsToLoadBalancer",
+                    "elasticloadbalancing:AttachLoadBalancerToSubnets",
+                    "elasticloadbalancing:ConfigureHealthCheck",
+                    "elasticloadbalancing:CreateLoadBalancerListeners",
+                    "elasticloadbalancing:CreateLoadBalancerPolicy",
+                    "elasticloadbalancing:DeleteListener",
+                    "elasticloadbalancing:DeleteLoadBalancer",
+                    "elasticloadbalancing:DeleteLoadBalancerListeners",
+                    "elasticloadbalancing:DeleteTargetGroup",
+                    "elasticloadbalancing:DeregisterInstancesFromLoadBalancer",
+                    "elasticloadbalancing:DeregisterTargets",
+                    "elasticloadbalancing:DetachLoadBalancerFromSubnets",
+                    "elasticloadbalancing:ModifyListener",
+                    "elasticloadbalancing:ModifyLoadBalancerAttributes",
+                    "elasticloadbalancing:ModifyTargetGroup",
+                    "elasticloadbalancing:RegisterInstancesWithLoadBalancer",
+                    "elasticloadbalancing:RegisterTargets",
+                    "elasticloadbalancing:SetLoadBalancerPoliciesForBackendServer",
+                    "elasticloadbalancing:SetLoadBalancerPoliciesOfListener",
+                ],
+                "*",
+                owned,
+            ),
+            // The first load balancer of an account creates ELB's service-linked role; no other role.
+            allow(["iam:CreateServiceLinkedRole"], "*", {
+                StringEquals: { "iam:AWSServiceName": "elasticloadbalancing.amazonaws.com" },
+            }),
+        ],
+    };
+}
+
+/**
+ * EBS CSI controller: the actions of kubernetes-sigs/aws-ebs-csi-driver docs/example-iam-policy.json that the
+ * sidecars kubeha runs use (provisioner, attacher, resizer: no snapshotter, so no snapshot actions, and no volume
+ * copies), scoped to this cluster: the driver tags every volume `kubernetes.io/cluster/<name>: owned`
+ * (--k8s-tag-cluster-id), and every volume action needs that tag, where upstream's `ebs.csi.aws.com/cluster`
+ * matches every cluster's volumes in the account. Attach and detach also need the tag on the instance, which only
+ * the cluster's nodes carry, not etcd's or containerd's disks.
+ */
+export function awsEbsCsiPolicy(clusterName: string): Policy {
+    const { owned, creates, retag } = clusterConditions(clusterName);
     const volume = ec2("volume");
-    const snapshot = ec2("snapshot");
-    const tagged = (operator: string, key: string, value: string) => ({ [operator]: { [key]: value } });
     return {
         Version: "2012-10-17",
         Statement: [
@@ -96,7 +157,6 @@ export function awsEbsCsiPolicy(): Policy {
                 [
                     "ec2:DescribeAvailabilityZones",
                     "ec2:DescribeInstances",
-                    "ec2:DescribeSnapshots",
                     "ec2:DescribeTags",
                     "ec2:DescribeVolumes",
                     "ec2:DescribeVolumesModifications",
@@ -104,85 +164,103 @@ export function awsEbsCsiPolicy(): Policy {
                 ],
                 "*",
             ),
-            allow(["ec2:CreateSnapshot", "ec2:ModifyVolume"], volume),
-            allow(["ec2:CopyVolumes"], ["arn:aws:ec2:*:*:volume/vol-*"]),
-            allow(["ec2:AttachVolume", "ec2:DetachVolume"], [volume, ec2("instance")]),
-            allow(["ec2:CreateVolume", "ec2:EnableFastSnapshotRestores"], snapshot),
-            allow(["ec2:CreateTags"], [volume, snapshot], {
-                StringEquals: { "ec2:CreateAction": ["CreateVolume", "CreateSnapshot", "CopyVolumes"] },
+            allow(["ec2:CreateVolume"], volume, creates),
+            allow(["ec2:CreateTags"], volume, {
+                StringEquals: { ...creates.StringEquals, "ec2:CreateAction": ["CreateVolume"] },
             }),
-            allow(["ec2:DeleteTags"], [volume, snapshot]),
-            allow(
-                ["ec2:CreateVolume", "ec2:CopyVolumes"],
-                volume,
-                tagged("StringLike", "aws:RequestTag/ebs.csi.aws.com/cluster", "true"),
-            ),
-            allow(
-                ["ec2:CreateVolume", "ec2:CopyVolumes"],
-                volume,
-                tagged("StringLike", "aws:RequestTag/CSIVolumeName", "*"),
-            ),
-            allow(
-                ["ec2:DeleteVolume"],
-                volume,
-                tagged("StringLike", "ec2:ResourceTag/ebs.csi.aws.com/cluster", "true"),
-            ),
-            allow(["ec2:DeleteVolume"], volume, tagged("StringLike", "ec2:ResourceTag/CSIVolumeName", "*")),
-            allow(
-                ["ec2:DeleteVolume"],
-                volume,
-                tagged("StringLike", "ec2:ResourceTag/kubernetes.io/created-for/pvc/name", "*"),
-            ),
-            allow(["ec2:CreateSnapshot"], snapshot, tagged("StringLike", "aws:RequestTag/CSIVolumeSnapshotName", "*")),
-            allow(
-                ["ec2:CreateSnapshot"],
-                snapshot,
-                tagged("StringLike", "aws:RequestTag/ebs.csi.aws.com/cluster", "true"),
-            ),
-            allow(["ec2:DeleteSnapshot"], snapshot, tagged("StringLike", "ec2:ResourceTag/CSIVolumeSnapshotName", "*")),
-            allow(
-                ["ec2:DeleteSnapshot"],
-                snapshot,
-                tagged("StringLike", "ec2:ResourceTag/ebs.csi.aws.com/cluster", "true"),
-            ),
+            allow(["ec2:CreateTags", "ec2:DeleteTags"], volume, retag),
+            allow(["ec2:AttachVolume", "ec2:DetachVolume"], [volume, ec2("instance")], owned),
+            allow(["ec2:DeleteVolume", "ec2:ModifyVolume"], volume, owned),
+        ],
+    };
+}
+
+/** Aliyun RAM resources: everything of one service in the cluster's region (acs:<service>:<region>:<account>:...). */
+const inRegion = (service: string, region: string) => [`acs:${service}:${region}:*:*`];
+
+/**
+ * cloud-provider-alibaba-cloud: the API calls its controllers make here, read from its source (pkg/provider/alibaba):
+ * the node controller describes instances; the service controller (CLB, its default) manages load balancers,
+ * listeners, server groups, access lists, certificates and tags, and asks which network interface and EIP an
+ * address belongs to. Not granted: routes (--configure-cloud-routes=false), NLB Services (not supported by kubeha),
+ * its ALB ingress and PrivateZone controllers (not enabled), and every other ECS read: upstream's example grants
+ * `ecs:Describe*`, which includes DescribeUserData (a host's user-data holds its SSH host key), and `vpc:*`/`slb:*`.
+ * All in the cluster's region.
+ */
+export function aliyunCloudControllerPolicy(region: string): Policy {
+    const slb = [
+        "AddVServerGroupBackendServers",
+        "CreateAccessControlList",
+        "CreateDomainExtension",
+        "CreateLoadBalancer",
+        "CreateLoadBalancerHTTPListener",
+        "CreateLoadBalancerHTTPSListener",
+        "CreateLoadBalancerTCPListener",
+        "CreateLoadBalancerUDPListener",
+        "CreateVServerGroup",
+        "DeleteAccessControlList",
+        "DeleteDomainExtension",
+        "DeleteLoadBalancer",
+        "DeleteLoadBalancerListener",
+        "DeleteVServerGroup",
+        "DescribeAccessControlLists",
+        "DescribeAvailableResource",
+        "DescribeCACertificates",
+        "DescribeDomainExtensions",
+        "DescribeLoadBalancerAttribute",
+        "DescribeLoadBalancerListeners",
+        "DescribeLoadBalancers",
+        "DescribeServerCertificates",
+        "DescribeVServerGroupAttribute",
+        "DescribeVServerGroups",
+        "ListTagResources",
+        "ModifyLoadBalancerInstanceChargeType",
+        "ModifyLoadBalancerInstanceSpec",
+        "ModifyLoadBalancerInternetSpec",
+        "ModifyVServerGroupBackendServers",
+        "RemoveVServerGroupBackendServers",
+        "SetDomainExtensionAttribute",
+        "SetLoadBalancerDeleteProtection",
+        "SetLoadBalancerHTTPListenerAttribute",
+        "SetLoadBalancerHTTPSListenerAttribute",
+        "SetLoadBalancerModificationProtection",
+        "SetLoadBalancerName",
+        "SetLoadBalancerTCPListenerAttribute",
+        "SetLoadBalancerUDPListenerAttribute",
+        "SetVServerGroupAttribute",
+        "StartLoadBalancerListener",
+        "StopLoadBalancerListener",
+        "TagResources",
+        "UntagResources",
+    ];
+    return {
+        Version: "1",
+        Statement: [
+            {
+                Action: ["ecs:DescribeInstances", "ecs:DescribeNetworkInterfaces"],
+                Resource: inRegion("ecs", region),
+                Effect: "Allow",
+            },
+            { Action: ["vpc:DescribeEipAddresses"], Resource: inRegion("vpc", region), Effect: "Allow" },
+            { Action: slb.map((action) => `slb:${action}`), Resource: inRegion("slb", region), Effect: "Allow" },
         ],
     };
 }
 
 /**
- * cloud-provider-alibaba-cloud: the statements of its docs/examples/master.policy that the cloud controller
- * manager's node and service controllers use (ECS descriptions, CLB, VPC). That example grants an ACK master
- * everything: its disk statements are the CSI driver's (below, narrower) and its container registry, monitoring,
- * log, NAS and ALB statements serve components kubeha does not install.
+ * alibaba-cloud-csi-driver docs/ram-policies/disk/controller.json without its snapshot actions (kubeha installs no
+ * snapshot controller, so nothing asks for one) and only in the cluster's region.
  */
-export function aliyunCloudControllerPolicy(): Policy {
-    return {
-        Version: "1",
-        Statement: [
-            // Upstream also lists ecs:DescribeNetworkInterfaces and ecs:DescribeInstanceAttribute, which this covers.
-            { Action: ["ecs:Describe*"], Resource: ["*"], Effect: "Allow" },
-            { Action: ["slb:*"], Resource: ["*"], Effect: "Allow" },
-            { Action: ["vpc:*"], Resource: ["*"], Effect: "Allow" },
-        ],
-    };
-}
-
-/** alibaba-cloud-csi-driver docs/ram-policies/disk/controller.json (it lists ecs:CreateSnapshot twice; once here). */
-export function aliyunCsiDiskControllerPolicy(): Policy {
+export function aliyunCsiDiskControllerPolicy(region: string): Policy {
     const actions = [
         "ecs:AddTags",
         "ecs:AttachDisk",
         "ecs:CreateDisk",
-        "ecs:CreateSnapshot",
-        "ecs:CreateSnapshotGroup",
         "ecs:DeleteDisk",
-        "ecs:DeleteSnapshot",
-        "ecs:DeleteSnapshotGroup",
         "ecs:DescribeDisks",
         "ecs:DescribeInstanceAttribute",
         "ecs:DescribeInstanceHistoryEvents",
         "ecs:DescribeInstances",
-        "ecs:DescribeSnapshotGroups",
         "ecs:DescribeSnapshots",
         "ecs:DescribeTags",
         "ecs:DescribeTaskAttribute",
@@ -196,14 +274,17 @@ export function aliyunCsiDiskControllerPolicy(): Policy {
         "ecs:TagResources",
         "ecs:UntagResources",
     ];
-    return { Version: "1", Statement: [{ Action: actions, Resource: ["*"], Effect: "Allow" }] };
+    return { Version: "1", Statement: [{ Action: actions, Resource: inRegion("ecs", region), Effect: "Allow" }] };
 }
 
-/** alibaba-cloud-csi-driver docs/ram-policies/disk/node.json: what the disk plugin on every node asks ECS. */
-export function aliyunCsiDiskNodePolicy(): Policy {
+/**
+ * alibaba-cloud-csi-driver docs/ram-policies/disk/node.json, what the disk plugin on every node asks ECS, without
+ * ecs:DeleteSnapshot: only the driver's controller deletes snapshots (pkg/disk/controllerserver.go), and upstream's
+ * grant let any worker delete every snapshot of the account. Only in the cluster's region.
+ */
+export function aliyunCsiDiskNodePolicy(region: string): Policy {
     const actions = [
         "ecs:AddTags",
-        "ecs:DeleteSnapshot",
         "ecs:DescribeDisks",
         "ecs:DescribeInstanceAttribute",
         "ecs:DescribeInstanceHistoryEvents",
@@ -216,5 +297,5 @@ export function aliyunCsiDiskNodePolicy(): Policy {
         "ecs:TagResources",
         "ecs:UntagResources",
     ];
-    return { Version: "1", Statement: [{ Action: actions, Resource: ["*"], Effect: "Allow" }] };
+    return { Version: "1", Statement: [{ Action: actions, Resource: inRegion("ecs", region), Effect: "Allow" }] };
 }

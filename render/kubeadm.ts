@@ -117,6 +117,12 @@ export function clusterConfiguration(
                 "default-unreachable-toleration-seconds": String(podEvictionTimeoutSeconds),
                 // Seed 001.
                 "delete-collection-workers": "2",
+                // kubeadm's own NodeRestriction, plus: no Service may claim an external IP (CVE-2020-8554: a
+                // Service's externalIPs intercept traffic to any address, the metadata service's included).
+                "enable-admission-plugins": "NodeRestriction,DenyServiceExternalIPs",
+                // exec, attach, logs and port-forward check the kubelet's serving certificate: the controller-manager
+                // signs it with the cluster CA (kubeadm's --cluster-signing-cert-file) once the approver approved it.
+                "kubelet-certificate-authority": kubernetesPki.caCert,
                 "kubelet-timeout": "10s",
                 profiling: "false",
             }),

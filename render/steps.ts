@@ -328,6 +328,8 @@ export const steps = {
             KUBEHA_ETCD_CONFIG: { description: "this member's etcd --config-file (etcdConfigPath)" },
             KUBEHA_SNAPSHOT: { description: "the snapshot file on the host (.db or .db.gz)" },
             KUBEHA_CLUSTER_TOKEN: { description: "a new cluster token, the same on every member" },
+            KUBEHA_SNAPSHOT_SHA256: { description: "sha256 of the snapshot file, the same on every member" },
+            KUBEHA_BUMP_REVISION: { description: "how far the restored revision is raised", default: "1000000000" },
         },
         secret: false,
     },

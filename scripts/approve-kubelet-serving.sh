@@ -30,10 +30,141 @@ planned_addresses() {
     awk -v node="$1" '$1 == node { print $2; found = 1 } END { exit !found }' "$KUBEHA_NODES_FILE"
 }
 
+# The request's names are read from its DER encoding, not from `openssl req -text`: that prints a DNS name byte
+# for byte, so a name holding a newline hides every name after it from a line-based check. A small DER walker
+# (definite lengths only, as DER requires) follows CertificationRequestInfo -> attributes -> extensionRequest ->
+# subjectAltName, and every SAN extension of every extensionRequest is checked (Go keeps only the last one; checking
+# them all is the stricter choice).
+readonly oid_extension_request=2a864886f70d01090e oid_subject_alt_name=551d11
+
+# der_read HEX AT: the TLV at byte AT of HEX (lowercase hex digits). Sets der_tag (two hex digits), der_start (first
+# content byte) and der_end (the byte after the content). Fails on a high tag number, an indefinite or oversized
+# length, or a value running past the end of HEX.
+der_read() {
+    local hex=$1 at=$2 total=$((${#1} / 2)) first count len=0 i
+    ((at + 2 <= total)) || return 1
+    der_tag=${hex:at*2:2}
+    (((16#$der_tag & 31) != 31)) || return 1
+    first=$((16#${hex:at*2+2:2}))
+    at=$((at + 2))
+    if ((first < 128)); then
+        len=$first
+    else
+        count=$((first - 128))
+        ((count >= 1 && count <= 3 && at + count <= total)) || return 1
+        for ((i = 0; i < count; i++)); do
+            len=$((len * 256 + 16#${hex:(at+i)*2:2}))
+        done
+        at=$((at + count))
+    fi
+    der_start=$at
+    der_end=$((at + len))
+    ((der_end <= total))
+}
+
+# der_children HEX START END: "tag start end" of each TLV laid end to end from START to END; fails unless they
+# fill it exactly.
+der_children() {
+    local hex=$1 at=$2 end=$3
+    while ((at < end)); do
+        der_read "$hex" "$at" && ((der_end <= end)) || return 1
+        printf '%s %s %s\n' "$der_tag" "$der_start" "$der_end"
+        at=$der_end
+    done
+}
+
+# printable HEX: the bytes of HEX as text if every one is printable ASCII other than a comma; fails otherwise.
+printable() {
+    local hex=$1 text="" i byte
+    for ((i = 0; i < ${#hex}; i += 2)); do
+        byte=$((16#${hex:i:2}))
+        ((byte > 32 && byte < 127 && byte != 44)) || return 1
+        printf -v text '%s%b' "$text" "\\x${hex:i:2}"
+    done
+    printf '%s' "$text"
+}
+
+# san_line TAG VALUE: one name of a subjectAltName as "DNS <name>", "IP <address>" or "BAD <why it may not appear>".
+san_line() {
+    local tag=$1 value=$2 text ip="" i
+    case $tag in
+        82)
+            if text=$(printable "$value"); then
+                echo "DNS $text"
+            else
+                echo "BAD a DNS name holding a control, space, comma or non-ASCII byte (hex $value)"
+            fi
+            ;;
+        87)
+            if ((${#value} == 8)); then
+                for ((i = 0; i < 8; i += 2)); do ip+=$((16#${value:i:2})).; done
+                echo "IP ${ip%.}"
+            else
+                echo "BAD an IP address that is not IPv4 (hex $value)"
+            fi
+            ;;
+        81)
+            text=$(printable "$value") || text="(hex $value)"
+            echo "BAD email:$text (only DNS names and IP addresses allowed)"
+            ;;
+        *) echo "BAD a name of ASN.1 tag $tag (only DNS names and IP addresses allowed)" ;;
+    esac
+}
+
+# request_names HEX: one san_line per name in the request's subjectAltName extensions (HEX: the request's DER);
+# fails when the DER is not a well-formed certification request.
+request_names() {
+    local hex=$1 tag start end info attributes values extensions fields names
+    local -a parts
+    der_read "$hex" 0 && [[ $der_tag == 30 ]] && ((der_end == ${#hex} / 2)) || return 1
+    der_read "$hex" "$der_start" && [[ $der_tag == 30 ]] || return 1
+    # CertificationRequestInfo: version, subject, subjectPKInfo, [0] attributes.
+    info=$(der_children "$hex" "$der_start" "$der_end") || return 1
+    mapfile -t parts <<<"$info"
+    ((${#parts[@]} == 4)) || return 1
+    read -r tag start end <<<"${parts[3]}"
+    [[ $tag == a0 ]] || return 1
+    attributes=$(der_children "$hex" "$start" "$end") || return 1
+    while read -r tag start end; do
+        [[ -n $tag ]] || continue
+        # Attribute: SEQUENCE { type OID, values SET }
+        [[ $tag == 30 ]] && fields=$(der_children "$hex" "$start" "$end") || return 1
+        mapfile -t parts <<<"$fields"
+        ((${#parts[@]} == 2)) || return 1
+        read -r tag start end <<<"${parts[0]}"
+        [[ $tag == 06 ]] || return 1
+        [[ ${hex:start*2:(end-start)*2} == "$oid_extension_request" ]] || continue
+        read -r tag start end <<<"${parts[1]}"
+        [[ $tag == 31 ]] && values=$(der_children "$hex" "$start" "$end") || return 1
+        while read -r tag start end; do
+            [[ -n $tag ]] || continue
+            [[ $tag == 30 ]] && extensions=$(der_children "$hex" "$start" "$end") || return 1
+            while read -r tag start end; do
+                [[ -n $tag ]] || continue
+                # Extension: SEQUENCE { extnID OID, critical BOOLEAN OPTIONAL, extnValue OCTET STRING }
+                [[ $tag == 30 ]] && fields=$(der_children "$hex" "$start" "$end") || return 1
+                mapfile -t parts <<<"$fields"
+                ((${#parts[@]} == 2 || ${#parts[@]} == 3)) || return 1
+                read -r tag start end <<<"${parts[0]}"
+                [[ $tag == 06 ]] || return 1
+                [[ ${hex:start*2:(end-start)*2} == "$oid_subject_alt_name" ]] || continue
+                read -r tag start end <<<"${parts[${#parts[@]} - 1]}"
+                [[ $tag == 04 ]] || return 1
+                # GeneralNames: SEQUENCE filling the OCTET STRING exactly.
+                der_read "$hex" "$start" && [[ $der_tag == 30 ]] && ((der_end == end)) || return 1
+                names=$(der_children "$hex" "$der_start" "$der_end") || return 1
+                while read -r tag start end; do
+                    [[ -z $tag ]] || san_line "$tag" "${hex:start*2:(end-start)*2}"
+                done <<<"$names"
+            done <<<"$extensions"
+        done <<<"$values"
+    done <<<"$attributes"
+}
+
 # request_problem NODE ADDRESSES GROUPS USAGES REQUEST: why this CSR is not NODE's serving certificate
 # request (nothing when it is). Signer and requester are checked by the caller.
 request_problem() {
-    local node=$1 addresses=$2 groups=$3 usages=$4 pem subject sans san usage server=no
+    local node=$1 addresses=$2 groups=$3 usages=$4 pem der subject names kind san usage server=no
     local -a list
     [[ ,$groups == *,system:nodes,* ]] || {
         echo "requester is not in system:nodes"
@@ -58,6 +189,7 @@ request_problem() {
         echo "request is not base64"
         return
     }
+    # -nameopt RFC2253 escapes control characters, so the comparison below sees them.
     subject=$(openssl req -noout -subject -nameopt RFC2253 <<<"$pem" 2>/dev/null) || {
         echo "request is not a PEM certificate request"
         return
@@ -67,24 +199,27 @@ request_problem() {
         echo "subject is $subject"
         return
     }
-    sans=$(openssl req -noout -text <<<"$pem" | grep -A 1 'X509v3 Subject Alternative Name' | tail -n +2 || true)
-    [[ -n ${sans//[[:space:]]/} ]] || {
+    der=$(openssl req -outform DER <<<"$pem" 2>/dev/null | od -An -v -tx1 | tr -d ' \n')
+    names=$(request_names "$der") || {
+        echo "request is not well-formed DER"
+        return
+    }
+    [[ -n $names ]] || {
         echo "names no DNS name or address"
         return
     }
-    IFS=, read -ra list <<<"${sans//[[:space:]]/}"
-    for san in "${list[@]}"; do
-        case $san in
-            DNS:* | IPAddress:*) [[ ,$node,$addresses, == *",${san#*:},"* ]] || {
-                echo "names ${san#*:}, which is not $node's"
+    while read -r kind san; do
+        case $kind in
+            DNS | IP) [[ ,$node,$addresses, == *",$san,"* ]] || {
+                echo "names $san, which is not $node's"
                 return
             } ;;
             *)
-                echo "names $san (only DNS names and IP addresses allowed)"
+                echo "names $san"
                 return
                 ;;
         esac
-    done
+    done <<<"$names"
 }
 
 # review_pending [NODE]: one pass over the pending serving CSRs (only NODE's, when given): approves those

@@ -294,7 +294,8 @@ kubectl_as() {
 # The cluster-admin kubeconfig kubeadm writes on every master: the steps that act on other nodes use it.
 readonly admin_kubeconfig=/etc/kubernetes/admin.conf
 
-# node_field NODE JSONPATH: one field of a Node object (empty when the node does not exist).
+# node_field NODE JSONPATH: one field of a Node object: empty when the node does not exist; fails when the API
+# could not be asked (so callers never read a lost connection as "node gone").
 node_field() {
     kubectl_as "$admin_kubeconfig" get node "$1" --ignore-not-found -o "jsonpath=$2"
 }

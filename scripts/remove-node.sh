@@ -17,8 +17,11 @@ node=$KUBEHA_NODE_NAME
 node_object() {
     node_field "$node" '{.metadata.name}'
 }
+# gone: the API answered that the node does not exist (fails when it exists or the API did not answer).
 gone() {
-    [[ -z $(node_object) ]]
+    local name
+    name=$(node_object) || return 1
+    [[ -z $name ]]
 }
 cordon_node() {
     gone || kubectl_as "$admin_kubeconfig" cordon "$node"

@@ -19,9 +19,12 @@ readonly mark=kubeha.io/upgrade-cordon
 state() {
     node_field "$node" '{.metadata.name}|{.status.nodeInfo.kubeletVersion}|{.status.conditions[?(@.type=="Ready")].status}'
 }
+# ready_at_target: the node is Ready at the target version, or the API answered that it does not exist; fails
+# otherwise, and when the API did not answer (a lost connection is not a node gone).
 ready_at_target() {
-    local name version ready
-    IFS='|' read -r name version ready <<<"$(state)"
+    local current name version ready
+    current=$(state) || return 1
+    IFS='|' read -r name version ready <<<"$current"
     [[ -z $name ]] && return 0
     if [[ $version != "$target" || $ready != True ]]; then
         echo "node $node: kubelet $version, Ready=$ready" >&2
@@ -35,9 +38,13 @@ uncordon() {
 retry_until "$deadline" "node $node to be Ready with kubelet $target" ready_at_target >/dev/null ||
     fail "node $node is not Ready with kubelet $target after ${KUBEHA_TIMEOUT}s; it stays cordoned" \
         "kubectl describe node $node (conditions)" "journalctl -u kubelet -n 100, on $node"
-if [[ -z $(node_field "$node" '{.metadata.name}') ]]; then
+# The node's name and kubeha's mark, asked once: an unanswered question fails the step rather than skip or uncordon.
+marked=$(retry_until "$deadline" "the API server" node_field "$node" '{.metadata.name}|{.metadata.annotations.kubeha\.io/upgrade-cordon}') ||
+    fail "cannot ask the API server about node $node; it stays cordoned" \
+        "kubectl --kubeconfig $admin_kubeconfig get --raw=/readyz on this master"
+if [[ -z ${marked%%|*} ]]; then
     log "node $node is not in the cluster: nothing to uncordon"
-elif [[ -n $(node_field "$node" '{.metadata.annotations.kubeha\.io/upgrade-cordon}') ]]; then
+elif [[ -n ${marked#*|} ]]; then
     retry_until "$deadline" "uncordon $node" uncordon >/dev/null || fail "could not uncordon node $node"
     log "node $node runs $target and is schedulable again"
 else

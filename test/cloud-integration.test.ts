@@ -36,6 +36,22 @@ const actionsOf = (document: { Statement: { Action: string | string[] }[] }) =>
     new Set(document.Statement.flatMap((statement) => statement.Action));
 const parsed = (text: unknown) => JSON.parse(String(text));
 
+type Statement = { Action: string[]; Resource: string | string[]; Condition?: Record<string, Record<string, unknown>> };
+const statementsOf = (document: unknown) => (document as { Statement: Statement[] }).Statement;
+/** An action upstream's policy grants, wildcards (`slb:*`, `ecs:Describe*`) included. */
+const grantedBy = (upstreamActions: Set<string>, action: string) =>
+    [...upstreamActions].some((granted) => new RegExp(`^${granted.replaceAll("*", ".*")}$`).test(action));
+/** Reads: AWS evaluates them on every resource, with no tag condition. */
+const awsRead = (action: string) => /^[a-z0-9]+:(Describe|List|Get)/.test(action);
+const awsClusterKey = "kubernetes.io/cluster/kubeha-aws-dev";
+/** Every condition of a statement names the cluster's tag, as on the resource or as set by the request. */
+const scopedToCluster = (statement: Statement) =>
+    Object.values(statement.Condition ?? {}).some((test) =>
+        Object.keys(test).some(
+            (key) => key === `aws:ResourceTag/${awsClusterKey}` || key === `aws:RequestTag/${awsClusterKey}`,
+        ),
+    );
+
 /** The kubelet flags kubeadm gives a node, from the kubeadm configuration the plan writes for it. */
 function kubeletFlags(p: Plan, node: string): Record<string, string> {
     const file = Object.values(kubeadmConfigPaths)
@@ -92,15 +108,66 @@ describe("AWS: the masters' instance role", () => {
     const p = planOf("aws", true);
     const policyOn = (name: string) => ({ role: inputs(p, name).role, document: parsed(inputs(p, name).policy) });
 
-    test("the cloud controller manager gets exactly upstream's control-plane actions", () => {
-        assert.deepEqual(
-            actionsOf(policyOn("controller-role-cloud-controller-manager").document),
-            actionsOf(upstream("aws-cloud-provider-control-plane.json")),
-        );
+    for (const [policy, file] of [
+        ["controller-role-cloud-controller-manager", "aws-cloud-provider-control-plane.json"],
+        ["controller-role-ebs-csi-controller", "aws-ebs-csi-driver.json"],
+    ]) {
+        test(`${policy}: upstream's actions only, every change scoped to the cluster's tag (kops' scoping)`, () => {
+            const statements = statementsOf(policyOn(policy).document);
+            const upstreamActions = actionsOf(upstream(file));
+            for (const statement of statements) {
+                for (const action of statement.Action)
+                    assert.ok(upstreamActions.has(action), `${action} is upstream's`);
+                const changes = statement.Action.filter((action) => !awsRead(action));
+                if (changes.length === 0) continue;
+                // iam:CreateServiceLinkedRole is scoped by the service it is for instead.
+                if (changes.join() === "iam:CreateServiceLinkedRole") {
+                    assert.deepEqual(statement.Condition, {
+                        StringEquals: { "iam:AWSServiceName": "elasticloadbalancing.amazonaws.com" },
+                    });
+                    continue;
+                }
+                assert.ok(scopedToCluster(statement), `${changes.join(", ")}: ${JSON.stringify(statement)}`);
+            }
+        });
+    }
+
+    test("tags are added on create only with the create they belong to; the cluster tag is never retagged", () => {
+        for (const policy of ["controller-role-cloud-controller-manager", "controller-role-ebs-csi-controller"]) {
+            for (const statement of statementsOf(policyOn(policy).document)) {
+                if (!statement.Action.some((action) => /:(CreateTags|AddTags|DeleteTags)$/.test(action))) continue;
+                const equals = statement.Condition?.StringEquals ?? {};
+                const createAction = equals["ec2:CreateAction"] ?? equals["elasticloadbalancing:CreateAction"];
+                if (createAction) {
+                    assert.equal(equals[`aws:RequestTag/${awsClusterKey}`], "owned", JSON.stringify(statement));
+                } else {
+                    assert.equal(equals[`aws:ResourceTag/${awsClusterKey}`], "owned", JSON.stringify(statement));
+                    if (statement.Action.some((action) => action.startsWith("ec2:"))) {
+                        assert.deepEqual(statement.Condition?.["ForAllValues:StringNotEquals"], {
+                            "aws:TagKeys": [awsClusterKey],
+                        });
+                    }
+                }
+            }
+        }
     });
 
-    test("the EBS CSI controller gets upstream's policy, statement for statement", () => {
-        assert.deepEqual(policyOn("controller-role-ebs-csi-controller").document, upstream("aws-ebs-csi-driver.json"));
+    test("each controller gets only what kubeha runs: no routes, no volumes for the CCM, no snapshots or copies", () => {
+        const ccm = actionsOf(policyOn("controller-role-cloud-controller-manager").document);
+        for (const action of ["ec2:CreateRoute", "ec2:DeleteRoute", "ec2:CreateVolume", "ec2:DeleteVolume"]) {
+            assert.ok(!ccm.has(action), action);
+        }
+        const csi = actionsOf(policyOn("controller-role-ebs-csi-controller").document);
+        for (const action of csi) assert.doesNotMatch(action, /Snapshot|CopyVolumes/);
+    });
+
+    test("the nodes' instances and the VPC carry the cluster tag (the CCM reads its own instance's); etcd and bastion do not", () => {
+        const dedicated = planOf("aws", true, { "kubeha:etcd": { dedicated: true } });
+        const tagged = (plan: Plan, name: string) =>
+            ((inputs(plan, name).tags ?? {}) as Record<string, string>)[awsClusterKey];
+        for (const node of nodes) assert.equal(tagged(dedicated, node), "owned", node);
+        for (const host of ["etcd-1", "bastion"]) assert.equal(tagged(dedicated, host), undefined, host);
+        assert.equal(tagged(p, "vpc"), "owned");
     });
 
     test("masters that run etcd hold one role: the backup role carries both policies; workers have none", () => {
@@ -158,6 +225,8 @@ describe("AWS: the masters' instance role", () => {
         for (const resource of [
             ...off.ofType("aws:ec2/subnet:Subnet"),
             ...off.ofType("aws:ec2/securityGroup:SecurityGroup"),
+            ...off.ofType("aws:ec2/vpc:Vpc"),
+            ...off.ofType("aws:ec2/instance:Instance"),
         ]) {
             const tags = Object.keys(((resource.inputs as Inputs).tags ?? {}) as object);
             assert.deepEqual(tags, ["Name"], resource.name);
@@ -174,22 +243,42 @@ describe("Aliyun: the RAM roles", () => {
         return { role: attachment.roleName, document: parsed(policy.policyDocument) };
     };
 
-    test("the cloud controller manager gets upstream's master statements for ECS descriptions, CLB and VPC", () => {
-        const granted = actionsOf(attachedTo(p, "cloud-controller-manager").document);
+    test("the cloud controller manager: upstream's master actions it calls, named one by one, in the cluster's region", () => {
+        const document = attachedTo(p, "cloud-controller-manager").document;
         const master = actionsOf(upstream("aliyun-cloud-provider-master.json"));
-        for (const action of granted) assert.ok(master.has(action), `${action} is in upstream's master policy`);
-        assert.deepEqual(granted, new Set(["ecs:Describe*", "slb:*", "vpc:*"]));
+        for (const action of actionsOf(document)) {
+            assert.ok(grantedBy(master, action), `${action} is in upstream's master policy`);
+            assert.doesNotMatch(action, /\*/, "no wildcard");
+        }
+        const granted = actionsOf(document);
+        for (const action of ["ecs:DescribeUserData", "ecs:DescribeInstanceAttribute", "vpc:CreateRouteEntry"]) {
+            assert.ok(!granted.has(action), action);
+        }
+        assert.ok(granted.has("slb:CreateLoadBalancer") && granted.has("ecs:DescribeInstances"));
     });
 
-    test("the CSI disk controller and plugin get exactly upstream's actions", () => {
-        assert.deepEqual(
-            actionsOf(attachedTo(p, "csi-disk-controller").document),
-            actionsOf(upstream("aliyun-csi-disk-controller.json")),
-        );
-        assert.deepEqual(
-            actionsOf(attachedTo(p, "csi-disk-node").document),
-            actionsOf(upstream("aliyun-csi-disk-node.json")),
-        );
+    test("every Aliyun grant is limited to the cluster's region", () => {
+        for (const purpose of ["cloud-controller-manager", "csi-disk-controller", "csi-disk-node"]) {
+            for (const statement of statementsOf(attachedTo(p, purpose).document)) {
+                for (const resource of [statement.Resource].flat()) {
+                    assert.match(resource, /^acs:(ecs|slb|vpc):cn-hangzhou:\*:\*$/, purpose);
+                }
+            }
+        }
+    });
+
+    test("the CSI disk controller and plugin: upstream's actions without snapshots; workers cannot delete snapshots", () => {
+        const controller = actionsOf(attachedTo(p, "csi-disk-controller").document);
+        const node = actionsOf(attachedTo(p, "csi-disk-node").document);
+        const withoutSnapshots = (file: string) =>
+            new Set(
+                [...actionsOf(upstream(file))].filter(
+                    (action) => !/:(Create|Delete)Snapshot|SnapshotGroup/.test(action),
+                ),
+            );
+        assert.deepEqual(controller, withoutSnapshots("aliyun-csi-disk-controller.json"));
+        assert.deepEqual(node, withoutSnapshots("aliyun-csi-disk-node.json"));
+        assert.ok(!node.has("ecs:DeleteSnapshot"));
     });
 
     test("masters hold the backup role with the controllers' policies; workers a role with the plugin's only", () => {
@@ -259,6 +348,19 @@ describe("the addons: cloud controller manager, CSI driver, default StorageClass
             zones: undefined,
         },
     ];
+    for (const cloud of ["aws", "aliyun"] as const) {
+        test(`${cloud}: the cloud controller manager's ClusterRole reads no Secret and mints no ServiceAccount token`, () => {
+            const role = named(manifests(planOf(cloud, true)), "ClusterRole", "system:cloud-controller-manager");
+            const rules = role.rules as { resources: string[]; verbs: string[] }[];
+            const resources = rules.flatMap((rule) => rule.resources);
+            assert.ok(resources.includes("nodes"), "the role found");
+            for (const forbidden of ["secrets", "serviceaccounts/token", "*"]) {
+                assert.ok(!resources.includes(forbidden), forbidden);
+            }
+            // Without --use-service-account-credentials it acts as itself: no ServiceAccounts of its own to make.
+            assert.ok(!resources.includes("serviceaccounts"), "serviceaccounts");
+        });
+    }
     for (const expected of cases) {
         test(`${expected.cloud}: the default StorageClass is encrypted, bound at first use, growable, in the cluster's zones`, () => {
             const p = planOf(expected.cloud, true);

@@ -112,6 +112,17 @@ describe("serving-approver: the timer is loaded, enabled and started; a changed 
     });
 });
 
+const hex = (text: string) => Buffer.from(text).toString("hex");
+
+/** A subjectAltName's DER (GeneralNames) in hex, for `openssl req -addext subjectAltName=DER:...`: any bytes. */
+function generalNames(names: [tag: number, value: string | Buffer][]): string {
+    const tlv = (tag: number, value: Buffer) => {
+        assert.ok(value.length < 128, "short form lengths only");
+        return Buffer.concat([Buffer.from([tag, value.length]), value]);
+    };
+    return tlv(0x30, Buffer.concat(names.map(([tag, value]) => tlv(tag, Buffer.from(value))))).toString("hex");
+}
+
 describe("approve-kubelet-serving.sh: approves only a planned node's own kubelet-serving requests", () => {
     const sandbox = new StepSandbox("serving-cert");
     const script = steps["serving-cert"].script;
@@ -163,6 +174,9 @@ describe("approve-kubelet-serving.sh: approves only a planned node's own kubelet
         "csr-client-usage": "usage 'client auth' is not a server's",
         "csr-no-server-usage": "usages lack server auth",
         "csr-email": `names email:ops@example.com (only DNS names and IP addresses allowed)`,
+        // The review's bypass: `openssl req -text` prints the newline, and a line-based check saw only worker-1.
+        "csr-newline-in-name": `names a DNS name holding a control, space, comma or non-ASCII byte (hex ${hex(`${worker1.name}\n`)})`,
+        "csr-ipv6": "names an IP address that is not IPv4 (hex 20010db8000000000000000000000001)",
         "csr-no-names": "names no DNS name or address",
         "csr-not-in-group": "requester is not in system:nodes",
         "csr-not-base64": "request is not base64",
@@ -194,6 +208,15 @@ describe("approve-kubelet-serving.sh: approves only a planned node's own kubelet
         });
         addCsr("csr-email", { ...node(worker1), sans: `DNS:${worker1.name},email:ops@example.com` });
         addCsr("csr-no-names", node(worker1));
+        addCsr("csr-newline-in-name", {
+            ...node(worker1),
+            sans: `DER:${generalNames([
+                [0x82, `${worker1.name}\n`],
+                [0x82, "kubernetes.default.svc"],
+                [0x87, Buffer.from([10, 96, 0, 1])],
+            ])}`,
+        });
+        addCsr("csr-ipv6", { ...node(worker1), sans: `DNS:${worker1.name},IP:2001:db8::1` });
         addCsr("csr-not-in-group", { ...node(worker1), sans: ownSans(worker1), groups: "system:authenticated," });
         addCsr("csr-not-base64", { ...node(worker1), request: "not base64 at all!" });
         addCsr("csr-not-pem", { ...node(worker1), request: Buffer.from("not a request").toString("base64") });

@@ -167,6 +167,8 @@ describe("kubeadm init configuration (first master)", () => {
             "delete-collection-workers": "2",
             "encryption-provider-config": "/etc/kubernetes/encryption/encryption-config.yaml",
             "encryption-provider-config-automatic-reload": "true",
+            "enable-admission-plugins": "NodeRestriction,DenyServiceExternalIPs",
+            "kubelet-certificate-authority": "/etc/kubernetes/pki/ca.crt",
             "kubelet-timeout": "10s",
             profiling: "false",
         });

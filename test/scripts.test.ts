@@ -423,6 +423,25 @@ describe("kubeadm- and kubectl-driven steps, twice on throwaway hosts", () => {
             sandbox.takeCalls();
         });
 
+        test("an API that stops answering during a blocked drain is not a node gone: the node is not deleted", async () => {
+            fs.writeFileSync(path.join(sandbox.state, "drain-blocked"), "");
+            // It answers that the node exists and is cordoned, then stops answering.
+            fs.writeFileSync(path.join(sandbox.state, "get-node-answers"), "2");
+            const run = await sandbox.run("master-1", steps["remove-node"].script, {
+                KUBEHA_NODE_NAME: "worker-1",
+                KUBEHA_TIMEOUT: "4",
+            });
+            fs.rmSync(path.join(sandbox.state, "drain-blocked"));
+            fs.rmSync(path.join(sandbox.state, "get-node-answers"));
+            assert.equal(run.status, 1, run.stderr);
+            assert.match(run.stderr, /could not drain node worker-1/);
+            assert.ok(fs.existsSync(path.join(sandbox.state, "nodes", "worker-1")), "the node stays");
+            assert.deepEqual(
+                changes(sandbox.takeCalls()).filter((call) => call.includes("delete node")),
+                [],
+            );
+        });
+
         test("removes the node once; the second run finds it gone", async () => {
             const { firstCalls, second } = await runTwice("master-1", "remove-node", { KUBEHA_NODE_NAME: "worker-1" });
             const admin = "kubectl --kubeconfig=/etc/kubernetes/admin.conf";

@@ -293,6 +293,25 @@ describe("Kubernetes upgrade steps on throwaway hosts", () => {
             assert.equal(readState("node-version", "worker-1"), "v1.37.2");
         });
 
+        test("an API that stops answering is not a node gone: a NotReady node stays cordoned, the step fails", async () => {
+            mastersAt(target);
+            await succeeds(drain("worker-2"));
+            await succeeds(upgrade("worker-2"));
+            sandbox.takeCalls();
+            writeState("", "node-not-ready", "worker-2");
+            // The first look answers (NotReady), every later one fails as a lost connection.
+            writeState("1", "get-node-answers");
+            const run = await uncordon("worker-2");
+            fs.rmSync(stateFile("get-node-answers"));
+            fs.rmSync(stateFile("node-not-ready", "worker-2"));
+            assert.equal(run.status, 1, run.stderr);
+            assert.equal(readState("nodes", "worker-2"), "true", "still cordoned");
+            assert.deepEqual(
+                changes(sandbox.takeCalls()).filter((call) => /uncordon|annotate/.test(call)),
+                [],
+            );
+        });
+
         test("a node that does not come back Ready stays cordoned and fails the rollout within its budget", async () => {
             mastersAt(target);
             await succeeds(drain("worker-2"));

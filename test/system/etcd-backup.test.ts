@@ -8,6 +8,7 @@
 // into a fresh data disk, and the restored cluster has the keys written before the backup, not after.
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
+import * as crypto from "node:crypto";
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
@@ -345,13 +346,25 @@ s3.download_file(sys.argv[4], sys.argv[5], sys.argv[6])`;
                     snapshot,
                 ]),
             );
+            const sha256 = crypto.createHash("sha256").update(fs.readFileSync(snapshot)).digest("hex");
             const before = await etcdctl(members[0], ["endpoint", "status", "-w", "fields"]);
+            const revision = (status: string) => Number(/"Revision" : (\d+)/.exec(status)?.[1]);
+            // Another snapshot than the one every member restores is refused before anything is stopped.
+            const wrong = await script(members[0], "etcd-restore.sh", {
+                KUBEHA_ETCD_CONFIG: etcdConfigPath,
+                KUBEHA_SNAPSHOT: snapshot,
+                KUBEHA_SNAPSHOT_SHA256: "0".repeat(64),
+                KUBEHA_CLUSTER_TOKEN: "kubeha-dev-restored-1",
+            });
+            assert.equal(wrong.status, 1);
+            assert.match(wrong.stderr, /not the snapshot every member must restore/);
             for (const member of members) await processes.stop(`etcd-${member.name}`);
             for (const member of members) {
                 member.disk = freshDir(`${member.name}-fresh-disk`);
                 const restored = await script(member, "etcd-restore.sh", {
                     KUBEHA_ETCD_CONFIG: etcdConfigPath,
                     KUBEHA_SNAPSHOT: snapshot,
+                    KUBEHA_SNAPSHOT_SHA256: sha256,
                     KUBEHA_CLUSTER_TOKEN: "kubeha-dev-restored-1",
                 });
                 assert.equal(restored.status, 0, restored.stderr);
@@ -369,6 +382,12 @@ s3.download_file(sys.argv[4], sys.argv[5], sys.argv[6])`;
             const clusterId = (status: string) => /"ClusterID" : (\d+)/.exec(status)?.[1];
             const afterStatus = await etcdctl(members[0], ["endpoint", "status", "-w", "fields"]);
             assert.notEqual(clusterId(afterStatus.stdout), clusterId(before.stdout), "a new cluster (new token)");
+            // Resource versions never go backwards: the restored revision is past anything the old cluster had, and
+            // compacted, so a watcher from before gets "compacted" and relists.
+            assert.ok(revision(afterStatus.stdout) > revision(before.stdout) + 999_000_000, afterStatus.stdout);
+            const old = await etcdctl(members[0], ["get", "written-before", `--rev=${revision(before.stdout)}`]);
+            assert.notEqual(old.status, 0);
+            assert.match(old.stderr, /required revision has been compacted/);
         });
     },
 );
