@@ -3,6 +3,10 @@ import * as pulumi from "@pulumi/pulumi";
 import { clusterZones, deployedStack, KubernetesCluster } from "./components/cluster";
 import { hostFqdn } from "./config/layout";
 import { loadStackConfig } from "./config/stack";
+import { keepUncaughtErrorsReadable } from "./components/readable-errors";
+
+// An error thrown inside an apply must reach the user as a message, not as a hang (see the module).
+keepUncaughtErrorsReadable();
 
 // Pulumi's Node.js SDK records a formatted stack trace for every internal promise, and under ts-node
 // every frame is source-mapped: with hundreds of hosts that doubles the program's time and memory.
