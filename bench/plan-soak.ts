@@ -1,7 +1,9 @@
 // Runs `npm run plan` (plan/cli.ts, a fresh process each) back to back and reports how long each took, to show
 // that no plan hangs: an intermittent hang only shows over many runs. Prints figures; asserts nothing.
 // usage: node --require ts-node/register/transpile-only bench/plan-soak.ts [--rounds N] [--bound SECONDS]
-// One round: dev, aws-dev, dev with 50 workers, aws-dev with 50 workers; every 25th round adds a 500-worker plan.
+//        [--fifty-every K] [--large-every L]
+// One round: dev and aws-dev; every K-th round also both with 50 workers; every L-th round one 500-worker plan
+// (dev and aws-dev in turn).
 import { spawnSync } from "node:child_process";
 import * as fs from "node:fs";
 import * as os from "node:os";
@@ -10,7 +12,16 @@ import { parseArgs } from "node:util";
 import { parse as parseYaml, stringify as toYaml } from "yaml";
 
 const projectDir = path.resolve(__dirname, "..");
-const { values } = parseArgs({ options: { rounds: { type: "string" }, bound: { type: "string" } } });
+const { values } = parseArgs({
+    options: {
+        rounds: { type: "string" },
+        bound: { type: "string" },
+        "fifty-every": { type: "string" },
+        "large-every": { type: "string" },
+    },
+});
+const fiftyEvery = Number(values["fifty-every"] ?? 1);
+const largeEvery = Number(values["large-every"] ?? 25);
 const rounds = Number(values.rounds ?? 75);
 // Generous: the slowest plan measured here (500 workers on 2 busy cores) takes well under a third of it.
 const boundSeconds = Number(values.bound ?? 600);
@@ -21,9 +32,11 @@ interface Kind {
     readonly workers?: number;
 }
 
-const kinds: Kind[] = [
+const small: Kind[] = [
     { label: "dev", stack: "dev" },
     { label: "aws-dev", stack: "aws-dev" },
+];
+const fifty: Kind[] = [
     { label: "dev-50", stack: "dev", workers: 50 },
     { label: "aws-dev-50", stack: "aws-dev", workers: 50 },
 ];
@@ -40,7 +53,10 @@ function configFile(kind: Kind): string | undefined {
     const file = path.join(dir, `${kind.label}.yaml`);
     if (!fs.existsSync(file)) {
         const original = parseYaml(fs.readFileSync(path.join(projectDir, `Pulumi.${kind.stack}.yaml`), "utf8"));
-        fs.writeFileSync(file, toYaml({ config: { ...original.config, "kubeha:workers": { count: kind.workers } } }));
+        const config: Record<string, unknown> = { ...original.config, "kubeha:workers": { count: kind.workers } };
+        // The default pod range (a /16) holds 256 nodes' /24s: 500 workers need a /15.
+        if (kind.workers > 250) config["kubeha:network"] = { podCidr: "10.244.0.0/15" };
+        fs.writeFileSync(file, toYaml({ config }));
     }
     return file;
 }
@@ -50,7 +66,11 @@ const failures: string[] = [];
 const started = Date.now();
 let runs = 0;
 for (let round = 1; round <= rounds; round++) {
-    const schedule = round % 25 === 0 ? [...kinds, large[(round / 25 - 1) % 2]] : kinds;
+    const schedule = [
+        ...small,
+        ...(round % fiftyEvery === 0 ? fifty : []),
+        ...(round % largeEvery === 0 ? [large[(round / largeEvery - 1) % 2]] : []),
+    ];
     for (const kind of schedule) {
         const config = configFile(kind);
         const args = ["--require", "ts-node/register/transpile-only", "plan/cli.ts", "--stack", kind.stack];
