@@ -295,8 +295,27 @@ export function readStackConfig(
                 : undefined;
         if (value !== undefined) config[namespaced(key)] = asConfigString(value);
     }
+    const encrypted: string[] = [];
     for (const [key, value] of Object.entries(stackFile.config ?? {})) {
+        // `pulumi config set --secret` stores {secure: <ciphertext>}; only the CLI, with the stack's passphrase or
+        // secrets provider, can decrypt it.
+        if (value && typeof value === "object" && Object.keys(value).length === 1 && "secure" in value) {
+            encrypted.push(namespaced(key));
+            continue;
+        }
         config[namespaced(key)] = asConfigString(value);
+    }
+    if (encrypted.length > 0) {
+        throw new ProgramError(
+            `The stack file has ${encrypted.length} value(s) the plan cannot use:\n` +
+                encrypted
+                    .map(
+                        (key) =>
+                            `  ${key}: secret values cannot be read offline; plan a copy of the stack file with ` +
+                            "a stand-in plain value (--config <file>)",
+                    )
+                    .join("\n"),
+        );
     }
     return { project, config };
 }

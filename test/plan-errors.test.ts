@@ -4,7 +4,7 @@ import { spawnSync } from "node:child_process";
 import * as path from "node:path";
 import { test } from "node:test";
 import { errorText, makeInspectable } from "../components/readable-errors";
-import { projectDir } from "./support/plan";
+import { projectDir, runPlanCli } from "./support/plan";
 
 test("util.inspect with colors ends on an error whose stack has a frame in node_modules/@scope/file", () => {
     // In a child process: on an affected Node (nodejs/node#64011) inspect loops until the heap is gone.
@@ -49,4 +49,20 @@ test("a program that throws inside an apply: the plan fails with the error and i
         result.stderr,
         /the program failed: Error: error serializing property "value": boom inside an apply\n {4}at /,
     );
+});
+
+test("a region with a space (which crashed the plan) is a config problem naming the key", () => {
+    const run = runPlanCli({ stack: "dev", config: { "alicloud:region": "cn hangzhou" } });
+    assert.equal(run.status, 1, run.stderr);
+    assert.match(run.stderr, /alicloud:region: "cn hangzhou" is not a region name/);
+});
+
+test("an encrypted value: secret values cannot be read offline, every such key named", () => {
+    const run = runPlanCli({
+        stack: "dev",
+        config: { "kubeha:timezone": { secure: "v1:AAAA" }, "alicloud:secretKey": { secure: "v1:BBBB" } },
+    });
+    assert.equal(run.status, 1, run.stderr);
+    assert.match(run.stderr, /kubeha:timezone: secret values cannot be read offline/);
+    assert.match(run.stderr, /alicloud:secretKey: secret values cannot be read offline/);
 });
