@@ -66,3 +66,20 @@ test("an encrypted value: secret values cannot be read offline, every such key n
     assert.match(run.stderr, /kubeha:timezone: secret values cannot be read offline/);
     assert.match(run.stderr, /alicloud:secretKey: secret values cannot be read offline/);
 });
+
+test("what only the cloud knows is asked before any resource: an unknown type and a zone without the NLB, at once", () => {
+    const run = runPlanCli({
+        stack: "dev",
+        config: {
+            "kubeha:workers": { instanceType: "ecs.g7.lage" },
+            "kubeha:zones": ["cn-hangzhou-h", "cn-hangzhou-i"],
+        },
+    });
+    assert.equal(run.status, 1, run.stderr);
+    assert.match(run.stderr, /The cloud refuses the stack configuration \(2 problem\(s\)\)/);
+    assert.match(
+        run.stderr,
+        /kubeha:workers\.instanceType: ecs\.g7\.lage is not an instance type offered in cn-hangzhou/,
+    );
+    assert.match(run.stderr, /kubeha:zones\[1\]: cn-hangzhou-i does not offer every instance type/);
+});
