@@ -1,8 +1,13 @@
 // kubeha: a highly available Kubernetes cluster on Aliyun or AWS. See README.md.
 import * as pulumi from "@pulumi/pulumi";
+import { checkWithCloud } from "./components/cloud-checks";
 import { clusterZones, deployedStack, KubernetesCluster } from "./components/cluster";
 import { hostFqdn } from "./config/layout";
 import { loadStackConfig } from "./config/stack";
+import { keepUncaughtErrorsReadable } from "./components/readable-errors";
+
+// An error thrown inside an apply must reach the user as a message, not as a hang (see the module).
+keepUncaughtErrorsReadable();
 
 // Pulumi's Node.js SDK records a formatted stack trace for every internal promise, and under ts-node
 // every frame is source-mapped: with hundreds of hosts that doubles the program's time and memory.
@@ -15,6 +20,9 @@ export = async () => {
     warnings.forEach((warning) => pulumi.log.warn(warning));
     // A stack with hosts keeps its zones and its etcd members: a change that would move them is refused here.
     const zones = await clusterZones(config, await deployedStack());
+    // What only the cloud knows (instance types, the offerings of zones listed by hand), before any resource exists.
+    // A deployed stack's zones hold its hosts already: they are not asked about again.
+    await checkWithCloud(config, zones === config.zones ? zones : []);
     const cluster = new KubernetesCluster("kubeha", { config, zones });
     return {
         cloud: config.cloud,

@@ -24,7 +24,10 @@ function measure(stack: string, workers: number): Figures {
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), `kubeha-bench-${stack}-${workers}-`));
     const original = parseYaml(fs.readFileSync(path.join(projectDir, `Pulumi.${stack}.yaml`), "utf8"));
     const configFile = path.join(dir, "stack.yaml");
-    fs.writeFileSync(configFile, toYaml({ config: { ...original.config, "kubeha:workers": { count: workers } } }));
+    const config: Record<string, unknown> = { ...original.config, "kubeha:workers": { count: workers } };
+    // The default pod range (a /16) holds 256 nodes' /24s: 500 workers need a /15.
+    if (workers > 250) config["kubeha:network"] = { podCidr: "10.244.0.0/15" };
+    fs.writeFileSync(configFile, toYaml({ config }));
     const run = spawnSync(
         process.execPath,
         [

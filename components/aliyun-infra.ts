@@ -12,6 +12,11 @@ import { ClusterConfig } from "../config/resolve";
  * the NLB and the enhanced NAT gateway.
  */
 export async function discoverAliyunZones(config: ClusterConfig): Promise<string[]> {
+    return (await offeringZones(config)).slice(0, 3);
+}
+
+/** Every zone (sorted) offering every instance type the stack uses with ESSD disks, the NLB and the enhanced NAT gateway. */
+export async function offeringZones(config: ClusterConfig): Promise<string[]> {
     const types = [config.masters, config.workers, config.bastion, ...(config.etcd.dedicated ? [config.etcd] : [])];
     const offers = await Promise.all([
         ...[...new Set(types.map((group) => group.instanceType))].map((instanceType) =>
@@ -27,10 +32,7 @@ export async function discoverAliyunZones(config: ClusterConfig): Promise<string
         alicloud.vpc.getEnhancedNatAvailableZones().then((offer) => offer.zones.map((zone) => zone.zoneId)),
     ]);
     const [first, ...rest] = offers;
-    return first
-        .filter((zone) => rest.every((ids) => ids.includes(zone)))
-        .sort()
-        .slice(0, 3);
+    return first.filter((zone) => rest.every((ids) => ids.includes(zone))).sort();
 }
 
 const diskCategory = "cloud_essd";

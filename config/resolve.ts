@@ -2,6 +2,7 @@
 // validated ClusterConfig, or into the complete list of problems. Pure: no Pulumi here.
 import { z } from "zod";
 import { AddonImageKey, addonImage, cloudImage, MirrorPreset, Mirrors, resolveMirrors } from "./mirrors";
+import { regionPatterns } from "./limits";
 import { Cloud, clouds, configSchema, ParsedConfig } from "./schema";
 import { cloudIntegrationImages } from "./versions";
 
@@ -44,7 +45,19 @@ export interface RawConfig {
     readonly regions: Readonly<Partial<Record<Cloud, string>>>;
     /** Every other key set in the stack, with its namespace (`aws:region`, `kube-ha:timezone`). */
     readonly otherKeys?: readonly string[];
+    /** Keys whose values Pulumi holds in plain text (not set with --secret). */
+    readonly plainKeys?: readonly string[];
 }
+
+/** Provider keys that hold credentials: set in a stack, they belong encrypted (`pulumi config set --secret`). */
+export const credentialKeys = [
+    "alicloud:accessKey",
+    "alicloud:secretKey",
+    "alicloud:securityToken",
+    "aws:accessKey",
+    "aws:secretKey",
+    "aws:token",
+];
 
 /** Namespaces whose keys mean something to this program or the providers it uses. */
 export const knownNamespaces = [configNamespace, "alicloud", "aws", "command", "kubernetes", "pulumi", "random", "tls"];
@@ -63,18 +76,47 @@ export function resolveConfig(raw: RawConfig): ResolveResult {
     }
     const cloud = clouds.find((name) => name === input.cloud);
     const region = cloud ? raw.regions[cloud] : undefined;
-    const schema = region ? configSchema.superRefine(zonesOf(region), { when: noZoneIssues }) : configSchema;
-    const parsed = schema.safeParse(input, { reportInput: true, error: genericMessage });
-    if (!parsed.success) problems.push(...parsed.error.issues.map(describeIssue));
+    const regionProblem = cloud && region !== undefined && !regionPatterns[cloud].pattern.test(region);
+    // A malformed region is its own problem; zones are then not compared with it.
+    const checked =
+        region && !regionProblem ? configSchema.superRefine(zonesOf(region), { when: noZoneIssues }) : configSchema;
+    const parsed = checked.safeParse(input, { reportInput: true, error: genericMessage });
+    // One line per problem (an unknown-keys issue may name several keys), so that the count is right.
+    if (!parsed.success) problems.push(...parsed.error.issues.flatMap((issue) => describeIssue(issue).split("\n")));
     if (cloud && !region) {
         problems.push(
             `${regionKeys[cloud]}: required for ${configNamespace}:cloud ${cloud} (pulumi config set ${regionKeys[cloud]} <region>)`,
         );
     }
+    if (cloud && regionProblem) {
+        problems.push(
+            `${regionKeys[cloud]}: ${JSON.stringify(region)} is not a region name; use one like ` +
+                `${regionPatterns[cloud].example} (lower-case letters, digits and dashes)`,
+        );
+    }
     if (!parsed.success || problems.length > 0) return { ok: false, problems };
 
     const config = withDefaults(parsed.data, region as string);
-    return { ok: true, config, warnings: [...warningsFor(config), ...unusedKeyWarnings(raw.otherKeys ?? [])] };
+    return {
+        ok: true,
+        config,
+        warnings: [
+            ...warningsFor(config),
+            ...unusedKeyWarnings(raw.otherKeys ?? []),
+            ...plainCredentialWarnings(raw.plainKeys ?? []),
+        ],
+    };
+}
+
+/** Credentials a stack holds in plain text: readable by anyone who reads the stack file or its history. */
+function plainCredentialWarnings(plainKeys: readonly string[]): string[] {
+    return credentialKeys
+        .filter((key) => plainKeys.includes(key))
+        .map(
+            (key) =>
+                `${key} is stored in plain text in the stack: set it with pulumi config set --secret ${key}, or ` +
+                "leave it out and use the provider's environment variables or profile",
+        );
 }
 
 function parseJson(text: string): unknown {
@@ -102,8 +144,11 @@ function zonesOf(region: string) {
     };
 }
 
+/** Zones are compared with the region unless a zone is malformed: a repeated zone does not hide a foreign one. */
 function noZoneIssues(payload: { issues: readonly { path?: PropertyKey[] }[] }): boolean {
-    return !payload.issues.some((issue) => issue.path?.[0] === "zones" || issue.path?.[0] === "cloud");
+    return !payload.issues.some(
+        (issue) => (issue.path?.[0] === "zones" && issue.path.length > 1) || issue.path?.[0] === "cloud",
+    );
 }
 
 /** Keys of a namespace nobody reads (`kube-ha:timezone`): Pulumi accepts them, and they change nothing. */
@@ -251,10 +296,19 @@ function describeIssue(issue: z.core.$ZodIssue): string {
     if (issue.code === "unrecognized_keys") {
         const allowed = allowedKeysAt(issue.path);
         return issue.keys
-            .map(
-                (key) =>
-                    `${configNamespace}:${keyPath([...issue.path, key])}: unknown key; allowed here: ${allowed.join(", ")}`,
-            )
+            .map((key) => {
+                const where = `${configNamespace}:${keyPath([...issue.path, key])}`;
+                // `pulumi config set kubeha:masters.count 5` without --path makes a key named "masters.count".
+                const head = /^([A-Za-z]+)[.[]/.exec(key)?.[1];
+                if (issue.path.length === 0 && head && allowed.includes(head)) {
+                    return (
+                        `${where}: unknown key: a key name holding a path, as pulumi config set writes it without ` +
+                        `--path; set it with pulumi config set --path '${configNamespace}:${key}' <value> and remove ` +
+                        `this one (pulumi config rm '${configNamespace}:${key}')`
+                    );
+                }
+                return `${where}: unknown key; allowed here: ${allowed.join(", ")}`;
+            })
             .join("\n");
     }
     return `${where}: ${issue.message}`;

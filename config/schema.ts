@@ -2,12 +2,26 @@
 // Pulumi.yaml declares the same keys and defaults; test/config-reference.test.ts keeps them in step.
 import { z } from "zod";
 import { cidrProblem, overlaps, parseCidr } from "./cidr";
+import { calendarEventMessage, isCalendarEvent } from "./calendar";
 import { layoutInput, layoutProblems } from "./layout";
+import {
+    belowControlPlaneMinimum,
+    diskLimits,
+    isArmInstanceType,
+    largestServicePrefix,
+    nodePodPrefix,
+    podRangeCapacity,
+    reservedRangeProblem,
+    reservedTcpPorts,
+    smallestServicePrefix,
+    vpcSizeProblem,
+} from "./limits";
 import {
     addonImages,
     cloudIntegrationImages,
     defaultKubernetesPatch,
     defaultKubernetesVersion,
+    kubernetesPatches,
     supportedKubernetesMinors,
 } from "./versions";
 
@@ -211,13 +225,25 @@ export const configSchema = z
             .string()
             .default(defaultKubernetesVersion)
             .superRefine((value, ctx) => {
-                const match = /^(1\.\d+)(\.\d+)?$/.exec(value);
+                const match = /^(1\.\d+)(?:\.(\d+))?$/.exec(value);
                 if (!match || !(supportedKubernetesMinors as readonly string[]).includes(match[1])) {
                     ctx.addIssue({
                         code: "custom",
                         message:
                             `"${value}" is not a supported version; use a minor (${supportedKubernetesMinors.join(", ")}) ` +
                             `or an exact patch of one (e.g. ${defaultKubernetesPatch})`,
+                    });
+                    return;
+                }
+                // Hosts install exactly this patch: one newer than the pinned one is not known to exist.
+                const pinned = kubernetesPatches[match[1] as keyof typeof kubernetesPatches];
+                const newest = Number(pinned.split(".")[2]);
+                if (match[2] !== undefined && Number(match[2]) > newest) {
+                    ctx.addIssue({
+                        code: "custom",
+                        message:
+                            `${value} is newer than the patches this version of kubeha knows (${match[1]}.0 to ` +
+                            `${pinned}): hosts would fail to install it; use ${match[1]} (= ${pinned}) or an older patch`,
                     });
                 }
             }),
@@ -259,12 +285,7 @@ export const configSchema = z
                 /** etcd snapshots to a bucket the program creates in the stack's cloud. */
                 enabled: z.boolean().default(true),
                 /** When: a systemd calendar expression (OnCalendar=), checked on the hosts by systemd. */
-                schedule: z
-                    .string()
-                    .refine((value) => /^[A-Za-z0-9*:/,.~ -]+$/.test(value), {
-                        message: 'must be a systemd calendar expression, such as "hourly", "daily" or "*:0/15"',
-                    })
-                    .default("hourly"),
+                schedule: z.string().refine(isCalendarEvent, { message: calendarEventMessage }).default("hourly"),
                 /** The bucket's lifecycle rule deletes snapshots this many days old. */
                 retentionDays: count(1, 3650, 7),
             })
@@ -285,6 +306,16 @@ export const configSchema = z
                     .max(65535)
                     .refine((port) => port !== 6443, {
                         message: "must not be 6443, which the apiserver holds on masters",
+                    })
+                    .superRefine((port, ctx) => {
+                        const taken = reservedTcpPorts.find(([from, to]) => port >= from && port <= to);
+                        if (taken) {
+                            const [from, to, what] = taken;
+                            ctx.addIssue({
+                                code: "custom",
+                                message: `must not be ${port}: ${from === to ? "that is" : `${from}-${to} is`} ${what}`,
+                            });
+                        }
                     })
                     .default(8443),
                 /** AWS only: one NAT gateway for the VPC (unset: single), or one per zone (survives a zone outage, costs more). */
@@ -338,7 +369,14 @@ export const configSchema = z
                         message: `${mirrorUrlMessage}; or image, to keep the image's own Ubuntu sources`,
                     })
                     .optional(),
-                kubernetesApt: mirrorUrl.optional(),
+                kubernetesApt: mirrorUrl
+                    .refine((url) => !/\/v1\.\d+(\/|$)/.test(url), {
+                        message:
+                            "must be the base of the per-minor repositories, without /v1.xx/deb/ (kubeha appends the " +
+                            "minor it installs), like https://pkgs.k8s.io/core:/stable: or " +
+                            "https://mirrors.aliyun.com/kubernetes-new/core/stable",
+                    })
+                    .optional(),
                 /** The key that signs the kubernetesApt repositories (a mirror that re-signs names its own). */
                 kubernetesAptKey: keyFingerprint.optional(),
                 containerdApt: mirrorUrl.optional(),
@@ -524,25 +562,91 @@ export const configSchema = z
                     message: "applies to AWS only: an Aliyun stack has one NAT gateway; remove the key",
                 });
             }
-            for (const group of ["masters", "workers", "etcd", "bastion"] as const) {
-                const type = config[group].instanceType;
-                if (type === undefined || instanceTypePatterns[config.cloud].test(type)) continue;
-                ctx.addIssue({
-                    code: "custom",
-                    path: [group, "instanceType"],
-                    message: `${JSON.stringify(type)} is not ${instanceTypeExamples[config.cloud]}`,
-                });
+        },
+        { when: (payload) => !hasIssuesAt(payload.issues, ["cloud"], ["network", "natGateways"]) },
+    )
+    // One rule per host group, so that a problem with one group's type never hides another's.
+    .superRefine(instanceTypeRule("masters"), { when: instanceTypeReady("masters") })
+    .superRefine(instanceTypeRule("workers"), { when: instanceTypeReady("workers") })
+    .superRefine(instanceTypeRule("etcd"), { when: instanceTypeReady("etcd") })
+    .superRefine(instanceTypeRule("bastion"), { when: instanceTypeReady("bastion") })
+    .superRefine(
+        (config, ctx) => {
+            // What the cloud and Kubernetes refuse in the address plan, each reported at its key.
+            const { vpcCidr, podCidr, serviceCidr, clusterDomain, privateDomain } = config.network;
+            const network = (key: string, message: string) =>
+                ctx.addIssue({ code: "custom", path: ["network", key], message });
+            for (const [key, cidr] of [
+                ["vpcCidr", vpcCidr],
+                ["podCidr", podCidr],
+                ["serviceCidr", serviceCidr],
+            ] as const) {
+                const reserved = reservedRangeProblem(config.cloud, cidr);
+                if (reserved) network(key, `${reserved}; choose another range`);
+            }
+            const vpcSize = vpcSizeProblem(config.cloud, vpcCidr);
+            if (vpcSize) network("vpcCidr", vpcSize);
+            const servicePrefix = parseCidr(serviceCidr).prefix;
+            if (servicePrefix < largestServicePrefix) {
+                network(
+                    "serviceCidr",
+                    `${serviceCidr} is too large: kube-apiserver refuses service ranges larger than ` +
+                        `/${largestServicePrefix}; use a /${largestServicePrefix} to /${smallestServicePrefix}`,
+                );
+            } else if (servicePrefix > smallestServicePrefix) {
+                network(
+                    "serviceCidr",
+                    `${serviceCidr} is too small: kubeadm gives cluster DNS the range's 10th address; use a ` +
+                        `/${smallestServicePrefix} or larger`,
+                );
+            }
+            const nodes = config.masters.count + config.workers.count;
+            const capacity = podRangeCapacity(podCidr);
+            if (nodes > capacity) {
+                const needed = nodePodPrefix - Math.ceil(Math.log2(nodes));
+                network(
+                    "podCidr",
+                    `${podCidr} holds ${capacity} per-node /${nodePodPrefix} pod ranges, but the cluster has ${nodes} ` +
+                        `nodes (${config.masters.count} masters and ${config.workers.count} workers; each node's ` +
+                        `kubelet runs up to 220 pods in its own /${nodePodPrefix}); use a /${needed} or larger`,
+                );
+            }
+            const nested = (inner: string, outer: string) => inner === outer || inner.endsWith(`.${outer}`);
+            if (nested(privateDomain, clusterDomain) || nested(clusterDomain, privateDomain)) {
+                network(
+                    "clusterDomain",
+                    `${clusterDomain} must not equal or contain network.privateDomain ${privateDomain} (or lie ` +
+                        "inside it): CoreDNS answers for the whole cluster domain, so pods could not resolve the " +
+                        "hosts' names",
+                );
             }
         },
         {
             when: (payload) =>
-                !hasIssuesAt(
-                    payload.issues,
-                    ["cloud"],
-                    ["network", "natGateways"],
-                    ...(["masters", "workers", "etcd", "bastion"] as const).map((group) => [group, "instanceType"]),
-                ),
+                !hasIssuesUnder(payload.issues, ["cloud"], ["network"], ["masters", "count"], ["workers", "count"]),
         },
+    )
+    .superRefine(
+        (config, ctx) => {
+            const limits = diskLimits[config.cloud];
+            const disks = [
+                ["masters", "diskSizeGb", limits.system, "system disk"],
+                ["workers", "diskSizeGb", limits.system, "system disk"],
+                ["masters", "containerdDiskSizeGb", limits.data, "data disk"],
+                ["workers", "containerdDiskSizeGb", limits.data, "data disk"],
+                ["etcd", "diskSizeGb", limits.data, "data disk"],
+            ] as const;
+            for (const [group, key, max, what] of disks) {
+                const size = (config[group] as unknown as Record<string, number>)[key];
+                if (size <= max) continue;
+                ctx.addIssue({
+                    code: "custom",
+                    path: [group, key],
+                    message: `must be at most ${max} (GiB) on ${config.cloud}: a ${limits.kind} ${what} is no larger`,
+                });
+            }
+        },
+        { when: (payload) => !hasIssuesUnder(payload.issues, ["cloud"], ["masters"], ["workers"], ["etcd"]) },
     )
     .superRefine(
         (config, ctx) => {
@@ -647,6 +751,38 @@ function hasIssuesAt(issues: readonly { code?: string; path?: PropertyKey[] }[],
             issue.code !== "unrecognized_keys" &&
             keys.some((key) => key.slice(0, issue.path?.length ?? 0).every((part, i) => issue.path?.[i] === part)),
     );
+}
+
+type HostGroup = "masters" | "workers" | "etcd" | "bastion";
+
+/** A group's instance type: of the stack's cloud, of the image's architecture, and big enough for kubeadm. */
+// Typed by the keys it reads: the schema's own output type cannot be named inside the schema.
+type InstanceTypes = { readonly cloud: Cloud } & Record<HostGroup, { readonly instanceType?: string }>;
+
+function instanceTypeRule(group: HostGroup) {
+    return <T extends InstanceTypes>(config: T, ctx: z.RefinementCtx<T>) => {
+        const type = config[group].instanceType;
+        if (type === undefined) return;
+        const problem = (message: string) => ctx.addIssue({ code: "custom", path: [group, "instanceType"], message });
+        if (!instanceTypePatterns[config.cloud].test(type)) {
+            problem(`${JSON.stringify(type)} is not ${instanceTypeExamples[config.cloud]}`);
+            return;
+        }
+        if (isArmInstanceType(config.cloud, type)) {
+            problem(
+                `${type} is an Arm (aarch64) type: the hosts get the amd64 Ubuntu image and amd64 binaries; ` +
+                    "choose an x86_64 type",
+            );
+        }
+        // kubeadm's preflight (NumCPU, Mem) stops `kubeadm init` and control-plane joins below 2 CPUs or 1700 MB.
+        const small = group === "masters" ? belowControlPlaneMinimum(config.cloud, type) : undefined;
+        if (small) problem(`${small}: kubeadm's preflight needs at least 2 CPUs and 1700 MB on a control-plane node`);
+    };
+}
+
+function instanceTypeReady(group: HostGroup) {
+    return (payload: { issues: readonly { code?: string; path?: PropertyKey[] }[] }) =>
+        !hasIssuesAt(payload.issues, ["cloud"], [group, "instanceType"]);
 }
 
 /** Instance type names per cloud: Aliyun's start with `ecs.`, AWS's are `<family>.<size>`. */

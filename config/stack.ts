@@ -37,7 +37,10 @@ export function loadStackConfig(): LoadedConfig {
         if (region) regions[cloud] = region;
     }
     const otherKeys = allKeys.filter((key) => !key.startsWith(`${configNamespace}:`));
-    const result = resolveConfig({ values, regions, otherKeys });
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
+    const { isConfigSecret } = require("@pulumi/pulumi/runtime/config") as { isConfigSecret(key: string): boolean };
+    const plainKeys = allKeys.filter((key) => !isConfigSecret(key));
+    const result = resolveConfig({ values, regions, otherKeys, plainKeys });
     if (!result.ok) throw new ConfigError(result.problems);
     return { config: result.config, warnings: result.warnings };
 }

@@ -2,6 +2,7 @@
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { parseArgs } from "node:util";
+import { errorText, keepUncaughtErrorsReadable } from "../components/readable-errors";
 import { ProgramError, runPlan } from "./run";
 import { removePlan, writePlan } from "./write";
 
@@ -53,10 +54,23 @@ async function main(): Promise<number> {
     }
 }
 
+// Whatever goes wrong ends the process with a message and a non-zero status, never a hang or a silent 0.
+keepUncaughtErrorsReadable();
+let settled = false;
+process.on("exit", (code) => {
+    if (settled || code !== 0) return;
+    // The event loop emptied while the plan was still waiting on something that can no longer happen.
+    console.error("the plan stopped before it finished: a value it waited for was never produced");
+    process.exitCode = 1;
+});
 main().then(
-    (code) => process.exit(code),
+    (code) => {
+        settled = true;
+        process.exit(code);
+    },
     (error) => {
-        console.error(error);
+        settled = true;
+        console.error(errorText(error));
         process.exit(1);
     },
 );

@@ -54,6 +54,21 @@ const invokes: Record<string, (inputs: State, ctx: MockContext) => State> = {
         const names = ["a", "b", "c", "d"].map((suffix) => `${region}${suffix}`);
         return { id: region, region, names, zoneIds: names.map((_, i) => `use1-az${i + 1}`), groupNames: names };
     },
+    // The region offers the types below (real figures); any other is refused as the provider refuses an unknown one.
+    "aws:ec2/getInstanceType:getInstanceType": (inputs) => {
+        const type = String(inputs.instanceType);
+        const known = awsInstanceTypes[type];
+        if (!known) throw new Error(`no EC2 Instance Type found matching criteria; try different search (${type})`);
+        const [defaultVcpus, memorySize, architecture] = known;
+        return { id: type, instanceType: type, defaultVcpus, memorySize, supportedArchitectures: [architecture] };
+    },
+    "alicloud:ecs/getInstanceTypes:getInstanceTypes": (inputs) => {
+        const type = String(inputs.instanceType);
+        const known = aliyunInstanceTypes[type];
+        if (!known) return { id: "types", ids: [], instanceTypes: [] };
+        const [cpuCoreCount, memorySize] = known;
+        return { id: "types", ids: [type], instanceTypes: [{ id: type, cpuCoreCount, memorySize }] };
+    },
     "aws:ec2/getAmi:getAmi": () => ({
         id: "ami-0f5c6d7e8a9b0c1d2",
         imageId: "ami-0f5c6d7e8a9b0c1d2",
@@ -61,6 +76,34 @@ const invokes: Record<string, (inputs: State, ctx: MockContext) => State> = {
         ownerId: "099720109477",
         architecture: "x86_64",
     }),
+};
+
+/** AWS instance types the mock region offers: vCPUs, memory (MiB), architecture (AWS's published figures). */
+const awsInstanceTypes: Record<string, [number, number, string]> = {
+    "t3.micro": [2, 1024, "x86_64"],
+    "t3.small": [2, 2048, "x86_64"],
+    "t3.medium": [2, 4096, "x86_64"],
+    "t3.large": [2, 8192, "x86_64"],
+    "t3.xlarge": [4, 16384, "x86_64"],
+    "m7i.large": [2, 8192, "x86_64"],
+    "m7i.xlarge": [4, 16384, "x86_64"],
+    "m7i-flex.large": [2, 8192, "x86_64"],
+    "c7i.large": [2, 4096, "x86_64"],
+    "m7g.large": [2, 8192, "arm64"],
+    "t4g.medium": [2, 4096, "arm64"],
+};
+
+/** Aliyun instance types the mock region offers: vCPUs, memory (GiB) (Aliyun's published figures). */
+const aliyunInstanceTypes: Record<string, [number, number]> = {
+    "ecs.g7.large": [2, 8],
+    "ecs.g7.xlarge": [4, 16],
+    "ecs.c7.large": [2, 4],
+    "ecs.c7.xlarge": [4, 8],
+    "ecs.c7.2xlarge": [8, 16],
+    "ecs.r7.large": [2, 16],
+    "ecs.t6-c1m2.large": [2, 4],
+    "ecs.t6-c4m1.large": [2, 0.5],
+    "ecs.g8y.large": [2, 8],
 };
 
 /** Outputs the cloud computes (addresses, DNS names, ARNs), by resource type. */

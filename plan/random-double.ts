@@ -1,8 +1,8 @@
 // Test double for @pulumi/random resources: values of the documented shape, derived from the resource
 // name and inputs (keepers included), so two plans of the same program agree and a changed keeper
 // visibly draws a new value.
-import { createHash } from "node:crypto";
 import type * as pulumi from "@pulumi/pulumi";
+import { stableBytes } from "./stable-keys";
 
 type Inputs = Record<string, unknown>;
 
@@ -47,13 +47,4 @@ function randomText(inputs: Inputs, bytes: (length: number) => Buffer): string {
         (allowed("special") ? String(inputs.overrideSpecial ?? special) : "");
     if (alphabet.length === 0) throw new Error("random: every character class is disabled");
     return [...bytes(Number(inputs.length))].map((byte) => alphabet[byte % alphabet.length]).join("");
-}
-
-/** length bytes of SHA-256 in counter mode over the seed. */
-function stableBytes(seed: string, length: number): Buffer {
-    const blocks: Buffer[] = [];
-    for (let i = 0; blocks.length * 32 < length; i++) {
-        blocks.push(createHash("sha256").update(`${i}\n${seed}`).digest());
-    }
-    return Buffer.concat(blocks).subarray(0, length);
 }

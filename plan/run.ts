@@ -6,6 +6,7 @@ import * as path from "node:path";
 import { gunzipSync } from "node:zlib";
 import * as pulumi from "@pulumi/pulumi";
 import { parse as parseYaml, stringify as stringifyYaml, YAMLParseError } from "yaml";
+import { errorText } from "../components/readable-errors";
 import { bundleInStdin, carriesBundle, decodeBundle } from "../render/file-bundle";
 import { HostFile } from "../render/host-file";
 import { KubehaMocks } from "./mocks";
@@ -100,12 +101,32 @@ export async function runPlan(options: PlanOptions): Promise<PlanResult> {
     recorder.attach();
 
     const { run } = languageHostRun();
+    // The language host keeps a program running after an uncaught error (it only sets the exit code), and what
+    // depends on the failed value may never settle: the plan ends at the first such error instead, with its text.
+    let uncaught: { error: unknown } | undefined;
+    let failed: (error: unknown) => void = noop;
+    const firstUncaughtError = new Promise<never>((_resolve, reject) => (failed = reject));
+    const reported = (error: unknown): boolean => {
+        uncaught ??= { error };
+        failed(error);
+        // Reported here, so the host neither prints it nor formats it (see components/readable-errors.ts).
+        return true;
+    };
     try {
-        await run({ _: [projectDir] }, noop, noop, () => false);
-        // eslint-disable-next-line @typescript-eslint/no-require-imports
-        await (require("@pulumi/pulumi/runtime/settings") as { waitForRPCs(): Promise<void> }).waitForRPCs();
+        await Promise.race([
+            (async () => {
+                await run({ _: [projectDir] }, noop, noop, reported);
+                // eslint-disable-next-line @typescript-eslint/no-require-imports
+                await (require("@pulumi/pulumi/runtime/settings") as { waitForRPCs(): Promise<void> }).waitForRPCs();
+                // A registration that failed is reported as an unhandled rejection after its RPC is done: one
+                // turn of the event loop lets Node report it before the plan is taken as complete.
+                await new Promise((resolve) => setImmediate(resolve));
+                if (uncaught) throw uncaught.error;
+            })(),
+            firstUncaughtError,
+        ]);
     } catch (error) {
-        throw new ProgramError(error instanceof Error ? error.message : String(error));
+        throw new ProgramError(programErrorText(error));
     }
     return {
         project,
@@ -274,8 +295,27 @@ export function readStackConfig(
                 : undefined;
         if (value !== undefined) config[namespaced(key)] = asConfigString(value);
     }
+    const encrypted: string[] = [];
     for (const [key, value] of Object.entries(stackFile.config ?? {})) {
+        // `pulumi config set --secret` stores {secure: <ciphertext>}; only the CLI, with the stack's passphrase or
+        // secrets provider, can decrypt it.
+        if (value && typeof value === "object" && Object.keys(value).length === 1 && "secure" in value) {
+            encrypted.push(namespaced(key));
+            continue;
+        }
         config[namespaced(key)] = asConfigString(value);
+    }
+    if (encrypted.length > 0) {
+        throw new ProgramError(
+            `The stack file has ${encrypted.length} value(s) the plan cannot use:\n` +
+                encrypted
+                    .map(
+                        (key) =>
+                            `  ${key}: secret values cannot be read offline; plan a copy of the stack file with ` +
+                            "a stand-in plain value (--config <file>)",
+                    )
+                    .join("\n"),
+        );
     }
     return { project, config };
 }
@@ -322,3 +362,12 @@ function languageHostRun(): { run: RunProgram } {
 }
 
 function noop(): void {}
+
+/**
+ * What a failed program prints: the message of an error meant for the user (a RunError, like a config problem),
+ * else the whole stack, which points at the failing line. Never util.inspect: see components/readable-errors.ts.
+ */
+function programErrorText(error: unknown): string {
+    if (pulumi.RunError.isInstance(error as Error)) return (error as Error).message;
+    return `the program failed: ${errorText(error)}`;
+}

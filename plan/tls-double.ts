@@ -1,19 +1,25 @@
 // Test double for @pulumi/tls resources: generates real keys and certificates from the resource
 // inputs, the way terraform-provider-tls does (Go crypto/x509), so openssl and etcd can check what
-// the plan says will land on hosts.
-import {
-    createHash,
-    createPrivateKey,
-    createPublicKey,
-    generateKeyPairSync,
-    KeyObject,
-    randomBytes,
-    webcrypto,
-} from "node:crypto";
+// the plan says will land on hosts. Everything it makes (keys, serial numbers, signatures, validity) is
+// derived from the resource's type, name and inputs and the current UTC day, so two plans of the same
+// inputs are byte-identical (plan/stable-keys.ts). Its keys are therefore not secret: plans only.
+// It also never calls generateKeyPairSync for a key it exports: on Node 20.20 a garbage collection during
+// KeyObject.export({ format: "jwk" }) can run the finished key-generation job's destructor, which waits for the
+// lock the export holds: the process sleeps forever (gdb: ExportJWKEdKey -> GC -> ~KeyGenJob -> uv_mutex_lock).
+// That was the 50-worker plan's intermittent hang: one chance per SSH host key.
+import { createHash, createPrivateKey, createPublicKey, generateKeyPairSync, KeyObject, webcrypto } from "node:crypto";
 import "./reflect-metadata";
 import * as x509 from "@peculiar/x509";
 import type * as pulumi from "@pulumi/pulumi";
 import { revealed, withSecretOutputs } from "./secret-outputs";
+import {
+    curves,
+    deterministicEcdsaSignature,
+    stableBytes,
+    stableEcKey,
+    stableEd25519Key,
+    stableRsaKey,
+} from "./stable-keys";
 
 type Inputs = Record<string, unknown>;
 type Outputs = { id: string; state: Inputs };
@@ -22,7 +28,36 @@ type ResourceArgs = Pick<pulumi.runtime.MockResourceArgs, "type" | "name" | "inp
 type CryptoKey = webcrypto.CryptoKey;
 type SigningAlgorithm = webcrypto.RsaHashedImportParams | webcrypto.EcdsaParams;
 
-x509.cryptoProvider.set(webcrypto as unknown as Parameters<typeof x509.cryptoProvider.set>[0]);
+/**
+ * WebCrypto with ECDSA signing made deterministic (RFC 6979 nonces): WebCrypto draws a random nonce, so the same
+ * certificate would get a new signature, and new bytes, on every run. RSA PKCS#1 v1.5 and Ed25519 are deterministic.
+ */
+const stableSubtle = new Proxy(webcrypto.subtle, {
+    get(target, property) {
+        if (property === "sign") {
+            return async (algorithm: webcrypto.EcdsaParams, key: CryptoKey, data: webcrypto.BufferSource) => {
+                if (algorithm.name !== "ECDSA") return target.sign(algorithm, key, data);
+                const jwk = await target.exportKey("jwk", key);
+                const curve = Object.keys(curves).find((name) => curves[name].jwk === jwk.crv);
+                if (!curve || !jwk.d) throw new Error(`the tls test double cannot sign with curve ${jwk.crv}`);
+                const hash = typeof algorithm.hash === "string" ? algorithm.hash : algorithm.hash.name;
+                const scalar = BigInt(`0x${Buffer.from(jwk.d, "base64url").toString("hex")}`);
+                const message = Buffer.from(
+                    ArrayBuffer.isView(data)
+                        ? data.buffer.slice(data.byteOffset, data.byteOffset + data.byteLength)
+                        : data,
+                );
+                return new Uint8Array(deterministicEcdsaSignature(curve, scalar, hash, message)).buffer;
+            };
+        }
+        const value = Reflect.get(target, property, target);
+        return typeof value === "function" ? value.bind(target) : value;
+    },
+});
+x509.cryptoProvider.set({
+    subtle: stableSubtle,
+    getRandomValues: webcrypto.getRandomValues.bind(webcrypto),
+} as unknown as Parameters<typeof x509.cryptoProvider.set>[0]);
 
 /** The double as the plan's mocks use it: the provider's answer with its secret outputs marked, as the engine marks them. */
 export async function tlsDouble(args: ResourceArgs): Promise<pulumi.runtime.MockResourceResult> {
@@ -34,14 +69,17 @@ export async function tlsDouble(args: ResourceArgs): Promise<pulumi.runtime.Mock
 export async function tlsState(args: ResourceArgs): Promise<Outputs> {
     const make = resources[args.type];
     if (!make) throw new Error(`the tls test double does not implement ${args.type}`);
-    const { id, state } = await make(revealed(args.inputs) as Inputs, args.name);
+    const inputs = revealed(args.inputs) as Inputs;
+    // Everything the resource draws comes from this seed: the same resource and inputs, the same result.
+    const seed = `${args.type}\n${args.name}\n${JSON.stringify(inputs)}`;
+    const { id, state } = await make(inputs, args.name, seed);
     return { id, state: { ...args.inputs, ...state } };
 }
 
-const resources: Record<string, (inputs: Inputs, name: string) => Outputs | Promise<Outputs>> = {
-    "tls:index/privateKey:PrivateKey": (inputs, name) => ({
+const resources: Record<string, (inputs: Inputs, name: string, seed: string) => Outputs | Promise<Outputs>> = {
+    "tls:index/privateKey:PrivateKey": (inputs, name, seed) => ({
         id: `${name}-id`,
-        state: privateKeyOutputs(generateKey(inputs)),
+        state: privateKeyOutputs(generateKey(inputs, seed), seed),
     }),
     "tls:index/selfSignedCert:SelfSignedCert": selfSignedCert,
     "tls:index/certRequest:CertRequest": certRequest,
@@ -56,29 +94,32 @@ export const tlsSecretOutputs: Record<string, readonly string[]> = {
     "tls:index/locallySignedCert:LocallySignedCert": ["caPrivateKeyPem"],
 };
 
-function generateKey(inputs: Inputs): KeyObject {
+function generateKey(inputs: Inputs, seed: string): KeyObject {
     switch (inputs.algorithm) {
         case "RSA":
-            return generateKeyPairSync("rsa", { modulusLength: Number(inputs.rsaBits ?? 2048) }).privateKey;
+            return stableRsaKey(Number(inputs.rsaBits ?? 2048), seed);
         case "ECDSA": {
-            const curves: Record<string, string> = {
+            const curveNames: Record<string, string> = {
                 P224: "secp224r1",
                 P256: "prime256v1",
                 P384: "secp384r1",
                 P521: "secp521r1",
             };
             const curve = String(inputs.ecdsaCurve ?? "P224");
-            return generateKeyPairSync("ec", { namedCurve: curves[curve] }).privateKey;
+            // P-224, the provider's default, is drawn at random: Node imports no P-224 key from its parts, the program
+            // never uses the curve, and the double refuses to sign with it (so such a plan fails anyway).
+            if (curve === "P224") return generateKeyPairSync("ec", { namedCurve: curveNames[curve] }).privateKey;
+            return stableEcKey(curveNames[curve], seed);
         }
         case "ED25519":
-            return generateKeyPairSync("ed25519").privateKey;
+            return stableEd25519Key(seed);
         default:
             throw new Error(`tls:PrivateKey: unsupported algorithm ${String(inputs.algorithm)}`);
     }
 }
 
 /** The outputs tls.PrivateKey documents, in the encodings the provider uses. */
-function privateKeyOutputs(key: KeyObject): Inputs {
+function privateKeyOutputs(key: KeyObject, seed: string): Inputs {
     const type = key.asymmetricKeyType;
     const legacyFormat = type === "rsa" ? "pkcs1" : type === "ec" ? "sec1" : "pkcs8";
     const publicKey = createPublicKey(key);
@@ -94,7 +135,7 @@ function privateKeyOutputs(key: KeyObject): Inputs {
     const sshBlob = Buffer.from(sshPublic.split(" ")[1], "base64");
     return {
         ...pem,
-        ...(type === "ed25519" ? { privateKeyOpenssh: opensshEd25519PrivateKey(key, sshBlob) } : {}),
+        ...(type === "ed25519" ? { privateKeyOpenssh: opensshEd25519PrivateKey(key, sshBlob, seed) } : {}),
         publicKeyOpenssh: `${sshPublic}\n`,
         publicKeyFingerprintSha256: `SHA256:${createHash("sha256").update(sshBlob).digest("base64").replace(/=+$/, "")}`,
         publicKeyFingerprintMd5: createHash("md5")
@@ -140,13 +181,14 @@ function opensshPublicKey(key: KeyObject): string {
  * An Ed25519 key in OpenSSH's own private key format (PROTOCOL.key in OpenSSH: "openssh-key-v1", unencrypted), the
  * one key type whose privateKeyOpenssh the program reads (SSH host keys); the provider fills it for every type.
  */
-function opensshEd25519PrivateKey(key: KeyObject, publicBlob: Buffer): string {
+function opensshEd25519PrivateKey(key: KeyObject, publicBlob: Buffer, resourceSeed: string): string {
     const field = (data: Buffer) => Buffer.concat([uint32(data.length), data]);
     const text = (value: string) => field(Buffer.from(value));
     const jwk = key.export({ format: "jwk" });
     const seed = Buffer.from(jwk.d!, "base64url");
     const publicKey = Buffer.from(jwk.x!, "base64url");
-    const check = randomBytes(4);
+    // The provider's check bytes are random: here from the resource's seed.
+    const check = stableBytes(`${resourceSeed}\ncheck`, 4);
     let secret = Buffer.concat([
         check,
         check,
@@ -220,13 +262,13 @@ const subjectFields: [string, string][] = [
     ["serialNumber", "2.5.4.5"],
 ];
 
-async function selfSignedCert(inputs: Inputs): Promise<Outputs> {
+async function selfSignedCert(inputs: Inputs, _name: string, seed: string): Promise<Outputs> {
     const key = await signingKey(String(inputs.privateKeyPem));
     const name = subjectName(inputs.subject);
     if (inputs.isCaCertificate && name.length === 0) {
         throw new Error("tls:SelfSignedCert: a CA certificate needs a subject");
     }
-    const { id, state } = await issue(inputs, {
+    const { id, state } = await issue(inputs, seed, {
         subject: name,
         issuer: name,
         publicKey: key.publicKey,
@@ -240,7 +282,7 @@ async function selfSignedCert(inputs: Inputs): Promise<Outputs> {
     };
 }
 
-async function certRequest(inputs: Inputs): Promise<Outputs> {
+async function certRequest(inputs: Inputs, _name: string, _seed: string): Promise<Outputs> {
     const key = await signingKey(String(inputs.privateKeyPem));
     const name = subjectName(inputs.subject);
     const request = await x509.Pkcs10CertificateRequestGenerator.create({
@@ -256,7 +298,7 @@ async function certRequest(inputs: Inputs): Promise<Outputs> {
     };
 }
 
-async function locallySignedCert(inputs: Inputs): Promise<Outputs> {
+async function locallySignedCert(inputs: Inputs, _name: string, seed: string): Promise<Outputs> {
     const request = new x509.Pkcs10CertificateRequest(String(inputs.certRequestPem));
     if (!(await request.verify())) {
         throw new Error("tls:LocallySignedCert: the certificate request's signature is invalid");
@@ -267,7 +309,7 @@ async function locallySignedCert(inputs: Inputs): Promise<Outputs> {
         throw new Error("tls:LocallySignedCert: caPrivateKeyPem does not belong to caCertPem");
     }
     const requested = extension(request.extensions, x509.SubjectAlternativeNameExtension);
-    const { id, state } = await issue(inputs, {
+    const { id, state } = await issue(inputs, seed, {
         subject: request.subjectName,
         issuer: ca.subjectName,
         publicKey: await request.publicKey.export(),
@@ -293,7 +335,7 @@ interface Issuance {
 }
 
 /** A certificate as Go's x509.CreateCertificate makes it from the provider's template. */
-async function issue(inputs: Inputs, issuance: Issuance): Promise<Outputs> {
+async function issue(inputs: Inputs, seed: string, issuance: Issuance): Promise<Outputs> {
     const isCa = Boolean(inputs.isCaCertificate);
     const subjectKeyId =
         isCa || inputs.setSubjectKeyId
@@ -301,7 +343,7 @@ async function issue(inputs: Inputs, issuance: Issuance): Promise<Outputs> {
             : undefined;
     const authorityKeyId = issuance.authorityKeyId === "own" ? subjectKeyId?.keyId : issuance.authorityKeyId;
     const validity = validityWindow(inputs);
-    const serial = serialNumber();
+    const serial = serialNumber(seed);
     const certificate = await x509.X509CertificateGenerator.create({
         serialNumber: serial.hex,
         subject: issuance.subject,
@@ -375,7 +417,8 @@ async function signingKey(privateKeyPem: string): Promise<SigningKey> {
     return {
         algorithm,
         signingAlgorithm,
-        privateKey: await subtle.importKey("pkcs8", pkcs8, importAlgorithm, false, ["sign"]),
+        // Extractable: the deterministic ECDSA signer reads the scalar (stableSubtle).
+        privateKey: await subtle.importKey("pkcs8", pkcs8, importAlgorithm, true, ["sign"]),
         publicKey: await subtle.importKey("spki", spki, importAlgorithm, true, ["verify"]),
     };
 }
@@ -434,9 +477,12 @@ function pathLength(inputs: Inputs): number | undefined {
     return inputs.isCaCertificate && length > 0 ? length : undefined;
 }
 
-/** From now (whole seconds, as X.509 encodes it) for validityPeriodHours. */
+/**
+ * From the start of the current UTC day for validityPeriodHours (the provider starts at the time of creation): the
+ * same all day, so plans of one day agree, and never in the future, so real components accept the certificates.
+ */
 function validityWindow(inputs: Inputs): { notBefore: Date; notAfter: Date; state: Inputs } {
-    const notBefore = new Date(Math.floor(Date.now() / 1000) * 1000);
+    const notBefore = new Date(Math.floor(Date.now() / 86400_000) * 86400_000);
     const notAfter = new Date(notBefore.getTime() + Number(inputs.validityPeriodHours) * 3600_000);
     const rfc3339 = (date: Date) => date.toISOString().replace(".000Z", "Z");
     return {
@@ -446,10 +492,11 @@ function validityWindow(inputs: Inputs): { notBefore: Date; notAfter: Date; stat
     };
 }
 
-/** A random positive 128-bit serial number, as the provider draws it (its decimal form is the resource id). */
-function serialNumber(): { hex: string; decimal: string } {
-    const bytes = randomBytes(16);
-    bytes[0] &= 0x7f;
+/** A positive 128-bit serial number, as the provider draws it at random, here from the seed (its decimal form is the resource id). */
+function serialNumber(seed: string): { hex: string; decimal: string } {
+    const bytes = stableBytes(`${seed}\nserial`, 16);
+    // Positive, and a first byte of 0 would make the DER integer non-minimal.
+    bytes[0] = bytes[0] & 0x7f || 1;
     const hex = bytes.toString("hex");
     return { hex, decimal: BigInt(`0x${hex}`).toString() };
 }

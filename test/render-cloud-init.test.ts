@@ -39,7 +39,7 @@ const stacks = {
     aliyun: configFor({ cloud: "aliyun", timezone: "Asia/Shanghai" }, { aliyun: "cn-hangzhou" }),
     aws: configFor({ cloud: "aws" }, { aws: "eu-central-1" }),
     "aws-dedicated-etcd-ipvs": configFor(
-        { cloud: "aws", etcd: '{"dedicated": true}', kubeProxyMode: "ipvs", kubernetesVersion: "1.36.4" },
+        { cloud: "aws", etcd: '{"dedicated": true}', kubeProxyMode: "ipvs", kubernetesVersion: "1.36.2" },
         { aws: "eu-central-1" },
     ),
     "aliyun-etcd-mirror": configFor(
@@ -116,7 +116,7 @@ describe("cloud-init user-data", () => {
         // Dedicated etcd hosts make /etc/hosts longest; etcd on the masters gives them every stage.
         for (const etcd of ['{"dedicated": true, "count": 7}', '{"dedicated": false}']) {
             const largest = configFor(
-                { cloud: "aws", masters: '{"count": 7}', etcd, kubeProxyMode: "ipvs", kubernetesVersion: "1.36.4" },
+                { cloud: "aws", masters: '{"count": 7}', etcd, kubeProxyMode: "ipvs", kubernetesVersion: "1.36.2" },
                 { aws: "us-east-1" },
             );
             const layout = layoutOf(largest);

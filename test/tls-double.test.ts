@@ -6,6 +6,8 @@ import * as os from "node:os";
 import * as path from "node:path";
 import { after, describe, test } from "node:test";
 import * as pulumi from "@pulumi/pulumi";
+import { createECDH } from "node:crypto";
+import { curves, deterministicEcdsaSignature } from "../plan/stable-keys";
 import { tlsDouble } from "../plan/tls-double";
 import { certificateInfo, openssl, verifies } from "./support/pki-checks";
 
@@ -51,7 +53,8 @@ describe("a CA and a certificate it signs", async () => {
         caCertPem: ca.state.certPem,
         caPrivateKeyPem: caKey.state.privateKeyPem,
         allowedUses: ["digital_signature", "server_auth"],
-        validityPeriodHours: 10,
+        // The double starts validity at 00:00 UTC today: 30 hours still covers the rest of the day.
+        validityPeriodHours: 30,
         earlyRenewalHours: 2,
     });
     const caFile = file("ca.crt", ca.state.certPem);
@@ -108,5 +111,68 @@ describe("a CA and a certificate it signs", async () => {
             create("certRequest:CertRequest", "weak-csr", { privateKeyPem: weak.state.privateKeyPem }),
             /secp224r1/,
         );
+    });
+});
+
+describe("the same resource and inputs give the same bytes; another name, another key", () => {
+    test("keys of every algorithm the program uses", async () => {
+        for (const inputs of [
+            { algorithm: "ECDSA", ecdsaCurve: "P256" },
+            { algorithm: "ECDSA", ecdsaCurve: "P384" },
+            { algorithm: "ED25519" },
+            { algorithm: "RSA", rsaBits: 2048 },
+        ]) {
+            const first = await create("privateKey:PrivateKey", "key", inputs);
+            const again = await create("privateKey:PrivateKey", "key", inputs);
+            const other = await create("privateKey:PrivateKey", "other-key", inputs);
+            assert.deepEqual(again.state, first.state, inputs.algorithm);
+            assert.notEqual(other.state.privateKeyPem, first.state.privateKeyPem, inputs.algorithm);
+        }
+    });
+
+    test("certificates, requests and their ECDSA signatures (RFC 6979 nonces)", async () => {
+        const make = async () => {
+            const key = await create("privateKey:PrivateKey", "ca-key", { algorithm: "ECDSA", ecdsaCurve: "P256" });
+            const ca = await create("selfSignedCert:SelfSignedCert", "ca", {
+                privateKeyPem: key.state.privateKeyPem,
+                subject: { commonName: "ca" },
+                isCaCertificate: true,
+                allowedUses: ["cert_signing"],
+                validityPeriodHours: 48,
+            });
+            const csr = await create("certRequest:CertRequest", "csr", {
+                privateKeyPem: key.state.privateKeyPem,
+                subject: { commonName: "leaf" },
+            });
+            return [ca.id, ca.state.certPem, csr.id, csr.state.certRequestPem];
+        };
+        assert.deepEqual(await make(), await make());
+    });
+
+    test('the ECDSA signer is RFC 6979\'s: its P-256/SHA-256 test vector (A.2.5, message "sample")', () => {
+        const signature = deterministicEcdsaSignature(
+            "prime256v1",
+            0xc9afa9d845ba75166b5c215767b1d6934e50c3db36e89b127b8a622b120f6721n,
+            "SHA-256",
+            Buffer.from("sample"),
+        );
+        assert.equal(
+            signature.toString("hex"),
+            "efd48b2aacb6a8fd1140dd9cd45e81d69d2c877b56aaf991c34d0ea84eaf3716" +
+                "f7cb1c942d657c41d436c7a1b6e29f65f3e900dbb9aff4064dc4ab2f843acda8",
+        );
+    });
+
+    test("each curve's order is right: n - 1 times the generator is its negation (same x)", () => {
+        for (const [curve, { order }] of Object.entries(curves)) {
+            const size = Math.ceil(order.toString(2).length / 8);
+            const x = (scalar: bigint) => {
+                const ecdh = createECDH(curve);
+                ecdh.setPrivateKey(Buffer.from(scalar.toString(16).padStart(size * 2, "0"), "hex"));
+                const point = ecdh.getPublicKey();
+                return point.subarray(1, 1 + (point.length - 1) / 2).toString("hex");
+            };
+            assert.equal(x(order - 1n), x(1n), curve);
+        }
     });
 });
