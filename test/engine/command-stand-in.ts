@@ -17,7 +17,7 @@ import { randomBytes } from "node:crypto";
 import * as fs from "node:fs";
 import * as path from "node:path";
 import * as provider from "@pulumi/pulumi/provider";
-import { runRemote, SshConnection, spawnCollect } from "../../lab/ssh";
+import { RemoteResult, runRemote, SshConnection, spawnCollect } from "../../lab/ssh";
 import { revealed } from "../../plan/secret-outputs";
 
 type State = Record<string, unknown>;
@@ -115,7 +115,7 @@ async function runLocal(
     environment: Record<string, string>,
     stdin: string | undefined,
     log: fs.WriteStream,
-) {
+): Promise<RemoteResult> {
     const interpreter = Array.isArray(inputs.interpreter) ? inputs.interpreter.map(String) : ["/bin/sh", "-c"];
     const cwd = typeof inputs.dir === "string" ? path.resolve(inputs.dir) : process.cwd();
     return spawnCollect([...interpreter, command], stdin ?? "", log, { env: { ...process.env, ...environment }, cwd });

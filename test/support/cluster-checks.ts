@@ -184,35 +184,40 @@ export function clusterChecks(target: () => ClusterUnderTest): void {
         }
     });
 
-    check("every kube-system pod Running: control plane static pods, CoreDNS, kube-proxy, flannel on each node", async () => {
-        await eventually("kube-system and flannel pods Running", 300, () => {
-            const system = pods("kube-system");
-            const flannel = pods("kube-flannel");
-            const names = system.map((pod) => pod.metadata.name);
-            for (const host of planned()) {
-                if (host.role === "master")
-                    for (const component of ["kube-apiserver", "kube-controller-manager", "kube-scheduler"])
-                        assert.ok(names.includes(`${component}-${host.name}`), `${component}-${host.name}`);
+    check(
+        "every kube-system pod Running: control plane static pods, CoreDNS, kube-proxy, flannel on each node",
+        async () => {
+            await eventually("kube-system and flannel pods Running", 300, () => {
+                const system = pods("kube-system");
+                const flannel = pods("kube-flannel");
+                const names = system.map((pod) => pod.metadata.name);
+                for (const host of planned()) {
+                    if (host.role === "master")
+                        for (const component of ["kube-apiserver", "kube-controller-manager", "kube-scheduler"])
+                            assert.ok(names.includes(`${component}-${host.name}`), `${component}-${host.name}`);
+                    assert.ok(
+                        system.some(
+                            (pod) => pod.metadata.name.startsWith("kube-proxy-") && pod.spec.nodeName === host.name,
+                        ),
+                        `kube-proxy on ${host.name}`,
+                    );
+                    assert.ok(
+                        flannel.some((pod) => pod.spec.nodeName === host.name),
+                        `flannel on ${host.name}`,
+                    );
+                }
                 assert.ok(
-                    system.some(
-                        (pod) => pod.metadata.name.startsWith("kube-proxy-") && pod.spec.nodeName === host.name,
-                    ),
-                    `kube-proxy on ${host.name}`,
+                    names.some((name) => name.startsWith("coredns-")),
+                    "CoreDNS",
                 );
-                assert.ok(
-                    flannel.some((pod) => pod.spec.nodeName === host.name),
-                    `flannel on ${host.name}`,
-                );
-            }
-            assert.ok(
-                names.some((name) => name.startsWith("coredns-")),
-                "CoreDNS",
-            );
-            const notRunning = [...system, ...flannel].filter((pod) => !running(pod)).map((pod) => pod.metadata.name);
-            assert.deepEqual(notRunning, [], "pods not Running and ready");
-            return true;
-        });
-    });
+                const notRunning = [...system, ...flannel]
+                    .filter((pod) => !running(pod))
+                    .map((pod) => pod.metadata.name);
+                assert.deepEqual(notRunning, [], "pods not Running and ready");
+                return true;
+            });
+        },
+    );
 
     check("a pod on worker-1 reaches pods on worker-2 and master-1 over vxlan, its source address kept", async () => {
         const pairs = [
@@ -235,45 +240,48 @@ export function clusterChecks(target: () => ClusterUnderTest): void {
         }
     });
 
-    check("CoreDNS answers kubernetes.default and a Service's name; kube-proxy carries a ClusterIP and a NodePort", async () => {
-        const domain = clusterDomain();
-        apply({
-            apiVersion: "v1",
-            kind: "Service",
-            metadata: { name: "echo" },
-            spec: {
-                type: "NodePort",
-                selector: { app: "echo", serves: "yes" },
-                ports: [{ port: 8080, targetPort: 8080 }],
-            },
-        });
-        kubectl(["label", "pod", "echo-worker-2", "echo-master-1", "serves=yes", "--overwrite"]);
-        const kubernetes = inPod("echo-worker-1", ["nslookup", `kubernetes.default.svc.${domain}`]);
-        const serviceIp = kubectl(["get", "service", "kubernetes", "-o", "jsonpath={.spec.clusterIP}"]);
-        assert.match(kubernetes, new RegExp(`Address:\\s+${serviceIp.replaceAll(".", "\\.")}`));
-        const echo = kubectlJson<{ spec: { clusterIP: string; ports: { nodePort: number }[] } }>([
-            "get",
-            "service",
-            "echo",
-        ]);
-        const named = inPod("echo-worker-1", ["nslookup", `echo.default.svc.${domain}`]);
-        assert.match(named, new RegExp(`Address:\\s+${echo.spec.clusterIP.replaceAll(".", "\\.")}`));
-        await eventually("the ClusterIP answers from worker-1's pod", 60, () =>
-            httpFromPod("echo-worker-1", `echo.default.svc.${domain}`, 8080, "/cgi-bin/ip"),
-        );
-        const worker1 = planned().find((host) => host.name === "worker-1")!;
-        const nodePort = echo.spec.ports[0].nodePort;
-        const [command, ...args] = inRouter(cluster.lab, [
-            "curl",
-            "-sS",
-            "-m",
-            "5",
-            `http://${worker1.privateIp}:${nodePort}/cgi-bin/ip`,
-        ]);
-        const viaNodePort = execFileSync(command, args, { encoding: "utf8" });
-        const seen = viaNodePort.trim().replace(/^\[::ffff:(.*)\]$/, "$1");
-        assert.match(seen, /^\d+\.\d+\.\d+\.\d+$/, "the NodePort answers from outside the cluster");
-    });
+    check(
+        "CoreDNS answers kubernetes.default and a Service's name; kube-proxy carries a ClusterIP and a NodePort",
+        async () => {
+            const domain = clusterDomain();
+            apply({
+                apiVersion: "v1",
+                kind: "Service",
+                metadata: { name: "echo" },
+                spec: {
+                    type: "NodePort",
+                    selector: { app: "echo", serves: "yes" },
+                    ports: [{ port: 8080, targetPort: 8080 }],
+                },
+            });
+            kubectl(["label", "pod", "echo-worker-2", "echo-master-1", "serves=yes", "--overwrite"]);
+            const kubernetes = inPod("echo-worker-1", ["nslookup", `kubernetes.default.svc.${domain}`]);
+            const serviceIp = kubectl(["get", "service", "kubernetes", "-o", "jsonpath={.spec.clusterIP}"]);
+            assert.match(kubernetes, new RegExp(`Address:\\s+${serviceIp.replaceAll(".", "\\.")}`));
+            const echo = kubectlJson<{ spec: { clusterIP: string; ports: { nodePort: number }[] } }>([
+                "get",
+                "service",
+                "echo",
+            ]);
+            const named = inPod("echo-worker-1", ["nslookup", `echo.default.svc.${domain}`]);
+            assert.match(named, new RegExp(`Address:\\s+${echo.spec.clusterIP.replaceAll(".", "\\.")}`));
+            await eventually("the ClusterIP answers from worker-1's pod", 60, () =>
+                httpFromPod("echo-worker-1", `echo.default.svc.${domain}`, 8080, "/cgi-bin/ip"),
+            );
+            const worker1 = planned().find((host) => host.name === "worker-1")!;
+            const nodePort = echo.spec.ports[0].nodePort;
+            const [command, ...args] = inRouter(cluster.lab, [
+                "curl",
+                "-sS",
+                "-m",
+                "5",
+                `http://${worker1.privateIp}:${nodePort}/cgi-bin/ip`,
+            ]);
+            const viaNodePort = execFileSync(command, args, { encoding: "utf8" });
+            const seen = viaNodePort.trim().replace(/^\[::ffff:(.*)\]$/, "$1");
+            assert.match(seen, /^\d+\.\d+\.\d+\.\d+$/, "the NodePort answers from outside the cluster");
+        },
+    );
 
     check("kubelet serving certificates come through the plan's approver; kubectl logs and exec work", () => {
         const csrs = kubectlJson<{
@@ -302,79 +310,84 @@ export function clusterChecks(target: () => ClusterUnderTest): void {
         assert.match(execFileSync(command, args, { encoding: "utf8" }), /metadata/);
     });
 
-    check("draining a worker with the program's removal script honours a PodDisruptionBudget; the Deployment keeps serving", async () => {
-        const domain = clusterDomain();
-        apply({
-            apiVersion: "apps/v1",
-            kind: "Deployment",
-            metadata: { name: "web" },
-            spec: {
-                replicas: 2,
-                selector: { matchLabels: { app: "web" } },
-                template: {
-                    metadata: { labels: { app: "web" } },
-                    spec: {
-                        affinity: {
-                            podAntiAffinity: {
-                                requiredDuringSchedulingIgnoredDuringExecution: [
-                                    {
-                                        labelSelector: { matchLabels: { app: "web" } },
-                                        topologyKey: "kubernetes.io/hostname",
-                                    },
-                                ],
+    check(
+        "draining a worker with the program's removal script honours a PodDisruptionBudget; the Deployment keeps serving",
+        async () => {
+            const domain = clusterDomain();
+            apply({
+                apiVersion: "apps/v1",
+                kind: "Deployment",
+                metadata: { name: "web" },
+                spec: {
+                    replicas: 2,
+                    selector: { matchLabels: { app: "web" } },
+                    template: {
+                        metadata: { labels: { app: "web" } },
+                        spec: {
+                            affinity: {
+                                podAntiAffinity: {
+                                    requiredDuringSchedulingIgnoredDuringExecution: [
+                                        {
+                                            labelSelector: { matchLabels: { app: "web" } },
+                                            topologyKey: "kubernetes.io/hostname",
+                                        },
+                                    ],
+                                },
                             },
+                            containers: [
+                                { name: "web", image: labTestImage(cluster.mirrors), ports: [{ containerPort: 8080 }] },
+                            ],
                         },
-                        containers: [
-                            { name: "web", image: labTestImage(cluster.mirrors), ports: [{ containerPort: 8080 }] },
-                        ],
                     },
                 },
-            },
-        });
-        apply({
-            apiVersion: "policy/v1",
-            kind: "PodDisruptionBudget",
-            metadata: { name: "web" },
-            spec: { minAvailable: 1, selector: { matchLabels: { app: "web" } } },
-        });
-        kubectl(["expose", "deployment", "web", "--port", "8080"]);
-        kubectl(["rollout", "status", "deployment/web", "--timeout", "180s"]);
-        const victim = pods("default", "app=web")[0].spec.nodeName!;
-        const removal = cluster.removalStep(victim);
-        let failures = 0;
-        let requests = 0;
-        let draining = true;
-        const load = (async () => {
-            while (draining) {
-                requests++;
-                const served = await httpFromPodAsync(
-                    "echo-master-1",
-                    `web.default.svc.${domain}`,
-                    8080,
-                    "/cgi-bin/ip",
-                );
-                if (!served) failures++;
-                await sleep(500);
-            }
-        })();
-        const log = fs.createWriteStream(path.join(cluster.logs, `${victim}-remove-node.log`));
-        const outcome = await runRemote({
-            ...removal,
-            log,
-            wrap: (argv) => inRouter(cluster.lab, argv),
-        });
-        log.end();
-        draining = false;
-        await load;
-        process.stdout.write(`# drain of ${victim}: ${requests} requests, ${failures} failed\n`);
-        assert.equal(outcome.status, 0, `the removal script succeeded (${outcome.failure ?? "see its log"})`);
-        assert.equal(failures, 0, "no request to the Deployment failed during the drain");
-        const nodes = kubectlJson<{ items: Node[] }>(["get", "nodes"]).items.map((node) => node.metadata.name);
-        assert.ok(!nodes.includes(victim), `${victim} was removed`);
-        await eventually("web back to 2 ready replicas", 180, () =>
-            kubectl(["get", "deployment", "web", "-o", "jsonpath={.status.readyReplicas}"]) === "2" ? true : undefined,
-        );
-    });
+            });
+            apply({
+                apiVersion: "policy/v1",
+                kind: "PodDisruptionBudget",
+                metadata: { name: "web" },
+                spec: { minAvailable: 1, selector: { matchLabels: { app: "web" } } },
+            });
+            kubectl(["expose", "deployment", "web", "--port", "8080"]);
+            kubectl(["rollout", "status", "deployment/web", "--timeout", "180s"]);
+            const victim = pods("default", "app=web")[0].spec.nodeName!;
+            const removal = cluster.removalStep(victim);
+            let failures = 0;
+            let requests = 0;
+            let draining = true;
+            const load = (async () => {
+                while (draining) {
+                    requests++;
+                    const served = await httpFromPodAsync(
+                        "echo-master-1",
+                        `web.default.svc.${domain}`,
+                        8080,
+                        "/cgi-bin/ip",
+                    );
+                    if (!served) failures++;
+                    await sleep(500);
+                }
+            })();
+            const log = fs.createWriteStream(path.join(cluster.logs, `${victim}-remove-node.log`));
+            const outcome = await runRemote({
+                ...removal,
+                log,
+                wrap: (argv) => inRouter(cluster.lab, argv),
+            });
+            log.end();
+            draining = false;
+            await load;
+            process.stdout.write(`# drain of ${victim}: ${requests} requests, ${failures} failed\n`);
+            assert.equal(outcome.status, 0, `the removal script succeeded (${outcome.failure ?? "see its log"})`);
+            assert.equal(failures, 0, "no request to the Deployment failed during the drain");
+            const nodes = kubectlJson<{ items: Node[] }>(["get", "nodes"]).items.map((node) => node.metadata.name);
+            assert.ok(!nodes.includes(victim), `${victim} was removed`);
+            await eventually("web back to 2 ready replicas", 180, () =>
+                kubectl(["get", "deployment", "web", "-o", "jsonpath={.status.readyReplicas}"]) === "2"
+                    ? true
+                    : undefined,
+            );
+        },
+    );
 
     check("a stopped worker goes NotReady within the grace period and its pods are recreated elsewhere", async () => {
         const grace = clusterFlagSeconds("controllerManager", "node-monitor-grace-period");
