@@ -80,6 +80,8 @@ export class LabCloud {
     private readonly elasticAddresses = new Map<string, string>();
     private routedPublicAddresses = new Set<string>();
     private vpcCidr?: string;
+    /** The metadata service's address in the VPC: a stand-in answers there (the pod firewall's target). */
+    private metadataAddress?: string;
     private readonly egressRoutes = new Set<string>();
     private readonly loadBalancers = new Map<string, string[]>();
     private readonly listeners = new Map<string, Listener>();
@@ -184,8 +186,10 @@ export class LabCloud {
         const vpc = parseCidr(this.vpcCidr);
         this.vpcPrefix = vpc.prefix;
         this.gateway = addressAt(vpc, 1);
-        const metadata = cloudMetadataAddress[event.type.startsWith("aws:") ? "aws" : "aliyun"];
-        createLabNetwork({ lab: this.options.lab, addresses: [`${this.gateway}/${vpc.prefix}`, `${metadata}/32`] });
+        this.metadataAddress = cloudMetadataAddress[event.type.startsWith("aws:") ? "aws" : "aliyun"];
+        const addresses = [`${this.gateway}/${vpc.prefix}`, `${this.metadataAddress}/32`];
+        createLabNetwork({ lab: this.options.lab, addresses });
+        this.applyLoadBalancers();
     }
 
     private egress(event: CloudEvent): void {
@@ -421,7 +425,10 @@ export class LabCloud {
         return dir;
     }
 
-    /** nginx `stream` for every listener of every load balancer, started, reloaded or stopped as they change. */
+    /**
+     * nginx `stream` for every listener of every load balancer, and the metadata stand-in once the VPC exists: started,
+     * reloaded or stopped as they change.
+     */
     private applyLoadBalancers(): void {
         const runDir = this.runDir();
         const servers: string[] = [];
@@ -444,10 +451,18 @@ export class LabCloud {
         }
         const config = path.join(runDir, "load-balancers.conf");
         const pidFile = path.join(runDir, "load-balancers.pid");
-        if (servers.length === 0) {
+        if (servers.length === 0 && !this.metadataAddress) {
             this.stopLoadBalancer();
             return;
         }
+        const metadata = this.metadataAddress
+            ? [
+                  "http {",
+                  "    access_log off;",
+                  `    server { listen ${this.metadataAddress}:80; default_type text/plain; return 200 "kubeha lab metadata stand-in\\n"; }`,
+                  "}",
+              ]
+            : [];
         const upstreamBlocks = [...upstreams].map(
             ([name, backends]) =>
                 `    upstream ${name} {\n${backends.map((b) => `        server ${b}${b.endsWith("down") ? "" : " max_fails=1 fail_timeout=3s"};`).join("\n")}\n    }`,
@@ -461,10 +476,8 @@ export class LabCloud {
                 `error_log ${path.join(runDir, "load-balancers.log")} warn;`,
                 "worker_processes 1;",
                 "events { worker_connections 1024; }",
-                "stream {",
-                ...upstreamBlocks,
-                ...servers,
-                "}",
+                ...(servers.length > 0 ? ["stream {", ...upstreamBlocks, ...servers, "}"] : []),
+                ...metadata,
                 "",
             ].join("\n"),
         );

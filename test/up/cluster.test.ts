@@ -219,7 +219,17 @@ describe(`pulumi up of ${stackName} on the lab cloud`, { timeout: 90 * 60_000 },
         ).deployment.resources;
         const resource = resources.find((candidate) => candidate.urn.endsWith(`::${name}`));
         assert.ok(resource?.inputs, `${name} in the stack's state`);
-        return resource.inputs;
+        return exportedInClear(resource.inputs) as Record<string, unknown>;
+    }
+
+    /** A value of `pulumi stack export --show-secrets`: each secret is {<signature>, plaintext: <its JSON>}. */
+    function exportedInClear(value: unknown): unknown {
+        if (Array.isArray(value)) return value.map(exportedInClear);
+        if (!value || typeof value !== "object") return value;
+        const record = value as Record<string, unknown>;
+        if (typeof record.plaintext === "string" && Object.keys(record).length === 2)
+            return exportedInClear(JSON.parse(record.plaintext));
+        return Object.fromEntries(Object.entries(record).map(([key, inner]) => [key, exportedInClear(inner)]));
     }
     let failed: string | undefined;
     /** A check that runs only while every earlier one passed: each builds on the cluster the ones before left. */
