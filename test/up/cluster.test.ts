@@ -249,9 +249,9 @@ describe(`pulumi up of ${stackName} on the lab cloud`, { timeout: 90 * 60_000 },
         async () => {
             const started = Date.now();
             // SIGINT once etcd's first member starts: the CLI lets the steps in flight finish, saves and stops.
-            const interrupted = await upInterrupted("SIGINT", "master-1-etcd");
+            const interrupted = full ? await upInterrupted("SIGINT", "master-1-etcd") : undefined;
             // SIGKILL once a master joins: the steps in flight are left pending in the state (their create runs again).
-            const killed = await upInterrupted("SIGKILL", "master-2-join");
+            const killed = full ? await upInterrupted("SIGKILL", "master-2-join") : undefined;
             const result = await stack.up({ onOutput: log, color: "never" });
             upSeconds = Math.round((Date.now() - started) / 1000);
             assert.equal(result.summary.result, "succeeded");
