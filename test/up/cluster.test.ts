@@ -518,7 +518,7 @@ describe(`pulumi up of ${stackName} on the lab cloud`, { timeout: 90 * 60_000 },
         await stack.destroy({ excludeProtected: true, onOutput: log, color: "never" });
         const left = (
             (await stack.exportStack()).deployment as { resources?: { urn: string; type: string }[] }
-        ).resources?.filter((resource) => !resource.type.startsWith("pulumi:"));
+        ).resources?.filter((resource) => !resource.type.startsWith("pulumi:") && !resource.type.startsWith("kubeha:"));
         const leftNames = (left ?? []).map((resource) => resource.urn.split("::").pop()).sort();
         assert.ok(
             leftNames.length > 0 && leftNames.every((name) => /etcd-disk$/.test(String(name))),
