@@ -79,6 +79,8 @@ describe("resources.json records the options that change what `pulumi up` does",
             [...new Set(result.invokes.map((invoke) => invoke.token))],
             [
                 "alicloud:ecs/getImages:getImages",
+                // pulumi up asks the cloud whether each instance type is offered, x86_64 and large enough.
+                "alicloud:ecs/getInstanceTypes:getInstanceTypes",
                 "alicloud:index/getZones:getZones",
                 // Zone discovery also asks where the NLB and the enhanced NAT gateway are offered.
                 "alicloud:nlb/getZones:getZones",
