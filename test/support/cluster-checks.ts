@@ -57,10 +57,10 @@ function kubectlJson<T>(args: readonly string[]): T {
     return JSON.parse(kubectl([...args, "-o", "json"])) as T;
 }
 
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+export const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 /** Polls until check returns a value (not undefined) or the time is up; the last error is the message. */
-async function eventually<T>(what: string, seconds: number, check: () => T | undefined): Promise<T> {
+export async function eventually<T>(what: string, seconds: number, check: () => T | undefined): Promise<T> {
     const deadline = Date.now() + seconds * 1000;
     let last = "";
     for (;;) {

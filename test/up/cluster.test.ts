@@ -15,7 +15,7 @@ import { cloudMetadataAddress } from "../../lab/hosts";
 import { SshConnection } from "../../lab/ssh";
 import { runHeader } from "../engine/command-stand-in";
 import { choosePlugins, PluginChoice } from "../engine/plugins";
-import { clusterChecks } from "../support/cluster-checks";
+import { clusterChecks, eventually, sleep } from "../support/cluster-checks";
 
 const repo = path.resolve(__dirname, "..", "..");
 const stackName = required("KUBEHA_UP_STACK");
@@ -34,23 +34,6 @@ function required(name: string): string {
 
 function proved(line: string): void {
     process.stdout.write(`proved: ${line}\n`);
-}
-
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
-
-async function eventually<T>(what: string, seconds: number, check: () => T | undefined): Promise<T> {
-    const deadline = Date.now() + seconds * 1000;
-    let last = "";
-    for (;;) {
-        try {
-            const value = check();
-            if (value !== undefined) return value;
-        } catch (error) {
-            last = (error as Error).message;
-        }
-        if (Date.now() > deadline) throw new Error(`${what}: not within ${seconds} s ${last}`);
-        await sleep(3000);
-    }
 }
 
 /** The program as the language host loads it: index.ts's export, run by @pulumi/pulumi. */
