@@ -1,6 +1,7 @@
 // kubeha: a highly available Kubernetes cluster on Aliyun or AWS. See README.md.
 import * as pulumi from "@pulumi/pulumi";
-import { checkWithCloud } from "./components/cloud-checks";
+import { checkWithCloud } from "./clouds/checks";
+import { cloudOf } from "./clouds";
 import { clusterZones, deployedStack, KubernetesCluster } from "./components/cluster";
 import { hostFqdn } from "./config/layout";
 import { loadStackConfig } from "./config/stack";
@@ -19,11 +20,12 @@ export = async () => {
     const { config, warnings } = loadStackConfig();
     warnings.forEach((warning) => pulumi.log.warn(warning));
     // A stack with hosts keeps its zones and its etcd members: a change that would move them is refused here.
-    const zones = await clusterZones(config, await deployedStack());
+    const cloud = cloudOf(config);
+    const zones = await clusterZones(cloud, config, await deployedStack());
     // What only the cloud knows (instance types, the offerings of zones listed by hand), before any resource exists.
     // A deployed stack's zones hold its hosts already: they are not asked about again.
-    await checkWithCloud(config, zones === config.zones ? zones : []);
-    const cluster = new KubernetesCluster("kubeha", { config, zones });
+    await checkWithCloud(cloud, config, zones === config.zones ? zones : []);
+    const cluster = new KubernetesCluster("kubeha", { config, cloud, zones });
     return {
         cloud: config.cloud,
         region: config.region,

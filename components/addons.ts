@@ -8,9 +8,8 @@ import * as pulumi from "@pulumi/pulumi";
 import { addonImage } from "../config/mirrors";
 import { ClusterConfig } from "../config/resolve";
 import { flannelCniConf, flannelNetConf } from "../render/flannel";
-import { AliyunCloudAddons } from "./aliyun-cloud-addons";
-import { AwsCloudAddons } from "./aws-cloud-addons";
-import { fieldEnv } from "./cloud-addons";
+import { Cloud } from "../clouds/cloud";
+import { fieldEnv } from "../clouds/cloud-addons";
 
 export interface ClusterAddonsArgs {
     readonly config: ClusterConfig;
@@ -27,6 +26,8 @@ export interface ClusterAddonsArgs {
     readonly clusterName: string;
     /** The cluster's zones (the default StorageClass's). */
     readonly zones: readonly string[];
+    /** The stack's cloud: with kubeha:cloudIntegration, its controllers, CSI driver and StorageClass. */
+    readonly cloud: Pick<Cloud, "integrationAddons">;
 }
 
 export type WebUi = Exclude<ClusterConfig["addons"]["dashboard"], "none">;
@@ -88,11 +89,7 @@ export class ClusterAddons extends pulumi.ComponentResource {
         if (config.cloudIntegration) {
             const cloudArgs = { config, clusterName: args.clusterName, zones: args.zones };
             const cloudOpts = { parent: this, provider: this.provider, deletedWith: args.deletedWith };
-            this.storageClass = (
-                config.cloud === "aws"
-                    ? new AwsCloudAddons("aws-cloud", cloudArgs, cloudOpts)
-                    : new AliyunCloudAddons("aliyun-cloud", cloudArgs, cloudOpts)
-            ).storageClass;
+            this.storageClass = args.cloud.integrationAddons(cloudArgs, cloudOpts).storageClass;
         }
         const ui = config.addons.dashboard;
         if (ui !== "none") {

@@ -6,19 +6,14 @@ import { checkAgainstDeployment, DeployedStack } from "../config/deployed";
 import { clusterLayout, PlannedHost } from "../config/layout";
 import { ClusterConfig } from "../config/resolve";
 import { packUserData, userDataFor } from "../render/cloud-init";
+import { Cloud } from "../clouds/cloud";
 import { ClusterAddons } from "./addons";
-import { AliyunBackupStore } from "./aliyun-backup";
-import { AliyunControllerRoles } from "./aliyun-controller-roles";
-import { AliyunInfra, discoverAliyunZones } from "./aliyun-infra";
-import { AwsBackupStore } from "./aws-backup";
-import { AwsControllerRole } from "./aws-controller-role";
-import { AwsInfra, discoverAwsZones } from "./aws-infra";
 import { ControlPlane } from "./control-plane";
-import { EtcdBackups, createBackupStore } from "./etcd-backups";
+import { EtcdBackups } from "./etcd-backups";
 import { EtcdCluster } from "./etcd-cluster";
 import { filesForHost, kubeadmConfigForHost } from "./host-files";
 import { HostKeys } from "./host-keys";
-import { ClusterInfra, InfraArgs, SshAccess } from "./hosts";
+import { ClusterInfra, SshAccess } from "./hosts";
 import { ClusterPki } from "./pki";
 import { PreparedHosts } from "./prepared-hosts";
 import { ClusterUpgrade } from "./upgrade";
@@ -26,6 +21,8 @@ import { Workers } from "./workers";
 
 export interface KubernetesClusterArgs {
     readonly config: ClusterConfig;
+    /** The stack's cloud (clouds/index.ts cloudOf): everything that differs between clouds is its business. */
+    readonly cloud: Cloud;
     /** Zones to spread hosts over, in order (from config or discovered). */
     readonly zones: string[];
 }
@@ -39,7 +36,7 @@ export class KubernetesCluster extends pulumi.ComponentResource {
     readonly hostKeys: HostKeys;
     /** Every CA, certificate and key, the admin kubeconfig and the bootstrap token. */
     readonly pki: ClusterPki;
-    /** Hosts, SSH access through the bastion and the API load balancer, from the cloud's component. */
+    /** Hosts, SSH access through the bastion and the API load balancer, from the cloud (clouds/). */
     readonly infra: ClusterInfra;
     /** kubeadm init, the bootstrap token and the other masters' joins. */
     readonly controlPlane: ControlPlane;
@@ -52,72 +49,45 @@ export class KubernetesCluster extends pulumi.ComponentResource {
 
     constructor(name: string, args: KubernetesClusterArgs, opts?: pulumi.ComponentResourceOptions) {
         super("kubeha:index:KubernetesCluster", name, {}, opts);
-        const { config, zones } = args;
+        const { config, cloud, zones } = args;
         this.layout = clusterLayout(config, zones.length);
         this.sshKey = new tls.PrivateKey("ssh-key", { algorithm: "RSA", rsaBits: 4096 }, { parent: this });
 
         const clusterName = `${pulumi.getProject()}-${pulumi.getStack()}`;
-        const backupStore = config.backup.enabled ? createBackupStore(config, clusterName, this) : undefined;
         this.hostKeys = new HostKeys("host-keys", { layout: this.layout }, { parent: this });
-        // One instance role per host: masters that run etcd members hold the backup role, and the cloud
-        // integration's policies join it.
-        const mastersRunEtcd = !config.etcd.dedicated;
-        const awsControllerRole =
-            config.cloudIntegration && config.cloud === "aws"
-                ? new AwsControllerRole(
-                      "controller-role",
-                      {
-                          clusterName,
-                          mastersRole:
-                              backupStore instanceof AwsBackupStore && mastersRunEtcd
-                                  ? { roleName: backupStore.roleName, instanceProfile: backupStore.instanceProfile }
-                                  : undefined,
-                      },
-                      { parent: this },
-                  )
-                : undefined;
-        const infraArgs: InfraArgs = {
-            config,
-            zones,
-            layout: this.layout,
-            sshPublicKey: this.sshKey.publicKeyOpenssh,
-            sshPrivateKey: this.sshKey.privateKeyPem,
-            // Secret: it carries the host's SSH host key.
-            userData: Object.fromEntries(
-                this.layout.map((host) => [
-                    host.name,
-                    pulumi.secret(
-                        this.hostKeys.keys[host.name].apply((key) =>
-                            packUserData(host.name, userDataFor(config, this.layout, host, key)),
+        const { infra, backupStore } = cloud.provision(
+            {
+                config,
+                clusterName,
+                zones,
+                layout: this.layout,
+                sshPublicKey: this.sshKey.publicKeyOpenssh,
+                sshPrivateKey: this.sshKey.privateKeyPem,
+                // Secret: it carries the host's SSH host key.
+                userData: Object.fromEntries(
+                    this.layout.map((host) => [
+                        host.name,
+                        pulumi.secret(
+                            this.hostKeys.keys[host.name].apply((key) =>
+                                packUserData(host.name, userDataFor(config, this.layout, host, key)),
+                            ),
                         ),
-                    ),
-                ]),
-            ),
-            ...(backupStore instanceof AwsBackupStore ? { etcdInstanceProfile: backupStore.instanceProfile } : {}),
-            ...(awsControllerRole ? { masterInstanceProfile: awsControllerRole.instanceProfile } : {}),
-        };
-        const infra: ClusterInfra =
-            config.cloud === "aliyun"
-                ? new AliyunInfra("aliyun", infraArgs, { parent: this })
-                : new AwsInfra("aws", infraArgs, { parent: this });
+                    ]),
+                ),
+                // Bucket names are global: a suffix drawn once keeps this cluster's apart from everyone else's.
+                ...(config.backup.enabled
+                    ? {
+                          backupBucketSuffix: new random.RandomString(
+                              "backup-bucket-suffix",
+                              { length: 8, special: false, upper: false },
+                              { parent: this },
+                          ).result,
+                      }
+                    : {}),
+            },
+            this,
+        );
         this.infra = infra;
-        if (backupStore instanceof AliyunBackupStore) {
-            backupStore.attachTo(infra.hosts.filter((host) => host.etcdMember));
-        }
-        if (config.cloudIntegration && config.cloud === "aliyun") {
-            new AliyunControllerRoles(
-                "controller-roles",
-                {
-                    clusterName,
-                    region: config.region,
-                    masters: infra.hosts.filter((host) => host.role === "master"),
-                    workers: infra.hosts.filter((host) => host.role === "worker"),
-                    mastersRole:
-                        backupStore instanceof AliyunBackupStore && mastersRunEtcd ? backupStore.roleName : undefined,
-                },
-                { parent: this },
-            );
-        }
         this.pki = new ClusterPki(
             "pki",
             {
@@ -232,6 +202,7 @@ export class KubernetesCluster extends pulumi.ComponentResource {
                 deletedWith: this.controlPlane.firstMaster.instance,
                 clusterName,
                 zones: infra.zones,
+                cloud,
             },
             { parent: this },
         );
@@ -257,7 +228,7 @@ export async function deployedStack(): Promise<DeployedStack> {
  * otherwise as stock changes is ignored); a new stack takes them from the config, or the cloud's first three
  * suitable zones. Fails, listing every problem, on a configuration the deployed stack cannot take.
  */
-export async function clusterZones(config: ClusterConfig, deployed: DeployedStack): Promise<string[]> {
+export async function clusterZones(cloud: Cloud, config: ClusterConfig, deployed: DeployedStack): Promise<string[]> {
     const check = checkAgainstDeployment(config, deployed);
     if (check.problems.length > 0) {
         throw new pulumi.RunError(
@@ -267,7 +238,7 @@ export async function clusterZones(config: ClusterConfig, deployed: DeployedStac
     }
     if (check.zones) return check.zones;
     if (config.zones) return config.zones;
-    const zones = config.cloud === "aliyun" ? await discoverAliyunZones(config) : await discoverAwsZones();
+    const zones = await cloud.discoverZones(config);
     if (zones.length < 2) {
         // The same rule as a configured list (config/schema.ts): the API load balancer spans two zones or more.
         throw new pulumi.RunError(

@@ -1,34 +1,12 @@
-// etcd backups, running by themselves: the bucket and role of the stack's cloud (components/aws-backup.ts,
-// aliyun-backup.ts), and on every etcd member the timer of scripts/etcd-backup.sh, enabled once the
+// etcd backups, running by themselves: the bucket and role of the stack's cloud (clouds/<cloud>/backup.ts), and on
+// every etcd member the timer of scripts/etcd-backup.sh, enabled once the
 // cluster is healthy. Every member runs it; only the leader of the moment uploads.
 import * as pulumi from "@pulumi/pulumi";
-import * as random from "@pulumi/random";
-import { ClusterConfig } from "../config/resolve";
 import { backupPrefix, etcdBackup, etcdBackupPaths } from "../render/backup";
-import { AliyunBackupStore } from "./aliyun-backup";
-import { AwsBackupStore } from "./aws-backup";
 import { filesDigest, LazyFile } from "./host-files";
 import { BackupStore, ClusterHost, SshAccess } from "./hosts";
 import { PreparedHosts } from "./prepared-hosts";
 import { runStep } from "./remote";
-
-/** The cloud's bucket and role for etcd snapshots. */
-export function createBackupStore(
-    config: ClusterConfig,
-    clusterName: string,
-    parent: pulumi.Resource,
-): AwsBackupStore | AliyunBackupStore {
-    // Bucket names are global: a suffix drawn once keeps this cluster's apart from everyone else's.
-    const suffix = new random.RandomString(
-        "backup-bucket-suffix",
-        { length: 8, special: false, upper: false },
-        { parent },
-    );
-    const args = { config, clusterName, bucketSuffix: suffix.result };
-    return config.cloud === "aws"
-        ? new AwsBackupStore("backup-store", args, { parent })
-        : new AliyunBackupStore("backup-store", args, { parent });
-}
 
 export interface EtcdBackupsArgs {
     readonly store: BackupStore;

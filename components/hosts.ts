@@ -1,7 +1,6 @@
 // The cloud-neutral description every component after the cloud infrastructure works on.
 import * as pulumi from "@pulumi/pulumi";
 import { PlannedHost } from "../config/layout";
-import { ClusterConfig } from "../config/resolve";
 import { BackupTarget } from "../render/backup";
 
 /** A cluster host (master, worker or dedicated etcd host) once its cloud instance exists. */
@@ -53,48 +52,8 @@ export interface ApiLoadBalancer {
     readonly names: pulumi.Output<string[]>;
 }
 
-/** What every cloud's infrastructure component is given. */
-export interface InfraArgs {
-    readonly config: ClusterConfig;
-    /** Zones in layout order (zoneIndex indexes this list). */
-    readonly zones: string[];
-    /** Every host from the address plan, bastion included, with its fixed private address. */
-    readonly layout: PlannedHost[];
-    /** OpenSSH public key installed for the login user of every host. */
-    readonly sshPublicKey: pulumi.Input<string>;
-    /** The matching private key (a secret): remote steps log in with it through the bastion. */
-    readonly sshPrivateKey: pulumi.Input<string>;
-    /**
-     * cloud-init user-data per host name, gzip-compressed and base64-encoded: a secret, because it carries the host's
-     * SSH host key (and nothing else secret).
-     */
-    readonly userData: Readonly<Record<string, pulumi.Input<string>>>;
-    /** AWS: the instance profile of the etcd members (etcd backups), when backups are on. */
-    readonly etcdInstanceProfile?: pulumi.Input<string>;
-    /** AWS: the masters' instance profile (the cloud integration's controllers), when the integration is on. */
-    readonly masterInstanceProfile?: pulumi.Input<string>;
-}
-
-/** What every cloud's etcd backup store is given. */
-export interface BackupStoreArgs {
-    readonly config: ClusterConfig;
-    /** `<project>-<stack>`: names the bucket, the role and (backupPrefix) where the snapshots go. */
-    readonly clusterName: string;
-    /** Lower-case letters and digits that make the bucket's name unique among every account's. */
-    readonly bucketSuffix: pulumi.Input<string>;
-}
-
 /** What a cloud's backup store hands to the rest of the program. */
 export interface BackupStore {
     /** How the etcd members reach the bucket (their env file, render/backup.ts). */
     readonly target: pulumi.Output<BackupTarget>;
-}
-
-/** The bucket's and the role's names: DNS-safe, within both clouds' limits (63 for buckets, 64 for roles). */
-export function backupNames(args: BackupStoreArgs): { bucket: pulumi.Output<string>; role: string } {
-    const safe = args.clusterName.toLowerCase().replace(/[^a-z0-9-]+/g, "-");
-    return {
-        bucket: pulumi.output(args.bucketSuffix).apply((suffix) => `${safe.slice(0, 40)}-etcd-backups-${suffix}`),
-        role: `${safe.slice(0, 50)}-etcd-backup`,
-    };
 }

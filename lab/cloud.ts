@@ -186,7 +186,7 @@ export class LabCloud {
         const vpc = parseCidr(this.vpcCidr);
         this.vpcPrefix = vpc.prefix;
         this.gateway = addressAt(vpc, 1);
-        this.metadataAddress = cloudMetadataAddress[event.type.startsWith("aws:") ? "aws" : "aliyun"];
+        this.metadataAddress = cloudMetadataAddress(event.type.startsWith("aws:") ? "aws" : "aliyun");
         const addresses = [`${this.gateway}/${vpc.prefix}`, `${this.metadataAddress}/32`];
         createLabNetwork({ lab: this.options.lab, addresses });
         this.applyLoadBalancers();

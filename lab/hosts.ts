@@ -6,6 +6,8 @@ import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import { parse as parseYaml } from "yaml";
+import { hostFactsOf } from "../clouds/host-facts";
+import type { ClusterConfig } from "../config/resolve";
 import { Plan } from "../plan/read";
 import type { LabDataDisk } from "./machines";
 import { labServices } from "./paths";
@@ -34,7 +36,7 @@ export interface LabCloudView {
 }
 
 /** The metadata service's address inside each cloud's instances (stack output `cloud` -> address). */
-export const cloudMetadataAddress = { aliyun: "100.100.100.200", aws: "169.254.169.254" } as const;
+export const cloudMetadataAddress = (cloud: ClusterConfig["cloud"]) => hostFactsOf({ cloud }).metadataAddress;
 
 /** The instance and network resource types of each cloud, and the metadata address of its instances. */
 const clouds = {
@@ -43,14 +45,14 @@ const clouds = {
         vpc: "alicloud:vpc/network:Network",
         zone: "alicloud:pvtz/zone:Zone",
         zoneName: "zoneName",
-        metadataAddress: cloudMetadataAddress.aliyun,
+        metadataAddress: cloudMetadataAddress("aliyun"),
     },
     aws: {
         instance: "aws:ec2/instance:Instance",
         vpc: "aws:ec2/vpc:Vpc",
         zone: "aws:route53/zone:Zone",
         zoneName: "name",
-        metadataAddress: cloudMetadataAddress.aws,
+        metadataAddress: cloudMetadataAddress("aws"),
     },
 } as const;
 

@@ -7,6 +7,7 @@ import { gunzipSync } from "node:zlib";
 import * as pulumi from "@pulumi/pulumi";
 import { parse as parseYaml, stringify as stringifyYaml, YAMLParseError } from "yaml";
 import { errorText } from "../components/readable-errors";
+import { regionKeys } from "../config/resolve";
 import { bundleInStdin, carriesBundle, decodeBundle } from "../render/file-bundle";
 import { HostFile } from "../render/host-file";
 import { KubehaMocks } from "./mocks";
@@ -84,7 +85,8 @@ export class ProgramError extends Error {}
 export async function runPlan(options: PlanOptions): Promise<PlanResult> {
     const projectDir = path.resolve(options.projectDir);
     const { project, config } = readStackConfig(projectDir, options.stack, options.configFile);
-    const region = config[`${config[`${project}:cloud`] === "aws" ? "aws" : "alicloud"}:region`] ?? "unknown-region";
+    const cloud = config[`${project}:cloud`] as keyof typeof regionKeys;
+    const region = (regionKeys[cloud] && config[regionKeys[cloud]]) ?? "unknown-region";
 
     // What the Pulumi CLI and the Node.js language host set up before loading a TypeScript program.
     pulumi.runtime.setAllConfig(config);

@@ -9,6 +9,7 @@ import * as fs from "node:fs";
 import * as path from "node:path";
 import { gunzipSync, gzipSync } from "node:zlib";
 import { stringify } from "yaml";
+import { hostFactsOf } from "../clouds/host-facts";
 import { DataDiskPurpose, hostDisks } from "../config/disks";
 import { apiProxyName, hostFqdn, PlannedHost } from "../config/layout";
 import { corednsImage, pauseImage } from "../config/mirrors";
@@ -293,12 +294,6 @@ function clusterHostBoot(
     return { files, environment: { KUBEHA_STAGES: stages.join(" "), ...environment } };
 }
 
-/** The metadata service's address inside every instance. */
-export const metadataServiceAddress: Record<ClusterConfig["cloud"], string> = {
-    aws: "169.254.169.254",
-    aliyun: "100.100.100.200",
-};
-
 export const podFirewall = {
     unit: "kubeha-pod-firewall.service",
     rules: "/etc/kubeha/pod-firewall.nft",
@@ -318,7 +313,7 @@ delete table ${table}
 table ${table} {
 	chain forward {
 		type filter hook forward priority filter; policy accept;
-		ip saddr ${config.network.podCidr} ip daddr ${metadataServiceAddress[config.cloud]} counter drop
+		ip saddr ${config.network.podCidr} ip daddr ${hostFactsOf(config).metadataAddress} counter drop
 	}
 }
 `;

@@ -5,6 +5,7 @@
 // its own names and addresses, listed here; anything else stays pending and is logged.
 import { hostFqdn, PlannedHost } from "../config/layout";
 import { ClusterConfig } from "../config/resolve";
+import { hostFactsOf } from "../clouds/host-facts";
 import { HostFile } from "./host-file";
 import { installedScript } from "./steps";
 
@@ -27,7 +28,7 @@ export function renderKubeletServingApprover(config: ClusterConfig, layout: read
             const names = [
                 host.privateIp,
                 hostFqdn(host.name, config.network.privateDomain),
-                ...cloudNames(config, host),
+                ...hostFactsOf(config).nodeNames(config, host),
             ];
             return `${host.name} ${names.join(",")}\n`;
         })
@@ -70,15 +71,4 @@ WantedBy=timers.target
 `,
         },
     ];
-}
-
-/**
- * With the cloud integration on AWS, the cloud controller manager gives each node the instance's private DNS name
- * (InternalDNS and Hostname addresses), and the kubelet then asks for a serving certificate that names it too:
- * `ip-192-168-0-10.<region>.compute.internal` (`.ec2.internal` in us-east-1), IP-based naming, the VPC default.
- */
-export function cloudNames(config: ClusterConfig, host: PlannedHost): string[] {
-    if (!config.cloudIntegration || config.cloud !== "aws") return [];
-    const domain = config.region === "us-east-1" ? "ec2.internal" : `${config.region}.compute.internal`;
-    return [`ip-${host.privateIp.replaceAll(".", "-")}.${domain}`];
 }

@@ -19,6 +19,7 @@ import { loadStackConfig } from "../config/stack";
 import { KubehaMocks } from "../plan/mocks";
 import { Recorder, secretPlaceholder } from "../plan/recorder";
 import { PlannedResource, plannedResources, readStackConfig } from "../plan/run";
+import { cloudOf } from "../clouds";
 import { flannelBackend, flannelNetConf } from "../render/flannel";
 import { clusterConfiguration } from "../render/kubeadm";
 import { Plan, plan, projectDir } from "./support/plan";
@@ -675,6 +676,7 @@ async function runComponent(scenario: Scenario): Promise<ComponentRun> {
         dependsOn: [new ControlPlaneReady("control-plane-ready")],
         clusterName: `kubeha-${scenario.stack}`,
         zones: ["zone-a", "zone-b", "zone-c"],
+        cloud: cloudOf(config),
     });
     const token = addons.dashboardToken && {
         value: await new Promise<string>((resolve) => addons.dashboardToken!.apply(resolve)),

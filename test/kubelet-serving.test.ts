@@ -6,7 +6,8 @@ import assert from "node:assert/strict";
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { after, before, describe, test } from "node:test";
-import { cloudNames, kubeletServingApprover, renderKubeletServingApprover } from "../render/kubelet-serving";
+import { hostFactsOf } from "../clouds/host-facts";
+import { kubeletServingApprover, renderKubeletServingApprover } from "../render/kubelet-serving";
 import { installedScript, steps } from "../render/steps";
 import { configFor, layoutOf } from "./support/config";
 import { certificateRequest } from "./support/openssl";
@@ -56,7 +57,8 @@ describe("the approver's files (render/kubelet-serving.ts)", () => {
             const master1 = layoutOf(other).find((host) => host.name === "master-1")!;
             assert.equal(first, `master-1 ${master1.privateIp},master-1.${other.network.privateDomain}`);
         }
-        assert.deepEqual(cloudNames(configFor({ cloud: "aws" }, { aws: "us-east-1" }), layout[0]), [
+        const usEast = configFor({ cloud: "aws" }, { aws: "us-east-1" });
+        assert.deepEqual(hostFactsOf(usEast).nodeNames(usEast, layout[0]), [
             `ip-${layout[0].privateIp.replaceAll(".", "-")}.ec2.internal`,
         ]);
     });

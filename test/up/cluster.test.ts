@@ -412,7 +412,7 @@ describe(`pulumi up of ${stackName} on the lab cloud`, { timeout: 90 * 60_000 },
                 kubeconfig,
                 kubectl: path.join(binDir, "kubectl"),
                 hosts: Object.entries(deployed.hosts).map(([name, host]) => ({ name, ...host })),
-                metadataAddress: cloudMetadataAddress[deployed.cloud],
+                metadataAddress: cloudMetadataAddress(deployed.cloud),
                 mirrors: files.mirrors,
                 logs: files.logs,
                 removalStep: (node) => {

@@ -1,15 +1,11 @@
-// Aliyun: the RAM roles of the cloud integration's controllers (render/cloud-policies.ts). The masters run the
+// Aliyun: the RAM roles of the cloud integration's controllers (policies.ts). The masters run the
 // cloud controller manager and the CSI disk controller; every node runs the CSI disk plugin, which asks ECS about
 // its own disks, so workers get a role with the plugin's policy only. An instance holds one role: masters that run
 // etcd members already hold the backup role, which then carries the masters' policies too.
 import * as alicloud from "@pulumi/alicloud";
 import * as pulumi from "@pulumi/pulumi";
-import {
-    aliyunCloudControllerPolicy,
-    aliyunCsiDiskControllerPolicy,
-    aliyunCsiDiskNodePolicy,
-} from "../render/cloud-policies";
-import { ClusterHost } from "./hosts";
+import { aliyunCloudControllerPolicy, aliyunCsiDiskControllerPolicy, aliyunCsiDiskNodePolicy } from "./policies";
+import { ClusterHost } from "../../components/hosts";
 
 export interface AliyunControllerRolesArgs {
     /** `<project>-<stack>`: names the roles and policies. */

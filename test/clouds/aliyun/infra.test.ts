@@ -5,9 +5,9 @@ import * as fs from "node:fs";
 import * as path from "node:path";
 import { describe, test } from "node:test";
 import * as ipaddr from "ipaddr.js";
-import type { PlannedResource } from "../plan/run";
-import { KubehaMocks } from "../plan/mocks";
-import { Plan, plan, runPlanCli } from "./support/plan";
+import type { PlannedResource } from "../../../plan/run";
+import { KubehaMocks } from "../../../plan/mocks";
+import { Plan, plan, runPlanCli } from "../../support/plan";
 
 const imagesToken = "alicloud:ecs/getImages:getImages";
 

@@ -5,8 +5,9 @@
 // internal endpoint. The bucket outlives `pulumi destroy` (retainOnDelete): the lifecycle rule empties it.
 import * as alicloud from "@pulumi/alicloud";
 import * as pulumi from "@pulumi/pulumi";
-import { aliyunBackupPolicy, backupPrefix, BackupTarget } from "../render/backup";
-import { BackupStore, BackupStoreArgs, backupNames, ClusterHost } from "./hosts";
+import { aliyunBackupPolicy, backupPrefix, BackupTarget } from "../../render/backup";
+import { BackupStore, ClusterHost } from "../../components/hosts";
+import { BackupStoreArgs, backupNames } from "../cloud";
 
 export class AliyunBackupStore extends pulumi.ComponentResource implements BackupStore {
     readonly target: pulumi.Output<BackupTarget>;

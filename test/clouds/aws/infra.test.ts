@@ -3,13 +3,13 @@
 import assert from "node:assert/strict";
 import { describe, test } from "node:test";
 import * as pulumi from "@pulumi/pulumi";
-import { AwsInfra } from "../components/aws-infra";
-import { planHosts } from "../config/layout";
-import { resolveConfig } from "../config/resolve";
-import { KubehaMocks } from "../plan/mocks";
-import type { PlannedResource } from "../plan/run";
-import { Plan, plan } from "./support/plan";
-import { packUserData, unpackUserData } from "../render/cloud-init";
+import { AwsInfra } from "../../../clouds/aws/infra";
+import { planHosts } from "../../../config/layout";
+import { resolveConfig } from "../../../config/resolve";
+import { KubehaMocks } from "../../../plan/mocks";
+import type { PlannedResource } from "../../../plan/run";
+import { Plan, plan } from "../../support/plan";
+import { packUserData, unpackUserData } from "../../../render/cloud-init";
 
 type Inputs = Record<string, unknown>;
 const inputs = (resource: PlannedResource) => resource.inputs as Inputs;

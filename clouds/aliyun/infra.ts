@@ -1,15 +1,23 @@
 // Aliyun: a VPC across zones, NAT, security groups, ECS hosts, PrivateZone and the API load balancer.
 import * as alicloud from "@pulumi/alicloud";
 import * as pulumi from "@pulumi/pulumi";
-import { ApiLoadBalancer, ClusterHost, ClusterInfra, InfraArgs, SshRoute } from "./hosts";
-import { hostDisks } from "../config/disks";
-import { hostFqdn, HostRole, PlannedHost, zoneSubnets } from "../config/layout";
-import { apiLoadBalancerIdleTimeoutSeconds, flannelPort, nodePortRange, PortRange, ports, tcp } from "../config/ports";
-import { ClusterConfig } from "../config/resolve";
+import { ApiLoadBalancer, ClusterHost, ClusterInfra, SshRoute } from "../../components/hosts";
+import { InfraArgs } from "../cloud";
+import { hostDisks } from "../../config/disks";
+import { hostFqdn, HostRole, PlannedHost, zoneSubnets } from "../../config/layout";
+import {
+    apiLoadBalancerIdleTimeoutSeconds,
+    flannelPort,
+    nodePortRange,
+    PortRange,
+    ports,
+    tcp,
+} from "../../config/ports";
+import { ClusterConfig } from "../../config/resolve";
 
 /**
- * Zones (sorted, at most three) offering every instance type the stack uses with ESSD disks (the bastion's too),
- * the NLB and the enhanced NAT gateway.
+ * A new stack's zones: the first three (sorted) offering every instance type the stack uses with ESSD disks (the
+ * bastion's too), the NLB and the enhanced NAT gateway.
  */
 export async function discoverAliyunZones(config: ClusterConfig): Promise<string[]> {
     return (await offeringZones(config)).slice(0, 3);

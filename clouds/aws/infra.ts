@@ -1,11 +1,19 @@
 // AWS: a VPC across AZs, bastion, private masters and workers, the API NLB and a Route53 private zone.
 import * as aws from "@pulumi/aws";
 import * as pulumi from "@pulumi/pulumi";
-import { DataDiskPurpose, hostDisks } from "../config/disks";
-import { hostFqdn, natGatewayAddress, PlannedHost, zoneSubnets } from "../config/layout";
-import { apiLoadBalancerIdleTimeoutSeconds, flannelPort, nodePortRange, PortRange, ports, tcp } from "../config/ports";
-import { ClusterConfig } from "../config/resolve";
-import { ApiLoadBalancer, ClusterHost, ClusterInfra, InfraArgs, SshRoute } from "./hosts";
+import { DataDiskPurpose, hostDisks } from "../../config/disks";
+import { hostFqdn, natGatewayAddress, PlannedHost, zoneSubnets } from "../../config/layout";
+import {
+    apiLoadBalancerIdleTimeoutSeconds,
+    flannelPort,
+    nodePortRange,
+    PortRange,
+    ports,
+    tcp,
+} from "../../config/ports";
+import { ClusterConfig } from "../../config/resolve";
+import { ApiLoadBalancer, ClusterHost, ClusterInfra, SshRoute } from "../../components/hosts";
+import { InfraArgs } from "../cloud";
 
 /** The region's first three standard availability zones (no opt-in local or wavelength zones). */
 export async function discoverAwsZones(): Promise<string[]> {
@@ -107,6 +115,13 @@ function instanceType(host: PlannedHost, config: ClusterConfig): string {
     return group[host.role].instanceType;
 }
 
+export interface AwsInfraArgs extends InfraArgs {
+    /** The instance profile of the etcd members (etcd backups), when backups are on. */
+    readonly etcdInstanceProfile?: pulumi.Input<string>;
+    /** The masters' instance profile (the cloud integration's controllers), when the integration is on. */
+    readonly masterInstanceProfile?: pulumi.Input<string>;
+}
+
 export class AwsInfra extends pulumi.ComponentResource implements ClusterInfra {
     readonly zones: string[];
     readonly hosts: ClusterHost[];
@@ -114,7 +129,7 @@ export class AwsInfra extends pulumi.ComponentResource implements ClusterInfra {
     readonly egress: pulumi.Resource[];
     readonly apiLoadBalancer: ApiLoadBalancer;
 
-    constructor(name: string, args: InfraArgs, opts?: pulumi.ComponentResourceOptions) {
+    constructor(name: string, args: AwsInfraArgs, opts?: pulumi.ComponentResourceOptions) {
         super("kubeha:infra:AwsInfra", name, {}, opts);
         const { config, zones, layout } = args;
         const parent = { parent: this };
@@ -124,7 +139,7 @@ export class AwsInfra extends pulumi.ComponentResource implements ClusterInfra {
         // cluster (without it the controller refuses to start); on the nodes' instances, which it registers with load
         // balancers; on the cluster's subnets, public ones for internet-facing load balancers and private ones for
         // internal ones; on the one security group of each node it opens to its load balancers (an instance must not
-        // have two with the tag). The masters' role changes only resources carrying it (render/cloud-policies.ts),
+        // have two with the tag). The masters' role changes only resources carrying it (policies.ts),
         // so the VPC carries it too: the controller creates its load balancers' security groups there.
         const clusterTag = config.cloudIntegration ? { [`kubernetes.io/cluster/${prefix}`]: "owned" } : {};
         const subnetRoleTag = (kind: "public" | "private") =>
@@ -324,7 +339,7 @@ export class AwsInfra extends pulumi.ComponentResource implements ClusterInfra {
                     keyName: keyPair.keyName,
                     userDataBase64: args.userData[host.name],
                     // The masters' role runs the cloud integration's controllers; the etcd members' role puts their
-                    // snapshots in the backup bucket (one role, when both apply: components/aws-controller-role.ts).
+                    // snapshots in the backup bucket (one role, when both apply: controller-role.ts).
                     iamInstanceProfile:
                         host.role === "master" && args.masterInstanceProfile
                             ? args.masterInstanceProfile

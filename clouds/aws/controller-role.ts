@@ -1,13 +1,13 @@
-// AWS: the masters' instance role for the cloud integration's controllers (render/cloud-policies.ts): the cloud
+// AWS: the masters' instance role for the cloud integration's controllers (policies.ts): the cloud
 // controller manager's policy and the EBS CSI controller's, each change scoped to resources tagged as this
 // cluster's (kubernetes.io/cluster/<name>), as kops scopes them. Both controllers run on the masters on the host's
-// network: the metadata service answers one hop only (aws-infra.ts), so only host-network pods get the role's
+// network: the metadata service answers one hop only (infra.ts), so only host-network pods get the role's
 // credentials, and workers need no role at all (the CSI node plugin reads its node from the Kubernetes API).
 // An instance holds one role: masters that run etcd members already hold the backup role, which then carries
 // these policies too.
 import * as aws from "@pulumi/aws";
 import * as pulumi from "@pulumi/pulumi";
-import { awsCloudControllerPolicy, awsEbsCsiPolicy } from "../render/cloud-policies";
+import { awsCloudControllerPolicy, awsEbsCsiPolicy } from "./policies";
 
 export interface AwsControllerRoleArgs {
     /** `<project>-<stack>`: names the role. */

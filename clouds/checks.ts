@@ -2,11 +2,9 @@
 // offered in the region, runs the amd64 image and, on masters, meets kubeadm's preflight minimum; and that zones
 // listed by hand are the region's and offer what the program creates there. A problem fails `pulumi up` (and
 // the plan, whose mocks answer as the clouds do) with every problem listed by key, like a config problem.
-import * as alicloud from "@pulumi/alicloud";
-import * as aws from "@pulumi/aws";
 import * as pulumi from "@pulumi/pulumi";
 import { ClusterConfig } from "../config/resolve";
-import { offeringZones } from "./aliyun-infra";
+import { Cloud, InstanceTypeFacts } from "./cloud";
 
 type Group = "masters" | "workers" | "etcd" | "bastion";
 
@@ -14,19 +12,17 @@ type Group = "masters" | "workers" | "etcd" | "bastion";
 const minimumCpus = 2;
 const minimumMemoryMb = 1700;
 
-interface TypeFacts {
-    readonly cpus: number;
-    readonly memoryMb: number;
-    readonly x86: boolean;
-}
-
 /** Every cloud-side problem of the config, by key. */
-export async function cloudProblems(config: ClusterConfig, listedZones: readonly string[]): Promise<string[]> {
+export async function cloudProblems(
+    cloud: Cloud,
+    config: ClusterConfig,
+    listedZones: readonly string[],
+): Promise<string[]> {
     const groups: Group[] = ["masters", "workers", "bastion", ...(config.etcd.dedicated ? (["etcd"] as const) : [])];
     if (config.workers.count === 0) groups.splice(groups.indexOf("workers"), 1);
     const types = [...new Set(groups.map((group) => config[group].instanceType))];
-    const facts = new Map<string, TypeFacts | undefined>();
-    await Promise.all(types.map(async (type) => facts.set(type, await typeFacts(config, type))));
+    const facts = new Map<string, InstanceTypeFacts | undefined>();
+    await Promise.all(types.map(async (type) => facts.set(type, await cloud.instanceType(config, type))));
     const problems: string[] = [];
     for (const group of groups) {
         const type = config[group].instanceType;
@@ -45,15 +41,11 @@ export async function cloudProblems(config: ClusterConfig, listedZones: readonly
         }
     }
     if (listedZones.length > 0) {
-        const offered = config.cloud === "aliyun" ? await offeringZones(config) : await awsZones();
+        const offered = await cloud.offeringZones(config);
         listedZones.forEach((zone, i) => {
             if (offered.includes(zone)) return;
             problems.push(
-                `kubeha:zones[${i}]: ${zone} ` +
-                    (config.cloud === "aliyun"
-                        ? `does not offer every instance type with ESSD disks, the NLB and the enhanced NAT gateway in ${config.region}`
-                        : `is not an available zone of ${config.region}`) +
-                    ` (zones that do: ${offered.join(", ") || "none"})`,
+                `kubeha:zones[${i}]: ${zone} ${cloud.zoneRefusal(config)} (zones that do: ${offered.join(", ") || "none"})`,
             );
         });
     }
@@ -61,38 +53,15 @@ export async function cloudProblems(config: ClusterConfig, listedZones: readonly
 }
 
 /** Fails the update before any resource exists when the cloud refuses the config. */
-export async function checkWithCloud(config: ClusterConfig, listedZones: readonly string[]): Promise<void> {
-    const problems = await cloudProblems(config, listedZones);
+export async function checkWithCloud(
+    cloud: Cloud,
+    config: ClusterConfig,
+    listedZones: readonly string[],
+): Promise<void> {
+    const problems = await cloudProblems(cloud, config, listedZones);
     if (problems.length === 0) return;
     throw new pulumi.RunError(
         `The cloud refuses the stack configuration (${problems.length} problem(s)):\n` +
             problems.map((problem) => `  ${problem}`).join("\n"),
     );
-}
-
-async function typeFacts(config: ClusterConfig, type: string): Promise<TypeFacts | undefined> {
-    if (config.cloud === "aws") {
-        // The provider fails the lookup of a type the region does not offer.
-        const found = await aws.ec2.getInstanceType({ instanceType: type }).catch(() => undefined);
-        if (!found) return undefined;
-        return {
-            cpus: found.defaultVcpus,
-            memoryMb: found.memorySize,
-            x86: found.supportedArchitectures.includes("x86_64"),
-        };
-    }
-    const found = await alicloud.ecs.getInstanceTypes({ instanceType: type });
-    const match = found.instanceTypes.find((item) => item.id === type);
-    if (!match) return undefined;
-    return {
-        cpus: match.cpuCoreCount,
-        memoryMb: Math.round(match.memorySize * 1024),
-        // Aliyun's Arm families (g8y, g6r, ...) are the only non-x86 ones it lists for ECS.
-        x86: !/^ecs\.[a-z]+\d+[ry]\./.test(type),
-    };
-}
-
-async function awsZones(): Promise<string[]> {
-    const zones = await aws.getAvailabilityZones({ state: "available" });
-    return zones.names;
 }

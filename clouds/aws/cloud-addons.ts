@@ -1,194 +1,149 @@
-// AWS cloud integration in the cluster: the AWS cloud controller manager (node initialisation and lifecycle,
-// LoadBalancer Services) as kubernetes/cloud-provider-aws's Helm chart deploys it, the EBS CSI driver as
-// kubernetes-sigs/aws-ebs-csi-driver's deploy/kubernetes/base does (without the snapshot sidecar: no snapshot
-// CRDs are installed), and an encrypted gp3 default StorageClass. Both controllers run on the masters with the
-// host's network: only there does the metadata service hand out the masters' role (IMDSv2, one hop).
-import * as kubernetes from "@pulumi/kubernetes";
-import * as pulumi from "@pulumi/pulumi";
-import { cloudImage } from "../config/mirrors";
-import { cloudIntegrationImages } from "../config/versions";
-import {
-    annotationIs,
-    authenticationReader,
-    CloudAddonsArgs,
-    CloudAddonsOptions,
-    defaultStorageClass,
-    fieldEnv,
-    onMasters,
-    restrictLoadBalancers,
-    serviceAccountWithRoles,
-} from "./cloud-addons";
+// AWS cloud integration in the cluster (clouds/cloud-addons.ts builds it from this): the AWS cloud controller manager
+// (node initialisation and lifecycle, LoadBalancer Services) as kubernetes/cloud-provider-aws's Helm chart deploys
+// it, the EBS CSI driver as kubernetes-sigs/aws-ebs-csi-driver's deploy/kubernetes/base does (without the snapshot
+// sidecar: no snapshot CRDs are installed), and an encrypted gp3 default StorageClass. Both controllers run on the
+// masters with the host's network: only there does the metadata service hand out the masters' role (IMDSv2, one hop).
+import { cloudImage } from "../../config/mirrors";
+import { cloudIntegrationImages } from "../../config/versions";
+import { annotationIs, CloudAddonsArgs, CloudAddonsSpec, fieldEnv, onMasters } from "../cloud-addons";
 
 export const ebsCsiDriver = "ebs.csi.aws.com";
 const namespace = "kube-system";
 const readOnlyRoot = { allowPrivilegeEscalation: false, readOnlyRootFilesystem: true };
+const socketDir = "/var/lib/csi/sockets/pluginproxy/";
+// Host network: one controller replica per master at most (its health port), two when there are two masters.
+const healthPort = 9808;
+const pluginDir = `/var/lib/kubelet/plugins/${ebsCsiDriver}/`;
+const internal = "service.beta.kubernetes.io/aws-load-balancer-internal";
 
-export class AwsCloudAddons extends pulumi.ComponentResource {
-    readonly storageClass: pulumi.Output<string>;
-
-    constructor(name: string, args: CloudAddonsArgs, opts: CloudAddonsOptions) {
-        super("kubeha:addons:AwsCloudAddons", name, {}, opts);
-        const objectOpts: pulumi.CustomResourceOptions = {
-            parent: this,
-            provider: opts.provider,
-            deletedWith: opts.deletedWith,
-        };
-        const { config } = args;
-        const image = (key: keyof typeof cloudIntegrationImages.aws) => cloudImage(config.mirrors, "aws", key);
-
-        // The cloud controller manager.
-        const ccmAccount = serviceAccountWithRoles(
-            "cloud-controller-manager",
-            {
-                clusterRoleName: "system:cloud-controller-manager",
-                // Upstream's role also creates ServiceAccounts and their tokens, for --use-service-account-credentials;
-                // this controller runs without it, as itself, so it gets neither.
-                cluster: [
-                    { apiGroups: [""], resources: ["events"], verbs: ["create", "patch", "update"] },
-                    { apiGroups: [""], resources: ["nodes"], verbs: ["*"] },
-                    { apiGroups: [""], resources: ["nodes/status"], verbs: ["patch"] },
-                    { apiGroups: [""], resources: ["services"], verbs: ["list", "patch", "update", "watch"] },
-                    { apiGroups: [""], resources: ["services/status"], verbs: ["list", "patch", "update", "watch"] },
-                    { apiGroups: [""], resources: ["persistentvolumes"], verbs: ["get", "list", "update", "watch"] },
-                    { apiGroups: [""], resources: ["endpoints"], verbs: ["create", "get", "list", "watch", "update"] },
-                    {
-                        apiGroups: ["coordination.k8s.io"],
-                        resources: ["leases"],
-                        verbs: ["create", "get", "list", "watch", "update"],
-                    },
-                ],
-            },
-            objectOpts,
-        );
-        authenticationReader("cloud-controller-manager", ccmAccount, objectOpts);
-        const ccmLabels = { "k8s-app": "aws-cloud-controller-manager" };
-        new kubernetes.apps.v1.DaemonSet(
-            "aws-cloud-controller-manager",
-            {
-                metadata: { name: "aws-cloud-controller-manager", namespace, labels: ccmLabels },
-                spec: {
-                    selector: { matchLabels: ccmLabels },
-                    updateStrategy: { type: "RollingUpdate" },
-                    template: {
-                        metadata: { labels: ccmLabels },
-                        spec: {
-                            ...onMasters,
-                            priorityClassName: "system-node-critical",
-                            serviceAccountName: ccmAccount,
-                            hostNetwork: true,
-                            containers: [
-                                {
-                                    name: "aws-cloud-controller-manager",
-                                    image: image("cloudControllerManager"),
-                                    args: [
-                                        "--v=2",
-                                        "--cloud-provider=aws",
-                                        // The tag on the subnets and node security groups (aws-infra.ts).
-                                        `--cluster-name=${args.clusterName}`,
-                                        // flannel's vxlan carries pod traffic: no VPC routes per node.
-                                        "--configure-cloud-routes=false",
-                                    ],
-                                    resources: { requests: { cpu: "200m" } },
-                                },
-                            ],
-                        },
-                    },
+export function awsCloudAddons(args: CloudAddonsArgs): CloudAddonsSpec {
+    const { config } = args;
+    const image = (key: keyof typeof cloudIntegrationImages.aws) => cloudImage(config.mirrors, "aws", key);
+    const sidecar = (containerName: string, key: keyof typeof cloudIntegrationImages.aws, extra: string[]) => ({
+        name: containerName,
+        image: image(key),
+        args: ["--csi-address=$(ADDRESS)", "--v=2", ...extra],
+        env: [{ name: "ADDRESS", value: `${socketDir}csi.sock` }],
+        volumeMounts: [{ name: "socket-dir", mountPath: socketDir }],
+        securityContext: readOnlyRoot,
+    });
+    const ccmLabels = { "k8s-app": "aws-cloud-controller-manager" };
+    const controllerLabels = { app: "ebs-csi-controller", "app.kubernetes.io/name": "aws-ebs-csi-driver" };
+    const nodeLabels = { app: "ebs-csi-node", "app.kubernetes.io/name": "aws-ebs-csi-driver" };
+    return {
+        componentType: "kubeha:addons:AwsCloudAddons",
+        componentName: "aws-cloud",
+        controllerManager: {
+            name: "aws-cloud-controller-manager",
+            labels: ccmLabels,
+            // Upstream's role also creates ServiceAccounts and their tokens, for --use-service-account-credentials;
+            // this controller runs without it, as itself, so it gets neither.
+            rules: [
+                { apiGroups: [""], resources: ["events"], verbs: ["create", "patch", "update"] },
+                { apiGroups: [""], resources: ["nodes"], verbs: ["*"] },
+                { apiGroups: [""], resources: ["nodes/status"], verbs: ["patch"] },
+                { apiGroups: [""], resources: ["services"], verbs: ["list", "patch", "update", "watch"] },
+                { apiGroups: [""], resources: ["services/status"], verbs: ["list", "patch", "update", "watch"] },
+                { apiGroups: [""], resources: ["persistentvolumes"], verbs: ["get", "list", "update", "watch"] },
+                { apiGroups: [""], resources: ["endpoints"], verbs: ["create", "get", "list", "watch", "update"] },
+                {
+                    apiGroups: ["coordination.k8s.io"],
+                    resources: ["leases"],
+                    verbs: ["create", "get", "list", "watch", "update"],
                 },
-            },
-            objectOpts,
-        );
-
-        // The EBS CSI driver.
-        const controllerAccount = serviceAccountWithRoles(
-            "ebs-csi-controller-sa",
-            {
-                clusterRoleName: "ebs-csi-controller",
-                cluster: [
-                    // The provisioner's, the attacher's and the resizer's rules (their ClusterRoles upstream).
-                    {
-                        apiGroups: [""],
-                        resources: ["persistentvolumes"],
-                        verbs: ["get", "list", "watch", "create", "delete", "patch"],
-                    },
-                    {
-                        apiGroups: [""],
-                        resources: ["persistentvolumeclaims"],
-                        verbs: ["get", "list", "watch", "update"],
-                    },
-                    { apiGroups: [""], resources: ["persistentvolumeclaims/status"], verbs: ["patch"] },
-                    { apiGroups: [""], resources: ["pods"], verbs: ["get", "list", "watch"] },
-                    { apiGroups: [""], resources: ["nodes"], verbs: ["get", "list", "watch"] },
-                    { apiGroups: [""], resources: ["events"], verbs: ["list", "watch", "create", "update", "patch"] },
-                    {
-                        apiGroups: ["storage.k8s.io"],
-                        resources: ["storageclasses", "csinodes", "volumeattributesclasses"],
-                        verbs: ["get", "list", "watch"],
-                    },
-                    {
-                        apiGroups: ["storage.k8s.io"],
-                        resources: ["volumeattachments"],
-                        verbs: ["get", "list", "watch", "patch"],
-                    },
-                    { apiGroups: ["storage.k8s.io"], resources: ["volumeattachments/status"], verbs: ["patch"] },
-                    {
-                        apiGroups: ["snapshot.storage.k8s.io"],
-                        resources: ["volumesnapshots", "volumesnapshotcontents"],
-                        verbs: ["get", "list"],
-                    },
+            ],
+            updateStrategy: { type: "RollingUpdate" },
+            container: {
+                name: "aws-cloud-controller-manager",
+                image: image("cloudControllerManager"),
+                args: [
+                    "--v=2",
+                    "--cloud-provider=aws",
+                    // The tag on the subnets and node security groups (infra.ts).
+                    `--cluster-name=${args.clusterName}`,
+                    // flannel's vxlan carries pod traffic: no VPC routes per node.
+                    "--configure-cloud-routes=false",
                 ],
-                namespaced: [
-                    {
-                        apiGroups: ["coordination.k8s.io"],
-                        resources: ["leases"],
-                        verbs: ["get", "watch", "list", "delete", "update", "create"],
-                    },
-                ],
+                resources: { requests: { cpu: "200m" } },
             },
-            objectOpts,
-        );
-        const nodeAccount = serviceAccountWithRoles(
-            "ebs-csi-node-sa",
-            {
-                clusterRoleName: "ebs-csi-node",
-                cluster: [
-                    {
-                        apiGroups: ["storage.k8s.io"],
-                        resources: ["volumeattachments"],
-                        verbs: ["get", "list", "watch"],
-                    },
-                    // The node plugin reads its instance from its Node when the metadata service is out of reach
-                    // (pods are a hop too far for IMDSv2) and removes its not-ready taint.
-                    { apiGroups: [""], resources: ["nodes"], verbs: ["get", "patch", "list", "watch"] },
-                    { apiGroups: ["storage.k8s.io"], resources: ["csinodes"], verbs: ["get"] },
-                ],
-            },
-            objectOpts,
-        );
-        new kubernetes.storage.v1.CSIDriver(
-            "ebs-csi-driver",
-            {
-                metadata: { name: ebsCsiDriver },
+        },
+        csi: {
+            name: ebsCsiDriver,
+            driver: {
+                resourceName: "ebs-csi-driver",
                 spec: { attachRequired: true, podInfoOnMount: false, fsGroupPolicy: "File" },
             },
-            objectOpts,
-        );
-        const socketDir = "/var/lib/csi/sockets/pluginproxy/";
-        const sidecar = (containerName: string, key: keyof typeof cloudIntegrationImages.aws, extra: string[]) => ({
-            name: containerName,
-            image: image(key),
-            args: ["--csi-address=$(ADDRESS)", "--v=2", ...extra],
-            env: [{ name: "ADDRESS", value: `${socketDir}csi.sock` }],
-            volumeMounts: [{ name: "socket-dir", mountPath: socketDir }],
-            securityContext: readOnlyRoot,
-        });
-        const controllerLabels = { app: "ebs-csi-controller", "app.kubernetes.io/name": "aws-ebs-csi-driver" };
-        // Host network: one replica per master at most (its health port), two when there are two masters.
-        const healthPort = 9808;
-        new kubernetes.apps.v1.Deployment(
-            "ebs-csi-controller",
-            {
+            controllerAccount: {
+                name: "ebs-csi-controller-sa",
+                rules: {
+                    clusterRoleName: "ebs-csi-controller",
+                    cluster: [
+                        // The provisioner's, the attacher's and the resizer's rules (their ClusterRoles upstream).
+                        {
+                            apiGroups: [""],
+                            resources: ["persistentvolumes"],
+                            verbs: ["get", "list", "watch", "create", "delete", "patch"],
+                        },
+                        {
+                            apiGroups: [""],
+                            resources: ["persistentvolumeclaims"],
+                            verbs: ["get", "list", "watch", "update"],
+                        },
+                        { apiGroups: [""], resources: ["persistentvolumeclaims/status"], verbs: ["patch"] },
+                        { apiGroups: [""], resources: ["pods"], verbs: ["get", "list", "watch"] },
+                        { apiGroups: [""], resources: ["nodes"], verbs: ["get", "list", "watch"] },
+                        {
+                            apiGroups: [""],
+                            resources: ["events"],
+                            verbs: ["list", "watch", "create", "update", "patch"],
+                        },
+                        {
+                            apiGroups: ["storage.k8s.io"],
+                            resources: ["storageclasses", "csinodes", "volumeattributesclasses"],
+                            verbs: ["get", "list", "watch"],
+                        },
+                        {
+                            apiGroups: ["storage.k8s.io"],
+                            resources: ["volumeattachments"],
+                            verbs: ["get", "list", "watch", "patch"],
+                        },
+                        { apiGroups: ["storage.k8s.io"], resources: ["volumeattachments/status"], verbs: ["patch"] },
+                        {
+                            apiGroups: ["snapshot.storage.k8s.io"],
+                            resources: ["volumesnapshots", "volumesnapshotcontents"],
+                            verbs: ["get", "list"],
+                        },
+                    ],
+                    namespaced: [
+                        {
+                            apiGroups: ["coordination.k8s.io"],
+                            resources: ["leases"],
+                            verbs: ["get", "watch", "list", "delete", "update", "create"],
+                        },
+                    ],
+                },
+            },
+            nodeAccount: {
+                name: "ebs-csi-node-sa",
+                rules: {
+                    clusterRoleName: "ebs-csi-node",
+                    cluster: [
+                        {
+                            apiGroups: ["storage.k8s.io"],
+                            resources: ["volumeattachments"],
+                            verbs: ["get", "list", "watch"],
+                        },
+                        // The node plugin reads its instance from its Node when the metadata service is out of reach
+                        // (pods are a hop too far for IMDSv2) and removes its not-ready taint.
+                        { apiGroups: [""], resources: ["nodes"], verbs: ["get", "patch", "list", "watch"] },
+                        { apiGroups: ["storage.k8s.io"], resources: ["csinodes"], verbs: ["get"] },
+                    ],
+                },
+            },
+            controller: {
+                resourceName: "ebs-csi-controller",
                 metadata: { name: "ebs-csi-controller", namespace, labels: controllerLabels },
-                spec: {
+                spec: (serviceAccountName) => ({
                     replicas: Math.min(2, config.masters.count),
                     selector: { matchLabels: controllerLabels },
                     template: {
@@ -196,7 +151,7 @@ export class AwsCloudAddons extends pulumi.ComponentResource {
                         spec: {
                             ...onMasters,
                             hostNetwork: true,
-                            serviceAccountName: controllerAccount,
+                            serviceAccountName,
                             priorityClassName: "system-cluster-critical",
                             securityContext: { fsGroup: 1000, runAsGroup: 1000, runAsNonRoot: true, runAsUser: 1000 },
                             containers: [
@@ -250,24 +205,19 @@ export class AwsCloudAddons extends pulumi.ComponentResource {
                             volumes: [{ name: "socket-dir", emptyDir: {} }],
                         },
                     },
-                },
+                }),
             },
-            objectOpts,
-        );
-        const nodeLabels = { app: "ebs-csi-node", "app.kubernetes.io/name": "aws-ebs-csi-driver" };
-        const pluginDir = `/var/lib/kubelet/plugins/${ebsCsiDriver}/`;
-        new kubernetes.apps.v1.DaemonSet(
-            "ebs-csi-node",
-            {
+            node: {
+                resourceName: "ebs-csi-node",
                 metadata: { name: "ebs-csi-node", namespace, labels: nodeLabels },
-                spec: {
+                spec: (serviceAccountName) => ({
                     selector: { matchLabels: nodeLabels },
                     updateStrategy: { type: "RollingUpdate", rollingUpdate: { maxUnavailable: "10%" } },
                     template: {
                         metadata: { labels: nodeLabels },
                         spec: {
                             nodeSelector: { "kubernetes.io/os": "linux" },
-                            serviceAccountName: nodeAccount,
+                            serviceAccountName,
                             priorityClassName: "system-node-critical",
                             tolerations: [{ operator: "Exists" }],
                             securityContext: { fsGroup: 0, runAsGroup: 0, runAsNonRoot: false, runAsUser: 0 },
@@ -363,29 +313,20 @@ export class AwsCloudAddons extends pulumi.ComponentResource {
                             ],
                         },
                     },
-                },
+                }),
             },
-            objectOpts,
-        );
-        const internal = "service.beta.kubernetes.io/aws-load-balancer-internal";
-        restrictLoadBalancers(
-            (root) => [
+        },
+        loadBalancers: {
+            restricted: (root) => [
                 `(has(${root}.spec.loadBalancerSourceRanges) && size(${root}.spec.loadBalancerSourceRanges) > 0)`,
                 annotationIs(root, internal, "true"),
             ],
-            `set spec.loadBalancerSourceRanges (the client ranges it admits), or make it internal (${internal}: "true")`,
-            objectOpts,
-        );
-        this.storageClass = defaultStorageClass(
-            "ebs-gp3-encrypted",
-            {
-                provisioner: ebsCsiDriver,
-                parameters: { type: "gp3", encrypted: "true", "csi.storage.k8s.io/fstype": "ext4" },
-                zoneLabel: "topology.kubernetes.io/zone",
-                zones: args.zones,
-            },
-            objectOpts,
-        ).metadata.name;
-        this.registerOutputs({ storageClass: this.storageClass });
-    }
+            hint: `set spec.loadBalancerSourceRanges (the client ranges it admits), or make it internal (${internal}: "true")`,
+        },
+        storageClass: {
+            name: "ebs-gp3-encrypted",
+            parameters: { type: "gp3", encrypted: "true", "csi.storage.k8s.io/fstype": "ext4" },
+            zoneLabel: "topology.kubernetes.io/zone",
+        },
+    };
 }

@@ -4,8 +4,9 @@
 // bucket outlives `pulumi destroy` (retainOnDelete): the lifecycle rule empties it.
 import * as aws from "@pulumi/aws";
 import * as pulumi from "@pulumi/pulumi";
-import { awsBackupPolicy, backupPrefix, BackupTarget } from "../render/backup";
-import { BackupStore, BackupStoreArgs, backupNames } from "./hosts";
+import { awsBackupPolicy, backupPrefix, BackupTarget } from "../../render/backup";
+import { BackupStore } from "../../components/hosts";
+import { BackupStoreArgs, backupNames } from "../cloud";
 
 export class AwsBackupStore extends pulumi.ComponentResource implements BackupStore {
     readonly target: pulumi.Output<BackupTarget>;
