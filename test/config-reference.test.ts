@@ -1,4 +1,4 @@
-// Pulumi.yaml's config block and the README's configuration reference stay in step with the schema.
+// Pulumi.yaml's config block and the configuration reference (docs/configuration.md) stay in step with the schema.
 import assert from "node:assert/strict";
 import * as fs from "node:fs";
 import * as path from "node:path";
@@ -63,11 +63,29 @@ test("declared types match the values the schema takes", () => {
     }
 });
 
-test("the README's configuration reference lists every key, and only real keys", () => {
-    const readme = fs.readFileSync(path.join(projectDir, "README.md"), "utf8");
-    const section = readme.slice(readme.indexOf("## Configuration reference"));
-    const table = section.slice(0, section.indexOf("\n## ", 4));
-    const documented = [...table.matchAll(/^\|\s*`([^`]+)`\s*\|/gm)].map((match) => match[1]);
+/** The keys named in the first column of the reference's table (the table whose header is `| key | ...`). */
+function documentedKeys(page: string): string[] {
+    const start = page.search(/^\| key\s*\|/m);
+    assert.ok(start >= 0, "docs/configuration.md has no table with a key column");
+    const rest = page.slice(start);
+    const end = rest.search(/\n(?!\|)/);
+    const table = end < 0 ? rest : rest.slice(0, end);
+    return [...table.matchAll(/^\|\s*`([^`]+)`\s*\|/gm)].map((match) => match[1]);
+}
+
+test("the configuration reference (docs/configuration.md) has a row for every key, and only for real keys", () => {
+    const page = fs.readFileSync(path.join(projectDir, "docs", "configuration.md"), "utf8");
+    const documented = documentedKeys(page);
     const keys = leafPaths(configSchema as unknown as Introspectable);
-    assert.deepEqual([...documented].sort(), [...keys].sort());
+    assert.deepEqual(
+        documented.filter((key) => !keys.includes(key)),
+        [],
+        "rows that name no key of config/schema.ts",
+    );
+    assert.deepEqual(
+        keys.filter((key) => !documented.includes(key)),
+        [],
+        "keys of config/schema.ts without a row",
+    );
+    assert.equal(new Set(documented).size, documented.length, "a key has two rows");
 });
