@@ -59,7 +59,6 @@ export function runCheckov(dir: string): Finding[] {
             dir,
             "--output",
             "json",
-            "--quiet",
             "--compact",
             "--skip-download",
         ],
