@@ -715,7 +715,11 @@ describe("the real control plane from the dev plan", { skip: systemTestSkipReaso
             const certificate = path.join(workDir, "node.crt");
             const key = path.join(workDir, "node.key");
             assert.ok(fs.existsSync(certificate), "the node's client certificate from the TLS bootstrap check");
-            const request = certificateRequest(key, `/O=system:nodes/CN=system:node:${worker.name}`);
+            // A new key, as the kubelet's rotation makes one; the request is sent with the current certificate and key.
+            const request = certificateRequest(
+                path.join(workDir, "node-renewal.key"),
+                `/O=system:nodes/CN=system:node:${worker.name}`,
+            );
             const name = `kubeha-node-renewal-${worker.name}`;
             const csr = {
                 apiVersion: "certificates.k8s.io/v1",
