@@ -9,6 +9,7 @@
 import * as command from "@pulumi/command";
 import * as pulumi from "@pulumi/pulumi";
 import { kubeadmConfigPaths } from "../render/kubeadm";
+import { kubeconfigRenewal } from "../render/kubeconfig-renewal";
 import { kubeletServingApprover } from "../render/kubelet-serving";
 import { apiserverCertificates } from "../render/pki-files";
 import { ClusterHost, SshAccess } from "./hosts";
@@ -99,6 +100,9 @@ export class ControlPlane extends pulumi.ComponentResource {
         const approverUnits = [kubeletServingApprover.service, kubeletServingApprover.timer].map(
             (unit) => `/etc/systemd/system/${unit}`,
         );
+        const renewalUnits = [kubeconfigRenewal.service, kubeconfigRenewal.timer].map(
+            (unit) => `/etc/systemd/system/${unit}`,
+        );
         let previousRestart: pulumi.Resource[] = [];
         args.masters.forEach((master, i) => {
             approveServingCertificate(this, first, master, this.complete[i], args.ssh);
@@ -107,6 +111,12 @@ export class ControlPlane extends pulumi.ComponentResource {
                 "serving-approver",
                 { KUBEHA_TIMER: kubeletServingApprover.timer },
                 { ...on(master, [this.complete[i]]), triggers: [filesDigest(filesOf(master, approverUnits))] },
+            );
+            runStep(
+                master,
+                "renewal-timer",
+                { KUBEHA_TIMER: kubeconfigRenewal.timer },
+                { ...on(master, [this.complete[i]]), triggers: [filesDigest(filesOf(master, renewalUnits))] },
             );
             // One master at a time, each ready again before the next: the API stays up through the others.
             // Only the certificates' content re-runs it (etcd re-reads its own and is not restarted).

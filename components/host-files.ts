@@ -12,6 +12,7 @@ import { renderEtcdFiles } from "../render/etcd";
 import { encodeBundle } from "../render/file-bundle";
 import { HostFile } from "../render/host-file";
 import { kubeadmConfigPaths, renderKubeadmInit, renderKubeadmJoin, renderSchedulerConfig } from "../render/kubeadm";
+import { renderKubeconfigRenewal } from "../render/kubeconfig-renewal";
 import { renderKubeletServingApprover } from "../render/kubelet-serving";
 import { installedScriptFiles, scriptInstallDir } from "../render/steps";
 import { ClusterHost } from "./hosts";
@@ -47,6 +48,7 @@ export function filesForHost(host: PlannedHost, inputs: HostFileInputs): LazyFil
             ? [
                   renderAuditPolicy(),
                   ...renderKubeletServingApprover(config, layout),
+                  ...renderKubeconfigRenewal(config, layout),
                   renderSchedulerConfig(),
                   {
                       path: apiserverFiles.encryptionConfig,

@@ -119,12 +119,15 @@ export function clusterConfiguration(
                 "delete-collection-workers": "2",
                 // kubeadm's own NodeRestriction, plus: no Service may claim an external IP (CVE-2020-8554: a
                 // Service's externalIPs intercept traffic to any address, the metadata service's included).
-                "enable-admission-plugins": "NodeRestriction,DenyServiceExternalIPs",
+                // NamespaceLifecycle and ServiceAccount are on by default; named so that they stay on (CIS 1.2.12, 1.2.13).
+                "enable-admission-plugins": "NodeRestriction,DenyServiceExternalIPs,NamespaceLifecycle,ServiceAccount",
                 // exec, attach, logs and port-forward check the kubelet's serving certificate: the controller-manager
                 // signs it with the cluster CA (kubeadm's --cluster-signing-cert-file) once the approver approved it.
                 "kubelet-certificate-authority": kubernetesPki.caCert,
                 "kubelet-timeout": "10s",
                 profiling: "false",
+                // CIS 1.2.24: the default, stated (a deleted ServiceAccount's tokens stop working at once).
+                "service-account-lookup": "true",
             }),
             extraVolumes: [
                 {
@@ -157,6 +160,8 @@ export function clusterConfiguration(
                 // Kubelet certificates (client and serving) live as long as every other leaf (seed 000's 100 years did not).
                 "cluster-signing-duration": `${config.pki.certValidityHours}h`,
                 profiling: "false",
+                // CIS 1.3.1: terminated pods are collected beyond 1000 (the default, 12500, lets etcd fill with them).
+                "terminated-pod-gc-threshold": "1000",
             }),
             extraVolumes: [{ ...localtime, pathType: "File" }],
         },
@@ -310,6 +315,19 @@ export function kubeletConfiguration(): Record<string, unknown> {
         readOnlyPort: 0,
         rotateCertificates: true,
         serverTLSBootstrap: true,
+        // CIS 4.2.5: kubeadm writes the unset value as 0s, which reads as "no timeout"; the kubelet's own default.
+        streamingConnectionIdleTimeout: "4h",
+        // CIS 4.2.12: AEAD ciphers with forward secrecy only (TLS 1.3 suites are not configurable and all strong).
+        tlsCipherSuites: [
+            "TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256",
+            "TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384",
+            "TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305",
+            "TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256",
+            "TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384",
+            "TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305",
+        ],
+        // CIS 4.2.13: a fork bomb in one pod cannot exhaust the node's process ids.
+        podPidsLimit: 4096,
         cgroupDriver: "systemd",
         // systemd-resolved's real upstream list, not its 127.0.0.53 stub (which pods cannot reach).
         resolvConf: "/run/systemd/resolve/resolv.conf",

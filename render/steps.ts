@@ -257,6 +257,37 @@ export const steps = {
         secret: false,
         onlyWhen: "the KubeletConfiguration sets serverTLSBootstrap: true",
     },
+    "kubeconfig-renewal": {
+        name: "kubeconfig-renewal",
+        script: "renew-kubeconfigs.sh",
+        summary:
+            "run by kubeha-renew-kubeconfigs.timer (no command of its own): renews the certificates kubeadm embedded in a master's kubeconfigs before they expire, restarting the controller-manager and scheduler",
+        roles: ["master"],
+        hosts: "every",
+        phase: "none",
+        variables: {
+            KUBEHA_RENEW_BEFORE_HOURS: {
+                description: "renew a certificate that expires within this many hours (kubeha:pki.earlyRenewalHours)",
+            },
+            KUBEHA_KUBEADM_CONFIG: {
+                description: "the ClusterConfiguration kubeadm certs renew reads (kubeconfigRenewal.kubeadmConfig)",
+            },
+            KUBEHA_KUBERNETES_DIR: { description: "where the kubeconfigs are", default: "/etc/kubernetes" },
+        },
+        secret: false,
+    },
+    "renewal-timer": {
+        name: "renewal-timer",
+        script: "enable-timer.sh",
+        summary: "enables the daily timer that renews kubeadm's kubeconfig certificates on every master",
+        roles: ["master"],
+        hosts: "every",
+        phase: "create",
+        variables: {
+            KUBEHA_TIMER: { description: "the .timer unit to load, enable and start (kubeconfigRenewal.timer)" },
+        },
+        secret: false,
+    },
     "apiserver-restart": {
         name: "apiserver-restart",
         script: "restart-apiserver.sh",

@@ -167,9 +167,10 @@ describe("kubeadm init configuration (first master)", () => {
             "delete-collection-workers": "2",
             "encryption-provider-config": "/etc/kubernetes/encryption/encryption-config.yaml",
             "encryption-provider-config-automatic-reload": "true",
-            "enable-admission-plugins": "NodeRestriction,DenyServiceExternalIPs",
+            "enable-admission-plugins": "NodeRestriction,DenyServiceExternalIPs,NamespaceLifecycle,ServiceAccount",
             "kubelet-certificate-authority": "/etc/kubernetes/pki/ca.crt",
             "kubelet-timeout": "10s",
+            "service-account-lookup": "true",
             profiling: "false",
         });
         // No anonymous-auth=false above: kubeadm's probes need anonymous /livez and /readyz.
@@ -229,6 +230,7 @@ describe("kubeadm init configuration (first master)", () => {
             "node-monitor-grace-period": "50s",
             "node-monitor-period": "3s",
             profiling: "false",
+            "terminated-pod-gc-threshold": "1000",
         });
         assert.equal(aliyun.pki.certValidityHours, 8760, "kubelet certificates live as long as every other leaf");
         const localtime = {

@@ -30,6 +30,7 @@ import { apiProxyConfigPath } from "../../render/api-proxy";
 import { apiserverFiles, encryptionKeyName } from "../../render/apiserver-files";
 import { etcdConfigPath, etcdDiskMountPoint } from "../../render/etcd";
 import { controlPlaneEndpoint, kubeadmConfigPaths } from "../../render/kubeadm";
+import { kubeconfigRenewal } from "../../render/kubeconfig-renewal";
 import { kubernetesPki } from "../../render/pki-files";
 import type { PlannedResource } from "../../plan/run";
 import { certificateRequest, selfSignedCertificate, signRequest } from "../support/openssl";
@@ -709,6 +710,166 @@ describe("the real control plane from the dev plan", { skip: systemTestSkipReaso
     );
 
     check(
+        "worker-1: the kubelet's client certificate rotation: a renewal request made with its current certificate (as the kubelet makes it once rotateCertificates is due) is approved and signed by the controller-manager",
+        async () => {
+            const certificate = path.join(workDir, "node.crt");
+            const key = path.join(workDir, "node.key");
+            assert.ok(fs.existsSync(certificate), "the node's client certificate from the TLS bootstrap check");
+            // A new key, as the kubelet's rotation makes one; the request is sent with the current certificate and key.
+            const request = certificateRequest(
+                path.join(workDir, "node-renewal.key"),
+                `/O=system:nodes/CN=system:node:${worker.name}`,
+            );
+            const name = `kubeha-node-renewal-${worker.name}`;
+            const csr = {
+                apiVersion: "certificates.k8s.io/v1",
+                kind: "CertificateSigningRequest",
+                metadata: { name },
+                spec: {
+                    request: Buffer.from(request).toString("base64"),
+                    signerName: "kubernetes.io/kube-apiserver-client-kubelet",
+                    usages: ["digital signature", "client auth"],
+                },
+            };
+            const csrFile = path.join(root(worker.name), kubernetesDir, "node-renewal-csr.json");
+            fs.writeFileSync(csrFile, JSON.stringify(csr));
+            for (const [file, target] of [
+                [certificate, "node.crt"],
+                [key, "node.key"],
+            ])
+                fs.copyFileSync(file, path.join(root(worker.name), kubernetesDir, target));
+            const created = await kubectlAs(
+                worker.name,
+                [`--client-certificate=${kubernetesDir}/node.crt`, `--client-key=${kubernetesDir}/node.key`],
+                ["create", "-f", `${kubernetesDir}/node-renewal-csr.json`],
+            );
+            assert.equal(created.status, 0, output(created));
+            const issued = await waitFor("the controller-manager to approve and sign the renewal", 60_000, async () => {
+                const status = JSON.parse(await admin("get", "csr", name, "-o", "json")) as {
+                    spec: { username: string };
+                    status: { certificate?: string; conditions?: { type: string; reason: string }[] };
+                };
+                return status.status.certificate ? status : undefined;
+            });
+            assert.equal(issued.spec.username, `system:node:${worker.name}`, "asked as the node itself");
+            assert.deepEqual(
+                issued.status.conditions?.map(({ type, reason }) => ({ type, reason })),
+                [{ type: "Approved", reason: "AutoApproved" }],
+            );
+            const renewed = new X509Certificate(Buffer.from(issued.status.certificate!, "base64"));
+            const current = new X509Certificate(fs.readFileSync(certificate));
+            assert.ok(
+                renewed.verify(
+                    new X509Certificate(fs.readFileSync(path.join(root(worker.name), kubernetesPki.caCert))).publicKey,
+                ),
+            );
+            assert.notEqual(renewed.serialNumber, current.serialNumber);
+            assert.ok(
+                Date.parse(renewed.validTo) >= Date.parse(current.validTo),
+                "expires no earlier than the one it renews",
+            );
+        },
+    );
+
+    check(
+        "kubeadm's kubeconfig certificates on every master: scripts/renew-kubeconfigs.sh with the planned window renews none of today's; with a window beyond their validity it renews each with the real kubeadm (the plan's CA, ECDSA P-256, same subject, later expiry); the controller-manager and scheduler restarted on them work, admin.conf too",
+        async () => {
+            const service = hostFile(cluster, masters[0].name, `/etc/systemd/system/${kubeconfigRenewal.service}`);
+            const plannedWindow = /^Environment=KUBEHA_RENEW_BEFORE_HOURS=(\d+)$/m.exec(service)?.[1];
+            assert.equal(plannedWindow, String(cluster.config.pki.earlyRenewalHours));
+            // kubeadm alone on PATH: no crictl here (the test restarts the components as the kubelet would).
+            const bin = path.join(workDir, "renewal-bin");
+            fs.mkdirSync(bin, { recursive: true });
+            if (!fs.existsSync(path.join(bin, "kubeadm")))
+                fs.symlinkSync(toolchainBinary("kubeadm"), path.join(bin, "kubeadm"));
+            const logs = path.join(workDir, "renewal-logs");
+            fs.mkdirSync(logs, { recursive: true });
+            const renew = (master: PlannedHost, hours: string) =>
+                run(
+                    network.command(
+                        master.name,
+                        [
+                            "env",
+                            `PATH=${bin}:/usr/sbin:/usr/bin:/sbin:/bin`,
+                            `KUBEHA_RENEW_BEFORE_HOURS=${hours}`,
+                            `KUBEHA_KUBEADM_CONFIG=${kubeconfigRenewal.kubeadmConfig}`,
+                            path.join(projectDir, "scripts/renew-kubeconfigs.sh"),
+                        ],
+                        [...binds(master.name), { source: logs, target: "/var/log/kubeha" }],
+                    ),
+                    { timeoutMs: 120_000 },
+                );
+            const embedded = (master: PlannedHost, name: string) =>
+                kubeconfigCertificate(path.join(root(master.name), kubernetesDir, name));
+            const ca = new X509Certificate(fs.readFileSync(path.join(root(masters[0].name), kubernetesPki.caCert)));
+            for (const master of masters) {
+                const present = kubeconfigRenewal.kubeconfigs.filter((name) =>
+                    fs.existsSync(path.join(root(master.name), kubernetesDir, name)),
+                );
+                assert.deepEqual(
+                    present,
+                    master === masters[0]
+                        ? ["admin.conf", "super-admin.conf", "controller-manager.conf", "scheduler.conf"]
+                        : ["admin.conf", "controller-manager.conf", "scheduler.conf"],
+                    `${master.name}: the kubeconfigs kubeadm wrote`,
+                );
+                const before = new Map(present.map((name) => [name, embedded(master, name)]));
+                const none = await renew(master, plannedWindow!);
+                assert.equal(none.status, 0, output(none));
+                assert.match(none.stderr, /0 kubeconfig certificate\(s\) renewed/);
+                for (const name of present)
+                    assert.equal(embedded(master, name).serialNumber, before.get(name)!.serialNumber);
+
+                const all = await renew(master, String(cluster.config.pki.certValidityHours + 24));
+                assert.equal(all.status, 0, output(all));
+                assert.match(all.stderr, new RegExp(`${present.length} kubeconfig certificate\\(s\\) renewed`));
+                for (const name of present) {
+                    const old = before.get(name)!;
+                    const renewed = embedded(master, name);
+                    assert.notEqual(renewed.serialNumber, old.serialNumber, `${master.name} ${name}: not renewed`);
+                    assert.equal(renewed.subject, old.subject, `${master.name} ${name}: subject`);
+                    assert.ok(renewed.verify(ca.publicKey), `${master.name} ${name}: not signed by the plan's CA`);
+                    assert.equal(
+                        renewed.publicKey.asymmetricKeyDetails?.namedCurve,
+                        "prime256v1",
+                        `${master.name} ${name}: key`,
+                    );
+                    assert.ok(Date.parse(renewed.validTo) > Date.parse(old.validTo), `${master.name} ${name}: expiry`);
+                }
+                assertPkiUnchanged(master.name);
+                // What the script's restart does on a host (the kubelet starts the container again).
+                for (const component of ["kube-controller-manager", "kube-scheduler"] as const) {
+                    await processes.stop(`${component} ${master.name}`);
+                    startComponent(master, component);
+                }
+                const admin = await kubectl(
+                    master.name,
+                    [
+                        "--server",
+                        directApiserver(master),
+                        "auth",
+                        "whoami",
+                        "-o",
+                        "jsonpath={.status.userInfo.username}",
+                    ],
+                    `${kubernetesDir}/admin.conf`,
+                );
+                assert.equal(admin.status, 0, output(admin));
+            }
+            // Each restarted component authenticates with its renewed certificate: the lease holders renew.
+            for (const lease of ["kube-controller-manager", "kube-scheduler"]) {
+                const since = Date.now();
+                await waitFor(`the ${lease} lease to be renewed after the restarts`, 90_000, async () => {
+                    const renewTime = (
+                        await admin("-n", "kube-system", "get", "lease", lease, "-o", "jsonpath={.spec.renewTime}")
+                    ).trim();
+                    return Date.parse(renewTime) > since ? true : undefined;
+                });
+            }
+        },
+    );
+
+    check(
         "every manifest the plans apply (flannel; the kubernetes-dashboard and headlamp UIs; both clouds' controllers, CSI drivers and StorageClasses) passes server-side apply; flannel's Network is the cluster's pod CIDR",
         async () => {
             const variants = [
@@ -1079,6 +1240,12 @@ function foreignCa(dir: string): { caCert: string; clientCert: string; clientKey
     fs.writeFileSync(request, certificateRequest(clientKey, "/O=kubeadm:cluster-admins/CN=kubeha-intruder"));
     signRequest(request, caCert, caKey, clientCert);
     return { caCert, clientCert, clientKey };
+}
+
+/** The client certificate a kubeconfig embeds. */
+function kubeconfigCertificate(file: string): X509Certificate {
+    const config = parseYaml(fs.readFileSync(file, "utf8")) as { users: { user: Record<string, string> }[] };
+    return new X509Certificate(Buffer.from(config.users[0].user["client-certificate-data"], "base64"));
 }
 
 /** kubeadm's discovery hash of a CA: sha256 of its public key's DER SubjectPublicKeyInfo. */
