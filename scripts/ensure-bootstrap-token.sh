@@ -23,14 +23,23 @@ token_id=${token%%.*}
 listed_ids() {
     kubeadm token list --kubeconfig /etc/kubernetes/admin.conf -o jsonpath='{.token}{"\n"}' | cut -d. -f1
 }
-if retry_until "$deadline" "the token list" listed_ids | grep -qx "$token_id"; then
+token_listed() {
+    local ids
+    ids=$(listed_ids) && grep -qx "$token_id" <<<"$ids"
+}
+ids=$(retry_until "$deadline" "the token list" listed_ids) ||
+    fail "could not list the bootstrap tokens" "kubeadm token list --kubeconfig /etc/kubernetes/admin.conf"
+if grep -qx "$token_id" <<<"$ids"; then
     log "bootstrap token ${token_id} exists"
     exit 0
 fi
 # kubeadm creates the tokens the config file lists (token, ttl, usages, groups, description): the secret stays off
 # the command line, which every local user can read in /proc/<pid>/cmdline. It prints the token: keep that out too.
+# A create that failed may still have stored the token (an API call that timed out after it was written): each
+# attempt first looks for it, so a retry does not fail on "already exists".
 create() {
-    kubeadm token create --config "$KUBEHA_KUBEADM_CONFIG" --kubeconfig /etc/kubernetes/admin.conf >/dev/null
+    token_listed ||
+        kubeadm token create --config "$KUBEHA_KUBEADM_CONFIG" --kubeconfig /etc/kubernetes/admin.conf >/dev/null
 }
 retry_until "$deadline" "the new bootstrap token" create >/dev/null ||
     fail "could not create bootstrap token ${token_id}" "kubeadm token list --kubeconfig /etc/kubernetes/admin.conf"

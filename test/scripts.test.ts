@@ -373,6 +373,27 @@ describe("kubeadm- and kubectl-driven steps, twice on throwaway hosts", () => {
         sandbox.writeHostFile("master-1", initConfig, kubeadmConfig("InitConfiguration", "master-1", true), 0o600);
     });
 
+    test("token: a create that failed after the token was stored is not retried into 'already exists'", async () => {
+        const drawn = "qwerty.0123456789abcdef";
+        sandbox.writeHostFile(
+            "master-1",
+            initConfig,
+            kubeadmConfig("InitConfiguration", "master-1", true).replace(token, drawn),
+            0o600,
+        );
+        fs.writeFileSync(path.join(sandbox.state, "token-create-times-out"), "");
+        const run = await sandbox.run("master-1", steps.token.script, {
+            KUBEHA_KUBEADM_CONFIG: initConfig,
+            KUBEHA_TIMEOUT: "20",
+        });
+        assert.equal(run.status, 0, run.stderr);
+        assert.match(run.stderr, /waiting for the new bootstrap token \(attempt 1 failed/);
+        assert.match(run.stderr, /bootstrap token qwerty created/);
+        const tokens = fs.readFileSync(path.join(sandbox.state, "tokens"), "utf8").split("\n");
+        assert.equal(tokens.filter((line) => line === drawn).length, 1, "stored once");
+        sandbox.writeHostFile("master-1", initConfig, kubeadmConfig("InitConfiguration", "master-1", true), 0o600);
+    });
+
     test("join-control-plane: joins, waits for its own API server; the second run only checks", async () => {
         const variables = { KUBEHA_KUBEADM_CONFIG: joinConfig, KUBEHA_NODE_NAME: "master-2" };
         const { firstCalls } = await runTwice("master-2", "join-control-plane", variables);
