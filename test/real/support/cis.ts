@@ -52,16 +52,7 @@ interface CheckovReport {
 export function runCheckov(dir: string): Finding[] {
     const result = spawnSync(
         checkovBinary,
-        [
-            "--framework",
-            "kubernetes",
-            "--directory",
-            dir,
-            "--output",
-            "json",
-            "--compact",
-            "--skip-download",
-        ],
+        ["--framework", "kubernetes", "--directory", dir, "--output", "json", "--compact", "--skip-download"],
         {
             encoding: "utf8",
             timeout: 600_000,
