@@ -349,6 +349,10 @@ kubeadm_join() {
         ! grep -q '^controlPlane:' "$config" || fail "$config has a controlPlane section: it joins a master"
     fi
     require_private "$config"
+    if [[ ! -e $kubeha_state_dir/kubeadm-join.done ]] && grep -q "$join_token_removed" "$config"; then
+        fail "$config lost its bootstrap token after an earlier join on this host, and that join no longer counts" \
+            "pulumi up --replace <this host's kubeadm-config step> (urn: pulumi stack --show-urns | grep $node-kubeadm-config) installs it again"
+    fi
     kubeadm_once "$deadline" join --config "$config"
     retry_until "$deadline" "node $node to be registered" node_registered "$node" >/dev/null ||
         fail "node $node is not registered although kubeadm join completed on this host" \
@@ -361,5 +365,14 @@ kubeadm_join() {
                 "crictl ps -a --name kube-apiserver; crictl logs <id>" \
                 "journalctl -u kubelet -n 100"
     fi
+    # The bootstrap token has done its work here: it leaves the host's disk (the cluster keeps it until its TTL; a
+    # new one reaches this file only with a new kubeadm-config step, and this step removes it again).
+    if grep -Eq '\b[a-z0-9]{6}\.[a-z0-9]{16}\b' "$config"; then
+        sed -i -E "s/\b[a-z0-9]{6}\.[a-z0-9]{16}\b/$join_token_removed/g" "$config"
+        log "removed the bootstrap token from $config"
+    fi
     log "$node is part of the cluster as a $role node"
 }
+
+# What stands in a join config for the bootstrap token once the join is done (kubeadm_join).
+readonly join_token_removed=removed-after-join
