@@ -113,7 +113,9 @@ if [[ $mode == check ]]; then
     exports=$(credentials) || fail "cannot get the instance role's credentials from $KUBEHA_METADATA_URL" \
         "the instance's role (AWS instance profile, Aliyun RamRoleAttachment)"
     eval "$exports"
-    listing=$(s3 lsjson --files-only --use-server-modtime ":s3:$KUBEHA_BACKUP_BUCKET/$KUBEHA_BACKUP_PREFIX") ||
+    # One request, the listing (ListObjectsV2, s3:ListBucket / oss:ListObjects): the upload times are the listing's
+    # (--use-server-modtime), and --no-mimetype, or rclone HEADs every object for its type, which the role may not.
+    listing=$(s3 lsjson --files-only --no-mimetype --use-server-modtime ":s3:$KUBEHA_BACKUP_BUCKET/$KUBEHA_BACKUP_PREFIX") ||
         fail "cannot list $KUBEHA_BACKUP_BUCKET/$KUBEHA_BACKUP_PREFIX: whether backups run is unknown" \
             "journalctl -u kubeha-etcd-backup-check.service" "the role's policy (s3:ListBucket / oss:ListObjects on the prefix)"
     # One line per snapshot this script could have written, newest first: <upload time, epoch> <object>; the rest

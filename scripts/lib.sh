@@ -90,12 +90,15 @@ require_private() {
     fi
 }
 
-# use_etcd_client CA CERT KEY: etcdctl (API v3) talks TLS with this client certificate from now on.
+# use_etcd_client CA CERT KEY: etcdctl (API v3) talks TLS with this client certificate from now on. Every call names
+# its --endpoints: an ETCDCTL_ENDPOINTS from the caller's shell (/etc/etcd/etcdctl.env, as the README loads it) would
+# make each such call exit at once (etcdctl refuses a flag its environment also sets).
 use_etcd_client() {
     local file
     for file in "$@"; do
         [[ -r $file ]] || fail "etcd client file $file is missing" "the install-files step's output" "ls -l ${file%/*}"
     done
+    unset ETCDCTL_ENDPOINTS
     export ETCDCTL_CACERT=$1 ETCDCTL_CERT=$2 ETCDCTL_KEY=$3 ETCDCTL_DIAL_TIMEOUT=3s ETCDCTL_COMMAND_TIMEOUT=8s
 }
 

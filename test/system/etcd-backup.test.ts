@@ -3,14 +3,14 @@
 // config and certificates. A fourth namespace (at the bastion's planned address) runs moto's S3 server
 // from PyPI, with SigV4 signatures and IAM policies enforced, and a stand-in metadata service that hands
 // out the instance role's temporary credentials the way AWS IMDSv2 and Aliyun's hardened mode do. The
-// role's policy is the program's own (render/backup.ts). scripts/etcd-backup.sh runs on every member:
-// only the leader uploads, the snapshot and its sha256 beside it; `etcd-backup.sh check` fails while the
-// newest complete snapshot is stale, whatever was planted under the prefix. scripts/etcd-snapshot-pick.sh,
-// with an administrator's credentials, passes over planted and damaged objects to the newest verified
-// snapshot; scripts/etcd-restore.sh refuses a disk that is not the etcd disk, an apiserver manifest in place
-// and writes to etcd, then restores every member into a fresh data disk (ext4 images labelled as the boot
-// labels them); members restored from different snapshots do not form one cluster; from the same one, the
-// restored cluster has the keys written before the backup, not after.
+// role's policy is the program's own (render/backup.ts; one action name added for moto, see before()).
+// scripts/etcd-backup.sh runs on every member: only the leader uploads, the snapshot and its sha256 beside it;
+// `etcd-backup.sh check` fails while the newest complete snapshot is stale, whatever was planted under the
+// prefix. scripts/etcd-snapshot-pick.sh, with an administrator's credentials, passes over planted and damaged
+// objects to the newest verified snapshot; scripts/etcd-restore.sh refuses a disk that is not the etcd disk, an
+// apiserver manifest in place and writes to etcd, then restores every member into a fresh data disk (ext4 images
+// labelled as the boot labels them); members restored from different snapshots do not form one cluster; from the
+// same one, the restored cluster has the keys written before the backup, not after.
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
 import * as crypto from "node:crypto";
@@ -139,15 +139,18 @@ describe(
                     : undefined,
             );
             const policyFile = path.join(workDir, "policy.json");
-            // moto (5.1) cannot check the ListBucket statement as written: it evaluates no S3 condition key (only
-            // sts:ExternalId), so the s3:prefix condition never matches, and it checks a bucket listing against the
-            // resource arn:aws:s3:::* rather than the bucket's ARN. The role lists with that statement on "*" and no
-            // condition (test/etcd-backups.test.ts holds the program's policy to both); the rest is the program's own.
+            // The program's policy, with one action added for moto (5.2): its S3 authorization checks a request against
+            // the name of the API operation, not the IAM action AWS checks, so the role's listing (rclone's
+            // GET /?list-type=2&prefix=<prefix>&delimiter=/, ListObjectsV2, which AWS authorizes as s3:ListBucket on the
+            // bucket's ARN) is checked as s3:ListObjectsV2 on arn:aws:s3:::<bucket>; s3:ListObjectsV2 is not an IAM
+            // action, so it grants nothing more on AWS. Uploads need nothing added (PutObject is both names). The
+            // Resource and the s3:prefix Condition stay as written, but moto does not enforce the condition (it
+            // evaluates StringEquals only, on sts:ExternalId alone): test/etcd-backups.test.ts holds it.
             const policy = awsBackupPolicy(bucket, prefix) as { Statement: Record<string, unknown>[] };
             const listing = policy.Statement.find((statement) => statement.Sid === "ListSnapshots");
             assert.ok(listing?.Condition);
-            delete listing.Condition;
-            listing.Resource = "*";
+            assert.equal(listing.Action, "s3:ListBucket");
+            listing.Action = ["s3:ListBucket", "s3:ListObjectsV2"];
             fs.writeFileSync(policyFile, JSON.stringify(policy));
             const role = planned.aliyun.KUBEHA_BACKUP_ROLE;
             assert.equal(planned.aws.KUBEHA_BACKUP_ROLE, "kubeha-aws-dev-etcd-backup");
@@ -237,7 +240,11 @@ describe(
         }
 
         function etcdctl(member: Member, args: string[]): Promise<CommandResult> {
-            const env = { PATH: `${bin}:/usr/sbin:/usr/bin:/sbin:/bin`, ...etcdctlEnv };
+            // etcdctl exits (fatal) when a flag is given that its environment sets too: --endpoints replaces the env
+            // file's ETCDCTL_ENDPOINTS.
+            const { ETCDCTL_ENDPOINTS, ...rest } = etcdctlEnv;
+            const own = args.some((arg) => arg.startsWith("--endpoints")) ? {} : { ETCDCTL_ENDPOINTS };
+            const env = { PATH: `${bin}:/usr/sbin:/usr/bin:/sbin:/bin`, ...rest, ...own };
             return run(network.command(member.name, ["etcdctl", ...args], binds(member)), { env, timeoutMs: 20_000 });
         }
 
@@ -499,6 +506,20 @@ s3.download_file(sys.argv[4], sys.argv[5], sys.argv[6])`;
             const current = await check(member);
             assert.equal(current.status, 0, current.stderr);
             assert.ok(!fs.existsSync(path.join(member.state, "etcd-backup.stale")), "a current check clears it");
+            // The members' requests were uploads and listings only, what the role may do on AWS and OSS too: no HEAD
+            // of each listed object (rclone reads an object's MIME type with one unless told not to), no GET of one.
+            const memberIps = cluster.layout.filter((host) => host.etcdMember).map((host) => `${host.privateIp} `);
+            const requests = fs
+                .readFileSync(path.join(workDir, "moto.log"), "utf8")
+                // eslint-disable-next-line no-control-regex
+                .replace(/\x1b\[[0-9;]*m/g, "")
+                .split("\n")
+                .filter((line) => memberIps.some((ip) => line.startsWith(ip)));
+            assert.ok(requests.some((line) => /"GET \/\?[^"]*list-type=2/.test(line)));
+            assert.deepEqual(
+                requests.filter((line) => !/"(PUT \/[^?" ]+|GET \/\?[^"]*list-type=2[^"]*) HTTP/.test(line)),
+                [],
+            );
         });
 
         /** etcd-snapshot-pick.sh on the operator's machine (the store's namespace), with the administrator's keys. */
