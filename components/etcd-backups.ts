@@ -31,7 +31,7 @@ export class EtcdBackups extends pulumi.ComponentResource {
             runStep(
                 member,
                 "backup-timer",
-                { KUBEHA_TIMER: etcdBackup.timer },
+                { KUBEHA_TIMER: `${etcdBackup.timer},${etcdBackup.checkTimer}` },
                 {
                     ssh: args.ssh,
                     parent: this,

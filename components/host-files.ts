@@ -7,7 +7,7 @@ import * as pulumi from "@pulumi/pulumi";
 import { PlannedHost } from "../config/layout";
 import { ClusterConfig } from "../config/resolve";
 import { apiserverFiles, renderAuditPolicy, renderEncryptionConfig } from "../render/apiserver-files";
-import { BackupTarget, etcdBackupPaths, renderEtcdBackupFiles } from "../render/backup";
+import { BackupSchedule, BackupTarget, etcdBackupPaths, renderEtcdBackupFiles } from "../render/backup";
 import { renderEtcdFiles } from "../render/etcd";
 import { encodeBundle } from "../render/file-bundle";
 import { HostFile } from "../render/host-file";
@@ -42,7 +42,7 @@ export function filesForHost(host: PlannedHost, inputs: HostFileInputs): LazyFil
         content: scriptText(file),
     }));
     const etcd = host.etcdMember ? renderEtcdFiles(config, layout, host) : [];
-    const backup = host.etcdMember && inputs.backup ? etcdBackupFiles(inputs.backup, config.backup.schedule) : [];
+    const backup = host.etcdMember && inputs.backup ? etcdBackupFiles(inputs.backup, config.backup) : [];
     const apiserver: LazyFile[] =
         host.role === "master"
             ? [
@@ -63,8 +63,8 @@ export function filesForHost(host: PlannedHost, inputs: HostFileInputs): LazyFil
 }
 
 /** The backup timer's files, once the bucket is known. */
-function etcdBackupFiles(target: pulumi.Output<BackupTarget>, schedule: string): LazyFile[] {
-    const rendered = target.apply((values) => renderEtcdBackupFiles(values, schedule));
+function etcdBackupFiles(target: pulumi.Output<BackupTarget>, timing: BackupSchedule): LazyFile[] {
+    const rendered = target.apply((values) => renderEtcdBackupFiles(values, timing));
     return etcdBackupPaths.map((path) => ({
         path,
         mode: "0644",

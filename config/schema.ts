@@ -288,6 +288,11 @@ export const configSchema = z
                 schedule: z.string().refine(isCalendarEvent, { message: calendarEventMessage }).default("hourly"),
                 /** The bucket's lifecycle rule deletes snapshots this many days old. */
                 retentionDays: count(1, 3650, 7),
+                /**
+                 * The check on every etcd member (kubeha-etcd-backup-check) fails once this many scheduled runs passed
+                 * without a newer complete snapshot in the bucket.
+                 */
+                staleAfterRuns: count(1, 99, 3),
             })
             .prefault({}),
         network: z

@@ -3,19 +3,31 @@
 // Aliyun RAM). Pure data: the cloud components fill in the bucket they create.
 import { HostFile } from "./host-file";
 import { etcdConfigPath, etcdDiskMountPoint, etcdPki } from "./etcd";
-import { scriptInstallDir } from "./steps";
+import { scriptInstallDir, snapshotSelector } from "./steps";
 
 export const etcdBackup = {
     script: `${scriptInstallDir}/etcd-backup.sh`,
     envFile: "/etc/kubeha/etcd-backup.env",
     service: "kubeha-etcd-backup.service",
     timer: "kubeha-etcd-backup.timer",
+    /** `etcd-backup.sh check` on the same schedule: fails when the bucket's newest complete snapshot is stale. */
+    checkService: "kubeha-etcd-backup-check.service",
+    checkTimer: "kubeha-etcd-backup-check.timer",
+    /** Beside each snapshot object: its sha256, in sha256sum's format. */
+    checksumSuffix: ".sha256",
     /** The snapshot while it is taken and compressed: on the etcd disk, which has room for it. */
     workDir: `${etcdDiskMountPoint}/backup`,
     /** Outcome files for operators (written by the script). */
     lastSuccess: "/var/lib/kubeha/etcd-backup.last",
     lastFailure: "/var/lib/kubeha/etcd-backup.failed",
+    /** Written by the check while backups are stale (what is newest, and since when), removed once they are not. */
+    stale: "/var/lib/kubeha/etcd-backup.stale",
+    /** The snapshot selection both the check (on the members) and etcd-snapshot-pick.sh (the operator's) use. */
+    selector: snapshotSelector,
 } as const;
+
+/** Scripts under scripts/ for the operator's own machine: never installed on a host. */
+export const operatorScripts = ["etcd-snapshot-pick.sh"] as const;
 
 const unitDir = "/etc/systemd/system";
 
@@ -24,7 +36,16 @@ export const etcdBackupPaths = [
     etcdBackup.envFile,
     `${unitDir}/${etcdBackup.service}`,
     `${unitDir}/${etcdBackup.timer}`,
+    `${unitDir}/${etcdBackup.checkService}`,
+    `${unitDir}/${etcdBackup.checkTimer}`,
 ] as const;
+
+/** When backups run, and how many scheduled runs may pass without a new snapshot before the check fails. */
+export interface BackupSchedule {
+    /** systemd calendar expression (OnCalendar=). */
+    readonly schedule: string;
+    readonly staleAfterRuns: number;
+}
 
 /** Where in the bucket a cluster's snapshots go: one prefix per cluster, the only place the role may write. */
 export function backupPrefix(clusterName: string): string {
@@ -47,7 +68,8 @@ export interface BackupTarget {
 }
 
 /** The env file, the service and the timer of every etcd member. */
-export function renderEtcdBackupFiles(target: BackupTarget, schedule: string): HostFile[] {
+export function renderEtcdBackupFiles(target: BackupTarget, timing: BackupSchedule): HostFile[] {
+    const { schedule, staleAfterRuns } = timing;
     const settings: Record<string, string> = {
         KUBEHA_ETCD_CONFIG: etcdConfigPath,
         KUBEHA_ETCD_CACERT: etcdPki.ca,
@@ -62,15 +84,20 @@ export function renderEtcdBackupFiles(target: BackupTarget, schedule: string): H
         KUBEHA_METADATA_URL: target.metadataUrl,
         KUBEHA_BACKUP_ROLE: target.role,
         KUBEHA_BACKUP_WORK_DIR: etcdBackup.workDir,
+        // Calendar expressions hold spaces, commas and stars (config/calendar.ts): systemd reads the rest of the line.
+        KUBEHA_BACKUP_SCHEDULE: schedule,
+        KUBEHA_BACKUP_STALE_RUNS: String(staleAfterRuns),
     };
     for (const [name, value] of Object.entries(settings)) {
-        if (!/^[A-Za-z0-9._:/@-]+$/.test(value)) throw new Error(`${name}: '${value}' cannot go in an env file as is`);
+        const allowed =
+            name === "KUBEHA_BACKUP_SCHEDULE" ? /^[A-Za-z0-9*,.:/-]+( [A-Za-z0-9*,.:/-]+)*$/ : /^[A-Za-z0-9._:/@-]+$/;
+        if (!allowed.test(value)) throw new Error(`${name}: '${value}' cannot go in an env file as is`);
     }
     const env = Object.entries(settings)
         .map(([name, value]) => `${name}=${value}\n`)
         .join("");
-    const { service, timer, script } = etcdBackup;
-    const [envPath, servicePath, timerPath] = etcdBackupPaths;
+    const { service, timer, script, checkService, checkTimer } = etcdBackup;
+    const [envPath, servicePath, timerPath, checkServicePath, checkTimerPath] = etcdBackupPaths;
     return [
         {
             path: envPath,
@@ -110,6 +137,39 @@ OnCalendar=${schedule}
 # A run missed while the host was down happens at its next boot.
 Persistent=true
 RandomizedDelaySec=2min
+
+[Install]
+WantedBy=timers.target
+`,
+        },
+        {
+            path: checkServicePath,
+            mode: "0644",
+            content: `# Rendered by kubeha; started by ${checkTimer}. Fails (systemctl --failed) while the newest complete snapshot
+# in the bucket is older than ${staleAfterRuns} runs of ${timer}; outcome: journalctl -u ${checkService}, ${etcdBackup.stale}.
+[Unit]
+Description=etcd backups are current (the bucket's newest complete snapshot)
+Documentation=file://${script}
+
+[Service]
+Type=oneshot
+EnvironmentFile=${envPath}
+ExecStart=${script} check
+`,
+        },
+        {
+            path: checkTimerPath,
+            mode: "0644",
+            content: `# Rendered by kubeha (kubeha:backup.schedule, staleAfterRuns); enabled by the <member>-backup-timer step.
+[Unit]
+Description=etcd backups are current (${schedule})
+
+[Timer]
+OnCalendar=${schedule}
+Persistent=true
+# Away from the backups' own runs: a check sees the snapshot a run uploads before it.
+RandomizedDelaySec=10min
+AccuracySec=1min
 
 [Install]
 WantedBy=timers.target

@@ -10,6 +10,9 @@ export const scriptInstallDir = "/usr/local/lib/kubeha";
 /** The shared helpers every step script but the standalone ones sources. */
 export const scriptLibrary = "lib.sh";
 
+/** Installed beside the scripts: the snapshot selection of etcd-backup.sh check (and of etcd-snapshot-pick.sh). */
+export const snapshotSelector = "etcd-snapshot-select.py";
+
 export type NodeRole = Exclude<HostRole, "bastion">;
 
 export interface StepVariable {
@@ -308,7 +311,7 @@ export const steps = {
         name: "etcd-backup",
         script: "etcd-backup.sh",
         summary:
-            "run by kubeha-etcd-backup.timer (no command of its own): the leader's snapshot, checked, compressed, uploaded",
+            "run by kubeha-etcd-backup.timer (no command of its own): the leader's snapshot, checked, compressed, uploaded with its sha256; `check` (kubeha-etcd-backup-check.timer) fails while the bucket's newest snapshot is stale",
         roles: ["master", "etcd"],
         hosts: "etcd-members",
         phase: "none",
@@ -330,6 +333,15 @@ export const steps = {
             KUBEHA_BACKUP_WORK_DIR: {
                 description: "a directory on the etcd disk for the snapshot (etcdBackup.workDir)",
             },
+            KUBEHA_BACKUP_SCHEDULE: {
+                description:
+                    "the timers' OnCalendar= (kubeha:backup.schedule): `check` counts the runs since the newest snapshot",
+            },
+            KUBEHA_BACKUP_STALE_RUNS: {
+                description:
+                    "`check` fails after this many scheduled runs without a newer snapshot (kubeha:backup.staleAfterRuns)",
+                default: "3",
+            },
         },
         secret: false,
         onlyWhen: "kubeha:backup.enabled",
@@ -337,12 +349,16 @@ export const steps = {
     "backup-timer": {
         name: "backup-timer",
         script: "enable-timer.sh",
-        summary: "enables the etcd backup timer on every etcd member (only the leader uploads)",
+        summary:
+            "enables the etcd backup timer (only the leader uploads) and the staleness check's timer on every etcd member",
         roles: ["master", "etcd"],
         hosts: "etcd-members",
         phase: "create",
         variables: {
-            KUBEHA_TIMER: { description: "the .timer unit to load, enable and start (etcdBackup.timer)" },
+            KUBEHA_TIMER: {
+                description:
+                    "the .timer units to load, enable and start, comma-separated (etcdBackup.timer, checkTimer)",
+            },
         },
         secret: false,
         onlyWhen: "kubeha:backup.enabled",
@@ -361,6 +377,21 @@ export const steps = {
             KUBEHA_CLUSTER_TOKEN: { description: "a new cluster token, the same on every member" },
             KUBEHA_SNAPSHOT_SHA256: { description: "sha256 of the snapshot file, the same on every member" },
             KUBEHA_BUMP_REVISION: { description: "how far the restored revision is raised", default: "1000000000" },
+            KUBEHA_ETCD_DISK: {
+                description: "mount point of the etcd disk (etcdDiskMountPoint): refused unless it is mounted there",
+                default: "/var/lib/etcd",
+            },
+            KUBEHA_APISERVER_MANIFEST: {
+                description: "the kube-apiserver's static pod manifest: refused while it is in place",
+                default: "/etc/kubernetes/manifests/kube-apiserver.yaml",
+            },
+            KUBEHA_ETCD_CACERT: { ...etcdClient.KUBEHA_ETCD_CACERT, default: "/etc/etcd/pki/ca.crt" },
+            KUBEHA_ETCD_CERT: { ...etcdClient.KUBEHA_ETCD_CERT, default: "/etc/etcd/pki/healthcheck-client.crt" },
+            KUBEHA_ETCD_KEY: { ...etcdClient.KUBEHA_ETCD_KEY, default: "/etc/etcd/pki/healthcheck-client.key" },
+            KUBEHA_QUIET_SECONDS: {
+                description: "how long etcd's revision must stay still (no apiserver writing) before the restore",
+                default: "15",
+            },
         },
         secret: false,
     },
@@ -490,7 +521,7 @@ export function installedScript(id: StepId): string {
 
 /** The files to install in scriptInstallDir on every host: lib.sh and every step script. */
 export function installedScriptFiles(): string[] {
-    return [scriptLibrary, ...new Set(stepIds.map((id) => steps[id].script))];
+    return [scriptLibrary, ...new Set(stepIds.map((id) => steps[id].script)), snapshotSelector];
 }
 
 /** The remote.Command environment of a step, checked against the catalogue; keys sorted, for stable diffs. */

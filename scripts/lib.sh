@@ -90,12 +90,15 @@ require_private() {
     fi
 }
 
-# use_etcd_client CA CERT KEY: etcdctl (API v3) talks TLS with this client certificate from now on.
+# use_etcd_client CA CERT KEY: etcdctl (API v3) talks TLS with this client certificate from now on. Every call names
+# its --endpoints: an ETCDCTL_ENDPOINTS from the caller's shell (/etc/etcd/etcdctl.env, as the README loads it) would
+# make each such call exit at once (etcdctl refuses a flag its environment also sets).
 use_etcd_client() {
     local file
     for file in "$@"; do
         [[ -r $file ]] || fail "etcd client file $file is missing" "the install-files step's output" "ls -l ${file%/*}"
     done
+    unset ETCDCTL_ENDPOINTS
     export ETCDCTL_CACERT=$1 ETCDCTL_CERT=$2 ETCDCTL_KEY=$3 ETCDCTL_DIAL_TIMEOUT=3s ETCDCTL_COMMAND_TIMEOUT=8s
 }
 
@@ -349,6 +352,10 @@ kubeadm_join() {
         ! grep -q '^controlPlane:' "$config" || fail "$config has a controlPlane section: it joins a master"
     fi
     require_private "$config"
+    if [[ ! -e $kubeha_state_dir/kubeadm-join.done ]] && grep -q "$join_token_removed" "$config"; then
+        fail "$config lost its bootstrap token after an earlier join on this host, and that join no longer counts" \
+            "pulumi up --replace <this host's kubeadm-config step> (urn: pulumi stack --show-urns | grep $node-kubeadm-config) installs it again"
+    fi
     kubeadm_once "$deadline" join --config "$config"
     retry_until "$deadline" "node $node to be registered" node_registered "$node" >/dev/null ||
         fail "node $node is not registered although kubeadm join completed on this host" \
@@ -361,5 +368,14 @@ kubeadm_join() {
                 "crictl ps -a --name kube-apiserver; crictl logs <id>" \
                 "journalctl -u kubelet -n 100"
     fi
+    # The bootstrap token has done its work here: it leaves the host's disk (the cluster keeps it until its TTL; a
+    # new one reaches this file only with a new kubeadm-config step, and this step removes it again).
+    if grep -Eq '\b[a-z0-9]{6}\.[a-z0-9]{16}\b' "$config"; then
+        sed -i -E "s/\b[a-z0-9]{6}\.[a-z0-9]{16}\b/$join_token_removed/g" "$config"
+        log "removed the bootstrap token from $config"
+    fi
     log "$node is part of the cluster as a $role node"
 }
+
+# What stands in a join config for the bootstrap token once the join is done (kubeadm_join).
+readonly join_token_removed=removed-after-join

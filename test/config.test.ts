@@ -229,6 +229,11 @@ describe("each rule names the key and what is allowed", () => {
             /^kubeha:backup\.retentionDays: must be at least 1/,
         ],
         [
+            "a staleness check that never fires",
+            { cloud: "aws", backup: { staleAfterRuns: 0 } },
+            /^kubeha:backup\.staleAfterRuns: must be at least 1/,
+        ],
+        [
             "leaf outlives CA",
             { cloud: "aws", pki: { caValidityHours: 8760, certValidityHours: 17520 } },
             /^kubeha:pki\.certValidityHours: must not exceed pki\.caValidityHours/,

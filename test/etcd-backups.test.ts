@@ -187,7 +187,7 @@ describe("Aliyun: the OSS bucket, the RAM role and its attachment to the members
 
 describe("the backup timer on every etcd member", () => {
     const result = plan({ stack: "dev" });
-    const [envPath, servicePath, timerPath] = etcdBackupPaths;
+    const [envPath, servicePath, timerPath, checkServicePath, checkTimerPath] = etcdBackupPaths;
 
     test("systemd-analyze accepts the service and the timer; the schedule is a valid calendar expression", () => {
         const service = {
@@ -204,18 +204,42 @@ describe("the backup timer on every etcd member", () => {
         assert.equal(calendar.status, 0, "the default schedule");
     });
 
+    test("the staleness check: a service that runs `etcd-backup.sh check` on the backups' schedule, counting 3 runs", () => {
+        const file = (path: string) => ({ path, mode: "0644" as const, content: hostFile(result, "master-2", path) });
+        const service = file(checkServicePath);
+        const timer = file(checkTimerPath);
+        assert.deepEqual(unitProblems(service, [installedScript("etcd-backup")]), []);
+        assert.deepEqual(unitProblems(timer, [], [service]), []);
+        assert.match(service.content, new RegExp(`^ExecStart=${installedScript("etcd-backup")} check$`, "m"));
+        assert.match(service.content, /^Type=oneshot$/m);
+        assert.match(service.content, new RegExp(`^EnvironmentFile=${envPath}$`, "m"));
+        assert.match(timer.content, /^OnCalendar=hourly$/m);
+        const env = hostFile(result, "master-2", envPath);
+        assert.match(env, /^KUBEHA_BACKUP_SCHEDULE=hourly$/m);
+        assert.match(env, /^KUBEHA_BACKUP_STALE_RUNS=3$/m);
+    });
+
     test("the timer step runs on every member after the etcd health gate, keyed to the units", () => {
         for (const member of etcdMembers(result)) {
             const step = result.named(`${member}-backup-timer`);
             assert.ok(step.dependencies.includes("master-1-etcd-health"), member);
             assert.ok(step.dependencies.includes(`${member}-files`), member);
-            assert.deepEqual(step.inputs.environment, { KUBEHA_TIMER: etcdBackup.timer });
+            assert.deepEqual(step.inputs.environment, {
+                KUBEHA_TIMER: `${etcdBackup.timer},${etcdBackup.checkTimer}`,
+            });
         }
     });
 
     test("a schedule and retention from the stack config reach the timer and the lifecycle rule", () => {
-        const custom = plan({ stack: "dev", config: { "kubeha:backup": { schedule: "*:0/15", retentionDays: 30 } } });
-        assert.match(hostFile(custom, "master-3", timerPath), /^OnCalendar=\*:0\/15$/m);
+        const custom = plan({
+            stack: "dev",
+            config: { "kubeha:backup": { schedule: "Mon..Fri *-*-* 02,14:00", retentionDays: 30, staleAfterRuns: 5 } },
+        });
+        assert.match(hostFile(custom, "master-3", timerPath), /^OnCalendar=Mon\.\.Fri \*-\*-\* 02,14:00$/m);
+        assert.match(hostFile(custom, "master-3", checkTimerPath), /^OnCalendar=Mon\.\.Fri \*-\*-\* 02,14:00$/m);
+        const env = hostFile(custom, "master-3", envPath);
+        assert.match(env, /^KUBEHA_BACKUP_SCHEDULE=Mon\.\.Fri \*-\*-\* 02,14:00$/m);
+        assert.match(env, /^KUBEHA_BACKUP_STALE_RUNS=5$/m);
         const [rule] = only(custom, "alicloud:oss/bucket:Bucket").inputs.lifecycleRules as Record<string, unknown>[];
         assert.deepEqual(rule.expirations, [{ days: 30 }]);
     });

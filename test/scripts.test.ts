@@ -8,6 +8,7 @@ import * as net from "node:net";
 import * as os from "node:os";
 import * as path from "node:path";
 import { after, afterEach, before, beforeEach, describe, test } from "node:test";
+import { operatorScripts } from "../render/backup";
 import { hostBoot } from "../render/cloud-init";
 import { installedScriptFiles, scriptLibrary, stepEnvironment, stepIds, steps } from "../render/steps";
 import { changes, scriptsDir, StepSandbox } from "./support/step-sandbox";
@@ -184,13 +185,17 @@ describe("the step catalogue (render/steps.ts)", () => {
 
     test("names a script under scripts/ for every step, and every step script is catalogued", () => {
         const installed = installedScriptFiles();
-        for (const file of installed) assert.ok(shellFiles.includes(file), `${file} is missing from scripts/`);
-        // Boot-time scripts (run by cloud-init, not over SSH) are the cloud-init renderer's.
+        const files = fs.readdirSync(scriptsDir);
+        for (const file of installed) assert.ok(files.includes(file), `${file} is missing from scripts/`);
+        // Boot-time scripts (run by cloud-init, not over SSH) are the cloud-init renderer's; operator scripts run on
+        // the operator's machine and are never installed.
         const bootScripts = [path.basename(hostBoot.script)];
+        const notInstalled: readonly string[] = [...bootScripts, ...operatorScripts];
         assert.deepEqual(
-            shellFiles.filter((file) => !installed.includes(file) && !bootScripts.includes(file)),
+            shellFiles.filter((file) => !installed.includes(file) && !notInstalled.includes(file)),
             [],
         );
+        for (const file of operatorScripts) assert.ok(!installed.includes(file), `${file} is not installed on hosts`);
     });
 
     test("lib.sh reads no KUBEHA_ variable: every parameter is the step's own", () => {
@@ -398,6 +403,7 @@ describe("kubeadm- and kubectl-driven steps, twice on throwaway hosts", () => {
         const variables = { KUBEHA_KUBEADM_CONFIG: joinConfig, KUBEHA_NODE_NAME: "master-2" };
         const { firstCalls } = await runTwice("master-2", "join-control-plane", variables);
         assert.deepEqual(changes(firstCalls), [`master-2: kubeadm join --config ${joinConfig}`]);
+        assert.ok(!fs.readFileSync(sandbox.hostPath("master-2", joinConfig), "utf8").includes(token));
         assert.ok(
             firstCalls.some((call) => /--server=https:\/\/127\.0\.0\.1:6443 .*get --raw=\/readyz/.test(call.command)),
             "asks its own kube-apiserver, not the proxy",
@@ -410,6 +416,29 @@ describe("kubeadm- and kubectl-driven steps, twice on throwaway hosts", () => {
         assert.deepEqual(changes(firstCalls), [`worker-1: kubeadm join --config ${joinConfig}`]);
         assert.match(second.stderr, /kubeadm join completed on an earlier run/);
         assert.ok(fs.existsSync(sandbox.hostPath("worker-1", "/var/lib/kubeha/kubeadm-join.done")));
+        // The bootstrap token leaves the host once the join is done; the file stays a kubeadm config.
+        const left = fs.readFileSync(sandbox.hostPath("worker-1", joinConfig), "utf8");
+        assert.ok(!left.includes(token), "no bootstrap token on the host after the join");
+        assert.match(left, /^ {4}token: removed-after-join$/m);
+        assert.match(left, /^kind: JoinConfiguration$/m);
+    });
+
+    test("join-worker refuses a config whose token went with an earlier join when that join no longer counts", async () => {
+        const node = "worker-3";
+        sandbox.writeHostFile(
+            node,
+            joinConfig,
+            kubeadmConfig("JoinConfiguration", node, false).replace(token, "removed-after-join"),
+            0o600,
+        );
+        const result = await sandbox.run(node, steps["join-worker"].script, {
+            KUBEHA_KUBEADM_CONFIG: joinConfig,
+            KUBEHA_NODE_NAME: node,
+            KUBEHA_TIMEOUT: "8",
+        });
+        assert.equal(result.status, 1);
+        assert.match(result.stderr, /lost its bootstrap token after an earlier join on this host/);
+        assert.deepEqual(changes(sandbox.takeCalls()), []);
     });
 
     test("a worker's join config on a control-plane step (and the reverse) is refused", async () => {
