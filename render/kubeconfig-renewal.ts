@@ -11,7 +11,6 @@ import { ClusterConfig } from "../config/resolve";
 import { etcdClientUrls } from "./etcd";
 import { HostFile } from "./host-file";
 import { kubeadmApiVersion } from "./kubeadm";
-import { kubeadmKubernetesVersion } from "./cloud-init";
 import { kubernetesPki } from "./pki-files";
 import { installedScript } from "./steps";
 
@@ -27,10 +26,12 @@ export const kubeconfigRenewal = {
 const unitDir = "/etc/systemd/system";
 
 /**
- * The settings of kubeadm's ClusterConfiguration that `kubeadm certs renew` uses for a kubeconfig's certificate
- * (the same as in the first master's init configuration, render/kubeadm.ts), and the external etcd (without it
- * `kubeadm certs check-expiration` looks for etcd certificates of its own): no secret. Without a file kubeadm would read the ClusterConfiguration from the cluster, through the very admin.conf
- * it may be renewing, and fall back to its defaults (RSA, one year) when that fails.
+ * The settings of kubeadm's ClusterConfiguration that `kubeadm certs renew` uses for a kubeconfig's certificate (the
+ * same as in the first master's init configuration, render/kubeadm.ts) and the external etcd (without it `kubeadm
+ * certs check-expiration` looks for etcd certificates of its own): no secret. Without a file kubeadm would read the
+ * ClusterConfiguration from the cluster, through the very admin.conf it may be renewing, and fall back to its
+ * defaults (RSA, one year) when that fails. No version: scripts/renew-kubeconfigs.sh adds the installed kubeadm's, so
+ * a new kubernetesVersion does not rewrite a master's files ahead of its upgrade.
  */
 export function renewalClusterConfiguration(
     config: ClusterConfig,
@@ -39,7 +40,6 @@ export function renewalClusterConfiguration(
     return {
         apiVersion: kubeadmApiVersion,
         kind: "ClusterConfiguration",
-        kubernetesVersion: kubeadmKubernetesVersion(config),
         encryptionAlgorithm: "ECDSA-P256",
         certificateValidityPeriod: `${config.pki.certValidityHours}h`,
         caCertificateValidityPeriod: `${config.pki.caValidityHours}h`,

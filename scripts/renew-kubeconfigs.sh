@@ -18,6 +18,15 @@ source "${BASH_SOURCE[0]%/*}/lib.sh"
 [[ $KUBEHA_RENEW_BEFORE_HOURS =~ ^[1-9][0-9]*$ ]] ||
     fail "KUBEHA_RENEW_BEFORE_HOURS must be a whole number of hours, got '$KUBEHA_RENEW_BEFORE_HOURS'"
 [[ -r $KUBEHA_KUBEADM_CONFIG ]] || fail "$KUBEHA_KUBEADM_CONFIG is missing" "the files step's output on this master"
+# The file names no Kubernetes version (a new kubernetesVersion must not rewrite a master's files before its upgrade
+# step ran): the version is the installed kubeadm's, so kubeadm looks nothing up and checks it against itself.
+installed_version=$(kubeadm version -o short) || fail "cannot ask kubeadm its version" "kubeadm version"
+renewal_config=$(mktemp)
+trap 'rm -f "$renewal_config"' EXIT
+{
+    cat "$KUBEHA_KUBEADM_CONFIG"
+    printf 'kubernetesVersion: %s\n' "$installed_version"
+} >"$renewal_config"
 window=$((KUBEHA_RENEW_BEFORE_HOURS * 3600))
 
 # client_certificate KUBECONFIG: the PEM certificate embedded in it (its only user's client-certificate-data).
@@ -71,7 +80,7 @@ for name in admin.conf super-admin.conf controller-manager.conf scheduler.conf; 
     fi
     log "$name: its certificate expires within ${KUBEHA_RENEW_BEFORE_HOURS}h: renewing"
     before=$(not_after "$file") || before=0
-    run_logged kubeadm certs renew "$name" --config "$KUBEHA_KUBEADM_CONFIG" >/dev/null ||
+    run_logged kubeadm certs renew "$name" --config "$renewal_config" >/dev/null ||
         fail "kubeadm certs renew $name failed" "$kubeha_log_dir/$step.log (root only)" "kubeadm certs check-expiration"
     after=$(not_after "$file") || after=0
     ((after > before)) ||
