@@ -12,6 +12,7 @@ import { HostFile } from "../render/host-file";
 import { KubehaMocks } from "./mocks";
 import { plain, RecordedInvoke, RecordedResource, Recorder, secretPlaceholder } from "./recorder";
 import { redactedConnection, redactedFile } from "./redact";
+import { formatBookkeepingStacksUnmapped } from "./stack-traces";
 
 export const remoteCommand = "command:remote:Command";
 
@@ -101,6 +102,7 @@ export async function runPlan(options: PlanOptions): Promise<PlanResult> {
     recorder.attach();
 
     const { run } = languageHostRun();
+    formatBookkeepingStacksUnmapped();
     // The language host keeps a program running after an uncaught error (it only sets the exit code), and what
     // depends on the failed value may never settle: the plan ends at the first such error instead, with its text.
     let uncaught: { error: unknown } | undefined;
