@@ -100,6 +100,7 @@ export async function runPlan(options: PlanOptions): Promise<PlanResult> {
     );
     const recorder = new Recorder();
     recorder.attach();
+    let names: Map<string, string> | undefined;
 
     const { run } = languageHostRun();
     formatBookkeepingStacksUnmapped();
@@ -148,7 +149,13 @@ export async function runPlan(options: PlanOptions): Promise<PlanResult> {
     };
 
     function nameOf(urn: string): string {
-        return recorder.resources.find((resource) => resource.urn === urn)?.name ?? urn;
+        if (!names) {
+            // The first resource of each URN, as a search from the start would find it.
+            names = new Map();
+            for (const resource of recorder.resources)
+                if (!names.has(resource.urn)) names.set(resource.urn, resource.name);
+        }
+        return names.get(urn) ?? urn;
     }
 }
 
@@ -194,9 +201,9 @@ function kubeconfigOutput(wire: unknown, showSecrets: boolean): string | undefin
 
 export function plannedResources(recorded: RecordedResource[], showSecrets: boolean): PlannedResource[] {
     const byUrn = new Map(recorded.map((resource) => [resource.urn, resource]));
-    const duplicates = recorded.filter(
-        (resource, i) => recorded.findIndex((other) => other.name === resource.name) !== i,
-    );
+    // Every use of a name after its first (a Set, not a search per resource: quadratic in a 500-worker plan).
+    const seen = new Set<string>();
+    const duplicates = recorded.filter((resource) => seen.has(resource.name) || !seen.add(resource.name));
     if (duplicates.length > 0) {
         // The plan and operators refer to resources by name alone, so names must be unique.
         throw new ProgramError(

@@ -25,9 +25,12 @@ export function writePlan(plan: PlanResult, outDir: string, options: { showSecre
     fs.mkdirSync(path.dirname(path.resolve(outDir)), { recursive: true });
     const staging = fs.mkdtempSync(`${path.resolve(outDir)}.partial-`);
     try {
+        const made = new Set<string>();
         const write = (relative: string, content: string, mode: FileMode = "0644") => {
             const target = path.join(staging, relative);
-            fs.mkdirSync(path.dirname(target), { recursive: true });
+            const dir = path.dirname(target);
+            if (!made.has(dir)) fs.mkdirSync(dir, { recursive: true });
+            made.add(dir);
             fs.writeFileSync(target, content);
             fs.chmodSync(target, parseInt(mode, 8));
         };
