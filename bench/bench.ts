@@ -1,18 +1,22 @@
 // npm run bench: modeled time-to-ready (plan/latency.ts) and the plan's own cost, for 3 masters
-// with 3, 100 and 500 workers on both clouds. Prints figures; asserts nothing.
+// with 3, 100, 500 and 1,000 workers on both clouds. Prints figures; asserts nothing.
+// usage: npm run bench [-- --workers 3,100,500,1000] [--stacks dev,aws-dev]
 import { spawnSync } from "node:child_process";
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
+import { parseArgs } from "node:util";
 import { parse as parseYaml, stringify as toYaml } from "yaml";
 
 const projectDir = path.resolve(__dirname, "..");
-const stacks = ["dev", "aws-dev"];
-const workerCounts = [3, 100, 500];
+const { values } = parseArgs({ options: { workers: { type: "string" }, stacks: { type: "string" } } });
+const stacks = (values.stacks ?? "dev,aws-dev").split(",");
+const workerCounts = (values.workers ?? "3,100,500,1000").split(",").map(Number);
 
 interface Figures {
     resources: number;
     wallSeconds: number;
+    cpuSeconds: number;
     peakMemoryMb: number;
     modeledMinutes: number;
     modeledMinutesParallel256: number;
@@ -25,8 +29,9 @@ function measure(stack: string, workers: number): Figures {
     const original = parseYaml(fs.readFileSync(path.join(projectDir, `Pulumi.${stack}.yaml`), "utf8"));
     const configFile = path.join(dir, "stack.yaml");
     const config: Record<string, unknown> = { ...original.config, "kubeha:workers": { count: workers } };
-    // The default pod range (a /16) holds 256 nodes' /24s: 500 workers need a /15.
-    if (workers > 250) config["kubeha:network"] = { podCidr: "10.244.0.0/15" };
+    // The default pod range (a /16) holds 256 nodes' /24s: 500 workers need a /15, 1,000 a /14.
+    const podBits = Math.max(8, Math.ceil(Math.log2(workers + 3)));
+    if (podBits > 8) config["kubeha:network"] = { podCidr: `10.244.0.0/${24 - podBits}` };
     fs.writeFileSync(configFile, toYaml({ config }));
     const run = spawnSync(
         process.execPath,
@@ -52,7 +57,12 @@ console.log(
         "every remote step holds a slot while it runs.\n",
 );
 console.log(
-    "stack    workers  resources  modeled-min (unbounded)  --parallel 256  --parallel 32  plan-wall-s  plan-peak-MB",
+    "The plan's cost (a fresh process each: runPlan and writePlan) depends on what else the machine runs: each row " +
+        "gives the 1-minute load average when it finished, and the plan's own CPU time (user + system), " +
+        "which depends on it less.\n",
+);
+console.log(
+    "stack    workers  resources  modeled-min (unbounded)  --parallel 256  --parallel 32  plan-wall-s  plan-cpu-s  plan-peak-MB  load",
 );
 for (const stack of stacks) {
     let base: Figures | undefined;
@@ -69,7 +79,9 @@ for (const stack of stacks) {
                 figures.modeledMinutesParallel256.toFixed(2).padStart(15),
                 figures.modeledMinutesParallel32.toFixed(2).padStart(14),
                 figures.wallSeconds.toFixed(1).padStart(12),
+                figures.cpuSeconds.toFixed(1).padStart(11),
                 figures.peakMemoryMb.toFixed(0).padStart(13),
+                os.loadavg()[0].toFixed(1).padStart(5),
             ].join(" "),
         );
         if (workers === workerCounts[0]) console.log(`         critical path: ${figures.criticalPath.join(" -> ")}`);

@@ -10,9 +10,16 @@ import { ClusterHost, SshAccess } from "./hosts";
 
 const scriptsDir = path.resolve(__dirname, "../scripts");
 
-/** The text of a script under scripts/, for steps that send it on stdin (`bash -s`). */
+const scriptTexts = new Map<string, string>();
+
+/**
+ * The text of a script under scripts/, for steps that send it on stdin (`bash -s`). Read once: every host gets the
+ * same text, and one copy serves them all (a copy per host and script held 10 MB at the peak of a 100-worker plan).
+ */
 export function scriptText(file: string): string {
-    return fs.readFileSync(path.join(scriptsDir, file), "utf8");
+    let text = scriptTexts.get(file);
+    if (text === undefined) scriptTexts.set(file, (text = fs.readFileSync(path.join(scriptsDir, file), "utf8")));
+    return text;
 }
 
 // A host's own steps start once the wait step (run on the bastion, polling with back-off) saw its sshd

@@ -13,6 +13,7 @@ import { HostFile } from "../render/host-file";
 import { KubehaMocks } from "./mocks";
 import { plain, RecordedInvoke, RecordedResource, Recorder, secretPlaceholder } from "./recorder";
 import { redactedConnection, redactedFile } from "./redact";
+import { formatBookkeepingStacksUnmapped } from "./stack-traces";
 
 export const remoteCommand = "command:remote:Command";
 
@@ -101,8 +102,10 @@ export async function runPlan(options: PlanOptions): Promise<PlanResult> {
     );
     const recorder = new Recorder();
     recorder.attach();
+    let names: Map<string, string> | undefined;
 
     const { run } = languageHostRun();
+    formatBookkeepingStacksUnmapped();
     // The language host keeps a program running after an uncaught error (it only sets the exit code), and what
     // depends on the failed value may never settle: the plan ends at the first such error instead, with its text.
     let uncaught: { error: unknown } | undefined;
@@ -148,7 +151,13 @@ export async function runPlan(options: PlanOptions): Promise<PlanResult> {
     };
 
     function nameOf(urn: string): string {
-        return recorder.resources.find((resource) => resource.urn === urn)?.name ?? urn;
+        if (!names) {
+            // The first resource of each URN, as a search from the start would find it.
+            names = new Map();
+            for (const resource of recorder.resources)
+                if (!names.has(resource.urn)) names.set(resource.urn, resource.name);
+        }
+        return names.get(urn) ?? urn;
     }
 }
 
@@ -194,9 +203,9 @@ function kubeconfigOutput(wire: unknown, showSecrets: boolean): string | undefin
 
 export function plannedResources(recorded: RecordedResource[], showSecrets: boolean): PlannedResource[] {
     const byUrn = new Map(recorded.map((resource) => [resource.urn, resource]));
-    const duplicates = recorded.filter(
-        (resource, i) => recorded.findIndex((other) => other.name === resource.name) !== i,
-    );
+    // Every use of a name after its first (a Set, not a search per resource: quadratic in a 500-worker plan).
+    const seen = new Set<string>();
+    const duplicates = recorded.filter((resource) => seen.has(resource.name) || !seen.add(resource.name));
     if (duplicates.length > 0) {
         // The plan and operators refer to resources by name alone, so names must be unique.
         throw new ProgramError(

@@ -25,9 +25,12 @@ export function writePlan(plan: PlanResult, outDir: string, options: { showSecre
     fs.mkdirSync(path.dirname(path.resolve(outDir)), { recursive: true });
     const staging = fs.mkdtempSync(`${path.resolve(outDir)}.partial-`);
     try {
+        const made = new Set<string>();
         const write = (relative: string, content: string, mode: FileMode = "0644") => {
             const target = path.join(staging, relative);
-            fs.mkdirSync(path.dirname(target), { recursive: true });
+            const dir = path.dirname(target);
+            if (!made.has(dir)) fs.mkdirSync(dir, { recursive: true });
+            made.add(dir);
             fs.writeFileSync(target, content);
             fs.chmodSync(target, parseInt(mode, 8));
         };
@@ -35,9 +38,8 @@ export function writePlan(plan: PlanResult, outDir: string, options: { showSecre
         write("invokes.json", `${JSON.stringify(plan.invokes, null, 2)}\n`);
         write("outputs.json", `${JSON.stringify(plan.outputs, null, 2)}\n`);
         write("summary.md", summary(plan));
-        for (const [file, { content, mode }] of Object.entries(
-            hostFiles(plan.resources, plan.redactedFiles, plan.userData),
-        )) {
+        // Written as they are derived: the files of every host at once would be the plan's largest object.
+        for (const [file, { content, mode }] of hostFiles(plan.resources, plan.redactedFiles, plan.userData)) {
             write(path.join("hosts", file), content, mode);
         }
         for (const [file, content] of Object.entries(manifests(plan.resources))) {
@@ -115,17 +117,17 @@ function formatSeconds(seconds: number): string {
 }
 
 /**
- * Per host, keyed by path under hosts/: `<host>/user-data` (decoded), `<host>/files/<absolute path>`
+ * Per host, by path under hosts/: `<host>/user-data` (decoded), `<host>/files/<absolute path>`
  * for every file the files steps install, with its mode on the host (key files only when secrets are shown;
  * without them, secret configuration files with their secret values redacted), and
- * `<host>/steps/NN-<step>.sh` for every remote command, in dependency order.
+ * `<host>/steps/NN-<step>.sh` for every remote command, in dependency order. A path given twice (a file cloud-init
+ * writes that a step installs again) is written twice, and the later content is the one the host keeps.
  */
-function hostFiles(
+function* hostFiles(
     resources: PlannedResource[],
     redactedFiles: Readonly<Record<string, HostFile[]>>,
     userData: Readonly<Record<string, string>>,
-): Record<string, PlanFile> {
-    const files: Record<string, PlanFile> = {};
+): Generator<[string, PlanFile]> {
     const hosts = resources.filter((resource) => resource.type.endsWith(":Instance")).map((resource) => resource.name);
     const hostOf = (name: string) => hosts.find((host) => name.startsWith(`${host}-`));
     const hostByAddress = new Map(
@@ -134,17 +136,20 @@ function hostFiles(
             .map((resource) => [resource.inputs.privateIp as string, resource.name]),
     );
     for (const [host, document] of Object.entries(userData)) {
-        files[`${host}/user-data`] = { content: document, mode: "0644" };
+        yield [`${host}/user-data`, { content: document, mode: "0644" }];
         // Files cloud-init writes at first boot land on the host too (0644 unless it is told otherwise).
         const { write_files: written = [] } = (parseYaml(document) ?? {}) as {
             write_files?: { path: string; content?: string; encoding?: string; permissions?: FileMode }[];
         };
         for (const file of written) {
             const base64 = file.encoding === "b64" || file.encoding === "base64";
-            files[`${host}/files${file.path}`] = {
-                content: base64 ? Buffer.from(file.content ?? "", "base64").toString("utf8") : (file.content ?? ""),
-                mode: file.permissions ?? "0644",
-            };
+            yield [
+                `${host}/files${file.path}`,
+                {
+                    content: base64 ? Buffer.from(file.content ?? "", "base64").toString("utf8") : (file.content ?? ""),
+                    mode: file.permissions ?? "0644",
+                },
+            ];
         }
     }
     const stepCounts = new Map<string, number>();
@@ -154,18 +159,17 @@ function hostFiles(
         const stepName = step.name.slice(host.length + 1);
         const number = (stepCounts.get(host) ?? 0) + 1;
         stepCounts.set(host, number);
-        files[`${host}/steps/${String(number).padStart(2, "0")}-${stepName}.sh`] = {
-            content: stepScript(step, host, stepName, hostByAddress),
-            mode: "0644",
-        };
+        yield [
+            `${host}/steps/${String(number).padStart(2, "0")}-${stepName}.sh`,
+            { content: stepScript(step, host, stepName, hostByAddress), mode: "0644" },
+        ];
         const stdin = step.inputs.stdin;
         const carried =
             typeof stdin === "string" && stdin !== secretPlaceholder && carriesBundle(stdin)
                 ? decodeBundle(bundleInStdin(stdin))
                 : (redactedFiles[step.name] ?? []);
-        for (const file of carried) files[`${host}/files${file.path}`] = { content: file.content, mode: file.mode };
+        for (const file of carried) yield [`${host}/files${file.path}`, { content: file.content, mode: file.mode }];
     }
-    return files;
 }
 
 /** What a step runs and where, with the environment it passes (secret values redacted unless shown). */
