@@ -854,17 +854,9 @@ export const configSchema = z
         },
         { when: (payload) => !hasIssuesUnder(payload.issues, ["cloud"]) },
     )
-    .superRefine(machinesRule, {
-        when: (payload) =>
-            !hasIssuesUnder(
-                payload.issues,
-                ["cloud"],
-                ["machines"],
-                ["bastion"],
-                ["network", "podCidr"],
-                ["network", "serviceCidr"],
-            ),
-    });
+    // Runs whatever else is wrong in the list (each check reads only values of the right type), so that a bad host
+    // key does not hide a repeated address.
+    .superRefine(machinesRule, { when: (payload) => !hasIssuesUnder(payload.issues, ["cloud"]) });
 
 /** Keys of cloud machines only. */
 const machinesOnlyKeys = ["machines", "sshPrivateKey", "apiEndpoint"] as const;
@@ -900,7 +892,10 @@ function machinesRule<T extends MachinesView>(config: T, ctx: z.RefinementCtx<T>
         }
         return;
     }
-    const machines = config.machines ?? [];
+    // Entries of the right shape only: the list may have problems of its own (reported at their keys).
+    const machines = (Array.isArray(config.machines) ? config.machines : []).map((item) =>
+        typeof item === "object" && item !== null ? item : { name: undefined, role: undefined, address: undefined },
+    );
     if (config.machines === undefined) {
         issue(["machines"], "required for cloud machines: list every machine with name, role, address and hostKey");
     }
@@ -910,15 +905,17 @@ function machinesRule<T extends MachinesView>(config: T, ctx: z.RefinementCtx<T>
             'required for cloud machines: pulumi config set --secret kubeha:sshPrivateKey -- "$(cat <key file>)"',
         );
     }
-    if (config.bastion.address !== undefined && config.bastion.hostKey === undefined) {
+    const bastion: MachinesView["bastion"] =
+        typeof config.bastion === "object" && config.bastion !== null ? config.bastion : {};
+    if (bastion.address !== undefined && bastion.hostKey === undefined) {
         issue(
             ["bastion", "hostKey"],
             "required with bastion.address: connections to the jump host pin it (ssh-keyscan -t ed25519 <address>)",
         );
     }
-    if (config.bastion.address === undefined) {
+    if (bastion.address === undefined) {
         for (const key of ["user", "port", "hostKey"] as const) {
-            if ((config.bastion as Record<string, unknown>)[key] !== undefined) {
+            if ((bastion as Record<string, unknown>)[key] !== undefined) {
                 issue(
                     ["bastion", key],
                     "needs bastion.address: without it there is no jump host; remove the key or set the address",
@@ -928,8 +925,12 @@ function machinesRule<T extends MachinesView>(config: T, ctx: z.RefinementCtx<T>
     }
     const seen = new Map<string, number>();
     const addresses = new Map<string, string>();
-    if (config.bastion.address !== undefined) addresses.set(config.bastion.address, "bastion.address");
+    if (typeof bastion.address === "string") addresses.set(bastion.address, "bastion.address");
+    const ranges = (["podCidr", "serviceCidr"] as const).filter(
+        (key) => typeof config.network?.[key] === "string" && cidrProblem(config.network[key]) === undefined,
+    );
     machines.forEach((item, i) => {
+        if (typeof item.name !== "string" || typeof item.address !== "string") return;
         const first = seen.get(item.name);
         if (first !== undefined)
             issue(["machines", i, "name"], `${item.name} is machines[${first}]'s name too: names must be unique`);
@@ -938,7 +939,8 @@ function machinesRule<T extends MachinesView>(config: T, ctx: z.RefinementCtx<T>
         if (other !== undefined)
             issue(["machines", i, "address"], `${item.address} is ${other}'s address too: addresses must be unique`);
         else addresses.set(item.address, `machines[${i}]`);
-        for (const key of ["podCidr", "serviceCidr"] as const) {
+        if (!isIpv4Address(item.address)) return;
+        for (const key of ranges) {
             const range = config.network[key];
             if (overlaps(parseCidr(`${item.address}/32`), parseCidr(range))) {
                 issue(
