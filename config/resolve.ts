@@ -116,10 +116,12 @@ export function resolveConfig(raw: RawConfig): ResolveResult {
 function plainCredentialWarnings(plainKeys: readonly string[]): string[] {
     return credentialKeys
         .filter((key) => plainKeys.includes(key))
-        .map(
-            (key) =>
-                `${key} is stored in plain text in the stack: set it with pulumi config set --secret ${key}, or ` +
-                "leave it out and use the provider's environment variables or profile",
+        .map((key) =>
+            key === `${configNamespace}:sshPrivateKey`
+                ? `${key} is stored in plain text in the stack: set it with pulumi config set --secret ${key} -- ` +
+                  '"$(cat <key file>)"'
+                : `${key} is stored in plain text in the stack: set it with pulumi config set --secret ${key}, or ` +
+                  "leave it out and use the provider's environment variables or profile",
         );
 }
 
@@ -202,6 +204,9 @@ function machinesKeyProblems(
         if (nested("etcd", inner)) at(`etcd.${inner}`, `${listed} (role etcd: dedicated etcd members)`);
     }
     if (nested("etcd", "diskSizeGb")) at("etcd.diskSizeGb", `${noCloud} (machines bring their own disks)`);
+    if (nested("mirrors", "ubuntuApt")) {
+        at("mirrors.ubuntuApt", "does not apply to cloud machines: they keep their own apt sources");
+    }
     if (nested("network", "vpcCidr")) at("network.vpcCidr", `${noCloud}: the machines' own addresses are used`);
     for (const inner of ["ssh", "api"]) {
         if (nested("allowedCidrs", inner)) {
@@ -287,7 +292,20 @@ function warningsFor(config: ClusterConfig): string[] {
     if (config.etcd.dedicated ? config.etcd.count === 1 : config.masters.count === 1) {
         warnings.push(`etcd has a single member: losing its host loses the cluster state`);
     }
-    if (config.zones && config.zones.length < 3 && config.masters.count >= 3) {
+    if (config.cloud === "machines" && config.apiEndpoint === undefined) {
+        const first = config.machines?.find((item) => item.role === "master");
+        warnings.push(
+            `${key("apiEndpoint")} is not set: clients outside the cluster (the kubeconfig, the addons) reach the API ` +
+                `at the first master's address ${first?.address ?? ""}, with no failover; name a load balancer or DNS ` +
+                "name of yours on 6443 there",
+        );
+    }
+    if (config.cloud === "machines" && config.zones && config.zones.length < 3 && config.masters.count >= 3) {
+        warnings.push(
+            `${key("machines")}: the machines carry ${config.zones.length} zone label(s): masters are not spread ` +
+                "over 3 failure domains, so losing one can lose the etcd majority",
+        );
+    } else if (config.zones && config.zones.length < 3 && config.masters.count >= 3) {
         warnings.push(
             `${key("zones")} lists ${config.zones.length} zone(s): masters cannot be spread over 3 zones, ` +
                 `so losing one zone can lose the etcd majority`,
@@ -374,7 +392,7 @@ function describeIssue(issue: z.core.$ZodIssue): string {
     const where = `${configNamespace}:${keyPath(issue.path)}`;
     if (issue.input === undefined && issue.code !== "unrecognized_keys" && issue.code !== "custom") {
         return issue.path.length === 1 && issue.path[0] === "cloud"
-            ? `${where}: required; set it with pulumi config set ${configNamespace}:cloud aliyun|aws`
+            ? `${where}: required; set it with pulumi config set ${configNamespace}:cloud aliyun|aws|machines`
             : `${where}: required`;
     }
     if (issue.code === "unrecognized_keys") {

@@ -7,10 +7,12 @@
 #
 # KUBEHA_CLUSTER    the cluster's name (<project>-<stack>): marks the machine as this cluster's
 # KUBEHA_ETCD_DISK  set on etcd members: the mount point their etcd data disk must already be mounted at
+# KUBEHA_TIMEZONE   kubeha:timezone, which cloud-init sets on the clouds
 set -euo pipefail
 
 : "${KUBEHA_CLUSTER:?the cluster name}"
 : "${KUBEHA_ETCD_DISK:=}"
+: "${KUBEHA_TIMEZONE:=}"
 
 readonly marker=/var/lib/kubeha/cluster
 
@@ -48,6 +50,10 @@ fi
 if [[ -n ${KUBEHA_ETCD_DISK} ]] && ! findmnt -rn --mountpoint "${KUBEHA_ETCD_DISK}" >/dev/null; then
     refuse "it runs an etcd member, and nothing is mounted at ${KUBEHA_ETCD_DISK}: mount a disk of its own there" \
         "(docs/machines.md, \"What you provide\")"
+fi
+
+if [[ -n ${KUBEHA_TIMEZONE} && $(timedatectl show -p Timezone --value 2>/dev/null || true) != "${KUBEHA_TIMEZONE}" ]]; then
+    timedatectl set-timezone "${KUBEHA_TIMEZONE}"
 fi
 
 install -d -m 0755 "$(dirname "${marker}")"

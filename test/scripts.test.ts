@@ -1,6 +1,7 @@
 // The step scripts under scripts/: shellcheck-clean, strict mode, parameters only as the KUBEHA_*
 // variables render/steps.ts documents; and the kubeadm- and kubectl-driven steps run twice on throwaway
 // hosts with stand-ins for kubeadm, kubectl and systemctl: the second run changes nothing and succeeds.
+import { prepareScript } from "../clouds/machines/infra";
 import assert from "node:assert/strict";
 import { spawn, spawnSync } from "node:child_process";
 import * as fs from "node:fs";
@@ -185,8 +186,9 @@ describe("the step catalogue (render/steps.ts)", () => {
     test("names a script under scripts/ for every step, and every step script is catalogued", () => {
         const installed = installedScriptFiles();
         for (const file of installed) assert.ok(shellFiles.includes(file), `${file} is missing from scripts/`);
-        // Boot-time scripts (run by cloud-init, not over SSH) are the cloud-init renderer's.
-        const bootScripts = [path.basename(hostBoot.script)];
+        // Boot-time scripts (run by cloud-init, not over SSH) are the cloud-init renderer's; on cloud machines the
+        // preparation step runs the same boot script after its own checks (clouds/machines).
+        const bootScripts = [path.basename(hostBoot.script), prepareScript];
         assert.deepEqual(
             shellFiles.filter((file) => !installed.includes(file) && !bootScripts.includes(file)),
             [],

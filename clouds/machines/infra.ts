@@ -14,6 +14,9 @@ import { configuredSshKeys } from "./keys";
 /** The preparation step's resource name suffix: `<machine>-prepare`. */
 export const prepareStep = "prepare";
 
+/** What the preparation step sends first (scripts/): the checks that refuse a machine. */
+export const prepareScript = "prepare-machine.sh";
+
 export class MachinesInfra extends pulumi.ComponentResource implements ClusterInfra {
     readonly zones: string[];
     readonly hosts: ClusterHost[];
@@ -42,6 +45,7 @@ export class MachinesInfra extends pulumi.ComponentResource implements ClusterIn
                 const { files, environment } = clusterHostBoot(config, layout, host);
                 const checks = [
                     `KUBEHA_CLUSTER=${args.clusterName}`,
+                    `KUBEHA_TIMEZONE=${config.timezone}`,
                     ...(host.etcdMember ? [`KUBEHA_ETCD_DISK=${etcdDiskMountPoint}`] : []),
                 ];
                 const boot = Object.entries(environment).map(([key, value]) => `${key}=${value}`);
@@ -55,7 +59,7 @@ export class MachinesInfra extends pulumi.ComponentResource implements ClusterIn
                     {
                         connection: hostConnection(host, access),
                         create,
-                        stdin: scriptText("prepare-machine.sh") + scriptText("install-files.sh") + encodeBundle(files),
+                        stdin: scriptText(prepareScript) + scriptText("install-files.sh") + encodeBundle(files),
                         addPreviousOutputInEnv: false,
                     },
                     { parent: this },

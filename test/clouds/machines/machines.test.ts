@@ -218,3 +218,28 @@ describe("cloud machines: the plan of Pulumi.machines-dev.yaml", () => {
         }
     });
 });
+
+describe("cloud machines without a bastion", () => {
+    const run = runPlanCli({ stack: "machines-dev", config: { "kubeha:bastion": undefined } });
+
+    test("connect to each machine directly, on its own port, pinning its key", () => {
+        assert.equal(run.status, 0, run.stderr);
+        const resources = JSON.parse(fs.readFileSync(path.join(run.outDir, "resources.json"), "utf8")) as {
+            type: string;
+            name: string;
+            inputs: { connection?: { host: string; port?: number; hostKey: string; proxy?: unknown } };
+        }[];
+        const prepare = resources.filter((resource) => resource.name.endsWith("-prepare"));
+        assert.equal(prepare.length, exampleMachines.length);
+        for (const resource of resources.filter((item) => item.type === "command:remote:Command")) {
+            const connection = resource.inputs.connection;
+            assert.ok(connection, resource.name);
+            assert.equal(connection.proxy, undefined, resource.name);
+            const machine = exampleMachines.find((item) => item.address === connection.host) as Machine & {
+                port?: number;
+            };
+            assert.equal(connection.hostKey, machine.hostKey, resource.name);
+            assert.equal(connection.port, machine.port, resource.name);
+        }
+    });
+});
