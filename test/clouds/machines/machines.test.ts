@@ -159,6 +159,15 @@ describe("cloud machines: the plan of Pulumi.machines-dev.yaml", () => {
         for (const machine of exampleMachines) {
             assert.ok(!fs.existsSync(path.join(run.outDir, "hosts", machine.name, "user-data")), machine.name);
         }
+        // The keys come from the config (Cloud.sshKeys): no login key or host key is generated.
+        const generated = resources().filter(
+            (resource) =>
+                resource.name === "ssh-key" || resource.name.endsWith("-host-key") || resource.name === "host-keys",
+        );
+        assert.deepEqual(
+            generated.map((resource) => resource.name),
+            [],
+        );
     });
 
     test("the preparation step comes first on every machine and carries the boot files and script", () => {
@@ -239,7 +248,7 @@ describe("cloud machines without a bastion", () => {
                 port?: number;
             };
             assert.equal(connection.hostKey, machine.hostKey, resource.name);
-            assert.equal(connection.port, machine.port, resource.name);
+            assert.equal(connection.port, machine.port ?? 22, resource.name);
         }
     });
 });
