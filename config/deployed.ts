@@ -20,7 +20,8 @@ export interface DeploymentCheck {
 export function checkAgainstDeployment(config: ClusterConfig, deployed: DeployedStack): DeploymentCheck {
     const hosts = Object.entries(deployed.hosts ?? {});
     if (hosts.length === 0 || !deployed.zones?.length) return { problems: [] };
-    const zones = [...deployed.zones];
+    // Cloud machines: zones are the machines' labels, which move nothing; the list's own labels hold.
+    const zones = config.cloud === "machines" && config.zones ? [...config.zones] : [...deployed.zones];
     const problems: string[] = [];
 
     // A host's zone (AWS: its subnet's and its volumes'; Aliyun: its vSwitch's and its disks') follows its place
@@ -53,7 +54,8 @@ export function checkAgainstDeployment(config: ClusterConfig, deployed: Deployed
         const dropped = deployedMembers.filter((name) => !planned.has(name));
         if (dropped.length > 0) {
             problems.push(
-                `kubeha:${deployedDedicated ? "etcd.count" : "masters.count"}: ${dropped.join(", ")} run etcd members ` +
+                `kubeha:${config.cloud === "machines" ? "machines" : deployedDedicated ? "etcd.count" : "masters.count"}: ` +
+                    `${dropped.join(", ")} run etcd members ` +
                     `(${deployedMembers.length} in all); deleting their hosts and disks without removing the members ` +
                     `from the cluster risks its quorum and data. Keep the count at ${deployedMembers.length}: ` +
                     `kubeha does not shrink an etcd cluster`,

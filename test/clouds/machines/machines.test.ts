@@ -6,6 +6,7 @@ import * as fs from "node:fs";
 import * as path from "node:path";
 import { describe, test } from "node:test";
 import { parse as parseYaml } from "yaml";
+import { checkAgainstDeployment } from "../../../config/deployed";
 import { resolveConfig } from "../../../config/resolve";
 import { projectDir, runPlanCli } from "../../support/plan";
 
@@ -250,5 +251,44 @@ describe("cloud machines without a bastion", () => {
             assert.equal(connection.hostKey, machine.hostKey, resource.name);
             assert.equal(connection.port, machine.port ?? 22, resource.name);
         }
+    });
+});
+
+describe("cloud machines on a deployed stack", () => {
+    test("a new zone label is no zone change (labels move nothing); dropping an etcd member is refused", () => {
+        const result = resolveConfig({
+            values: {
+                ...exampleValues,
+                machines: JSON.stringify([
+                    ...exampleMachines,
+                    { ...exampleMachines[4], name: "worker-3", address: "192.0.2.23", zone: "rack-9" },
+                ]),
+            },
+            regions: {},
+        });
+        assert.ok(result.ok, result.ok ? "" : result.problems.join("\n"));
+        const deployed = {
+            zones: ["rack-1", "rack-2", "rack-3"],
+            hosts: Object.fromEntries(exampleMachines.map((machine) => [machine.name, { role: machine.role }])),
+        };
+        const grown = checkAgainstDeployment(result.config, deployed);
+        assert.deepEqual(grown.problems, []);
+        assert.deepEqual(grown.zones, ["rack-1", "rack-2", "rack-3", "rack-9"]);
+
+        const shrunk = resolveConfig({
+            values: {
+                ...exampleValues,
+                machines: JSON.stringify(
+                    exampleMachines.filter((machine) => machine.name !== "master-3" && machine.name !== "master-2"),
+                ),
+            },
+            regions: {},
+        });
+        assert.ok(shrunk.ok);
+        const problems = checkAgainstDeployment(shrunk.config, deployed).problems;
+        assert.ok(
+            problems.some((problem) => /^kubeha:machines: master-2, master-3 run etcd members/.test(problem)),
+            problems.join("\n"),
+        );
     });
 });
