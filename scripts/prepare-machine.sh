@@ -21,16 +21,21 @@ refuse() {
     exit 1
 }
 
-# Ubuntu 24.04: what the clouds' image is and what every rendered file (apt sources, packages) is for.
+# Ubuntu 24.04, the clouds' image, and Debian 12, which the lab's machines run with the same rendered files (the
+# container runtime comes from the Ubuntu 24.04 suite of the containerd repository on both: docs/machines.md).
 os_id=$(. /etc/os-release 2>/dev/null && echo "${ID:-}") || os_id=""
 os_version=$(. /etc/os-release 2>/dev/null && echo "${VERSION_ID:-}") || os_version=""
 case "${os_id} ${os_version}" in
-    "ubuntu 24.04") ;;
+    "ubuntu 24.04" | "debian 12") ;;
     *)
         refuse "the operating system is '${os_id:-unknown} ${os_version:-unknown}' (/etc/os-release); kubeha prepares" \
-            "Ubuntu 24.04 only (Debian 12 is not supported yet: its container runtime repository differs)"
+            "Ubuntu 24.04 and Debian 12 only"
         ;;
 esac
+# The kubelet reads the upstream resolvers from systemd-resolved (render/kubeadm.ts resolvConf), as on Ubuntu.
+[[ -e /run/systemd/resolve/resolv.conf ]] ||
+    refuse "systemd-resolved is not running (/run/systemd/resolve/resolv.conf is missing): the kubelet reads the" \
+        "upstream DNS servers from it; install and enable systemd-resolved (Debian: apt-get install systemd-resolved)"
 [[ $(uname -m) == x86_64 ]] || refuse "the machine is $(uname -m); kubeha installs amd64 binaries only"
 
 # Another cluster's machine: prepared for another kubeha stack, or running kubeadm or etcd state of its own.

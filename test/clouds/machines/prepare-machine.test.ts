@@ -1,5 +1,5 @@
 // scripts/prepare-machine.sh, the checks of a machine's preparation step, run for real in a private mount namespace
-// (unshare -m, root only) with /etc/os-release and /var/lib replaced (nothing lands on this machine): it refuses an
+// (unshare -m, root only) with /etc/os-release, /var/lib and /run replaced (nothing lands on this machine): it refuses an
 // unsupported OS, another cluster's machine and an etcd member without its disk, and marks a good machine as this
 // cluster's, again and again.
 import assert from "node:assert/strict";
@@ -15,6 +15,7 @@ const root = process.getuid?.() === 0 && spawnSync("unshare", ["--version"]).sta
 
 const ubuntu = 'ID=ubuntu\nVERSION_ID="24.04"\n';
 const debian = 'ID=debian\nVERSION_ID="12"\n';
+const jammy = 'ID=ubuntu\nVERSION_ID="22.04"\n';
 
 interface Machine {
     osRelease: string;
@@ -24,6 +25,8 @@ interface Machine {
     etcdFiles?: string[];
     /** Whether /var/lib/etcd is a mount point. */
     etcdMounted?: boolean;
+    /** Whether systemd-resolved's resolv.conf exists (default: it does). */
+    resolved?: boolean;
     env: Record<string, string>;
 }
 
@@ -41,6 +44,10 @@ function prepare(machine: Machine): { status: number | null; stderr: string; mar
             "set -e",
             `mount --bind ${dir}/os-release /etc/os-release`,
             "mount -t tmpfs none /var/lib",
+            "mount -t tmpfs none /run",
+            ...(machine.resolved === false
+                ? []
+                : ["mkdir -p /run/systemd/resolve", "touch /run/systemd/resolve/resolv.conf"]),
             "mkdir -p /var/lib/kubeha /var/lib/etcd",
             `mount --bind ${dir}/kubeha /var/lib/kubeha`,
             // A bind mount of a directory is a mount point (findmnt sees it); without it, a plain directory.
@@ -65,11 +72,23 @@ function prepare(machine: Machine): { status: number | null; stderr: string; mar
 describe("scripts/prepare-machine.sh", { skip: root ? false : "needs root and unshare" }, () => {
     const env = { KUBEHA_CLUSTER: "kubeha-prod" };
 
-    test("refuses an operating system other than Ubuntu 24.04, naming it", () => {
-        const run = prepare({ osRelease: debian, env });
+    test("refuses an operating system other than Ubuntu 24.04 and Debian 12, naming it", () => {
+        const run = prepare({ osRelease: jammy, env });
         assert.equal(run.status, 1);
-        assert.match(run.stderr, /REFUSED .*'debian 12'.*Ubuntu 24\.04 only/s);
+        assert.match(run.stderr, /REFUSED .*'ubuntu 22\.04'.*Ubuntu 24\.04 and Debian 12 only/s);
         assert.equal(run.marker, undefined);
+    });
+
+    test("refuses a machine without systemd-resolved", () => {
+        const run = prepare({ osRelease: debian, resolved: false, env });
+        assert.equal(run.status, 1);
+        assert.match(run.stderr, /systemd-resolved is not running/);
+    });
+
+    test("takes Debian 12", () => {
+        const run = prepare({ osRelease: debian, env });
+        assert.equal(run.status, 0, run.stderr);
+        assert.equal(run.marker, "kubeha-prod");
     });
 
     test("refuses a machine of another kubeha cluster", () => {
