@@ -40,7 +40,8 @@ export function checkAgainstDeployment(config: ClusterConfig, deployed: Deployed
         .map(([name]) => name);
     if (config.etcd.dedicated !== deployedDedicated) {
         problems.push(
-            `kubeha:etcd.dedicated: the stack's etcd cluster runs on ${deployedDedicated ? "dedicated hosts" : "the masters"} ` +
+            `kubeha:${config.cloud === "machines" ? "machines" : "etcd.dedicated"}: the stack's etcd cluster runs on ` +
+                `${deployedDedicated ? "dedicated hosts" : "the masters"} ` +
                 `(${deployedMembers.join(", ")}); switching it to ${config.etcd.dedicated} would start an empty etcd ` +
                 `cluster on other hosts and lose the running one's data. Keep it ${deployedDedicated}; moving etcd ` +
                 `takes a snapshot restored into a new stack (etcdctl snapshot save / etcdutl snapshot restore)`,
