@@ -45,10 +45,12 @@ export = async () => {
         apiNames: cluster.infra.apiLoadBalancer.names,
         bastionAddress: cluster.infra.ssh.bastionAddress,
         /** The only SSH entry; save the key first: `pulumi stack output sshPrivateKey --show-secrets > kubeha-ssh.pem`. */
-        sshCommand: pulumi.interpolate`ssh -i kubeha-ssh.pem ${cluster.infra.ssh.bastionUser}@${cluster.infra.ssh.bastionAddress}`,
-        sshPrivateKey: pulumi.secret(cluster.sshKey.privateKeyPem),
+        sshCommand: cluster.infra.ssh.bastionAddress
+            ? pulumi.interpolate`ssh -i kubeha-ssh.pem ${cluster.infra.ssh.bastionUser}@${cluster.infra.ssh.bastionAddress}`
+            : undefined,
+        sshPrivateKey: pulumi.secret(cluster.sshKeys.privateKey),
         /** known_hosts lines of every host (the bastion by its public address): `ssh -o UserKnownHostsFile=...`. */
-        sshKnownHosts: pulumi.all([cluster.infra.ssh.bastionAddress, pulumi.all(cluster.hostKeys.publicKeys)]).apply(
+        sshKnownHosts: pulumi.all([cluster.infra.ssh.bastionAddress, pulumi.all(cluster.sshKeys.hostKeys)]).apply(
             ([bastionAddress, keys]) =>
                 cluster.layout
                     .map((host) => {

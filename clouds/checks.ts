@@ -18,11 +18,14 @@ export async function cloudProblems(
     config: ClusterConfig,
     listedZones: readonly string[],
 ): Promise<string[]> {
-    const groups: Group[] = ["masters", "workers", "bastion", ...(config.etcd.dedicated ? (["etcd"] as const) : [])];
+    const lookup = cloud.instanceType?.bind(cloud);
+    const groups: Group[] = lookup
+        ? ["masters", "workers", "bastion", ...(config.etcd.dedicated ? (["etcd"] as const) : [])]
+        : [];
     if (config.workers.count === 0) groups.splice(groups.indexOf("workers"), 1);
     const types = [...new Set(groups.map((group) => config[group].instanceType))];
     const facts = new Map<string, InstanceTypeFacts | undefined>();
-    await Promise.all(types.map(async (type) => facts.set(type, await cloud.instanceType(config, type))));
+    await Promise.all(types.map(async (type) => facts.set(type, await lookup?.(config, type))));
     const problems: string[] = [];
     for (const group of groups) {
         const type = config[group].instanceType;

@@ -5,6 +5,7 @@ import * as pulumi from "@pulumi/pulumi";
 import { PlannedHost } from "../config/layout";
 import { ClusterConfig } from "../config/resolve";
 import { BackupStore, ClusterInfra } from "../components/hosts";
+import { HostKey } from "../render/cloud-init";
 import { CloudAddonsArgs, CloudAddonsOptions } from "./cloud-addons";
 import { HostFacts } from "./host-facts";
 
@@ -50,15 +51,38 @@ export interface Provisioned {
     readonly backupStore?: BackupStore;
 }
 
+/** How the program logs in to the hosts, and the host key each one presents (connections pin it). */
+export interface SshKeys {
+    /** OpenSSH public key of the login key (installed on hosts the cloud creates). */
+    readonly publicKey: pulumi.Output<string>;
+    /** The login key's private half (a secret). */
+    readonly privateKey: pulumi.Output<string>;
+    /** Per host name (`bastion` too, where there is one): `ssh-ed25519 <base64>`. */
+    readonly hostKeys: Readonly<Record<string, pulumi.Output<string>>>;
+    /**
+     * Per host name: the host key pair its user-data installs, where the program made it (the clouds). Absent where
+     * the hosts have keys of their own (cloud machines): then no host gets user-data.
+     */
+    readonly hostKeyPairs?: Readonly<Record<string, pulumi.Output<HostKey>>>;
+}
+
 export interface Cloud extends HostFacts {
+    /**
+     * The login key pair and every host's SSH host key, parented to `parent` (the cluster): generated on the clouds,
+     * taken from the stack config where the hosts exist already.
+     */
+    sshKeys(config: ClusterConfig, layout: readonly PlannedHost[], parent: pulumi.Resource): SshKeys;
     /** A new stack's zones when kubeha:zones is not set: the cloud's first suitable ones (asked before any resource). */
     discoverZones(config: ClusterConfig): Promise<string[]>;
     /** Every zone that offers what the program creates there: zones listed by hand must be among them. */
     offeringZones(config: ClusterConfig): Promise<string[]>;
     /** What a zone listed by hand lacks when it is not among offeringZones: "does not offer ... in <region>". */
     zoneRefusal(config: ClusterConfig): string;
-    /** An instance type as the region offers it; undefined where the region does not. */
-    instanceType(config: ClusterConfig, type: string): Promise<InstanceTypeFacts | undefined>;
+    /**
+     * An instance type as the region offers it; undefined where the region does not. Absent where the program
+     * creates no instances (cloud machines): no instance type is then asked about.
+     */
+    instanceType?(config: ClusterConfig, type: string): Promise<InstanceTypeFacts | undefined>;
     /**
      * Every cloud resource, parented to `parent`: network, hosts (with their data disks and roles), the SSH route,
      * egress, the API load balancer, private DNS, the backup store and its grants, and the cloud integration's roles.

@@ -4,6 +4,7 @@ import { PlannedHost } from "../config/layout";
 import { ClusterConfig } from "../config/resolve";
 import { aliyunHostFacts } from "./aliyun/host-facts";
 import { awsHostFacts } from "./aws/host-facts";
+import { machinesHostFacts } from "./machines/host-facts";
 
 export interface HostFacts {
     /** The metadata service's address inside every instance (the pod firewall keeps pods from it). */
@@ -13,9 +14,18 @@ export interface HostFacts {
      * then names too (render/kubelet-serving.ts).
      */
     nodeNames(config: ClusterConfig, host: PlannedHost): string[];
+    /**
+     * No private DNS zone names the hosts (cloud machines): every host's /etc/hosts names every other host, workers
+     * too. Otherwise only the masters and etcd hosts, which must resolve before DNS is reachable.
+     */
+    readonly hostsFileNamesEveryHost?: boolean;
 }
 
-const hostFacts: Record<ClusterConfig["cloud"], HostFacts> = { aws: awsHostFacts, aliyun: aliyunHostFacts };
+const hostFacts: Record<ClusterConfig["cloud"], HostFacts> = {
+    aws: awsHostFacts,
+    aliyun: aliyunHostFacts,
+    machines: machinesHostFacts,
+};
 
 export function hostFactsOf(config: Pick<ClusterConfig, "cloud">): HostFacts {
     return hostFacts[config.cloud];

@@ -1,18 +1,16 @@
 // The whole cluster: config -> cloud infra -> PKI -> bootstrap -> addons, each its own component.
 import * as pulumi from "@pulumi/pulumi";
 import * as random from "@pulumi/random";
-import * as tls from "@pulumi/tls";
 import { checkAgainstDeployment, DeployedStack } from "../config/deployed";
 import { clusterLayout, PlannedHost } from "../config/layout";
 import { ClusterConfig } from "../config/resolve";
 import { packUserData, userDataFor } from "../render/cloud-init";
-import { Cloud } from "../clouds/cloud";
+import { Cloud, SshKeys } from "../clouds/cloud";
 import { ClusterAddons } from "./addons";
 import { ControlPlane } from "./control-plane";
 import { EtcdBackups } from "./etcd-backups";
 import { EtcdCluster } from "./etcd-cluster";
 import { filesForHost, kubeadmConfigForHost } from "./host-files";
-import { HostKeys } from "./host-keys";
 import { ClusterInfra, SshAccess } from "./hosts";
 import { ClusterPki } from "./pki";
 import { PreparedHosts } from "./prepared-hosts";
@@ -30,10 +28,11 @@ export interface KubernetesClusterArgs {
 export class KubernetesCluster extends pulumi.ComponentResource {
     /** Every host from the address plan, bastion included. */
     readonly layout: PlannedHost[];
-    /** Key pair pulumi uses to reach the hosts (through the bastion). RSA: the one type both clouds import. */
-    readonly sshKey: tls.PrivateKey;
-    /** Every host's SSH host key: installed by user-data, pinned by every connection. */
-    readonly hostKeys: HostKeys;
+    /**
+     * The key pair pulumi reaches the hosts with (through the bastion), and every host's SSH host key, which every
+     * connection pins: the cloud's business (generated where it creates the hosts, from the config on machines).
+     */
+    readonly sshKeys: SshKeys;
     /** Every CA, certificate and key, the admin kubeconfig and the bootstrap token. */
     readonly pki: ClusterPki;
     /** Hosts, SSH access through the bastion and the API load balancer, from the cloud (clouds/). */
@@ -51,29 +50,31 @@ export class KubernetesCluster extends pulumi.ComponentResource {
         super("kubeha:index:KubernetesCluster", name, {}, opts);
         const { config, cloud, zones } = args;
         this.layout = clusterLayout(config, zones.length);
-        this.sshKey = new tls.PrivateKey("ssh-key", { algorithm: "RSA", rsaBits: 4096 }, { parent: this });
+        this.sshKeys = cloud.sshKeys(config, this.layout, this);
+        const keyPairs = this.sshKeys.hostKeyPairs;
 
         const clusterName = `${pulumi.getProject()}-${pulumi.getStack()}`;
-        this.hostKeys = new HostKeys("host-keys", { layout: this.layout }, { parent: this });
         const { infra, backupStore } = cloud.provision(
             {
                 config,
                 clusterName,
                 zones,
                 layout: this.layout,
-                sshPublicKey: this.sshKey.publicKeyOpenssh,
-                sshPrivateKey: this.sshKey.privateKeyPem,
-                // Secret: it carries the host's SSH host key.
-                userData: Object.fromEntries(
-                    this.layout.map((host) => [
-                        host.name,
-                        pulumi.secret(
-                            this.hostKeys.keys[host.name].apply((key) =>
-                                packUserData(host.name, userDataFor(config, this.layout, host, key)),
-                            ),
-                        ),
-                    ]),
-                ),
+                sshPublicKey: this.sshKeys.publicKey,
+                sshPrivateKey: this.sshKeys.privateKey,
+                // Secret: it carries the host's SSH host key. Only hosts whose key the program made get user-data.
+                userData: keyPairs
+                    ? Object.fromEntries(
+                          this.layout.map((host) => [
+                              host.name,
+                              pulumi.secret(
+                                  keyPairs[host.name].apply((key) =>
+                                      packUserData(host.name, userDataFor(config, this.layout, host, key)),
+                                  ),
+                              ),
+                          ]),
+                      )
+                    : {},
                 // Bucket names are global: a suffix drawn once keeps this cluster's apart from everyone else's.
                 ...(config.backup.enabled
                     ? {
@@ -118,11 +119,11 @@ export class KubernetesCluster extends pulumi.ComponentResource {
                 return file ? [[host.name, file]] : [];
             }),
         );
-        const ssh: SshAccess = { ...infra.ssh, hostKeys: this.hostKeys.publicKeys };
+        const ssh: SshAccess = { ...infra.ssh, hostKeys: this.sshKeys.hostKeys };
         const bootstrap = { ssh, files };
         const prepared = new PreparedHosts(
             "hosts",
-            { hosts: infra.hosts, egress: infra.egress, ...bootstrap },
+            { hosts: infra.hosts, egress: infra.egress, preparedOverSsh: infra.preparedOverSsh, ...bootstrap },
             { parent: this },
         );
         const etcd = new EtcdCluster(

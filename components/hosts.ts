@@ -18,10 +18,15 @@ export interface ClusterHost extends PlannedHost {
 
 /** How remote steps reach private hosts: SSH through the bastion, with the generated key. */
 export interface SshRoute {
-    readonly bastionAddress: pulumi.Output<string>;
+    /** Absent where there is no jump host (cloud machines without kubeha:bastion): steps connect directly. */
+    readonly bastionAddress?: pulumi.Output<string>;
     readonly bastionUser: string;
+    /** The jump host's SSH port, where it is not 22. */
+    readonly bastionPort?: number;
     /** User on masters, workers and etcd hosts. */
     readonly hostUser: string;
+    /** Per host name, where a host's login user or SSH port differs from hostUser and 22 (cloud machines). */
+    readonly perHost?: Readonly<Record<string, { readonly user: string; readonly port: number }>>;
     readonly privateKey: pulumi.Output<string>;
 }
 
@@ -42,6 +47,11 @@ export interface ClusterInfra {
     readonly egress: pulumi.Resource[];
     /** The API load balancer for clients outside the VPC. */
     readonly apiLoadBalancer: ApiLoadBalancer;
+    /**
+     * Each host's `instance` is the step that prepared it over SSH (cloud machines: what cloud-init's boot does on
+     * the clouds): there is no boot to wait for, and its files go on as soon as it is done.
+     */
+    readonly preparedOverSsh?: boolean;
 }
 
 /** How clients outside the VPC reach the API. */

@@ -14,6 +14,8 @@ export interface PreparedHostsArgs {
     readonly egress: pulumi.Resource[];
     /** Every file of every host, by host name (components/host-files.ts). */
     readonly files: Readonly<Record<string, readonly LazyFile[]>>;
+    /** Each host's instance is its preparation over SSH (ClusterInfra.preparedOverSsh): nothing to wait for. */
+    readonly preparedOverSsh?: boolean;
 }
 
 export class PreparedHosts extends pulumi.ComponentResource {
@@ -25,6 +27,15 @@ export class PreparedHosts extends pulumi.ComponentResource {
         const installed: Record<string, pulumi.Resource[]> = {};
         for (const host of args.hosts) {
             const common = { ssh: args.ssh, parent: this, deletedWith: host.instance };
+            if (args.preparedOverSsh) {
+                const { plain, secret } = bundles(args.files[host.name] ?? []);
+                const after = [host.instance, ...args.egress];
+                installed[host.name] = [
+                    runStep(host, "files", {}, { ...common, stdin: plain, dependsOn: after }),
+                    runStep(host, "keys", {}, { ...common, stdin: secret, dependsOn: after }),
+                ];
+                continue;
+            }
             // Polled from the bastion, with back-off. The address and the pinned host key go in the command
             // line, not the environment: the bastion's sshd accepts no KUBEHA_* variables (it gets no boot
             // preparation). Both are checked plain values (an address, a key's type and base64).

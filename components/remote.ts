@@ -31,19 +31,27 @@ const dialLimits = { dialErrorLimit: 10, perDialTimeout: 20 };
  * the bastion cannot stand in for the host (the inner session is end to end), nor anyone for the bastion.
  */
 export function hostConnection(host: Pick<PlannedHost, "name" | "privateIp">, ssh: SshAccess) {
+    const own = ssh.perHost?.[host.name];
     return {
         host: host.privateIp,
-        user: ssh.hostUser,
+        user: own?.user ?? ssh.hostUser,
+        ...(own && own.port !== 22 ? { port: own.port } : {}),
         privateKey: ssh.privateKey,
         hostKey: hostKeyOf(ssh, host.name),
         ...dialLimits,
-        proxy: {
-            host: ssh.bastionAddress,
-            user: ssh.bastionUser,
-            privateKey: ssh.privateKey,
-            hostKey: hostKeyOf(ssh, bastionName),
-            ...dialLimits,
-        },
+        // Without a jump host (cloud machines only), the host directly.
+        ...(ssh.bastionAddress
+            ? {
+                  proxy: {
+                      host: ssh.bastionAddress,
+                      user: ssh.bastionUser,
+                      ...(ssh.bastionPort !== undefined && ssh.bastionPort !== 22 ? { port: ssh.bastionPort } : {}),
+                      privateKey: ssh.privateKey,
+                      hostKey: hostKeyOf(ssh, bastionName),
+                      ...dialLimits,
+                  },
+              }
+            : {}),
     };
 }
 
@@ -58,6 +66,7 @@ function hostKeyOf(ssh: SshAccess, name: string): pulumi.Output<string> {
  * the dial budget is larger (the provider backs off between dials; 20 dials take several minutes).
  */
 export function bastionConnection(ssh: SshAccess) {
+    if (!ssh.bastionAddress) throw new Error("no bastion on this route");
     return {
         host: ssh.bastionAddress,
         user: ssh.bastionUser,

@@ -20,7 +20,8 @@ export interface DeploymentCheck {
 export function checkAgainstDeployment(config: ClusterConfig, deployed: DeployedStack): DeploymentCheck {
     const hosts = Object.entries(deployed.hosts ?? {});
     if (hosts.length === 0 || !deployed.zones?.length) return { problems: [] };
-    const zones = [...deployed.zones];
+    // Cloud machines: zones are the machines' labels, which move nothing; the list's own labels hold.
+    const zones = config.cloud === "machines" && config.zones ? [...config.zones] : [...deployed.zones];
     const problems: string[] = [];
 
     // A host's zone (AWS: its subnet's and its volumes'; Aliyun: its vSwitch's and its disks') follows its place
@@ -39,7 +40,8 @@ export function checkAgainstDeployment(config: ClusterConfig, deployed: Deployed
         .map(([name]) => name);
     if (config.etcd.dedicated !== deployedDedicated) {
         problems.push(
-            `kubeha:etcd.dedicated: the stack's etcd cluster runs on ${deployedDedicated ? "dedicated hosts" : "the masters"} ` +
+            `kubeha:${config.cloud === "machines" ? "machines" : "etcd.dedicated"}: the stack's etcd cluster runs on ` +
+                `${deployedDedicated ? "dedicated hosts" : "the masters"} ` +
                 `(${deployedMembers.join(", ")}); switching it to ${config.etcd.dedicated} would start an empty etcd ` +
                 `cluster on other hosts and lose the running one's data. Keep it ${deployedDedicated}; moving etcd ` +
                 `takes a snapshot restored into a new stack (etcdctl snapshot save / etcdutl snapshot restore)`,
@@ -53,7 +55,8 @@ export function checkAgainstDeployment(config: ClusterConfig, deployed: Deployed
         const dropped = deployedMembers.filter((name) => !planned.has(name));
         if (dropped.length > 0) {
             problems.push(
-                `kubeha:${deployedDedicated ? "etcd.count" : "masters.count"}: ${dropped.join(", ")} run etcd members ` +
+                `kubeha:${config.cloud === "machines" ? "machines" : deployedDedicated ? "etcd.count" : "masters.count"}: ` +
+                    `${dropped.join(", ")} run etcd members ` +
                     `(${deployedMembers.length} in all); deleting their hosts and disks without removing the members ` +
                     `from the cluster risks its quorum and data. Keep the count at ${deployedMembers.length}: ` +
                     `kubeha does not shrink an etcd cluster`,

@@ -23,6 +23,8 @@ export interface HostDisks {
 
 export function hostDisks(host: PlannedHost, config: ClusterConfig): HostDisks {
     if (host.role === "bastion") return { systemSizeGb: bastionSystemDiskGb, data: [] };
+    // Machines bring their own disks: the preparation formats none (an etcd member's must be mounted already).
+    if (config.cloud === "machines") return { systemSizeGb: 0, data: [] };
     // Dedicated etcd hosts are control-plane machines without a kubelet: master-sized system disk, no containerd disk.
     const group = host.role === "worker" ? config.workers : config.masters;
     const data: DataDisk[] = [];

@@ -1,7 +1,7 @@
 // The address plan: which zone and which fixed private address every host gets.
 // Fixed addresses let the PKI and every host file be computed before any instance exists.
 import { addressAt, Cidr, formatCidr, parseCidr, subnet } from "./cidr";
-import type { Cloud } from "./schema";
+import type { Cloud, Target } from "./schema";
 
 export type HostRole = "master" | "worker" | "etcd" | "bastion";
 
@@ -87,9 +87,21 @@ export function layoutProblems(input: LayoutInput): string[] {
     return problems;
 }
 
+/** A machine of kubeha:machines as the address plan reads it. */
+export interface LayoutMachine {
+    readonly name: string;
+    readonly role: Exclude<HostRole, "bastion">;
+    readonly address: string;
+    readonly zone?: string;
+}
+
 /** The shape of the stack config the address plan reads. */
 export interface LayoutConfig {
-    readonly cloud: Cloud;
+    readonly cloud: Target;
+    /** cloud machines: the hosts, as listed. */
+    readonly machines?: readonly LayoutMachine[];
+    /** cloud machines: the jump host's address, if any. */
+    readonly bastion?: { readonly address?: string };
     readonly network: { readonly vpcCidr: string };
     readonly masters: { readonly count: number };
     readonly workers: { readonly count: number };
@@ -98,10 +110,57 @@ export interface LayoutConfig {
 
 /** The address plan of a stack's hosts over `zoneCount` zones. */
 export function clusterLayout(config: LayoutConfig, zoneCount: number): PlannedHost[] {
-    return planHosts(layoutInput(config, zoneCount));
+    if (config.cloud === "machines") return machineHosts(config);
+    return planHosts(layoutInput({ ...config, cloud: config.cloud }, zoneCount));
 }
 
-export function layoutInput(config: LayoutConfig, zoneCount: number): LayoutInput {
+/**
+ * The zones of cloud machines: each distinct zone label in the order the list first names it, or one zone when no
+ * machine has a label (machines without a label then share the first zone).
+ */
+export function machineZones(config: Pick<LayoutConfig, "machines">): string[] {
+    const labels = [...new Set((config.machines ?? []).flatMap((item) => (item.zone ? [item.zone] : [])))];
+    return labels.length > 0 ? labels : ["default"];
+}
+
+/**
+ * The hosts of cloud machines, from the list: names, roles, zones and addresses as given; in layout order (the
+ * bastion, if any, then masters, dedicated etcd hosts, workers, each in list order).
+ */
+export function machineHosts(config: LayoutConfig): PlannedHost[] {
+    const machines = config.machines ?? [];
+    const zones = machineZones(config);
+    const dedicatedEtcd = machines.some((item) => item.role === "etcd");
+    const ofRole = (role: Exclude<HostRole, "bastion">): PlannedHost[] =>
+        machines
+            .filter((item) => item.role === role)
+            .map((item) => ({
+                name: item.name,
+                role,
+                zoneIndex: item.zone ? zones.indexOf(item.zone) : 0,
+                privateIp: item.address,
+                etcdMember: role === "etcd" || (role === "master" && !dedicatedEtcd),
+            }));
+    const bastionAddress = config.bastion?.address;
+    return [
+        ...(bastionAddress
+            ? [
+                  {
+                      name: bastionName,
+                      role: "bastion" as const,
+                      zoneIndex: 0,
+                      privateIp: bastionAddress,
+                      etcdMember: false,
+                  },
+              ]
+            : []),
+        ...ofRole("master"),
+        ...ofRole("etcd"),
+        ...ofRole("worker"),
+    ];
+}
+
+export function layoutInput(config: LayoutConfig & { readonly cloud: Cloud }, zoneCount: number): LayoutInput {
     return {
         cloud: config.cloud,
         vpcCidr: config.network.vpcCidr,

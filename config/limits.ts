@@ -35,9 +35,9 @@ const cloudReserved: Record<Cloud, [string, string][]> = {
 };
 
 /** Why `cidr` may not be used on `cloud`, if it may not. */
-export function reservedRangeProblem(cloud: Cloud, cidr: string): string | undefined {
+export function reservedRangeProblem(cloud: Cloud | undefined, cidr: string): string | undefined {
     const range = parseCidr(cidr);
-    for (const [reserved, why] of [...everywhereReserved, ...cloudReserved[cloud]]) {
+    for (const [reserved, why] of [...everywhereReserved, ...(cloud ? cloudReserved[cloud] : [])]) {
         if (overlaps(range, parseCidr(reserved))) return `${cidr} overlaps ${reserved}, ${why}`;
     }
     return undefined;

@@ -3,7 +3,8 @@
 import { z } from "zod";
 import { AddonImageKey, addonImage, cloudImage, MirrorPreset, Mirrors, resolveMirrors } from "./mirrors";
 import { regionPatterns } from "./limits";
-import { Cloud, clouds, configSchema, ParsedConfig } from "./schema";
+import { machineZones } from "./layout";
+import { Cloud, clouds, configSchema, ParsedConfig, targets } from "./schema";
 import { cloudIntegrationImages } from "./versions";
 
 export const configNamespace = "kubeha";
@@ -51,6 +52,7 @@ export interface RawConfig {
 
 /** Provider keys that hold credentials: set in a stack, they belong encrypted (`pulumi config set --secret`). */
 export const credentialKeys = [
+    "kubeha:sshPrivateKey",
     "alicloud:accessKey",
     "alicloud:secretKey",
     "alicloud:securityToken",
@@ -74,6 +76,7 @@ export function resolveConfig(raw: RawConfig): ResolveResult {
         // schema then judges: a wrong type for a known key, "unknown key" for a misspelled one.
         input[key] = isTextKey(key) ? text : parseJson(text);
     }
+    const target = targets.find((name) => name === input.cloud);
     const cloud = clouds.find((name) => name === input.cloud);
     const region = cloud ? raw.regions[cloud] : undefined;
     const regionProblem = cloud && region !== undefined && !regionPatterns[cloud].pattern.test(region);
@@ -94,9 +97,10 @@ export function resolveConfig(raw: RawConfig): ResolveResult {
                 `${regionPatterns[cloud].example} (lower-case letters, digits and dashes)`,
         );
     }
+    if (target === "machines") problems.push(...machinesKeyProblems(input, raw.regions));
     if (!parsed.success || problems.length > 0) return { ok: false, problems };
 
-    const config = withDefaults(parsed.data, region as string);
+    const config = withDefaults(parsed.data, target === "machines" ? "" : (region as string));
     return {
         ok: true,
         config,
@@ -112,10 +116,12 @@ export function resolveConfig(raw: RawConfig): ResolveResult {
 function plainCredentialWarnings(plainKeys: readonly string[]): string[] {
     return credentialKeys
         .filter((key) => plainKeys.includes(key))
-        .map(
-            (key) =>
-                `${key} is stored in plain text in the stack: set it with pulumi config set --secret ${key}, or ` +
-                "leave it out and use the provider's environment variables or profile",
+        .map((key) =>
+            key === `${configNamespace}:sshPrivateKey`
+                ? `${key} is stored in plain text in the stack: set it with pulumi config set --secret ${key} -- ` +
+                  '"$(cat <key file>)"'
+                : `${key} is stored in plain text in the stack: set it with pulumi config set --secret ${key}, or ` +
+                  "leave it out and use the provider's environment variables or profile",
         );
 }
 
@@ -138,7 +144,7 @@ function zonesOf(region: string) {
             ctx.addIssue({
                 code: "custom",
                 path: ["zones", i],
-                message: `${zone} is not a zone of the stack's region ${region} (${regionKeys[config.cloud]})`,
+                message: `${zone} is not a zone of the stack's region ${region} (${regionKeys[config.cloud as Cloud]})`,
             });
         });
     };
@@ -162,7 +168,58 @@ function unusedKeyWarnings(keys: readonly string[]): string[] {
         );
 }
 
+/**
+ * Keys that have defaults (so the schema cannot tell whether they were set) and mean nothing on cloud machines,
+ * where the machine list says how many hosts of each role there are and the program creates no cloud resource:
+ * each one set is a problem of its own, never silently ignored.
+ */
+function machinesKeyProblems(
+    input: Readonly<Record<string, unknown>>,
+    regions: Readonly<Partial<Record<Cloud, string>>>,
+): string[] {
+    const problems: string[] = [];
+    const at = (path: string, why: string) => problems.push(`${configNamespace}:${path}: ${why}; remove the key`);
+    const listed = "does not apply to cloud machines: kubeha:machines lists every host with its role";
+    const noCloud = "does not apply to cloud machines: the program creates no cloud resource";
+    // Pulumi.yaml declares every key's default, and Pulumi hands a key left out over with that value: only a value
+    // that differs from it was set by the user.
+    const nested = (key: string, inner: string): boolean => {
+        const value = input[key];
+        if (typeof value !== "object" || value === null || !(inner in value)) return false;
+        const fallback = (configSchema.shape as Record<string, z.ZodType>)[key].safeParse(undefined);
+        const defaults = (fallback.success ? fallback.data : {}) as Record<string, unknown>;
+        return JSON.stringify((value as Record<string, unknown>)[inner]) !== JSON.stringify(defaults[inner]);
+    };
+    for (const [cloud, key] of Object.entries(regionKeys) as [Cloud, string][]) {
+        if (regions[cloud] !== undefined) problems.push(`${key}: ${noCloud} (no region); remove the key`);
+    }
+    if (input.zones !== undefined) at("zones", "does not apply to cloud machines: give machines a zone label instead");
+    for (const group of ["masters", "workers"]) {
+        for (const inner of ["count", "diskSizeGb", "containerdDiskSizeGb"]) {
+            if (nested(group, inner))
+                at(`${group}.${inner}`, inner === "count" ? listed : `${noCloud} (machines bring their own disks)`);
+        }
+    }
+    for (const inner of ["count", "dedicated"]) {
+        if (nested("etcd", inner)) at(`etcd.${inner}`, `${listed} (role etcd: dedicated etcd members)`);
+    }
+    if (nested("etcd", "diskSizeGb")) at("etcd.diskSizeGb", `${noCloud} (machines bring their own disks)`);
+    if (nested("mirrors", "ubuntuApt")) {
+        at("mirrors.ubuntuApt", "does not apply to cloud machines: they keep their own apt sources");
+    }
+    if (nested("network", "vpcCidr")) at("network.vpcCidr", `${noCloud}: the machines' own addresses are used`);
+    for (const inner of ["ssh", "api"]) {
+        if (nested("allowedCidrs", inner)) {
+            at(`allowedCidrs.${inner}`, `${noCloud}: firewalls are yours to configure (docs/machines.md)`);
+        }
+    }
+    // cloudIntegration and backup.enabled default to true in Pulumi.yaml, so a true cannot be told from the default:
+    // both are off on machines whatever they say (docs/machines.md).
+    return problems;
+}
+
 function withDefaults(parsed: ParsedConfig, region: string): ClusterConfig {
+    if (parsed.cloud === "machines") return machinesDefaults(parsed);
     const types = defaultInstanceTypes[parsed.cloud];
     const mirrorPreset = parsed.mirrors.preset ?? defaultMirrorPreset[parsed.cloud];
     return {
@@ -181,6 +238,38 @@ function withDefaults(parsed: ParsedConfig, region: string): ClusterConfig {
             api: [...new Set(parsed.allowedCidrs.api)],
             nodePorts: [...new Set(parsed.allowedCidrs.nodePorts)],
         },
+    };
+}
+
+/**
+ * Cloud machines: host counts, dedicated etcd and zones from the machine list (so every rule and component that reads
+ * them sees the list), no instance types, no cloud integration, no backups; the global mirrors unless a preset is set.
+ */
+function machinesDefaults(parsed: ParsedConfig): ClusterConfig {
+    const machines = parsed.machines ?? [];
+    const count = (role: string) => machines.filter((item) => item.role === role).length;
+    const etcdCount = count("etcd");
+    const mirrorPreset = parsed.mirrors.preset ?? "global";
+    const none = "none";
+    return {
+        ...parsed,
+        region: "",
+        zones: machineZones(parsed),
+        network: { ...parsed.network, natGateways: "single" },
+        masters: { ...parsed.masters, count: count("master"), instanceType: none },
+        workers: { ...parsed.workers, count: count("worker"), instanceType: none },
+        etcd: {
+            ...parsed.etcd,
+            dedicated: etcdCount > 0,
+            count: etcdCount > 0 ? etcdCount : count("master"),
+            instanceType: none,
+        },
+        bastion: { ...parsed.bastion, instanceType: none },
+        cloudIntegration: false,
+        backup: { ...parsed.backup, enabled: false },
+        mirrorPreset,
+        mirrors: resolveMirrors(mirrorPreset, parsed.mirrors),
+        allowedCidrs: { ssh: [], api: [], nodePorts: [...new Set(parsed.allowedCidrs.nodePorts)] },
     };
 }
 
@@ -203,7 +292,20 @@ function warningsFor(config: ClusterConfig): string[] {
     if (config.etcd.dedicated ? config.etcd.count === 1 : config.masters.count === 1) {
         warnings.push(`etcd has a single member: losing its host loses the cluster state`);
     }
-    if (config.zones && config.zones.length < 3 && config.masters.count >= 3) {
+    if (config.cloud === "machines" && config.apiEndpoint === undefined) {
+        const first = config.machines?.find((item) => item.role === "master");
+        warnings.push(
+            `${key("apiEndpoint")} is not set: clients outside the cluster (the kubeconfig, the addons) reach the API ` +
+                `at the first master's address ${first?.address ?? ""}, with no failover; name a load balancer or DNS ` +
+                "name of yours on 6443 there",
+        );
+    }
+    if (config.cloud === "machines" && config.zones && config.zones.length < 3 && config.masters.count >= 3) {
+        warnings.push(
+            `${key("machines")}: the machines carry ${config.zones.length} zone label(s): masters are not spread ` +
+                "over 3 failure domains, so losing one can lose the etcd majority",
+        );
+    } else if (config.zones && config.zones.length < 3 && config.masters.count >= 3) {
         warnings.push(
             `${key("zones")} lists ${config.zones.length} zone(s): masters cannot be spread over 3 zones, ` +
                 `so losing one zone can lose the etcd majority`,
@@ -290,7 +392,7 @@ function describeIssue(issue: z.core.$ZodIssue): string {
     const where = `${configNamespace}:${keyPath(issue.path)}`;
     if (issue.input === undefined && issue.code !== "unrecognized_keys" && issue.code !== "custom") {
         return issue.path.length === 1 && issue.path[0] === "cloud"
-            ? `${where}: required; set it with pulumi config set ${configNamespace}:cloud aliyun|aws`
+            ? `${where}: required; set it with pulumi config set ${configNamespace}:cloud aliyun|aws|machines`
             : `${where}: required`;
     }
     if (issue.code === "unrecognized_keys") {

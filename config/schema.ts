@@ -28,6 +28,10 @@ import {
 export const clouds = ["aliyun", "aws"] as const;
 export type Cloud = (typeof clouds)[number];
 
+/** Where the cluster runs: one of the clouds, or machines the user already has (kubeha:machines). */
+export const targets = [...clouds, "machines"] as const;
+export type Target = (typeof targets)[number];
+
 const cidr = z.string().superRefine((value, ctx) => {
     const problem = cidrProblem(value);
     if (problem) ctx.addIssue({ code: "custom", message: problem });
@@ -205,9 +209,100 @@ const hostGroup = (counts: z.ZodDefault<z.ZodNumber>, systemDisk: number, contai
         })
         .prefault({});
 
+const sshAddress = z.string().regex(/^(?:[a-z0-9]([a-z0-9-]*[a-z0-9])?)(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)*$/, {
+    message: "must be an IPv4 address or a lower-case DNS name, without a port",
+});
+const sshUser = z.string().regex(/^[a-z_][a-z0-9_-]{0,31}$/, {
+    message: "must be a login name: lower-case letters, digits, _ and -, starting with a letter or _",
+});
+const sshPort = z
+    .number({ message: "must be a TCP port from 1 to 65535" })
+    .int({ message: "must be a TCP port from 1 to 65535" })
+    .min(1, { message: "must be a TCP port from 1 to 65535" })
+    .max(65535, { message: "must be a TCP port from 1 to 65535" });
+const sshHostKey = z.string().superRefine((value, ctx) => {
+    const problem = hostKeyProblem(value);
+    if (problem) ctx.addIssue({ code: "custom", message: problem });
+});
+
+/** Why `line` is not an Ed25519 host key in known_hosts form (`ssh-ed25519 <base64>`, a comment allowed). */
+export function hostKeyProblem(line: string): string | undefined {
+    const usage =
+        "must be the machine's Ed25519 SSH host key as known_hosts holds it: ssh-ed25519 AAAA... (ssh-keyscan -t " +
+        "ed25519 <address>, or /etc/ssh/ssh_host_ed25519_key.pub on the machine)";
+    const [type, blob] = line.trim().split(/\s+/);
+    if (type !== "ssh-ed25519" || !/^[A-Za-z0-9+/]+=*$/.test(blob ?? "")) return usage;
+    const bytes = Buffer.from(blob, "base64");
+    // The wire format: string "ssh-ed25519", then string <32-byte key>, each with a 4-byte length.
+    const name = "ssh-ed25519";
+    const ok =
+        bytes.length === 4 + name.length + 4 + 32 &&
+        bytes.readUInt32BE(0) === name.length &&
+        bytes.subarray(4, 4 + name.length).toString("latin1") === name &&
+        bytes.readUInt32BE(4 + name.length) === 32;
+    return ok ? undefined : `${usage}; this one's key data is not an Ed25519 public key`;
+}
+
+const machineName = z.string().regex(/^[a-z]([a-z0-9-]{0,61}[a-z0-9])?$/, {
+    message: "must be a host name: a lower-case DNS label like master-1 (letters, digits and -)",
+});
+
+/** cloud machines: one machine of kubeha:machines. */
+const machine = z.strictObject({
+    name: machineName.refine((name) => name !== "bastion", {
+        message: "must not be bastion: kubeha:bastion names the jump host",
+    }),
+    role: z.enum(["master", "worker", "etcd"], {
+        message: "must be master, worker or etcd (a dedicated etcd member)",
+    }),
+    /** The private address every other machine reaches it at (and SSH, through the bastion if any). */
+    address: z.string().refine((value) => isIpv4Address(value), {
+        message: "must be an IPv4 address like 192.0.2.10",
+    }),
+    /** A failure-domain label (rack, room, site); machines without one share one zone. */
+    zone: z
+        .string()
+        .regex(/^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/, {
+            message: "must be a label of lower-case letters, digits and - (like rack-1)",
+        })
+        .optional(),
+    user: sshUser.default("root"),
+    port: sshPort.default(22),
+    hostKey: sshHostKey,
+});
+
+function isIpv4Address(value: string): boolean {
+    const parts = value.split(".");
+    return parts.length === 4 && parts.every((part) => /^(0|[1-9][0-9]{0,2})$/.test(part) && Number(part) <= 255);
+}
+
 export const configSchema = z
     .strictObject({
-        cloud: z.enum(clouds, { message: `must be one of ${clouds.join(", ")}` }),
+        cloud: z.enum(targets, { message: `must be one of ${targets.join(", ")}` }),
+        /** cloud machines: the hosts, each with its role, private address and pinned SSH host key. */
+        machines: z.array(machine).min(1, { message: "must list at least one master" }).optional(),
+        /**
+         * cloud machines: the private key (OpenSSH or PEM) every SSH connection logs in with, to the bastion and every
+         * machine. A secret: pulumi config set --secret kubeha:sshPrivateKey -- "$(cat key)".
+         */
+        sshPrivateKey: z
+            .string()
+            .regex(/^-----BEGIN ([A-Z]+ )?PRIVATE KEY-----\n[\s\S]+\n-----END ([A-Z]+ )?PRIVATE KEY-----\s*$/, {
+                message:
+                    "must be an SSH private key in OpenSSH or PEM armor (-----BEGIN OPENSSH PRIVATE KEY----- ... " +
+                    "-----END OPENSSH PRIVATE KEY-----)",
+            })
+            .optional(),
+        /**
+         * cloud machines: the name or address clients outside the cluster use for the API (a load balancer or DNS name
+         * of your own on port 6443); absent, the first master's address.
+         */
+        apiEndpoint: z
+            .string()
+            .regex(/^(?:[a-z0-9]([a-z0-9-]*[a-z0-9])?)(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)*$/, {
+                message: "must be a lower-case DNS name like k8s-api.example.com or an IPv4 address, without a port",
+            })
+            .optional(),
         zones: z
             .array(
                 z.string().regex(/^[a-z0-9-]+$/, { message: "must be a zone ID like eu-central-1a or cn-hangzhou-h" }),
@@ -249,7 +344,19 @@ export const configSchema = z
             }),
         masters: hostGroup(count(1, 7, 3).refine(...odd("etcd and the control plane need a majority")), 40, 50),
         workers: hostGroup(count(0, 1000, 3), 40, 100),
-        bastion: z.strictObject({ instanceType }).prefault({}),
+        bastion: z
+            .strictObject({
+                instanceType,
+                /** cloud machines: the jump host's address (as pulumi up reaches it); absent, no jump host. */
+                address: sshAddress.optional(),
+                /** cloud machines: the login user on the jump host. */
+                user: sshUser.optional(),
+                /** cloud machines: its SSH port. */
+                port: sshPort.optional(),
+                /** cloud machines: its SSH host key, as in known_hosts: ssh-ed25519 AAAA... */
+                hostKey: sshHostKey.optional(),
+            })
+            .prefault({}),
         etcd: z
             .strictObject({
                 /** Run etcd on its own hosts (etcd-N) instead of on the masters. */
@@ -525,8 +632,9 @@ export const configSchema = z
     // Cross-field rules: each runs as soon as the keys it reads are valid, so every problem is reported at once.
     .superRefine(
         (config, ctx) => {
+            // Machines have no VPC the program plans: their own addresses are checked against the ranges below.
             const ranges = [
-                ["vpcCidr", config.network.vpcCidr],
+                ...(config.cloud === "machines" ? [] : ([["vpcCidr", config.network.vpcCidr]] as const)),
                 ["podCidr", config.network.podCidr],
                 ["serviceCidr", config.network.serviceCidr],
             ] as const;
@@ -546,7 +654,8 @@ export const configSchema = z
     )
     .superRefine(
         (config, ctx) => {
-            const problems = layoutProblems(layoutInput(config, config.zones?.length ?? 3));
+            if (config.cloud === "machines") return;
+            const problems = layoutProblems(layoutInput({ ...config, cloud: config.cloud }, config.zones?.length ?? 3));
             for (const problem of problems) {
                 const [key, ...rest] = problem.split(": ");
                 ctx.addIssue({ code: "custom", path: key.split("."), message: rest.join(": ") });
@@ -560,11 +669,14 @@ export const configSchema = z
     .superRefine(
         (config, ctx) => {
             // Keys that mean something on one cloud only are errors on the other, never silently ignored.
-            if (config.cloud === "aliyun" && config.network.natGateways !== undefined) {
+            if (config.cloud !== "aws" && config.network.natGateways !== undefined) {
                 ctx.addIssue({
                     code: "custom",
                     path: ["network", "natGateways"],
-                    message: "applies to AWS only: an Aliyun stack has one NAT gateway; remove the key",
+                    message:
+                        config.cloud === "aliyun"
+                            ? "applies to AWS only: an Aliyun stack has one NAT gateway; remove the key"
+                            : "applies to AWS only: the program creates no network for machines; remove the key",
                 });
             }
         },
@@ -581,15 +693,16 @@ export const configSchema = z
             const { vpcCidr, podCidr, serviceCidr, clusterDomain, privateDomain } = config.network;
             const network = (key: string, message: string) =>
                 ctx.addIssue({ code: "custom", path: ["network", key], message });
+            const cloud = config.cloud === "machines" ? undefined : config.cloud;
             for (const [key, cidr] of [
-                ["vpcCidr", vpcCidr],
+                ...(cloud ? ([["vpcCidr", vpcCidr]] as const) : []),
                 ["podCidr", podCidr],
                 ["serviceCidr", serviceCidr],
             ] as const) {
-                const reserved = reservedRangeProblem(config.cloud, cidr);
+                const reserved = reservedRangeProblem(cloud, cidr);
                 if (reserved) network(key, `${reserved}; choose another range`);
             }
-            const vpcSize = vpcSizeProblem(config.cloud, vpcCidr);
+            const vpcSize = cloud ? vpcSizeProblem(cloud, vpcCidr) : undefined;
             if (vpcSize) network("vpcCidr", vpcSize);
             const servicePrefix = parseCidr(serviceCidr).prefix;
             if (servicePrefix < largestServicePrefix) {
@@ -605,14 +718,17 @@ export const configSchema = z
                         `/${smallestServicePrefix} or larger`,
                 );
             }
-            const nodes = config.masters.count + config.workers.count;
+            const roleCount = (role: string) => (config.machines ?? []).filter((item) => item.role === role).length;
+            const masterCount = cloud ? config.masters.count : roleCount("master");
+            const workerCount = cloud ? config.workers.count : roleCount("worker");
+            const nodes = masterCount + workerCount;
             const capacity = podRangeCapacity(podCidr);
             if (nodes > capacity) {
                 const needed = nodePodPrefix - Math.ceil(Math.log2(nodes));
                 network(
                     "podCidr",
                     `${podCidr} holds ${capacity} per-node /${nodePodPrefix} pod ranges, but the cluster has ${nodes} ` +
-                        `nodes (${config.masters.count} masters and ${config.workers.count} workers; each node's ` +
+                        `nodes (${masterCount} masters and ${workerCount} workers; each node's ` +
                         `kubelet runs up to 220 pods in its own /${nodePodPrefix}); use a /${needed} or larger`,
                 );
             }
@@ -633,6 +749,8 @@ export const configSchema = z
     )
     .superRefine(
         (config, ctx) => {
+            // Machines bring their own disks (docs/machines.md): no size applies.
+            if (config.cloud === "machines") return;
             const limits = diskLimits[config.cloud];
             const disks = [
                 ["masters", "diskSizeGb", limits.system, "system disk"],
@@ -656,7 +774,11 @@ export const configSchema = z
     .superRefine(
         (config, ctx) => {
             // Hosts find their data disks by size (device names differ by cloud and, on AWS, by boot).
-            if (!config.etcd.dedicated && config.etcd.diskSizeGb === config.masters.containerdDiskSizeGb) {
+            if (
+                config.cloud !== "machines" &&
+                !config.etcd.dedicated &&
+                config.etcd.diskSizeGb === config.masters.containerdDiskSizeGb
+            ) {
                 ctx.addIssue({
                     code: "custom",
                     path: ["etcd", "diskSizeGb"],
@@ -674,7 +796,10 @@ export const configSchema = z
                 ctx.addIssue({
                     code: "custom",
                     path: ["apiDns"],
-                    message: `is for cloud aliyun only (an AWS NLB is reachable by its own DNS name); remove it`,
+                    message:
+                        config.cloud === "aws"
+                            ? `is for cloud aliyun only (an AWS NLB is reachable by its own DNS name); remove it`
+                            : "is for cloud aliyun only: on machines, name the API with kubeha:apiEndpoint; remove it",
                 });
             }
         },
@@ -706,6 +831,20 @@ export const configSchema = z
             // Runs whatever the values are: a key for the other cloud's image is an error of its own.
             const images = (config.mirrors as { images?: unknown } | null)?.images;
             if (!images || typeof images !== "object") return;
+            if (config.cloud === "machines") {
+                const integration = new Set([
+                    ...Object.keys(cloudIntegrationImages.aws),
+                    ...Object.keys(cloudIntegrationImages.aliyun),
+                ]);
+                for (const key of Object.keys(images).filter((name) => integration.has(name))) {
+                    ctx.addIssue({
+                        code: "custom",
+                        path: ["mirrors", "images", key],
+                        message: "applies to the clouds' integration only, which machines do not run; remove the key",
+                    });
+                }
+                return;
+            }
             const other = otherCloud(config.cloud);
             for (const key of Object.keys(images)) {
                 if (key in cloudIntegrationImages[config.cloud] || !(key in cloudIntegrationImages[other])) continue;
@@ -719,7 +858,122 @@ export const configSchema = z
             }
         },
         { when: (payload) => !hasIssuesUnder(payload.issues, ["cloud"]) },
+    )
+    // Runs whatever else is wrong in the list (each check reads only values of the right type), so that a bad host
+    // key does not hide a repeated address.
+    .superRefine(machinesRule, { when: (payload) => !hasIssuesUnder(payload.issues, ["cloud"]) });
+
+/** Keys of cloud machines only. */
+const machinesOnlyKeys = ["machines", "sshPrivateKey", "apiEndpoint"] as const;
+const machinesOnlyBastionKeys = ["address", "user", "port", "hostKey"] as const;
+
+interface MachinesView {
+    readonly cloud: Target;
+    readonly machines?: readonly { name: string; role: string; address: string; zone?: string }[];
+    readonly sshPrivateKey?: string;
+    readonly apiEndpoint?: string;
+    readonly bastion: { readonly address?: string; readonly hostKey?: string; readonly instanceType?: string };
+    readonly network: { readonly podCidr: string; readonly serviceCidr: string };
+}
+
+/** The machine list's own rules on cloud machines; its keys refused on the clouds. */
+function machinesRule<T extends MachinesView>(config: T, ctx: z.RefinementCtx<T>): void {
+    const issue = (path: PropertyKey[], message: string) => ctx.addIssue({ code: "custom", path, message });
+    if (config.cloud !== "machines") {
+        for (const key of machinesOnlyKeys) {
+            if (config[key] !== undefined)
+                issue(
+                    [key],
+                    `applies to cloud machines only: ${config.cloud} creates its hosts and keys; remove the key`,
+                );
+        }
+        for (const key of machinesOnlyBastionKeys) {
+            if ((config.bastion as Record<string, unknown>)[key] !== undefined) {
+                issue(
+                    ["bastion", key],
+                    `applies to cloud machines only: ${config.cloud} creates its bastion; remove the key`,
+                );
+            }
+        }
+        return;
+    }
+    // Entries of the right shape only: the list may have problems of its own (reported at their keys).
+    const machines = (Array.isArray(config.machines) ? config.machines : []).map((item) =>
+        typeof item === "object" && item !== null ? item : { name: undefined, role: undefined, address: undefined },
     );
+    if (config.machines === undefined) {
+        issue(["machines"], "required for cloud machines: list every machine with name, role, address and hostKey");
+    }
+    if (config.sshPrivateKey === undefined) {
+        issue(
+            ["sshPrivateKey"],
+            'required for cloud machines: pulumi config set --secret kubeha:sshPrivateKey -- "$(cat <key file>)"',
+        );
+    }
+    const bastion: MachinesView["bastion"] =
+        typeof config.bastion === "object" && config.bastion !== null ? config.bastion : {};
+    if (bastion.address !== undefined && bastion.hostKey === undefined) {
+        issue(
+            ["bastion", "hostKey"],
+            "required with bastion.address: connections to the jump host pin it (ssh-keyscan -t ed25519 <address>)",
+        );
+    }
+    if (bastion.address === undefined) {
+        for (const key of ["user", "port", "hostKey"] as const) {
+            if ((bastion as Record<string, unknown>)[key] !== undefined) {
+                issue(
+                    ["bastion", key],
+                    "needs bastion.address: without it there is no jump host; remove the key or set the address",
+                );
+            }
+        }
+    }
+    const seen = new Map<string, number>();
+    const addresses = new Map<string, string>();
+    if (typeof bastion.address === "string") addresses.set(bastion.address, "bastion.address");
+    const ranges = (["podCidr", "serviceCidr"] as const).filter(
+        (key) => typeof config.network?.[key] === "string" && cidrProblem(config.network[key]) === undefined,
+    );
+    machines.forEach((item, i) => {
+        if (typeof item.name !== "string" || typeof item.address !== "string") return;
+        const first = seen.get(item.name);
+        if (first !== undefined)
+            issue(["machines", i, "name"], `${item.name} is machines[${first}]'s name too: names must be unique`);
+        else seen.set(item.name, i);
+        const other = addresses.get(item.address);
+        if (other !== undefined)
+            issue(["machines", i, "address"], `${item.address} is ${other}'s address too: addresses must be unique`);
+        else addresses.set(item.address, `machines[${i}]`);
+        if (!isIpv4Address(item.address)) return;
+        for (const key of ranges) {
+            const range = config.network[key];
+            if (overlaps(parseCidr(`${item.address}/32`), parseCidr(range))) {
+                issue(
+                    ["machines", i, "address"],
+                    `${item.address} lies in network.${key} ${range}: pod and service ranges must be clear of every machine; choose other ranges`,
+                );
+            }
+        }
+    });
+    const count = (role: string) => machines.filter((item) => item.role === role).length;
+    const masters = count("master");
+    const etcd = count("etcd");
+    if (config.machines !== undefined) {
+        if (masters === 0) issue(["machines"], "must list at least one machine with role master");
+        else if (masters % 2 === 0 || masters > 7) {
+            issue(
+                ["machines"],
+                `lists ${masters} masters: must be odd (1, 3, 5 or 7): etcd and the control plane need a majority`,
+            );
+        }
+        if (etcd > 0 && (etcd % 2 === 0 || etcd > 7)) {
+            issue(
+                ["machines"],
+                `lists ${etcd} etcd machines: must be odd (1, 3, 5 or 7), or none to run etcd on the masters`,
+            );
+        }
+    }
+}
 
 function otherCloud(cloud: Cloud): Cloud {
     return cloud === "aws" ? "aliyun" : "aws";
@@ -762,13 +1016,17 @@ type HostGroup = "masters" | "workers" | "etcd" | "bastion";
 
 /** A group's instance type: of the stack's cloud, of the image's architecture, and big enough for kubeadm. */
 // Typed by the keys it reads: the schema's own output type cannot be named inside the schema.
-type InstanceTypes = { readonly cloud: Cloud } & Record<HostGroup, { readonly instanceType?: string }>;
+type InstanceTypes = { readonly cloud: Target } & Record<HostGroup, { readonly instanceType?: string }>;
 
 function instanceTypeRule(group: HostGroup) {
     return <T extends InstanceTypes>(config: T, ctx: z.RefinementCtx<T>) => {
         const type = config[group].instanceType;
         if (type === undefined) return;
         const problem = (message: string) => ctx.addIssue({ code: "custom", path: [group, "instanceType"], message });
+        if (config.cloud === "machines") {
+            problem("does not apply to cloud machines: the program creates no instances; remove the key");
+            return;
+        }
         if (!instanceTypePatterns[config.cloud].test(type)) {
             problem(`${JSON.stringify(type)} is not ${instanceTypeExamples[config.cloud]}`);
             return;

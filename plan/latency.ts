@@ -69,6 +69,12 @@ export const latencyModel: readonly Rule[] = [
             "the first ~20 s (disks, kernel, swap, sshd) need no network and overlap the wait for NAT",
     },
     {
+        what: "a machine's preparation over SSH (cloud machines): the same boot script, packages and images",
+        matches: step("prepare"),
+        seconds: 150,
+        source: "estimate: the cloud-init preparation's 130 s above, plus the SSH connection and the files it sends first",
+    },
+    {
         what: "files and keys over SSH through the bastion",
         matches: step("files", "keys"),
         seconds: 4,

@@ -128,7 +128,16 @@ function* hostFiles(
     redactedFiles: Readonly<Record<string, HostFile[]>>,
     userData: Readonly<Record<string, string>>,
 ): Generator<[string, PlanFile]> {
-    const hosts = resources.filter((resource) => resource.type.endsWith(":Instance")).map((resource) => resource.name);
+    // A cloud's instances, or on cloud machines each machine's preparation step (`<machine>-prepare`, its instance).
+    const machinesParents = new Set(
+        resources.filter((resource) => resource.type === "kubeha:machines:Machines").map((resource) => resource.name),
+    );
+    const hosts = [
+        ...resources.filter((resource) => resource.type.endsWith(":Instance")).map((resource) => resource.name),
+        ...resources
+            .filter((resource) => resource.type === remoteCommand && machinesParents.has(resource.parent ?? ""))
+            .map((resource) => resource.name.replace(/-prepare$/, "")),
+    ];
     const hostOf = (name: string) => hosts.find((host) => name.startsWith(`${host}-`));
     const hostByAddress = new Map(
         resources

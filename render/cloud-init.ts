@@ -217,7 +217,12 @@ export function bootScript(): string {
     return [shebang, ...code].join("\n") + "\n";
 }
 
-function clusterHostBoot(
+/**
+ * The boot preparation of a cluster host (not the bastion): the files cloud-init's write_files puts on it and the
+ * KUBEHA_* environment scripts/host-boot.sh runs with. On cloud machines the preparation step sends the same over
+ * SSH (clouds/machines).
+ */
+export function clusterHostBoot(
     config: ClusterConfig,
     layout: readonly PlannedHost[],
     host: PlannedHost,
@@ -432,8 +437,13 @@ function sysctlFile(): string {
  */
 function etcHosts(config: ClusterConfig, layout: readonly PlannedHost[], host: PlannedHost): HostFile {
     const domain = config.network.privateDomain;
+    const everyHost = hostFactsOf(config).hostsFileNamesEveryHost === true;
     const named = layout.filter(
-        (other) => other.role === "master" || other.role === "etcd" || other.name === host.name,
+        (other) =>
+            other.role === "master" ||
+            other.role === "etcd" ||
+            other.name === host.name ||
+            (everyHost && other.role === "worker"),
     );
     const lines = [
         "127.0.0.1 localhost",

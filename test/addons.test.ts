@@ -358,7 +358,7 @@ describe("images are pinned and follow the mirror preset", () => {
         test(name, () => {
             const config = configOf(scenario);
             const { mirrors } = config;
-            const cloudImages = Object.values(cloudIntegrationImages[config.cloud]).map((image) =>
+            const cloudImages = Object.values(cloudIntegrationImages[config.cloud as "aws" | "aliyun"]).map((image) =>
                 mirroredImage(image, mirrors.cloudImages),
             );
             const all = images(objectsOf(scenario));

@@ -1,6 +1,7 @@
 // The step scripts under scripts/: shellcheck-clean, strict mode, parameters only as the KUBEHA_*
 // variables render/steps.ts documents; and the kubeadm- and kubectl-driven steps run twice on throwaway
 // hosts with stand-ins for kubeadm, kubectl and systemctl: the second run changes nothing and succeeds.
+import { prepareScript } from "../clouds/machines/infra";
 import assert from "node:assert/strict";
 import { spawn, spawnSync } from "node:child_process";
 import * as fs from "node:fs";
@@ -187,9 +188,10 @@ describe("the step catalogue (render/steps.ts)", () => {
         const installed = installedScriptFiles();
         const files = fs.readdirSync(scriptsDir);
         for (const file of installed) assert.ok(files.includes(file), `${file} is missing from scripts/`);
-        // Boot-time scripts (run by cloud-init, not over SSH) are the cloud-init renderer's; operator scripts run on
+        // Boot-time scripts (run by cloud-init, not over SSH) are the cloud-init renderer's; on cloud machines the
+        // preparation step runs the same boot script after its own checks (clouds/machines). Operator scripts run on
         // the operator's machine and are never installed.
-        const bootScripts = [path.basename(hostBoot.script)];
+        const bootScripts = [path.basename(hostBoot.script), prepareScript];
         const notInstalled: readonly string[] = [...bootScripts, ...operatorScripts];
         assert.deepEqual(
             shellFiles.filter((file) => !installed.includes(file) && !notInstalled.includes(file)),

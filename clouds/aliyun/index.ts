@@ -8,9 +8,11 @@ import { aliyunCloudAddons } from "./cloud-addons";
 import { AliyunControllerRoles } from "./controller-roles";
 import { aliyunHostFacts } from "./host-facts";
 import { AliyunInfra, discoverAliyunZones, offeringZones } from "./infra";
+import { generatedSshKeys } from "../generated-keys";
 
 export const aliyunCloud: Cloud = {
     ...aliyunHostFacts,
+    sshKeys: (_config, layout, parent) => generatedSshKeys(layout, parent),
     discoverZones: discoverAliyunZones,
     offeringZones,
     zoneRefusal: (config) =>

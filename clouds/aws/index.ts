@@ -8,9 +8,11 @@ import { awsCloudAddons } from "./cloud-addons";
 import { AwsControllerRole } from "./controller-role";
 import { awsHostFacts } from "./host-facts";
 import { AwsInfra, discoverAwsZones } from "./infra";
+import { generatedSshKeys } from "../generated-keys";
 
 export const awsCloud: Cloud = {
     ...awsHostFacts,
+    sshKeys: (_config, layout, parent) => generatedSshKeys(layout, parent),
     discoverZones: () => discoverAwsZones(),
     offeringZones: async () => (await aws.getAvailabilityZones({ state: "available" })).names,
     zoneRefusal: (config) => `is not an available zone of ${config.region}`,

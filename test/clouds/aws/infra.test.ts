@@ -524,7 +524,7 @@ describe("what AwsInfra hands to the bootstrap", () => {
 
         assert.equal(infra.ssh.bastionUser, "ubuntu");
         assert.equal(infra.ssh.hostUser, "ubuntu");
-        const bastionAddress = await valueOf(infra.ssh.bastionAddress);
+        const bastionAddress = await valueOf(infra.ssh.bastionAddress!);
         assert.ok(eips.includes(`bastion-eip ${bastionAddress}`), `${bastionAddress} is not the bastion's Elastic IP`);
         assert.equal(await pulumi.isSecret(infra.ssh.privateKey), true, "the private key must stay a secret");
         assert.equal(await valueOf(infra.apiLoadBalancer.endpoint), "api-nlb-0123.elb.eu-central-1.amazonaws.com");
