@@ -1,5 +1,6 @@
 // Runs the offline plan the way a user does (npm run plan, in a child process) and reads what it wrote.
 import { spawnSync } from "node:child_process";
+import { createHash } from "node:crypto";
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
@@ -59,17 +60,84 @@ export function runPlanCli(request: PlanRequest): PlanRun {
 
 const cache = new Map<string, Plan>();
 
-/** A successful plan, run once per distinct request and shared by the tests of one file. */
+/**
+ * A successful plan, run once per distinct request and shared by the tests of one file, and by every test file
+ * through the disk cache (plannedOnce): the same stack is planned in a dozen files.
+ */
 export function plan(request: PlanRequest): Plan {
     const key = JSON.stringify(request);
     let result = cache.get(key);
     if (!result) {
-        const run = runPlanCli(request);
-        if (run.status !== 0) throw new Error(`plan failed (${run.status}):\n${run.stderr}`);
-        result = new Plan(run.outDir);
+        result = new Plan(plannedOnce(request));
         cache.set(key, result);
     }
     return result;
+}
+
+/**
+ * The plan's directory, from the disk cache when the same request was planned from the same project files before.
+ * Sound because a plan is byte-identical for identical inputs (test/plan.test.ts checks it on fresh runs) and its
+ * inputs are the request and the project's files: the key hashes both, so any change of code, script or stack file
+ * misses. KUBEHA_PLAN_CACHE=0 turns it off. The plan doubles' keys it holds are not secret (docs/plan.md).
+ */
+function plannedOnce(request: PlanRequest): string {
+    const run = () => {
+        const result = runPlanCli(request);
+        if (result.status !== 0) throw new Error(`plan failed (${result.status}):\n${result.stderr}`);
+        return result.outDir;
+    };
+    if (process.env.KUBEHA_PLAN_CACHE === "0") return run();
+    const root = planCacheRoot();
+    const entry = path.join(
+        root,
+        createHash("sha256").update(projectHash()).update(JSON.stringify(request)).digest("hex"),
+    );
+    if (fs.existsSync(path.join(entry, "outputs.json"))) return entry;
+    const outDir = run();
+    // Another test process may have planned the same request meanwhile: either copy is the same plan.
+    const staging = fs.mkdtempSync(path.join(root, "staging-"));
+    fs.cpSync(outDir, staging, { recursive: true });
+    try {
+        fs.renameSync(staging, entry);
+    } catch {
+        fs.rmSync(staging, { recursive: true, force: true });
+    }
+    return entry;
+}
+
+let cacheRoot: string | undefined;
+
+/** The cache's folder (outside the repository, owner-only), with entries older than a day removed on first use. */
+function planCacheRoot(): string {
+    if (cacheRoot) return cacheRoot;
+    const root = path.join(process.env.XDG_CACHE_HOME ?? path.join(os.homedir(), ".cache"), "kubeha", "plans");
+    fs.mkdirSync(root, { recursive: true, mode: 0o700 });
+    const dayAgo = Date.now() - 24 * 3600 * 1000;
+    for (const name of fs.readdirSync(root)) {
+        const entry = path.join(root, name);
+        if (fs.statSync(entry).mtimeMs < dayAgo) fs.rmSync(entry, { recursive: true, force: true });
+    }
+    return (cacheRoot = root);
+}
+
+let sourceHash: string | undefined;
+
+/** A digest of every project file's path and bytes but the repository's own and the installed packages' folders. */
+function projectHash(): string {
+    if (sourceHash) return sourceHash;
+    const digest = createHash("sha256").update(process.version);
+    const walk = (dir: string) => {
+        for (const entry of fs.readdirSync(dir, { withFileTypes: true }).sort((a, b) => a.name.localeCompare(b.name))) {
+            if (entry.name === ".git" || entry.name === "node_modules") continue;
+            const file = path.join(dir, entry.name);
+            if (entry.isDirectory()) walk(file);
+            else if (entry.isFile())
+                digest.update(`${path.relative(projectDir, file)}\0`).update(fs.readFileSync(file));
+        }
+    };
+    walk(projectDir);
+    digest.update(fs.readFileSync(path.join(projectDir, "node_modules", ".package-lock.json")));
+    return (sourceHash = digest.digest("hex"));
 }
 
 function stackFileWith(stack: string, changes: Record<string, unknown>, dir: string): string {
