@@ -7,6 +7,7 @@ import * as os from "node:os";
 import * as path from "node:path";
 import { parseArgs } from "node:util";
 import { parse as parseYaml, stringify as toYaml } from "yaml";
+import { describeLabMeasurements } from "../lab/measured-times";
 
 const projectDir = path.resolve(__dirname, "..");
 const { values } = parseArgs({ options: { workers: { type: "string" }, stacks: { type: "string" } } });
@@ -86,4 +87,12 @@ for (const stack of stacks) {
         );
         if (workers === workerCounts[0]) console.log(`         critical path: ${figures.criticalPath.join(" -> ")}`);
     }
+}
+
+console.log(
+    "\nMeasured on this machine's lab (a real pulumi up, and the same bootstrap by hand; lab/measured-times.ts):",
+);
+for (const stack of stacks) {
+    console.log(`${stack}:`);
+    for (const line of describeLabMeasurements(stack)) console.log(`  ${line}`);
 }

@@ -4,10 +4,12 @@
 import assert from "node:assert/strict";
 import { execFileSync } from "node:child_process";
 import * as fs from "node:fs";
+import * as os from "node:os";
 import * as path from "node:path";
 import { after, before, describe, test } from "node:test";
 import { Plan } from "../../plan/read";
 import { checkLabHost, labAttach, labDown, labFiles, LabUpResult, labUp } from "../../lab/lab";
+import { recordLabMeasurement } from "../../lab/measured-times";
 import { labNetnsPath } from "../../lab/network";
 import { SshConnection } from "../../lab/ssh";
 import { clusterChecks } from "../support/cluster-checks";
@@ -32,6 +34,12 @@ describe(`lab cluster of stack ${stack}`, { skip: unsupported }, () => {
             else {
                 if (fs.existsSync(files.state)) await labDown(stack, () => undefined);
                 lab = await labUp({ stack, say: (line) => process.stderr.write(`${line}\n`) });
+                recordLabMeasurement(stack, "by-hand", {
+                    seconds: lab.timings["machines started"] + lab.timings.bootstrap,
+                    covers: "the same machines started, then the plan's steps and addons run directly until done",
+                    measuredAt: new Date().toISOString(),
+                    load: os.loadavg()[0],
+                });
             }
             for (const [phase, seconds] of Object.entries(lab.timings))
                 process.stdout.write(`# ${phase}: ${seconds} s\n`);

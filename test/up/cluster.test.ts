@@ -5,11 +5,13 @@
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
 import * as fs from "node:fs";
+import * as os from "node:os";
 import * as path from "node:path";
 import { after, before, describe, test } from "node:test";
 import { EngineEvent, LocalWorkspace, PulumiCommand, Stack } from "@pulumi/pulumi/automation";
 import { keepKubeProxyOffHostConntrack, labFiles } from "../../lab/lab";
 import { machineCommand, machineRunning } from "../../lab/machines";
+import { recordLabMeasurement } from "../../lab/measured-times";
 import { labTestImage } from "../../lab/mirrors";
 import { cloudMetadataAddress } from "../../lab/hosts";
 import { SshConnection } from "../../lab/ssh";
@@ -270,6 +272,14 @@ describe(`pulumi up of ${stackName} on the lab cloud`, { timeout: 90 * 60_000 },
                     `(state: ${[...byPackage].map(([p, n]) => `${p} ${n}`).join(", ")}); etcd members ${members.join(", ")}; ` +
                     `steps whose create ran more than once: ${again.join(", ") || "none"}`,
             );
+            // Not interrupted, the up is the bench's figure beside test:lab's bootstrap by hand (lab/measured-times.ts).
+            if (!full)
+                recordLabMeasurement(stackName, "pulumi-up", {
+                    seconds: upSeconds,
+                    covers: "pulumi up from an empty stack until it succeeded (instances, steps, addons)",
+                    measuredAt: new Date().toISOString(),
+                    load: os.loadavg()[0],
+                });
         },
     );
 
