@@ -1,6 +1,7 @@
 // Modeled time-to-ready: the plan's dependency graph weighted by how long each resource takes to
 // create. The figures are estimates with their sources; they make changes to the graph comparable,
 // they do not replace a measured `pulumi up`.
+import { Step, steps } from "../render/steps";
 
 export interface TimedResource {
     readonly type: string;
@@ -27,6 +28,11 @@ const step =
     (...suffixes: string[]) =>
     (resource: TimedResource) =>
         resource.type === "command:remote:Command" && suffixes.some((suffix) => resource.name.endsWith(`-${suffix}`));
+
+/** Names of the steps whose creation runs nothing (render/steps.ts: update and delete phases). */
+const stepsRunLater = Object.values(steps as Record<string, Step>)
+    .filter((candidate) => candidate.phase === "update" || candidate.phase === "delete")
+    .map((candidate) => candidate.name);
 
 /** First match wins; anything unmatched is a plain cloud API call. */
 export const latencyModel: readonly Rule[] = [
@@ -105,10 +111,10 @@ export const latencyModel: readonly Rule[] = [
         source: "kubeadm join: TLS bootstrap and kubelet start ~30-60 s with images pre-pulled",
     },
     {
-        what: "Kubernetes upgrade steps of a node (drain, upgrade, uncordon)",
-        matches: step("upgrade-drain", "upgrade", "upgrade-uncordon"),
+        what: "steps with no command on creation: upgrades of a node or an etcd member, apiserver restarts, node removal",
+        matches: step(...stepsRunLater),
         seconds: 0,
-        source: "no command on creation: they run only when kubernetesVersion changes (components/upgrade.ts)",
+        source: "render/steps.ts: their update phase runs only when an input changes (a new version, re-issued certificates), their delete phase on deletion",
     },
     {
         what: "the API through the load balancer (api-ready): targets pass their health checks",
