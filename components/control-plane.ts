@@ -76,7 +76,8 @@ export class ControlPlane extends pulumi.ComponentResource {
         );
         this.joinable = [init, token];
         // Runs where `pulumi up` runs: the addons' provider reaches the API from there, through the load
-        // balancer, which routes to a master only once its health checks pass.
+        // balancer, which routes to a master only once its health checks pass. The addons need no token: it
+        // waits for the API alone.
         this.externallyReady = new command.local.Command(
             "api-ready",
             {
@@ -84,7 +85,7 @@ export class ControlPlane extends pulumi.ComponentResource {
                 environment: { KUBEHA_API_URL: args.externalApi.url, KUBEHA_CA_CERT: args.externalApi.caCertPem },
                 addPreviousOutputInEnv: false,
             },
-            { parent: this, dependsOn: this.joinable },
+            { parent: this, dependsOn: [init] },
         );
         const joined = others.map((master) =>
             runStep(

@@ -7,6 +7,8 @@ export interface TimedResource {
     readonly type: string;
     readonly name: string;
     readonly dependencies: readonly string[];
+    /** The provider resource it is created with: `pulumi up` creates that first, like a dependency. */
+    readonly provider?: string;
 }
 
 export interface Latency {
@@ -161,7 +163,12 @@ export interface Schedule {
 export function schedule(resources: readonly TimedResource[], parallelism = Infinity): Schedule {
     const byName = new Map(resources.map((resource) => [resource.name, resource]));
     const dependencies = new Map(
-        resources.map((resource) => [resource.name, resource.dependencies.filter((name) => byName.has(name))]),
+        resources.map((resource) => [
+            resource.name,
+            [...resource.dependencies, ...(resource.provider ? [resource.provider] : [])].filter((name) =>
+                byName.has(name),
+            ),
+        ]),
     );
     const dependents = new Map<string, string[]>(resources.map((resource) => [resource.name, []]));
     for (const [name, deps] of dependencies) for (const dep of deps) dependents.get(dep)!.push(name);
