@@ -191,7 +191,7 @@ function stepScript(step: PlannedResource, host: string, stepName: string, hostB
     const when = step.inputs.create
         ? ""
         : step.inputs.update
-          ? ", when its inputs change (an upgrade, re-issued certificates), not when it is created"
+          ? ", when its inputs change, not when it is created"
           : ", when the resource is deleted (the host or node goes)";
     const lines = [
         "#!/bin/sh",
