@@ -11,7 +11,7 @@ import { ControlPlane } from "./control-plane";
 import { EtcdBackups } from "./etcd-backups";
 import { EtcdCluster } from "./etcd-cluster";
 import { filesForHost, kubeadmConfigForHost } from "./host-files";
-import { ClusterInfra, SshAccess } from "./hosts";
+import { certificateNames, ClusterInfra, SshAccess } from "./hosts";
 import { ClusterPki } from "./pki";
 import { PreparedHosts } from "./prepared-hosts";
 import { ClusterUpgrade } from "./upgrade";
@@ -94,7 +94,10 @@ export class KubernetesCluster extends pulumi.ComponentResource {
             {
                 config,
                 layout: this.layout,
-                apiLoadBalancer: infra.apiLoadBalancer,
+                apiLoadBalancer: {
+                    endpoint: infra.apiLoadBalancer.endpoint,
+                    names: certificateNames(infra.apiLoadBalancer),
+                },
                 // An instance id changes when its host is replaced: every (re)join gets a fresh bootstrap token.
                 joinIdentities: infra.hosts
                     .filter((host) => host.role === "master" || host.role === "worker")
@@ -109,7 +112,7 @@ export class KubernetesCluster extends pulumi.ComponentResource {
             layout: this.layout,
             pki: this.pki,
             encryptionKey: encryptionKey.base64,
-            apiLoadBalancerNames: infra.apiLoadBalancer.names,
+            apiLoadBalancerNames: certificateNames(infra.apiLoadBalancer),
             backup: backupStore?.target,
         };
         const files = Object.fromEntries(infra.hosts.map((host) => [host.name, filesForHost(host, fileInputs)]));

@@ -13,7 +13,7 @@ import { kubeconfigRenewal } from "../render/kubeconfig-renewal";
 import { kubeletServingApprover } from "../render/kubelet-serving";
 import { apiserverCertificates } from "../render/pki-files";
 import { ClusterHost, SshAccess } from "./hosts";
-import { bundles, filesDigest, LazyFile } from "./host-files";
+import { bundles, filesDigest, inDigestOrder, LazyFile } from "./host-files";
 import { PreparedHosts } from "./prepared-hosts";
 import { runStep } from "./remote";
 
@@ -76,7 +76,8 @@ export class ControlPlane extends pulumi.ComponentResource {
         );
         this.joinable = [init, token];
         // Runs where `pulumi up` runs: the addons' provider reaches the API from there, through the load
-        // balancer, which routes to a master only once its health checks pass.
+        // balancer, which routes to a master only once its health checks pass. The addons need no token: it
+        // waits for the API alone.
         this.externallyReady = new command.local.Command(
             "api-ready",
             {
@@ -84,7 +85,7 @@ export class ControlPlane extends pulumi.ComponentResource {
                 environment: { KUBEHA_API_URL: args.externalApi.url, KUBEHA_CA_CERT: args.externalApi.caCertPem },
                 addPreviousOutputInEnv: false,
             },
-            { parent: this, dependsOn: this.joinable },
+            { parent: this, dependsOn: [init] },
         );
         const joined = others.map((master) =>
             runStep(
@@ -119,16 +120,18 @@ export class ControlPlane extends pulumi.ComponentResource {
                 { ...on(master, [this.complete[i]]), triggers: [filesDigest(filesOf(master, renewalUnits))] },
             );
             // One master at a time, each ready again before the next: the API stays up through the others.
-            // Only the certificates' content re-runs it (etcd re-reads its own and is not restarted).
+            // Only the certificates' content runs it (etcd re-reads its own and is not restarted), as an update:
+            // on creation it runs nothing, so a new cluster's masters wait for no chain of restarts.
+            const certificates = inDigestOrder(filesOf(master, apiserverCertificates));
             previousRestart = [
                 runStep(
                     master,
                     "apiserver-restart",
-                    { KUBEHA_APISERVER_CERTS: apiserverCertificates.join(",") },
                     {
-                        ...on(master, [this.complete[i], ...previousRestart]),
-                        triggers: [filesDigest(filesOf(master, apiserverCertificates))],
+                        KUBEHA_APISERVER_CERTS: certificates.map((file) => file.path).join(","),
+                        KUBEHA_APISERVER_CERTS_DIGEST: filesDigest(certificates),
                     },
+                    on(master, [this.complete[i], ...previousRestart]),
                 ),
             ];
         });

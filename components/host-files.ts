@@ -118,12 +118,17 @@ export function bundles(files: readonly LazyFile[]): { plain: pulumi.Output<stri
     };
 }
 
+/** The files in the order filesDigest takes them: by path. */
+export function inDigestOrder(files: readonly LazyFile[]): LazyFile[] {
+    return [...files].sort((a, b) => a.path.localeCompare(b.path));
+}
+
 /**
  * sha256 over the given files' paths and contents, in path order: a step's trigger when it must re-run
  * as soon as one of them changes (and only then).
  */
 export function filesDigest(files: readonly LazyFile[]): pulumi.Output<string> {
-    const sorted = [...files].sort((a, b) => a.path.localeCompare(b.path));
+    const sorted = inDigestOrder(files);
     return pulumi
         .all(sorted.map((file) => pulumi.output(file.content)))
         .apply((contents) => digestOf(sorted.map((file, i) => ({ path: file.path, content: contents[i] }))));

@@ -58,8 +58,19 @@ export interface ClusterInfra {
 export interface ApiLoadBalancer {
     /** What the kubeconfig and the api-ready check connect to: a lower-case DNS name or an address. */
     readonly endpoint: pulumi.Output<string>;
-    /** Every lower-case DNS name and address it answers on: all of them are in the apiserver certificate. */
+    /** Every lower-case DNS name and address it answers on: the apiserver certificate covers all of them. */
     readonly names: pulumi.Output<string[]>;
+    /**
+     * What the apiserver certificate (and kubeadm's certSANs) names for it, where `names` exist only once the load
+     * balancer does: names known before that cover them, so that the certificate, and with it the first master's
+     * files, do not wait for the load balancer. Default: `names`.
+     */
+    readonly certificateNames?: pulumi.Output<string[]>;
+}
+
+/** The load balancer's names as the apiserver certificate gives them. */
+export function certificateNames(apiLoadBalancer: ApiLoadBalancer): pulumi.Output<string[]> {
+    return apiLoadBalancer.certificateNames ?? apiLoadBalancer.names;
 }
 
 /** What a cloud's backup store hands to the rest of the program. */

@@ -102,7 +102,7 @@ export interface StepOptions {
 export function runStep<Id extends StepId>(
     host: ClusterHost,
     id: Id,
-    values: StepValues<Id>,
+    values: StepValues<Id, pulumi.Input<string>>,
     options: StepOptions,
 ): command.remote.Command {
     const step: Step = steps[id];

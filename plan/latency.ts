@@ -1,11 +1,14 @@
 // Modeled time-to-ready: the plan's dependency graph weighted by how long each resource takes to
 // create. The figures are estimates with their sources; they make changes to the graph comparable,
 // they do not replace a measured `pulumi up`.
+import { Step, steps } from "../render/steps";
 
 export interface TimedResource {
     readonly type: string;
     readonly name: string;
     readonly dependencies: readonly string[];
+    /** The provider resource it is created with: `pulumi up` creates that first, like a dependency. */
+    readonly provider?: string;
 }
 
 export interface Latency {
@@ -27,6 +30,11 @@ const step =
     (...suffixes: string[]) =>
     (resource: TimedResource) =>
         resource.type === "command:remote:Command" && suffixes.some((suffix) => resource.name.endsWith(`-${suffix}`));
+
+/** Names of the steps whose creation runs nothing (render/steps.ts: update and delete phases). */
+const stepsRunLater = Object.values(steps as Record<string, Step>)
+    .filter((candidate) => candidate.phase === "update" || candidate.phase === "delete")
+    .map((candidate) => candidate.name);
 
 /** First match wins; anything unmatched is a plain cloud API call. */
 export const latencyModel: readonly Rule[] = [
@@ -105,10 +113,10 @@ export const latencyModel: readonly Rule[] = [
         source: "kubeadm join: TLS bootstrap and kubelet start ~30-60 s with images pre-pulled",
     },
     {
-        what: "Kubernetes upgrade steps of a node (drain, upgrade, uncordon)",
-        matches: step("upgrade-drain", "upgrade", "upgrade-uncordon"),
+        what: "steps with no command on creation: upgrades of a node or an etcd member, apiserver restarts, node removal",
+        matches: step(...stepsRunLater),
         seconds: 0,
-        source: "no command on creation: they run only when kubernetesVersion changes (components/upgrade.ts)",
+        source: "render/steps.ts: their update phase runs only when an input changes (a new version, re-issued certificates), their delete phase on deletion",
     },
     {
         what: "the API through the load balancer (api-ready): targets pass their health checks",
@@ -155,7 +163,12 @@ export interface Schedule {
 export function schedule(resources: readonly TimedResource[], parallelism = Infinity): Schedule {
     const byName = new Map(resources.map((resource) => [resource.name, resource]));
     const dependencies = new Map(
-        resources.map((resource) => [resource.name, resource.dependencies.filter((name) => byName.has(name))]),
+        resources.map((resource) => [
+            resource.name,
+            [...resource.dependencies, ...(resource.provider ? [resource.provider] : [])].filter((name) =>
+                byName.has(name),
+            ),
+        ]),
     );
     const dependents = new Map<string, string[]>(resources.map((resource) => [resource.name, []]));
     for (const [name, deps] of dependencies) for (const dep of deps) dependents.get(dep)!.push(name);

@@ -23,6 +23,8 @@ export interface RecordedResource {
     /** The dependencies no input carries: the dependsOn option (a component stands for its children). */
     readonly dependsOnUrns: string[];
     readonly deletedWithUrn?: string;
+    /** The explicit provider it is created with (the provider option): the engine creates that provider first. */
+    readonly providerUrn?: string;
     /** Input properties whose changes the engine ignores (the ignoreChanges option). */
     readonly ignoreChanges: string[];
     /** Input properties whose changes replace the resource (the replaceOnChanges option). */
@@ -57,6 +59,7 @@ interface RegisterRequest {
     getDependenciesList(): string[];
     getPropertydependenciesMap(): { forEach(cb: (deps: { getUrnsList(): string[] }, key: string) => void): void };
     getDeletedwith(): string;
+    getProvider(): string;
     getIgnorechangesList(): string[];
     getReplaceonchangesList(): string[];
     getReplacementTrigger(): ProtoStruct | undefined;
@@ -129,6 +132,8 @@ export class Recorder {
             .forEach((deps) => deps.getUrnsList().forEach((urn) => fromInputs.add(urn)));
         const dependencies = new Set([...request.getDependenciesList(), ...fromInputs]);
         const trigger = request.getReplacementTrigger();
+        // `<provider URN>::<provider id>`, the id once the provider exists.
+        const provider = request.getProvider();
         this.resources.push({
             urn: monitor.newUrn(request.getParent(), request.getType(), request.getName()),
             type: request.getType(),
@@ -138,6 +143,7 @@ export class Recorder {
             dependencyUrns: [...dependencies],
             dependsOnUrns: request.getDependenciesList().filter((urn) => !fromInputs.has(urn)),
             deletedWithUrn: request.getDeletedwith() || undefined,
+            providerUrn: provider ? provider.slice(0, provider.lastIndexOf("::")) : undefined,
             ignoreChanges: request.getIgnorechangesList(),
             replaceOnChanges: request.getReplaceonchangesList(),
             replacementTrigger: trigger ? trigger.toJavaScript() : undefined,

@@ -36,6 +36,8 @@ export interface PlannedResource {
     /** Present when set: the dependencies no input carries (the dependsOn option; a component stands for its children). */
     readonly dependsOn?: string[];
     readonly deletedWith?: string;
+    /** Present when set: the provider resource it is created with (the provider option); `pulumi up` creates that first. */
+    readonly provider?: string;
     /** Present when set: input properties whose changes never update or replace the resource. */
     readonly ignoreChanges?: string[];
     /** Present when set: input properties whose changes replace the resource rather than update it. */
@@ -223,6 +225,7 @@ export function plannedResources(recorded: RecordedResource[], showSecrets: bool
                 ? { dependsOn: [...new Set(resource.dependsOnUrns.map(nameOf))].sort() }
                 : {}),
             ...(resource.deletedWithUrn ? { deletedWith: nameOf(resource.deletedWithUrn) } : {}),
+            ...(resource.providerUrn ? { provider: nameOf(resource.providerUrn) } : {}),
             ...(resource.ignoreChanges.length > 0 ? { ignoreChanges: resource.ignoreChanges } : {}),
             ...(resource.replaceOnChanges.length > 0 ? { replaceOnChanges: resource.replaceOnChanges } : {}),
             ...(resource.replacementTrigger !== undefined

@@ -191,14 +191,18 @@ function stepScript(step: PlannedResource, host: string, stepName: string, hostB
     const when = step.inputs.create
         ? ""
         : step.inputs.update
-          ? ", when its inputs change (an upgrade), not when it is created"
+          ? ", when its inputs change, not when it is created"
           : ", when the resource is deleted (the host or node goes)";
     const lines = [
         "#!/bin/sh",
         `# ${step.name}: runs over SSH on ${route}${target === host ? "" : `, on behalf of ${host}`}${when}`,
         `# runs: ${whatRuns(command, stepName)}`,
         `# after: ${step.dependencies.join(", ") || "-"}`,
-        ...(step.inputs.triggers ? [`# re-runs when these change: ${JSON.stringify(step.inputs.triggers)}`] : []),
+        ...(step.inputs.triggers
+            ? [
+                  `# ${step.inputs.update && !step.inputs.create ? "replaced (running nothing)" : "re-runs"} when these change: ${JSON.stringify(step.inputs.triggers)}`,
+              ]
+            : []),
         ...Object.entries(environment).map(([key, value]) => `# env ${key}=${String(value)}`),
         command,
         "",

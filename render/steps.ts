@@ -295,13 +295,18 @@ export const steps = {
         name: "apiserver-restart",
         script: "restart-apiserver.sh",
         summary:
-            "restarts the kube-apiserver when it started before its certificates were renewed, then waits until it is ready; masters one after another",
+            "on re-issued certificates (nothing on creation: a new master's apiserver starts after its files), restarts the kube-apiserver when it started before they were written, then waits until it is ready; masters one after another",
         roles: ["master"],
         hosts: "every",
-        phase: "create",
+        phase: "update",
         variables: {
             KUBEHA_APISERVER_CERTS: {
-                description: "the certificate files the kube-apiserver reads, comma-separated (apiserverCertificates)",
+                description:
+                    "the certificate files the kube-apiserver reads, comma-separated, in the digest's order (apiserverCertificates)",
+            },
+            KUBEHA_APISERVER_CERTS_DIGEST: {
+                description:
+                    "sha256 over those files' paths and contents as the program issued them (digestOf): its change runs the step, which refuses other files on disk",
             },
             ...timeout(300, "the restart and the wait for readiness"),
         },
@@ -505,14 +510,14 @@ export type StepId = keyof typeof steps;
 export const stepIds = Object.keys(steps) as StepId[];
 
 type Variables<Id extends StepId> = (typeof steps)[Id]["variables"];
-type Required<Id extends StepId> = {
-    [K in keyof Variables<Id> as Variables<Id>[K] extends { default: string } ? never : K]: string;
+type Required<Id extends StepId, Value> = {
+    [K in keyof Variables<Id> as Variables<Id>[K] extends { default: string } ? never : K]: Value;
 };
-type Optional<Id extends StepId> = {
-    [K in keyof Variables<Id> as Variables<Id>[K] extends { default: string } ? K : never]?: string;
+type Optional<Id extends StepId, Value> = {
+    [K in keyof Variables<Id> as Variables<Id>[K] extends { default: string } ? K : never]?: Value;
 };
-/** The values a step takes: every required variable, and any optional one. */
-export type StepValues<Id extends StepId> = Required<Id> & Optional<Id>;
+/** The values a step takes: every required variable, and any optional one (strings, or values still to come). */
+export type StepValues<Id extends StepId, Value = string> = Required<Id, Value> & Optional<Id, Value>;
 
 /** The command text: the installed script's path (every parameter travels in the environment). */
 export function installedScript(id: StepId): string {
@@ -525,9 +530,12 @@ export function installedScriptFiles(): string[] {
 }
 
 /** The remote.Command environment of a step, checked against the catalogue; keys sorted, for stable diffs. */
-export function stepEnvironment<Id extends StepId>(id: Id, values: StepValues<Id>): Record<string, string> {
+export function stepEnvironment<Id extends StepId, Value = string>(
+    id: Id,
+    values: StepValues<Id, Value>,
+): Record<string, Value> {
     const variables: Record<string, StepVariable> = steps[id].variables;
-    const given: Record<string, string | undefined> = values;
+    const given: Record<string, Value | undefined> = values;
     const unknown = Object.keys(given).filter((name) => !(name in variables));
     if (unknown.length > 0) throw new Error(`step ${id} does not read ${unknown.join(", ")}`);
     const missing = Object.keys(variables).filter((name) => variables[name].default === undefined && !given[name]);
@@ -536,6 +544,6 @@ export function stepEnvironment<Id extends StepId>(id: Id, values: StepValues<Id
         Object.keys(given)
             .filter((name) => given[name] !== undefined)
             .sort()
-            .map((name) => [name, given[name] as string]),
+            .map((name) => [name, given[name] as Value]),
     );
 }

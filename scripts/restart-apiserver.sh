@@ -1,15 +1,18 @@
 #!/usr/bin/env bash
-# Step apiserver-restart, on every master one after another (each step waits for the previous master's):
-# the kube-apiserver reads its client certificates (towards etcd, the kubelets, the front proxy) only when
-# it starts. When this master's kube-apiserver container started before the newest of its certificate
-# files was written (pulumi up re-issued them), the container is stopped, the kubelet starts a new one
-# from the static pod manifest, and the step waits until it is ready. Otherwise it only checks readiness.
+# Step apiserver-restart, on every master one after another (each step waits for the previous master's),
+# run by pulumi up when the certificates' digest changes (re-issued certificates), never on creation: a new
+# master's kube-apiserver starts after its files are written. The kube-apiserver reads its client
+# certificates (towards etcd, the kubelets, the front proxy) only when it starts. Once the files on disk are
+# the ones the digest names, and when this master's kube-apiserver container started before the newest of
+# them was written, the container is stopped, the kubelet starts a new one from the static pod manifest,
+# and the step waits until it is ready. Otherwise it only checks readiness.
 # etcd is left alone: it reads its certificates again for every new connection.
 set -euo pipefail
 # shellcheck source=lib.sh
 source "${BASH_SOURCE[0]%/*}/lib.sh"
 
 : "${KUBEHA_APISERVER_CERTS:?KUBEHA_APISERVER_CERTS is required (the certificate files the kube-apiserver reads, comma-separated)}"
+: "${KUBEHA_APISERVER_CERTS_DIGEST:?KUBEHA_APISERVER_CERTS_DIGEST is required (sha256 over their paths and contents)}"
 : "${KUBEHA_TIMEOUT:=300}"
 require_seconds KUBEHA_TIMEOUT "$KUBEHA_TIMEOUT"
 deadline=$((SECONDS + KUBEHA_TIMEOUT))
@@ -18,6 +21,16 @@ IFS=, read -ra certificates <<<"$KUBEHA_APISERVER_CERTS"
 for file in "${certificates[@]}"; do
     [[ -r $file ]] || fail "$file is missing" "the files step's output on this master"
 done
+# The digest the program computes (digestOf in components/host-files.ts): path, NUL, content, NUL, per file.
+installed=$(for file in "${certificates[@]}"; do
+    printf '%s\0' "$file"
+    cat "$file"
+    printf '\0'
+done | sha256sum)
+installed=${installed%% *}
+[[ $installed == "$KUBEHA_APISERVER_CERTS_DIGEST" ]] ||
+    fail "the certificates on this master (sha256 $installed) are not the ones issued ($KUBEHA_APISERVER_CERTS_DIGEST)" \
+        "the files step's output on this master"
 # Nanoseconds: a restart right after the files step must not look as old as the files.
 written=$(stat -c %.9Y "${certificates[@]}" | tr -d . | sort -n | tail -n 1)
 

@@ -1,8 +1,8 @@
 // Re-issued certificates reach the running kube-apiservers: in the plan, one restart step per master,
-// chained master after master and re-run only by the content of the certificates the apiserver reads
-// (etcd's steps do not see them); on a host, scripts/restart-apiserver.sh restarts only an apiserver that
-// started before its certificates were written, and waits until it is ready (crictl and kubectl
-// stand-ins).
+// chained master after master, running nothing on creation and run only by the content of the certificates
+// the apiserver reads (etcd's steps do not see them); on a host, scripts/restart-apiserver.sh checks that the
+// files on disk are the ones issued, restarts only an apiserver that started before they were written, and
+// waits until it is ready (crictl and kubectl stand-ins).
 import assert from "node:assert/strict";
 import * as fs from "node:fs";
 import * as path from "node:path";
@@ -14,7 +14,7 @@ import { steps } from "../render/steps";
 import { plan } from "./support/plan";
 import { changes, StepSandbox } from "./support/step-sandbox";
 
-describe("the plan: apiserver restarts one master after another, on certificate content only", () => {
+describe("the plan: apiserver restarts one master after another, on certificate content only, never on creation", () => {
     const shown = plan({ stack: "dev", showSecrets: true });
     const masters = ["master-1", "master-2", "master-3"];
     const restart = (master: string) => shown.named(`${master}-${steps["apiserver-restart"].name}`);
@@ -29,26 +29,29 @@ describe("the plan: apiserver restarts one master after another, on certificate 
         assert.ok(!restart("master-1").dependencies.some((name) => name.endsWith("-apiserver-restart")));
     });
 
-    test("its trigger is the digest of exactly the certificates the apiserver reads, as installed", () => {
+    test("it runs only as an update, on the digest of exactly the certificates the apiserver reads, as installed", () => {
         for (const master of masters) {
+            const inputs = restart(master).inputs;
+            assert.equal(inputs.create, undefined, `${master}: nothing runs on creation`);
+            assert.match(String(inputs.update), /restart-apiserver\.sh$/, master);
+            // Only a replaced host replaces the step (and then runs nothing: its apiserver starts after its files).
+            assert.deepEqual(inputs.triggers, [`${master}-id`], master);
             const delivered = decodeBundle(bundleInStdin(shown.named(`${master}-files`).inputs.stdin as string));
             const certificates = delivered
                 .filter((file) => (apiserverCertificates as readonly string[]).includes(file.path))
                 .sort((a, b) => a.path.localeCompare(b.path));
             assert.equal(certificates.length, apiserverCertificates.length, master);
-            assert.deepEqual(restart(master).inputs.triggers, [`${master}-id`, digestOf(certificates)], master);
-            assert.equal(
-                (restart(master).inputs.environment as Record<string, string>).KUBEHA_APISERVER_CERTS,
-                apiserverCertificates.join(","),
-            );
+            const environment = inputs.environment as Record<string, string>;
+            assert.equal(environment.KUBEHA_APISERVER_CERTS_DIGEST, digestOf(certificates), master);
+            assert.equal(environment.KUBEHA_APISERVER_CERTS, certificates.map((file) => file.path).join(","), master);
         }
     });
 
     test("etcd's steps are keyed to no certificate: a renewal does not restart etcd", () => {
-        const restartTrigger = restart("master-1").inputs.triggers as string[];
+        const digest = (restart("master-1").inputs.environment as Record<string, string>).KUBEHA_APISERVER_CERTS_DIGEST;
         for (const master of masters) {
-            const etcdTriggers = shown.named(`${master}-etcd`).inputs.triggers as string[];
-            assert.ok(!etcdTriggers.includes(restartTrigger[1]), master);
+            const etcd = shown.named(`${master}-etcd`).inputs;
+            assert.ok(!JSON.stringify([etcd.triggers, etcd.environment]).includes(digest), master);
         }
     });
 });
@@ -57,7 +60,14 @@ describe("restart-apiserver.sh on a master", () => {
     const sandbox = new StepSandbox("apiserver-restart");
     after(() => sandbox.remove());
     const script = steps["apiserver-restart"].script;
-    const variables = { KUBEHA_APISERVER_CERTS: apiserverCertificates.join(","), KUBEHA_TIMEOUT: "30" };
+    const certificateText = (file: string) => `certificate ${file}\n`;
+    const variables = {
+        KUBEHA_APISERVER_CERTS: apiserverCertificates.join(","),
+        KUBEHA_APISERVER_CERTS_DIGEST: digestOf(
+            apiserverCertificates.map((file) => ({ path: file, content: certificateText(file) })),
+        ),
+        KUBEHA_TIMEOUT: "30",
+    };
     const container = (host: string, file: string) => path.join(sandbox.state, host, "apiserver", file);
     /** The host's kube-apiserver container: its id and when it started. */
     const runningApiserver = (host: string, id: string, started: Date) => {
@@ -67,7 +77,7 @@ describe("restart-apiserver.sh on a master", () => {
     };
     const installCertificates = (host: string) => {
         sandbox.writeHostFile(host, "/etc/kubernetes/admin.conf", "stub admin.conf");
-        for (const file of apiserverCertificates) sandbox.writeHostFile(host, file, `certificate ${file}\n`);
+        for (const file of apiserverCertificates) sandbox.writeHostFile(host, file, certificateText(file));
     };
     fs.writeFileSync(path.join(sandbox.state, "apiserver-up"), "");
 
@@ -103,6 +113,19 @@ describe("restart-apiserver.sh on a master", () => {
         const missing = await sandbox.run("master-3", script, variables);
         assert.equal(missing.status, 1);
         assert.match(missing.stderr, new RegExp(`FAILED: ${apiserverCertificates[3]} is missing`));
+        assert.deepEqual(changes(sandbox.takeCalls()), []);
+    });
+
+    test("certificates on disk other than the ones issued: refuses before touching the apiserver", async () => {
+        installCertificates("master-3");
+        sandbox.writeHostFile("master-3", apiserverCertificates[0], "an older CA certificate\n");
+        runningApiserver("master-3", "f00d", new Date(Date.now() - 3600_000));
+        const stale = await sandbox.run("master-3", script, variables);
+        assert.equal(stale.status, 1);
+        assert.match(
+            stale.stderr,
+            /FAILED: the certificates on this master \(sha256 [0-9a-f]{64}\) are not the ones issued/,
+        );
         assert.deepEqual(changes(sandbox.takeCalls()), []);
     });
 });

@@ -2,7 +2,9 @@
 // list and the admin kubeconfig in the stack outputs, and with --show-secrets every certificate and key
 // each host receives (hosts/<host>/files/) checked with openssl.
 import assert from "node:assert/strict";
+import { X509Certificate } from "node:crypto";
 import * as fs from "node:fs";
+import { isIP } from "node:net";
 import * as path from "node:path";
 import { describe, test } from "node:test";
 import { parse as parseYaml, parseAllDocuments } from "yaml";
@@ -68,6 +70,31 @@ for (const stack of ["dev", "aws-dev"]) {
                 users: { user: Record<string, string> }[];
             };
             assert.equal(kubeconfig.users[0].user["client-key-data"], "[secret]");
+        });
+
+        test("the apiserver certificate covers the kubeconfig's server, and waits for no load balancer", () => {
+            const kubeconfig = parseYaml(withoutSecrets.file("kubeconfig")) as {
+                clusters: { cluster: { server: string } }[];
+            };
+            const server = new URL(kubeconfig.clusters[0].cluster.server).hostname;
+            const certificate = new X509Certificate(
+                withoutSecrets.file("hosts/master-1/files/etc/kubernetes/pki/apiserver.crt"),
+            );
+            assert.ok(isIP(server) ? certificate.checkIP(server) : certificate.checkHost(server), server);
+            // Not even through the resources it was issued from: the bootstrap behind it need not wait either.
+            const byName = new Map(withoutSecrets.resources.map((resource) => [resource.name, resource]));
+            const behind = new Set<string>();
+            const visit = (name: string) => {
+                for (const dependency of byName.get(name)?.dependencies ?? []) {
+                    if (behind.has(dependency)) continue;
+                    behind.add(dependency);
+                    visit(dependency);
+                }
+            };
+            visit("apiserver-cert");
+            visit("master-1-kubeadm-config");
+            const loadBalancers = [...behind].filter((name) => /LoadBalancer$/.test(byName.get(name)?.type ?? ""));
+            assert.deepEqual(loadBalancers, []);
         });
 
         test("the outputs list every certificate with its subject and an expiry in the configured lifetime", () => {

@@ -47,6 +47,15 @@ describe("plans of the shipped stacks", () => {
 });
 
 describe("resources.json records the options that change what `pulumi up` does", () => {
+    test("every Kubernetes object names the provider it is created with, which waits for the API", () => {
+        const result = plan({ stack: "dev" });
+        const objects = result.resources.filter((resource) => resource.type.startsWith("kubernetes:"));
+        assert.ok(objects.length > 10);
+        for (const object of objects) assert.equal(object.provider, "k8s", object.name);
+        assert.deepEqual(result.named("k8s").dependsOn, ["api-ready"]);
+        assert.ok(!result.resources.some((resource) => resource.provider && resource.provider !== "k8s"));
+    });
+
     test("certificate leaves carry the renewal round as replacementTrigger; CAs and keys do not", () => {
         const result = plan({ stack: "dev" });
         const triggered = result.resources.filter((resource) => "replacementTrigger" in resource);
@@ -344,5 +353,17 @@ test("a key in a namespace nothing reads is named in the plan's warnings", () =>
     assert.match(
         result.file("summary.md"),
         /^- kube-ha:timezone: no part of this program reads the namespace kube-ha/m,
+    );
+});
+
+test("the latency model starts a resource only once its provider exists, as `pulumi up` does", () => {
+    const timeline = schedule([
+        { type: "command:local:Command", name: "api-ready", dependencies: [] },
+        { type: "pulumi:providers:kubernetes", name: "k8s", dependencies: ["api-ready"] },
+        { type: "kubernetes:apps/v1:DaemonSet", name: "flannel", dependencies: [], provider: "k8s" },
+    ]);
+    assert.deepEqual(
+        timeline.criticalPath.map((entry) => `${entry.name} ${entry.finishSeconds}`),
+        ["api-ready 30", "k8s 30", "flannel 60"],
     );
 });

@@ -37,6 +37,14 @@ const loginUser = "ubuntu";
  */
 export const dataDiskDevices: Record<DataDiskPurpose, string> = { etcd: "/dev/sdf", containerd: "/dev/sdg" };
 
+/**
+ * Every DNS name an NLB of the region can get, `<name>-<id>.elb.<region>.amazonaws.com` (`.amazonaws.com.cn` in the
+ * China regions), as one wildcard name.
+ */
+export function loadBalancerNames(region: string): string {
+    return `*.elb.${region}.${region.startsWith("cn-") ? "amazonaws.com.cn" : "amazonaws.com"}`;
+}
+
 /** One security group per role; the API load balancer has its own. */
 type GroupRole = "bastion" | "master" | "worker" | "etcd" | "api-nlb";
 const groupRoles: readonly GroupRole[] = ["bastion", "master", "worker", "etcd", "api-nlb"];
@@ -499,8 +507,16 @@ export class AwsInfra extends pulumi.ComponentResource implements ClusterInfra {
         };
         this.egress = egress;
         // The NLB's own name works on AWS (a newcomer's first `kubectl` may wait a few minutes for it to resolve).
+        // It exists only once the NLB does (minutes): the apiserver certificate names every name of the region's
+        // load balancers instead, so that it, and the bootstrap behind it, do not wait for the NLB. Only this
+        // cluster's CA signs that certificate and only its apiservers hold the key: no other load balancer can
+        // present it.
         const apiName = nlb.dnsName.apply((dnsName) => dnsName.toLowerCase());
-        this.apiLoadBalancer = { endpoint: apiName, names: apiName.apply((name) => [name]) };
+        this.apiLoadBalancer = {
+            endpoint: apiName,
+            names: apiName.apply((name) => [name]),
+            certificateNames: pulumi.output([loadBalancerNames(config.region)]),
+        };
         this.registerOutputs({ bastionAddress: this.ssh.bastionAddress, apiEndpoint: this.apiLoadBalancer.endpoint });
     }
 }

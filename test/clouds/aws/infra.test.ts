@@ -529,5 +529,7 @@ describe("what AwsInfra hands to the bootstrap", () => {
         assert.equal(await pulumi.isSecret(infra.ssh.privateKey), true, "the private key must stay a secret");
         assert.equal(await valueOf(infra.apiLoadBalancer.endpoint), "api-nlb-0123.elb.eu-central-1.amazonaws.com");
         assert.deepEqual(await valueOf(infra.apiLoadBalancer.names), ["api-nlb-0123.elb.eu-central-1.amazonaws.com"]);
+        // Known before the NLB exists, and covering its name: the region's load balancer names as one wildcard.
+        assert.deepEqual(await valueOf(infra.apiLoadBalancer.certificateNames!), ["*.elb.eu-central-1.amazonaws.com"]);
     });
 });
