@@ -7,6 +7,7 @@
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { stringify as toYaml } from "yaml";
+import { sysctlSettings } from "../render/cloud-init";
 import { etcdDiskMountPoint } from "../render/etcd";
 import { mustRun } from "./command";
 import { LabDataDisk } from "./machines";
@@ -69,7 +70,15 @@ export function bootPlainMachines(lab: string, mirrors: LabMirrors, dir: string)
     const privateKeyFile = path.join(dir, "operator");
     const authorizedKey = keyPair(privateKeyFile, "kubeha-lab-operator");
     const caCertificate = fs.readFileSync(mirrors.caCertificate, "utf8");
-    const files = labMachineFiles({ aptKey: fs.readFileSync(mirrors.aptKeyFile, "utf8") });
+    const files = [
+        ...labMachineFiles({ aptKey: fs.readFileSync(mirrors.aptKeyFile, "utf8") }),
+        // The boot's kernel settings arrive with the preparation, after the machine booted: the lab's setup binds
+        // their keys at boot from this list (lab/machine-setup/kubeha-lab-setup.sh).
+        {
+            path: "/etc/kubeha-lab/sysctl-keys.conf",
+            content: sysctlSettings.map(([key, value]) => `${key} = ${value}\n`).join(""),
+        },
+    ];
     const hostKeys: Record<string, string> = {};
     for (const machine of plainMachines) {
         const hostKeyFile = path.join(dir, `${machine.name}-host`);
