@@ -44,10 +44,12 @@ read -ra paths <<<"${KUBEHA_PATHS}"
 read -ra packages <<<"${KUBEHA_PACKAGES}"
 
 # kubeadm's own cleanup first, while containerd still runs: it stops the kubelet, removes the pods' containers,
-# unmounts their volumes and empties /var/lib/kubelet and /etc/kubernetes' generated files. etcd is external to
-# kubeadm here, so it never touches etcd's data.
+# unmounts their volumes and empties /var/lib/kubelet and /etc/kubernetes' generated files. Its remove-etcd-member
+# phase is skipped: etcd is external to kubeadm here, and without an etcd manifest that phase falls back to kubeadm's
+# default data directory, /var/lib/etcd, and empties it (kubeadm v1.36 phases/reset/removeetcdmember.go).
 if command -v kubeadm >/dev/null; then
-    timeout 300 kubeadm reset --force --cleanup-tmp-dir || log "kubeadm reset failed; going on with the rest"
+    timeout 300 kubeadm reset --force --cleanup-tmp-dir --skip-phases remove-etcd-member ||
+        log "kubeadm reset failed; going on with the rest"
 fi
 for unit in "${units[@]}"; do
     if systemctl cat "${unit}" >/dev/null 2>&1; then

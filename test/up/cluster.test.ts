@@ -629,8 +629,9 @@ describe(`pulumi up of ${stackName} on the lab cloud`, { timeout: 90 * 60_000 },
                 assert.deepEqual(leftOnMachine(host), [], `${host} is reset`);
             }
             const etcdData = "/var/lib/etcd/data/member";
-            const [command, ...args] = machineCommand(stackName, "master-1", ["test", "-d", etcdData]);
-            assert.equal(spawnSync(command, args).status, 0, `master-1 keeps ${etcdData}`);
+            const [command, ...args] = machineCommand(stackName, "master-1", ["ls", "-la", "/var/lib/etcd", etcdData]);
+            const listing = spawnSync(command, args, { encoding: "utf8" });
+            assert.equal(listing.status, 0, `master-1 keeps ${etcdData}: ${listing.stdout}${listing.stderr}`);
             proved(
                 `pulumi destroy (${seconds} s) left an empty state and ${hosts.join(", ")} running with no unit, ` +
                     `process, file or package of kubeha (before: ${JSON.stringify(before)} traces); master-1 keeps ${etcdData}`,
