@@ -1,5 +1,5 @@
 // `npm run test:up`: a real `pulumi up` from an empty stack to a working cluster and back, for each stack named in
-// KUBEHA_UP_STACKS (default `dev aws-dev:basic`): every check for a plain name, for `<stack>:basic` the up (not
+// KUBEHA_UP_STACKS (default `dev aws-dev:basic machines-lab:basic`): every check for a plain name, for `<stack>:basic` the up (not
 // interrupted), the cluster and its outputs, the repeated up and destroy, without test:lab's checks and the scaling.
 // `machines-lab` is the machines target (kubeha:cloud machines), with no stack file of its own: this process boots
 // plain lab machines and writes the stack that lists them (lab/plain-machines.ts); its checks are the basic ones, then
@@ -77,7 +77,9 @@ async function upAndDown(stack: string, scope: "full" | "basic"): Promise<number
 }
 
 async function main(): Promise<void> {
-    const stacks = (process.env.KUBEHA_UP_STACKS ?? "dev aws-dev:basic").split(/\s+/).filter(Boolean);
+    const stacks = (process.env.KUBEHA_UP_STACKS ?? "dev aws-dev:basic machines-lab:basic")
+        .split(/\s+/)
+        .filter(Boolean);
     let failed = 0;
     for (const entry of stacks) {
         const [stack, scope] = entry.split(":");
