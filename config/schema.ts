@@ -303,6 +303,11 @@ export const configSchema = z
                 message: "must be a lower-case DNS name like k8s-api.example.com or an IPv4 address, without a port",
             })
             .optional(),
+        /**
+         * cloud machines: the reset that runs when a machine leaves the list and on `pulumi destroy` also removes etcd's
+         * data (scripts/reset-machine.sh); absent or false, etcd's data stays on the machine.
+         */
+        removeEtcdDataOnReset: z.boolean({ message: "must be true or false" }).optional(),
         zones: z
             .array(
                 z.string().regex(/^[a-z0-9-]+$/, { message: "must be a zone ID like eu-central-1a or cn-hangzhou-h" }),
@@ -864,7 +869,7 @@ export const configSchema = z
     .superRefine(machinesRule, { when: (payload) => !hasIssuesUnder(payload.issues, ["cloud"]) });
 
 /** Keys of cloud machines only. */
-const machinesOnlyKeys = ["machines", "sshPrivateKey", "apiEndpoint"] as const;
+const machinesOnlyKeys = ["machines", "sshPrivateKey", "apiEndpoint", "removeEtcdDataOnReset"] as const;
 const machinesOnlyBastionKeys = ["address", "user", "port", "hostKey"] as const;
 
 interface MachinesView {
@@ -872,6 +877,7 @@ interface MachinesView {
     readonly machines?: readonly { name: string; role: string; address: string; zone?: string }[];
     readonly sshPrivateKey?: string;
     readonly apiEndpoint?: string;
+    readonly removeEtcdDataOnReset?: boolean;
     readonly bastion: { readonly address?: string; readonly hostKey?: string; readonly instanceType?: string };
     readonly network: { readonly podCidr: string; readonly serviceCidr: string };
 }

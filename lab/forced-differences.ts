@@ -22,7 +22,7 @@ export const forcedDifferences: { what: string; why: string }[] = [
         why: "nspawn's /dev has no kmsg (the kubelet's OOM watcher reads it) and nspawn mounts the controllers read-only (the kubelet and runc create cgroups)",
     },
     {
-        what: "Kernel settings outside net.* written in a machine (the kubelet's vm.overcommit_memory, vm.panic_on_oom, kernel.panic, kernel.panic_on_oops, kernel.keys.*, and every non-net key in its sysctl.d files, applied by the host boot's sysctl --system) land in small files bound over /proc/sys, not in the kernel",
+        what: "Kernel settings outside net.* written in a machine (the kubelet's vm.overcommit_memory, vm.panic_on_oom, kernel.panic, kernel.panic_on_oops, kernel.keys.*, and every non-net key in its sysctl.d files, applied by the host boot's sysctl --system; a plain machine of the machines target is told the host boot's keys before it boots, since its file arrives later over SSH) land in small files bound over /proc/sys, not in the kernel",
         why: "All machines share the lab host's kernel: those keys are machine-wide (kernel.panic_on_oops=1 would let any oops take the whole host down); net.* keys are per network namespace and do apply",
     },
     {

@@ -21,7 +21,17 @@ export function userStackConfig(stack: string): Record<string, unknown> {
  */
 export function labStackChanges(stack: string, mirrors: MirrorOverrides, workers?: number): Record<string, unknown> {
     const user = userStackConfig(stack);
-    const changes: Record<string, unknown> = {
+    const changes = labSettings(user, mirrors);
+    if (workers !== undefined) {
+        const userWorkers = (user["kubeha:workers"] ?? {}) as Record<string, unknown>;
+        changes["kubeha:workers"] = { ...userWorkers, count: workers };
+    }
+    return changes;
+}
+
+/** The settings every lab stack gets over the user's `config` (lab/plain-machines.ts writes its own stack). */
+export function labSettings(user: Record<string, unknown>, mirrors: MirrorOverrides): Record<string, unknown> {
+    return {
         "kubeha:mirrors": mirrors,
         "kubeha:cloudIntegration": false,
         // kubeadm >= 1.35 fails SystemVerification on cgroup v1, which the lab's host mounts (forced-differences.ts).
@@ -30,11 +40,6 @@ export function labStackChanges(stack: string, mirrors: MirrorOverrides, workers
         // serve): its pods would never start, and the kubernetes provider would wait for them until it fails.
         "kubeha:addons": { ...((user["kubeha:addons"] ?? {}) as Record<string, unknown>), dashboard: "none" },
     };
-    if (workers !== undefined) {
-        const userWorkers = (user["kubeha:workers"] ?? {}) as Record<string, unknown>;
-        changes["kubeha:workers"] = { ...userWorkers, count: workers };
-    }
-    return changes;
 }
 
 /** Writes the lab's stack file (the `--config` of `npm run plan`) and returns its path. */

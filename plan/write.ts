@@ -205,6 +205,13 @@ function stepScript(step: PlannedResource, host: string, stepName: string, hostB
             : []),
         ...Object.entries(environment).map(([key, value]) => `# env ${key}=${String(value)}`),
         command,
+        // A step that also acts when deleted (a machine's preparation, whose delete resets the machine).
+        ...(step.inputs.create && step.inputs.delete
+            ? [
+                  "# when the resource is deleted (the host leaves the stack, or pulumi destroy):",
+                  String(step.inputs.delete),
+              ]
+            : []),
         "",
     ];
     return lines.join("\n");

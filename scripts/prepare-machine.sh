@@ -14,7 +14,7 @@ set -euo pipefail
 : "${KUBEHA_ETCD_DISK:=}"
 : "${KUBEHA_TIMEZONE:=}"
 
-readonly marker=/var/lib/kubeha/cluster
+readonly marker=/var/lib/kubeha/cluster hosts_before=/var/lib/kubeha/hosts.before
 
 refuse() {
     echo "kubeha prepare-machine: REFUSED on $(hostname): $*" >&2
@@ -62,5 +62,7 @@ if [[ -n ${KUBEHA_TIMEZONE} && $(timedatectl show -p Timezone --value 2>/dev/nul
 fi
 
 install -d -m 0755 "$(dirname "${marker}")"
+# The machine's own /etc/hosts, which the files below replace: scripts/reset-machine.sh puts it back.
+[[ -e ${hosts_before} ]] || cp -p /etc/hosts "${hosts_before}"
 printf '%s\n' "${KUBEHA_CLUSTER}" >"${marker}"
 echo "kubeha prepare-machine: $(hostname) is ${os_id} ${os_version}, this cluster's; installing the boot files" >&2

@@ -2,6 +2,7 @@
 // variables render/steps.ts documents; and the kubeadm- and kubectl-driven steps run twice on throwaway
 // hosts with stand-ins for kubeadm, kubectl and systemctl: the second run changes nothing and succeeds.
 import { prepareScript } from "../clouds/machines/infra";
+import { resetScript } from "../clouds/machines/reset";
 import assert from "node:assert/strict";
 import { spawn, spawnSync } from "node:child_process";
 import * as fs from "node:fs";
@@ -191,7 +192,8 @@ describe("the step catalogue (render/steps.ts)", () => {
         // Boot-time scripts (run by cloud-init, not over SSH) are the cloud-init renderer's; on cloud machines the
         // preparation step runs the same boot script after its own checks (clouds/machines). Operator scripts run on
         // the operator's machine and are never installed.
-        const bootScripts = [path.basename(hostBoot.script), prepareScript];
+        // Its delete sends the reset in the command itself.
+        const bootScripts = [path.basename(hostBoot.script), prepareScript, resetScript];
         const notInstalled: readonly string[] = [...bootScripts, ...operatorScripts];
         assert.deepEqual(
             shellFiles.filter((file) => !installed.includes(file) && !notInstalled.includes(file)),

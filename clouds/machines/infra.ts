@@ -10,6 +10,7 @@ import { clusterHostBoot, hostBoot } from "../../render/cloud-init";
 import { etcdDiskMountPoint } from "../../render/etcd";
 import { ProvisionArgs } from "../cloud";
 import { configuredSshKeys } from "./keys";
+import { machineResetEnvironment, resetScript } from "./reset";
 
 /** The preparation step's resource name suffix: `<machine>-prepare`. */
 export const prepareStep = "prepare";
@@ -54,11 +55,20 @@ export class MachinesInfra extends pulumi.ComponentResource implements ClusterIn
                 const create =
                     `sudo env ${checks.map(shellQuote).join(" ")} bash -s && ` +
                     `sudo env ${boot.map(shellQuote).join(" ")} ${hostBoot.script}`;
+                // Its delete resets the machine (a machine removed from the list, after its node's removal step;
+                // pulumi destroy): the script travels in the command, so it runs whatever is left on the machine.
+                const reset = Object.entries(machineResetEnvironment(config, layout, host, args.clusterName)).map(
+                    ([key, value]) => `${key}=${value}`,
+                );
+                const resetCommand =
+                    `sudo env ${reset.map(shellQuote).join(" ")} ` +
+                    `bash -c ${shellQuote(scriptText(resetScript))} ${resetScript}`;
                 const instance = new command.remote.Command(
                     `${host.name}-${prepareStep}`,
                     {
                         connection: hostConnection(host, access),
                         create,
+                        delete: resetCommand,
                         stdin: scriptText(prepareScript) + scriptText("install-files.sh") + encodeBundle(files),
                         addPreviousOutputInEnv: false,
                     },

@@ -20,12 +20,13 @@ done < <(findmnt -rn -t cgroup -o TARGET,OPTIONS | grep '^/sys/fs/cgroup/')
 
 # /proc/sys outside net.* is the host's kernel (read-only in the machine). The kubelet writes six kernel settings
 # at start and the host boot applies /etc/sysctl.d (sysctl --system): each such key gets a small file of its own
-# bound over it, holding the host's value at first, so those writes stay in the machine.
+# bound over it, holding the host's value at first, so those writes stay in the machine. A plain machine gets the
+# host boot's sysctl file only later, over SSH: lab/plain-machines.ts lists its keys in /etc/kubeha-lab/sysctl-keys.conf.
 keys=(vm.overcommit_memory vm.panic_on_oom kernel.panic kernel.panic_on_oops kernel.keys.root_maxkeys
     kernel.keys.root_maxbytes)
 mapfile -t -O "${#keys[@]}" keys < <(
     cat /etc/sysctl.conf /etc/sysctl.d/*.conf /run/sysctl.d/*.conf /usr/local/lib/sysctl.d/*.conf \
-        /usr/lib/sysctl.d/*.conf /lib/sysctl.d/*.conf 2>/dev/null |
+        /usr/lib/sysctl.d/*.conf /lib/sysctl.d/*.conf /etc/kubeha-lab/sysctl-keys.conf 2>/dev/null |
         sed -n 's/^[[:space:]]*-\{0,1\}\([a-z][a-z0-9_.-]*\)[[:space:]]*=.*/\1/p' | grep -v '^net\.' | sort -u
 )
 for key in "${keys[@]}"; do

@@ -9,6 +9,7 @@ import * as os from "node:os";
 import * as path from "node:path";
 import { after, before, describe, test } from "node:test";
 import { EngineEvent, LocalWorkspace, PulumiCommand, Stack } from "@pulumi/pulumi/automation";
+import { parse as parseYaml, stringify as toYaml } from "yaml";
 import { keepKubeProxyOffHostConntrack, labFiles } from "../../lab/lab";
 import { machineCommand, machineRunning } from "../../lab/machines";
 import { recordLabMeasurement } from "../../lab/measured-times";
@@ -24,8 +25,14 @@ const stackName = required("KUBEHA_UP_STACK");
 const project = required("KUBEHA_UP_PROJECT");
 const binDir = required("KUBEHA_TOOLCHAIN_BIN");
 const files = labFiles(stackName);
+/**
+ * The machines target on plain machines the harness booted (lab/plain-machines.ts): its key, set as a secret, and the
+ * list entry of the machine the test adds. It runs the basic checks, then its own add, removal and destroy.
+ */
+const plainMachinesKey = process.env.KUBEHA_UP_SSH_KEY;
+const onMachines = plainMachinesKey !== undefined;
 /** basic: no interrupted up, no test:lab checks, no scaling (run.ts). */
-const full = process.env.KUBEHA_UP_SCOPE !== "basic";
+const full = process.env.KUBEHA_UP_SCOPE !== "basic" && !onMachines;
 const scratch = path.join(files.state, "engine");
 
 function required(name: string): string {
@@ -74,6 +81,10 @@ describe(`pulumi up of ${stackName} on the lab cloud`, { timeout: 90 * 60_000 },
             envVars,
         });
         stack = await Stack.create(stackName, workspace);
+        if (plainMachinesKey) {
+            const value = fs.readFileSync(plainMachinesKey, "utf8");
+            await stack.setConfig("kubeha:sshPrivateKey", { value, secret: true });
+        }
         process.stdout.write(
             `engine: pulumi ${pulumiCommand.version?.toString()}; real provider plugins: ${plugins.real.join(", ") || "none"}; ` +
                 `stand-ins: ${plugins.standIns.join(", ") || "none"} (command runs the steps for real over OpenSSH; ` +
@@ -98,7 +109,7 @@ describe(`pulumi up of ${stackName} on the lab cloud`, { timeout: 90 * 60_000 },
     }
 
     let upSeconds = 0;
-    let deployed: { cloud: "aliyun" | "aws"; hosts: Record<string, { role: string; privateIp: string }> };
+    let deployed: { cloud: "aliyun" | "aws" | "machines"; hosts: Record<string, { role: string; privateIp: string }> };
 
     /** The parent pid of a process, or undefined when it is gone. */
     function parentOf(pid: string): number | undefined {
@@ -252,7 +263,7 @@ describe(`pulumi up of ${stackName} on the lab cloud`, { timeout: 90 * 60_000 },
             const outputs = await stack.outputs();
             fs.writeFileSync(kubeconfig, String(outputs.kubeconfig.value), { mode: 0o600 });
             deployed = {
-                cloud: outputs.cloud.value as "aliyun" | "aws",
+                cloud: outputs.cloud.value as "aliyun" | "aws" | "machines",
                 hosts: outputs.hosts.value as Record<string, { role: string; privateIp: string }>,
             };
             const members = etcdMembers();
@@ -321,7 +332,7 @@ describe(`pulumi up of ${stackName} on the lab cloud`, { timeout: 90 * 60_000 },
             );
             assert.equal(`https://${server.host}`, String(outputs.apiEndpoint.value).replace(/\/$/, ""));
             proved(
-                `kubeconfig output -> ${server.host} (the load balancer): ${ready.length} nodes Ready (${ready.join(", ")}), ` +
+                `kubeconfig output -> ${server.host} (${onMachines ? "apiEndpoint: the master" : "the load balancer"}): ${ready.length} nodes Ready (${ready.join(", ")}), ` +
                     `${pods.length} kube-system pods Running`,
             );
         },
@@ -388,12 +399,14 @@ describe(`pulumi up of ${stackName} on the lab cloud`, { timeout: 90 * 60_000 },
         const user = sshCommand[sshCommand.length - 1];
         const hosts = outputs.hosts.value as Record<string, { role: string }>;
         const domain = /master-1\.([^ ,]+)/.exec(String(outputs.sshKnownHosts.value))?.[1];
+        // Machines have no private DNS zone: the bastion reaches master-1 by its address (in sshKnownHosts too).
+        const master = onMachines ? deployed.hosts["master-1"].privateIp : `master-1.${domain}`;
         // As the README writes it: ssh -J would not pass the known-hosts file on to the bastion hop.
         const pin = ["-i", key, "-o", `UserKnownHostsFile=${knownHosts}`, "-o", "StrictHostKeyChecking=yes"];
         const proxyCommand = `ProxyCommand=ssh ${pin.join(" ")} -o BatchMode=yes -W %h:%p ${user}`;
         const viaAgent = spawnSync(
             "ssh",
-            [...pin, "-o", "BatchMode=yes", "-o", proxyCommand, `${user.split("@")[0]}@master-1.${domain}`, "hostname"],
+            [...pin, "-o", "BatchMode=yes", "-o", proxyCommand, `${user.split("@")[0]}@${master}`, "hostname"],
             { encoding: "utf8" },
         );
         assert.equal(viaAgent.status, 0, viaAgent.stderr);
@@ -405,15 +418,17 @@ describe(`pulumi up of ${stackName} on the lab cloud`, { timeout: 90 * 60_000 },
         fs.rmSync(dir, { recursive: true, force: true });
     });
 
-    step("pulumi refresh: what it changes", async () => {
-        const result = await stack.refresh({ onOutput: log, color: "never" });
-        const changes = Object.entries(result.summary.resourceChanges ?? {}).filter(([op]) => op !== "same");
-        await stack.preview({ expectNoChanges: true, onOutput: log, color: "never" });
-        proved(
-            `pulumi refresh reported ${JSON.stringify(Object.fromEntries(changes))} beside ` +
-                `${result.summary.resourceChanges?.same ?? 0} unchanged, and a preview after it still plans no change`,
-        );
-    });
+    // Not on machines: the same program and providers as dev's, and its ~50 s would push CI's run over its budget.
+    if (!onMachines)
+        step("pulumi refresh: what it changes", async () => {
+            const result = await stack.refresh({ onOutput: log, color: "never" });
+            const changes = Object.entries(result.summary.resourceChanges ?? {}).filter(([op]) => op !== "same");
+            await stack.preview({ expectNoChanges: true, onOutput: log, color: "never" });
+            proved(
+                `pulumi refresh reported ${JSON.stringify(Object.fromEntries(changes))} beside ` +
+                    `${result.summary.resourceChanges?.same ?? 0} unchanged, and a preview after it still plans no change`,
+            );
+        });
 
     // test:lab's checks, on this cluster; the last two change it (a worker drained and removed, one stopped).
     if (full)
@@ -504,39 +519,177 @@ describe(`pulumi up of ${stackName} on the lab cloud`, { timeout: 90 * 60_000 },
             },
         );
 
-    step("pulumi destroy --exclude-protected removes all but the etcd disks; then everything goes", async () => {
-        const machines = () =>
-            fs.existsSync(path.join(files.state, "machines"))
-                ? fs.readdirSync(path.join(files.state, "machines")).filter((host) => machineRunning(stackName, host))
-                : [];
-        assert.ok(machines().length > 0);
-        await stack.destroy({ excludeProtected: true, onOutput: log, color: "never" });
-        const left = (
-            (await stack.exportStack()).deployment as { resources?: { urn: string; type: string }[] }
-        ).resources?.filter((resource) => !resource.type.startsWith("pulumi:") && !resource.type.startsWith("kubeha:"));
-        const leftNames = (left ?? []).map((resource) => resource.urn.split("::").pop()).sort();
-        assert.ok(
-            leftNames.length > 0 && leftNames.every((name) => /etcd-disk$/.test(String(name))),
-            leftNames.join(", "),
+    /** What the program left on a machine (none once reset): running units, processes, files, packages. */
+    function leftOnMachine(host: string): string[] {
+        const script = `
+            for unit in kubelet containerd etcd kube-apiserver-proxy kubeha-pod-firewall; do
+                if systemctl is-active --quiet "$unit"; then echo "unit $unit active"; fi
+            done
+            for process in kubelet containerd etcd kube-apiserver kube-proxy flanneld; do
+                if pgrep -x "$process" >/dev/null; then echo "process $process"; fi
+            done
+            for path in /etc/kubernetes /var/lib/kubeha /usr/local/lib/kubeha /etc/kubeha /etc/etcd /var/lib/kubelet \
+                /etc/cni/net.d /etc/ssh/sshd_config.d/60-kubeha.conf /etc/apt/sources.list.d/kubernetes.list; do
+                if [ -e "$path" ]; then echo "path $path"; fi
+            done
+            for package in kubelet kubeadm kubectl containerd.io cri-tools; do
+                if dpkg-query -W -f '\${Status}' "$package" 2>/dev/null | grep -q ' installed$'; then echo "package $package"; fi
+            done
+            if grep -q '[.]k8s[.]internal' /etc/hosts; then echo "/etc/hosts is kubeha's"; fi
+        `;
+        const [command, ...args] = machineCommand(stackName, host, ["bash", "-c", script]);
+        const result = spawnSync(command, args, { encoding: "utf8" });
+        assert.equal(result.status, 0, result.stderr);
+        return result.stdout.split("\n").filter(Boolean);
+    }
+
+    /** The stack file's machine list, edited as a user edits it (the file keeps the encrypted key as it is). */
+    function editMachineList(edit: (machines: Record<string, unknown>[]) => Record<string, unknown>[]): void {
+        const file = path.join(project, `Pulumi.${stackName}.yaml`);
+        const document = parseYaml(fs.readFileSync(file, "utf8")) as { config: Record<string, unknown> };
+        document.config["kubeha:machines"] = edit(document.config["kubeha:machines"] as Record<string, unknown>[]);
+        fs.writeFileSync(file, toYaml(document));
+    }
+
+    if (onMachines)
+        step(
+            "a machine appended to the list joins and runs pods; removed from it, it is drained, deleted and reset",
+            async () => {
+                const entry = JSON.parse(required("KUBEHA_UP_ADDED_MACHINE")) as { name: string };
+                const added = entry.name;
+                assert.ok(machineRunning(stackName, added), `${added} is booted (plain) before it is listed`);
+                editMachineList((machines) => [...machines, entry]);
+                const changes = new Map<string, string>();
+                const record = (event: EngineEvent) => {
+                    const metadata = event.resourcePreEvent?.metadata;
+                    if (metadata && metadata.op !== "same" && metadata.op !== "read")
+                        changes.set(metadata.urn.split("::").pop()!, metadata.op);
+                };
+                let started = Date.now();
+                await stack.up({ onOutput: log, color: "never", onEvent: record });
+                const addSeconds = Math.round((Date.now() - started) / 1000);
+                const created = [...changes].filter(([, op]) => op === "create").map(([name]) => name);
+                const others = [...changes].filter(([, op]) => op !== "create");
+                assert.ok(
+                    created.length > 0 && created.every((name) => name.startsWith(`${added}-`)),
+                    created.join(", "),
+                );
+                // Every machine's /etc/hosts names every machine: the others' preparations update in place.
+                const renewsToken = (name: string) => /(^|-)token$/.test(name);
+                assert.deepEqual(
+                    others.filter(([name, op]) => op !== "update" && !renewsToken(name)),
+                    [],
+                    "nothing but the new machine's resources created, the join token renewed, updates in place",
+                );
+                const scheduled = await eventually(`a pod on ${added}`, 300, () => {
+                    const node = JSON.parse(kubectl(["get", "node", added, "-o", "json"])) as {
+                        status: { conditions: { type: string; status: string }[] };
+                    };
+                    if (!node.status.conditions.some((c) => c.type === "Ready" && c.status === "True"))
+                        return undefined;
+                    const pods = JSON.parse(
+                        kubectl(["get", "pods", "-A", "--field-selector", `spec.nodeName=${added}`, "-o", "json"]),
+                    ) as { items: { metadata: { name: string }; status: { phase: string } }[] };
+                    const running = pods.items
+                        .filter((pod) => pod.status.phase === "Running")
+                        .map((pod) => pod.metadata.name);
+                    return running.length > 0 ? running : undefined;
+                });
+                editMachineList((machines) => machines.filter((machine) => machine.name !== added));
+                changes.clear();
+                started = Date.now();
+                await stack.up({ onOutput: log, color: "never", onEvent: record });
+                const removeSeconds = Math.round((Date.now() - started) / 1000);
+                const deleted = [...changes].filter(([, op]) => op === "delete").map(([name]) => name);
+                assert.ok(
+                    deleted.includes(`${added}-remove-node`) && deleted.includes(`${added}-prepare`),
+                    deleted.join(", "),
+                );
+                assert.ok(
+                    deleted.every((name) => name.startsWith(`${added}-`)),
+                    deleted.join(", "),
+                );
+                const nodes = kubectl(["get", "nodes", "-o", "name"]);
+                assert.ok(!nodes.includes(`node/${added}\n`), `${added} is no longer a node`);
+                assert.ok(machineRunning(stackName, added), `${added}'s machine still runs (it is the user's)`);
+                assert.deepEqual(leftOnMachine(added), [], `${added} is reset`);
+                proved(
+                    `${added} appended to kubeha:machines: pulumi up (${addSeconds} s) created only its ${created.length} ` +
+                        `resources (besides: ${others.map(([name, op]) => `${name} ${op}`).join(", ") || "none"}); it ` +
+                        `joined and runs ${scheduled.join(", ")}; removed from the list: pulumi up (${removeSeconds} s) ` +
+                        `deleted its ${deleted.length} resources, the node drained and deleted, and the machine (still ` +
+                        "running) has no unit, process, file or package of kubeha left",
+                );
+            },
         );
-        assert.deepEqual(machines(), []);
-        const disks = fs.readdirSync(path.join(files.state, "cloud", "disks"));
-        assert.ok(
-            disks.some((disk) => /etcd-disk/.test(disk)),
-            "the etcd disks outlive the machines",
-        );
-        const unprotect = spawnSync(pulumiBinary, ["state", "unprotect", "--all", "--yes", "--stack", stackName], {
-            cwd: project,
-            env: { ...process.env, ...envVars },
-            encoding: "utf8",
+
+    if (onMachines)
+        step("pulumi destroy resets every machine to plain and keeps etcd's data", async () => {
+            const hosts = Object.entries(deployed.hosts)
+                .filter(([, host]) => host.role !== "bastion")
+                .map(([name]) => name);
+            const before = Object.fromEntries(hosts.map((host) => [host, leftOnMachine(host).length]));
+            assert.ok(
+                hosts.every((host) => before[host] > 0),
+                `kubeha's traces before destroy: ${JSON.stringify(before)}`,
+            );
+            const started = Date.now();
+            await stack.destroy({ onOutput: log, color: "never" });
+            const seconds = Math.round((Date.now() - started) / 1000);
+            const state = (await stack.exportStack()).deployment as { resources?: unknown[] };
+            assert.deepEqual(state.resources ?? [], []);
+            for (const host of hosts) {
+                assert.ok(machineRunning(stackName, host), `${host} still runs`);
+                assert.deepEqual(leftOnMachine(host), [], `${host} is reset`);
+            }
+            const etcdData = "/var/lib/etcd/data/member";
+            const [command, ...args] = machineCommand(stackName, "master-1", ["ls", "-la", "/var/lib/etcd", etcdData]);
+            const listing = spawnSync(command, args, { encoding: "utf8" });
+            assert.equal(listing.status, 0, `master-1 keeps ${etcdData}: ${listing.stdout}${listing.stderr}`);
+            proved(
+                `pulumi destroy (${seconds} s) left an empty state and ${hosts.join(", ")} running with no unit, ` +
+                    `process, file or package of kubeha (before: ${JSON.stringify(before)} traces); master-1 keeps ${etcdData}`,
+            );
         });
-        assert.equal(unprotect.status, 0, unprotect.stderr);
-        await stack.destroy({ onOutput: log, color: "never" });
-        const state = (await stack.exportStack()).deployment as { resources?: unknown[] };
-        assert.deepEqual(state.resources ?? [], []);
-        proved(
-            `destroy --exclude-protected left only ${leftNames.join(", ")} (their images kept), every lab machine gone; ` +
-                "after pulumi state unprotect --all, destroy left nothing",
-        );
-    });
+
+    if (!onMachines)
+        step("pulumi destroy --exclude-protected removes all but the etcd disks; then everything goes", async () => {
+            const machines = () =>
+                fs.existsSync(path.join(files.state, "machines"))
+                    ? fs
+                          .readdirSync(path.join(files.state, "machines"))
+                          .filter((host) => machineRunning(stackName, host))
+                    : [];
+            assert.ok(machines().length > 0);
+            await stack.destroy({ excludeProtected: true, onOutput: log, color: "never" });
+            const left = (
+                (await stack.exportStack()).deployment as { resources?: { urn: string; type: string }[] }
+            ).resources?.filter(
+                (resource) => !resource.type.startsWith("pulumi:") && !resource.type.startsWith("kubeha:"),
+            );
+            const leftNames = (left ?? []).map((resource) => resource.urn.split("::").pop()).sort();
+            assert.ok(
+                leftNames.length > 0 && leftNames.every((name) => /etcd-disk$/.test(String(name))),
+                leftNames.join(", "),
+            );
+            assert.deepEqual(machines(), []);
+            const disks = fs.readdirSync(path.join(files.state, "cloud", "disks"));
+            assert.ok(
+                disks.some((disk) => /etcd-disk/.test(disk)),
+                "the etcd disks outlive the machines",
+            );
+            const unprotect = spawnSync(pulumiBinary, ["state", "unprotect", "--all", "--yes", "--stack", stackName], {
+                cwd: project,
+                env: { ...process.env, ...envVars },
+                encoding: "utf8",
+            });
+            assert.equal(unprotect.status, 0, unprotect.stderr);
+            await stack.destroy({ onOutput: log, color: "never" });
+            const state = (await stack.exportStack()).deployment as { resources?: unknown[] };
+            assert.deepEqual(state.resources ?? [], []);
+            proved(
+                `destroy --exclude-protected left only ${leftNames.join(", ")} (their images kept), every lab machine gone; ` +
+                    "after pulumi state unprotect --all, destroy left nothing",
+            );
+        });
 });

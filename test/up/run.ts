@@ -1,22 +1,27 @@
 // `npm run test:up`: a real `pulumi up` from an empty stack to a working cluster and back, for each stack named in
-// KUBEHA_UP_STACKS (default `dev aws-dev:basic`): every check for a plain name, for `<stack>:basic` the up (not
-// interrupted), the cluster and its outputs, the repeated up and destroy, without test:lab's checks and the scaling. This process is the cloud: it brings up the lab's network and mirrors
+// KUBEHA_UP_STACKS (default `dev aws-dev:basic machines-lab:basic`): every check for a plain name, for `<stack>:basic` the up (not
+// interrupted), the cluster and its outputs, the repeated up and destroy, without test:lab's checks and the scaling.
+// `machines-lab` is the machines target (kubeha:cloud machines), with no stack file of its own: this process boots
+// plain lab machines and writes the stack that lists them (lab/plain-machines.ts); its checks are the basic ones, then
+// a worker appended to the list and removed, and destroy back to plain machines. This process is the cloud: it brings up the lab's network and mirrors
 // (lab/lab.ts labFoundation) and serves the lab cloud (lab/cloud.ts) on a socket; the checks (cluster.test.ts) run
 // where `pulumi up` runs, the lab's operator machine (inside the lab's network, resolving with the lab's DNS), and
 // drive the real Pulumi CLI, whose stand-in provider plugins tell the lab cloud what they create. Needs root on Linux.
 import { spawn } from "node:child_process";
 import * as fs from "node:fs";
 import * as path from "node:path";
+import { stringify as toYaml } from "yaml";
 import { LabCloud, serveLabCloud } from "../../lab/cloud";
 import { labDown, labFiles, labFoundation, onOperatorMachine } from "../../lab/lab";
 import { labStackMirrors } from "../../lab/mirrors";
+import { bootPlainMachines, plainMachinesStack } from "../../lab/plain-machines";
 import { labStackChanges, writeLabStackFile } from "../../lab/stack";
 
 const repo = path.resolve(__dirname, "..", "..");
 const say = (line: string) => process.stdout.write(`${line}\n`);
 
 async function upAndDown(stack: string, scope: "full" | "basic"): Promise<number> {
-    const files = labFiles(stack);
+    const files = { ...labFiles(stack), keys: path.join(labFiles(stack).state, "plain-machines") };
     if (fs.existsSync(files.state)) await labDown(stack, say);
     const { binDir, mirrors } = await labFoundation(stack, say);
     const cloud = new LabCloud({ lab: stack, mirrors, say });
@@ -28,8 +33,15 @@ async function upAndDown(stack: string, scope: "full" | "basic"): Promise<number
         const project = path.join(files.state, "project");
         fs.mkdirSync(project, { recursive: true, mode: 0o700 });
         fs.copyFileSync(path.join(repo, "Pulumi.yaml"), path.join(project, "Pulumi.yaml"));
-        const changes = labStackChanges(stack, labStackMirrors(mirrors));
-        fs.renameSync(writeLabStackFile(stack, changes, project), path.join(project, `Pulumi.${stack}.yaml`));
+        const stackFile = path.join(project, `Pulumi.${stack}.yaml`);
+        // The machines target's stack: plain machines booted first, then the stack file that lists them.
+        const plain = stack === plainMachinesStack ? bootPlainMachines(stack, mirrors, files.keys) : undefined;
+        if (plain) fs.writeFileSync(stackFile, toYaml({ config: plain.config }));
+        else
+            fs.renameSync(
+                writeLabStackFile(stack, labStackChanges(stack, labStackMirrors(mirrors)), project),
+                stackFile,
+            );
         fs.symlinkSync(path.join(repo, "scripts"), path.join(project, "scripts"));
         const argv = [process.execPath, "--require", "ts-node/register/transpile-only", "--test"];
         argv.push("--test-reporter=spec", path.join(__dirname, "cluster.test.ts"));
@@ -45,6 +57,12 @@ async function upAndDown(stack: string, scope: "full" | "basic"): Promise<number
                 KUBEHA_TOOLCHAIN_BIN: binDir,
                 KUBEHA_LAB_CLOUD: socket,
                 KUBEHA_COMMAND_LOG_DIR: path.join(files.logs, "steps"),
+                ...(plain
+                    ? {
+                          KUBEHA_UP_SSH_KEY: plain.privateKeyFile,
+                          KUBEHA_UP_ADDED_MACHINE: JSON.stringify(plain.addedEntry),
+                      }
+                    : {}),
             },
         });
         return await new Promise<number>((resolve) => child.on("close", (code) => resolve(code ?? 1)));
@@ -59,7 +77,9 @@ async function upAndDown(stack: string, scope: "full" | "basic"): Promise<number
 }
 
 async function main(): Promise<void> {
-    const stacks = (process.env.KUBEHA_UP_STACKS ?? "dev aws-dev:basic").split(/\s+/).filter(Boolean);
+    const stacks = (process.env.KUBEHA_UP_STACKS ?? "dev aws-dev:basic machines-lab:basic")
+        .split(/\s+/)
+        .filter(Boolean);
     let failed = 0;
     for (const entry of stacks) {
         const [stack, scope] = entry.split(":");

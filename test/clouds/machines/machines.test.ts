@@ -7,7 +7,9 @@ import * as path from "node:path";
 import { describe, test } from "node:test";
 import { parse as parseYaml } from "yaml";
 import { checkAgainstDeployment } from "../../../config/deployed";
+import { machineHosts } from "../../../config/layout";
 import { resolveConfig } from "../../../config/resolve";
+import { machineResetEnvironment } from "../../../clouds/machines/reset";
 import { projectDir, runPlanCli } from "../../support/plan";
 
 const stackFile = parseYaml(fs.readFileSync(path.join(projectDir, "Pulumi.machines-dev.yaml"), "utf8")) as {
@@ -22,6 +24,10 @@ const exampleValues = Object.fromEntries(
 );
 type Machine = { name: string; role: string; address: string; zone?: string; hostKey: string };
 const exampleMachines = stackFile.config["kubeha:machines"] as Machine[];
+
+/** The offline plan of the example stack, made once for the tests that read it. */
+let planned: ReturnType<typeof runPlanCli> | undefined;
+const examplePlan = () => (planned ??= runPlanCli({ stack: "machines-dev" }));
 
 function problemsOf(values: Record<string, string>, regions = {}): string[] {
     const result = resolveConfig({ values, regions });
@@ -115,11 +121,17 @@ describe("cloud machines: validation", () => {
                 cloud: "aws",
                 machines: exampleValues.machines,
                 sshPrivateKey: exampleValues.sshPrivateKey,
+                removeEtcdDataOnReset: "true",
                 bastion: JSON.stringify({ address: "203.0.113.10" }),
             },
             { aws: "eu-central-1" },
         );
-        for (const key of ["kubeha:machines", "kubeha:sshPrivateKey", "kubeha:bastion.address"]) {
+        for (const key of [
+            "kubeha:machines",
+            "kubeha:sshPrivateKey",
+            "kubeha:removeEtcdDataOnReset",
+            "kubeha:bastion.address",
+        ]) {
             assert.ok(
                 onAws.some((p) => p.startsWith(`${key}: applies to cloud machines only`)),
                 `${key}\n${onAws.join("\n")}`,
@@ -142,7 +154,7 @@ describe("cloud machines: validation", () => {
 });
 
 describe("cloud machines: the plan of Pulumi.machines-dev.yaml", () => {
-    const run = runPlanCli({ stack: "machines-dev" });
+    const run = examplePlan();
     const resources = () =>
         JSON.parse(fs.readFileSync(path.join(run.outDir, "resources.json"), "utf8")) as {
             type: string;
@@ -226,6 +238,64 @@ describe("cloud machines: the plan of Pulumi.machines-dev.yaml", () => {
         ]) {
             assert.ok(names.has(name), name);
         }
+    });
+});
+
+describe("cloud machines: the reset (the preparation step's delete)", () => {
+    const run = examplePlan();
+    const prepareStep = (machine: string) =>
+        (
+            JSON.parse(fs.readFileSync(path.join(run.outDir, "resources.json"), "utf8")) as {
+                name: string;
+                inputs: Record<string, unknown>;
+            }[]
+        ).find((resource) => resource.name === `${machine}-prepare`)!;
+    /** A KUBEHA_* value of the delete command (each is one quoted `env` word). */
+    const resetValue = (command: string, name: string) => new RegExp(`'${name}=([^']*)'`).exec(command)?.[1];
+    const filesOf = (machine: string): string[] => {
+        const root = path.join(run.outDir, "hosts", machine, "files");
+        return (fs.readdirSync(root, { recursive: true, withFileTypes: true }) as fs.Dirent[])
+            .filter((entry) => entry.isFile())
+            .map((entry) => path.join(entry.parentPath, entry.name).slice(root.length));
+    };
+
+    test("removes every file the plan installs on each machine but /etc/hosts, and stops every unit among them", () => {
+        assert.equal(run.status, 0, run.stderr);
+        for (const machine of exampleMachines) {
+            const command = String(prepareStep(machine.name).inputs.delete);
+            assert.match(command, /bash -c '#!\/usr\/bin\/env bash\n# Reset of a machine/, machine.name);
+            const paths = resetValue(command, "KUBEHA_PATHS")!.split(" ");
+            const units = resetValue(command, "KUBEHA_UNITS")!.split(" ");
+            const files = filesOf(machine.name);
+            assert.ok(files.length > 10, `${machine.name}: ${files.length} files`);
+            const left = files.filter(
+                (file) => file !== "/etc/hosts" && !paths.some((p) => file === p || file.startsWith(`${p}/`)),
+            );
+            assert.deepEqual(left, [], `${machine.name}: files the reset would leave`);
+            assert.ok(!paths.includes("/etc/hosts"), "/etc/hosts is put back, not removed");
+            const unitFiles = files.filter((file) => /^\/etc\/systemd\/system\/[^/]+\.(service|timer)$/.test(file));
+            for (const unit of unitFiles) assert.ok(units.includes(path.basename(unit)), `${machine.name}: ${unit}`);
+            assert.ok(units.includes("kubelet.service") && units.includes("containerd.service"), machine.name);
+            assert.equal(resetValue(command, "KUBEHA_PACKAGES"), "containerd.io kubelet kubeadm kubectl cri-tools");
+            const master = machine.role === "master";
+            assert.equal(resetValue(command, "KUBEHA_ETCD_DATA"), master ? "/var/lib/etcd/data" : undefined);
+            assert.equal(resetValue(command, "KUBEHA_REMOVE_ETCD_DATA"), "false", "etcd's data is kept by default");
+        }
+    });
+
+    test("kubeha:removeEtcdDataOnReset: true removes etcd's data too", () => {
+        const result = resolveConfig({ values: { ...exampleValues, removeEtcdDataOnReset: "true" }, regions: {} });
+        assert.ok(result.ok, result.ok ? "" : result.problems.join("\n"));
+        const layout = machineHosts(result.config);
+        const master = layout.find((host) => host.name === "master-1")!;
+        const environment = machineResetEnvironment(result.config, layout, master, "kubeha-machines-dev");
+        assert.equal(environment.KUBEHA_REMOVE_ETCD_DATA, "true");
+        assert.equal(environment.KUBEHA_ETCD_DATA, "/var/lib/etcd/data");
+        const problems = problemsOf({ ...exampleValues, removeEtcdDataOnReset: "yes" });
+        assert.ok(
+            problems.some((p) => p.startsWith("kubeha:removeEtcdDataOnReset: must be true or false")),
+            problems.join("\n"),
+        );
     });
 });
 

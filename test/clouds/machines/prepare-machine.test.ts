@@ -128,3 +128,55 @@ describe("scripts/prepare-machine.sh", { skip: root ? false : "needs root and un
         assert.equal(again.status, 0, again.stderr);
     });
 });
+
+// scripts/reset-machine.sh's guards, in the same kind of namespace: a machine without this cluster's mark is not
+// touched (its whole reset runs on the lab's plain machines: test/up, machines-lab).
+describe("scripts/reset-machine.sh leaves alone", { skip: root ? false : "needs root and unshare" }, () => {
+    const reset = path.join(projectDir, "scripts", "reset-machine.sh");
+    function resetRun(marker: string | undefined): { status: number | null; stderr: string; left: string[] } {
+        const dir = fs.mkdtempSync(path.join(os.tmpdir(), "kubeha-reset-"));
+        try {
+            fs.mkdirSync(path.join(dir, "kubeha"));
+            fs.mkdirSync(path.join(dir, "kubernetes"));
+            fs.writeFileSync(path.join(dir, "kubernetes", "admin.conf"), "kept\n");
+            if (marker !== undefined) fs.writeFileSync(path.join(dir, "kubeha", "cluster"), `${marker}\n`);
+            const setup = [
+                "set -e",
+                "mount -t tmpfs none /var/lib",
+                "mkdir -p /var/lib/kubeha",
+                `mount --bind ${dir}/kubeha /var/lib/kubeha`,
+                `bash ${reset}`,
+            ].join("\n");
+            const result = spawnSync("unshare", ["-m", "-n", "--propagation", "private", "bash", "-c", setup], {
+                encoding: "utf8",
+                env: {
+                    PATH: process.env.PATH,
+                    KUBEHA_CLUSTER: "kubeha-prod",
+                    KUBEHA_PATHS: `${dir}/kubernetes`,
+                    KUBEHA_UNITS: "kubelet.service",
+                },
+            });
+            return {
+                status: result.status,
+                stderr: result.stderr,
+                left: [...fs.readdirSync(path.join(dir, "kubeha")), ...fs.readdirSync(path.join(dir, "kubernetes"))],
+            };
+        } finally {
+            fs.rmSync(dir, { recursive: true, force: true });
+        }
+    }
+
+    test("a machine never prepared, or reset already (no mark): nothing removed, success", () => {
+        const run = resetRun(undefined);
+        assert.equal(run.status, 0, run.stderr);
+        assert.match(run.stderr, /nothing of kubeha here/);
+        assert.deepEqual(run.left, ["admin.conf"]);
+    });
+
+    test("a machine of another kubeha cluster: nothing removed, success (the destroy goes on)", () => {
+        const run = resetRun("kubeha-staging");
+        assert.equal(run.status, 0, run.stderr);
+        assert.match(run.stderr, /left alone: it belongs to the kubeha cluster 'kubeha-staging'/);
+        assert.deepEqual(run.left.sort(), ["admin.conf", "cluster"]);
+    });
+});
