@@ -231,9 +231,12 @@ etcd_member_line() {
 readonly kubeadm_leftovers=(/etc/kubernetes/admin.conf /etc/kubernetes/kubelet.conf
     /etc/kubernetes/manifests/kube-apiserver.yaml /var/lib/kubelet/config.yaml)
 # kubeadm reset also empties the certificates directory (its cleanup-node phase): without the PKI kubeha
-# installed, kubeadm init would create a new cluster CA.
+# installed, kubeadm init would create a new cluster CA. Its remove-etcd-member phase is skipped: finding no etcd
+# manifest (etcd is kubeha's own unit), kubeadm falls back to its default data directory /var/lib/etcd, which is
+# this member's, and empties it (cmd/kubeadm/app/cmd/phases/reset/removeetcdmember.go; seen on the lab).
 readonly kubeadm_start_over="to start this host over: cp -aT /etc/kubernetes/pki /root/kubeha-pki; kubeadm reset -f \
-(it empties /etc/kubernetes/pki); cp -aT /root/kubeha-pki /etc/kubernetes/pki; then re-run this step"
+--skip-phases remove-etcd-member (it empties /etc/kubernetes/pki; without the skip it empties etcd's /var/lib/etcd \
+too); cp -aT /root/kubeha-pki /etc/kubernetes/pki; then re-run this step"
 
 # kubeadm_leftover: the first of kubeadm_leftovers on this host; fails when there is none.
 kubeadm_leftover() {

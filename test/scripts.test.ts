@@ -524,7 +524,8 @@ describe("kubeadm failing part-way: later runs neither skip it nor retry it", ()
     });
     afterEach(() => sandbox.remove());
 
-    const startOver = /kubeadm reset -f.*empties \/etc\/kubernetes\/pki.*then re-run this step/;
+    const startOver =
+        /kubeadm reset -f --skip-phases remove-etcd-member.*empties \/etc\/kubernetes\/pki.*then re-run this step/;
     const initVariables = { KUBEHA_KUBEADM_CONFIG: initConfig, KUBEHA_TIMEOUT: "30" };
     const joinVariables = (node: string) => ({
         KUBEHA_KUBEADM_CONFIG: joinConfig,
