@@ -97,6 +97,8 @@ function plannedOnce(request: PlanRequest): string {
     // Another test process may have planned the same request meanwhile: either copy is the same plan.
     const staging = fs.mkdtempSync(path.join(root, "staging-"));
     fs.cpSync(outDir, staging, { recursive: true });
+    // The plan's folder keeps its own mode (owner-only with secrets), not mkdtemp's.
+    fs.chmodSync(staging, fs.statSync(outDir).mode & 0o777);
     try {
         fs.renameSync(staging, entry);
     } catch {
