@@ -69,6 +69,7 @@ interface AuditEvent {
     readonly objectRef?: { readonly resource?: string; readonly namespace?: string; readonly name?: string };
     readonly requestObject?: unknown;
     readonly responseObject?: unknown;
+    readonly annotations?: Record<string, string>;
 }
 
 describe("the real control plane from the dev plan", { skip: systemTestSkipReason() }, () => {
@@ -912,6 +913,85 @@ describe("the real control plane from the dev plan", { skip: systemTestSkipReaso
                 assert.equal(item.metadata.annotations?.["storageclass.kubernetes.io/is-default-class"], "true");
                 assert.ok(drivers.includes(`csidriver.storage.k8s.io/${item.provisioner}`), drivers.join());
             }
+        },
+    );
+
+    check(
+        `Pod Security (the plan's admission configuration, enforce ${"`"}baseline${"`"}): every workload the plans apply, as a Pod in its namespace, is admitted; a privileged pod is refused in default and kubernetes-dashboard, admitted in kube-flannel (its label) and kube-system (exempt); a baseline pod in default is admitted with the restricted warning and audit annotation`,
+        async () => {
+            const enforced = /^\s*enforce: (\w+)$/m.exec(
+                hostFile(cluster, masters[0].name, apiserverFiles.admissionConfig),
+            );
+            assert.equal(enforced?.[1], cluster.config.podSecurity.enforce);
+            assert.equal(cluster.config.podSecurity.enforce, "baseline", "the dev plan enforces the default level");
+            /** A server-side dry run of a Pod: it goes through admission, Pod Security included, and stores nothing. */
+            const tryPod = (name: string, namespace: string, spec: unknown) => {
+                const file = path.join(workDir, `pod-${namespace}-${name}.json`);
+                const pod = { apiVersion: "v1", kind: "Pod", metadata: { name, namespace }, spec };
+                fs.writeFileSync(file, JSON.stringify(pod));
+                return kubectl(worker.name, ["create", "--dry-run=server", "-f", file]);
+            };
+            const workloadKinds = ["DaemonSet", "Deployment", "StatefulSet"];
+            const refusedWorkloads: string[] = [];
+            let tried = 0;
+            for (const variant of [
+                plan({ stack: "dev", config: otherUiConfig, showSecrets: true }),
+                plan({ stack: "aws-dev", showSecrets: true }),
+                cluster.plan,
+            ]) {
+                const dir = path.join(variant.dir, "manifests");
+                for (const file of fs.readdirSync(dir)) {
+                    const object = parseYaml(fs.readFileSync(path.join(dir, file), "utf8")) as {
+                        kind: string;
+                        metadata: { name: string; namespace: string };
+                        spec: { template: { spec: unknown } };
+                    };
+                    if (!workloadKinds.includes(object.kind)) continue;
+                    tried++;
+                    const result = await tryPod(
+                        object.metadata.name,
+                        object.metadata.namespace,
+                        object.spec.template.spec,
+                    );
+                    if (result.status !== 0) refusedWorkloads.push(`${file}: ${output(result)}`);
+                }
+            }
+            assert.ok(tried >= 10, `only ${tried} workloads found`);
+            assert.deepEqual(refusedWorkloads, [], "workloads the cluster would refuse to run");
+
+            const privileged = {
+                containers: [{ name: "probe", image: "probe:1", securityContext: { privileged: true } }],
+            };
+            const violation = /violates PodSecurity "baseline:latest": privileged/;
+            for (const namespace of ["default", "kubernetes-dashboard"]) {
+                const refused = await tryPod("kubeha-privileged", namespace, privileged);
+                assert.notEqual(refused.status, 0, `${namespace}: a privileged pod was admitted`);
+                assert.match(refused.stderr, violation, namespace);
+            }
+            for (const namespace of ["kube-flannel", "kube-system"]) {
+                const admitted = await tryPod("kubeha-privileged", namespace, privileged);
+                assert.equal(admitted.status, 0, `${namespace}: ${output(admitted)}`);
+            }
+            const baseline = await tryPod("kubeha-baseline", "default", {
+                containers: [{ name: "probe", image: "probe:1" }],
+            });
+            assert.equal(baseline.status, 0, output(baseline));
+            assert.match(baseline.stderr, /would violate PodSecurity "restricted:latest"/);
+            await waitFor("the baseline pod's restricted violations in an audit log", 15_000, async () =>
+                masters.some((master) =>
+                    auditLog(master).some(
+                        (event) =>
+                            // The name as the request gave it (a create's objectRef may not carry it).
+                            (event.requestObject as { metadata?: { name?: string } } | undefined)?.metadata?.name ===
+                                "kubeha-baseline" &&
+                            /restricted:latest/.test(
+                                event.annotations?.["pod-security.kubernetes.io/audit-violations"] ?? "",
+                            ),
+                    ),
+                )
+                    ? true
+                    : undefined,
+            );
         },
     );
 
