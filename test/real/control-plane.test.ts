@@ -871,6 +871,101 @@ describe("the real control plane from the dev plan", { skip: systemTestSkipReaso
     );
 
     check(
+        "every certificate on the masters (files under /etc/kubernetes and /etc/etcd, and those their kubeconfigs embed), listed with its issuer and expiry, has a renewal path in docs/operations.md's table; a kubeconfig's CA is the host's CA file",
+        async () => {
+            const rows = certificateTable(fs.readFileSync(path.join(projectDir, "docs", "operations.md"), "utf8"));
+            const issuedByKubeha = rows.filter((row) => /kubeha/.test(row.issuedBy));
+            const listing: string[][] = [["host", "certificate", "subject", "issuer", "expires", "renewed by"]];
+            const unrenewed: string[] = [];
+            const record = (host: string, where: string, certificate: X509Certificate, row?: CertificateRow) => {
+                const cn = (name: string) => /CN=([^\n]*)/.exec(name)?.[1] ?? name.replace(/\n/g, ", ");
+                const expires = new Date(certificate.validTo).toISOString().slice(0, 10);
+                listing.push([
+                    host,
+                    where,
+                    cn(certificate.subject),
+                    cn(certificate.issuer),
+                    expires,
+                    row?.renewedBy.split(/[,:(]/)[0] ?? "NOBODY",
+                ]);
+                if (!row)
+                    unrenewed.push(
+                        `${host}:${where} (${cn(certificate.subject)}, issued by ${cn(certificate.issuer)})`,
+                    );
+            };
+            for (const master of masters) {
+                const hostCas = new Map<string, X509Certificate>();
+                const files = [kubernetesDir, "/etc/etcd"].flatMap((dir) =>
+                    listFiles(path.join(root(master.name), dir)),
+                );
+                for (const file of files) {
+                    const where = `/${path.relative(root(master.name), file)}`;
+                    const text = fs.readFileSync(file, "utf8");
+                    const kubeconfig = /^kind: Config$/m.test(text)
+                        ? (parseYaml(text) as {
+                              clusters?: { cluster: Record<string, string> }[];
+                              users?: { name: string; user: Record<string, string> }[];
+                          })
+                        : undefined;
+                    if (kubeconfig) {
+                        for (const { name, user } of kubeconfig.users ?? []) {
+                            const data = user["client-certificate-data"];
+                            if (!data) continue;
+                            const row = rows.find((candidate) =>
+                                candidate.certificate.includes(`\`${path.basename(where)}\``),
+                            );
+                            record(
+                                master.name,
+                                `${where} (user ${name})`,
+                                new X509Certificate(Buffer.from(data, "base64")),
+                                row,
+                            );
+                        }
+                        continue;
+                    }
+                    const certificates = text.match(/-----BEGIN CERTIFICATE-----[^-]+-----END CERTIFICATE-----/g) ?? [];
+                    for (const pem of certificates) {
+                        const certificate = new X509Certificate(pem);
+                        if (certificate.ca) hostCas.set(where, certificate);
+                        // The program's own: delivered with the host's files, byte for byte.
+                        const planned = path.join(cluster.plan.dir, "hosts", master.name, "files", where);
+                        const delivered = fs.existsSync(planned) && fs.readFileSync(planned, "utf8").includes(pem);
+                        const row = delivered
+                            ? issuedByKubeha.find((candidate) =>
+                                  [...candidate.certificate.matchAll(/`(\/[^`]+)`/g)].some(([, dir]) =>
+                                      where.startsWith(`${dir}/`),
+                                  ),
+                              )
+                            : undefined;
+                        record(master.name, where, certificate, row);
+                    }
+                }
+                // Every CA a kubeconfig embeds is one of the host's CA files (so it is the CA the table covers).
+                for (const file of files.filter((candidate) =>
+                    /^kind: Config$/m.test(fs.readFileSync(candidate, "utf8")),
+                )) {
+                    const config = parseYaml(fs.readFileSync(file, "utf8")) as {
+                        clusters: { cluster: Record<string, string> }[];
+                    };
+                    for (const { cluster: entry } of config.clusters) {
+                        const embedded = new X509Certificate(
+                            Buffer.from(entry["certificate-authority-data"], "base64"),
+                        );
+                        assert.ok(
+                            [...hostCas.values()].some((ca) => ca.raw.equals(embedded.raw)),
+                            `${master.name}:${file}: embeds a CA that is none of the host's CA files`,
+                        );
+                    }
+                }
+            }
+            const widths = listing[0].map((_, i) => Math.max(...listing.map((line) => line[i].length)));
+            console.log(listing.map((line) => line.map((cell, i) => cell.padEnd(widths[i])).join("  ")).join("\n"));
+            assert.ok(listing.length > 3 * 12, `only ${listing.length - 1} certificates found`);
+            assert.deepEqual(unrenewed, [], "certificates no renewal path in docs/operations.md covers");
+        },
+    );
+
+    check(
         "every manifest the plans apply (flannel; the kubernetes-dashboard and headlamp UIs; both clouds' controllers, CSI drivers and StorageClasses) passes server-side apply; flannel's Network is the cluster's pod CIDR",
         async () => {
             const variants = [
@@ -1323,6 +1418,30 @@ function foreignCa(dir: string): { caCert: string; clientCert: string; clientKey
 }
 
 /** The client certificate a kubeconfig embeds. */
+interface CertificateRow {
+    readonly certificate: string;
+    readonly issuedBy: string;
+    readonly renewedBy: string;
+}
+
+/** The rows of docs/operations.md's table of every certificate on a host (its header starts `| certificate |`). */
+function certificateTable(page: string): CertificateRow[] {
+    const start = page.search(/^\| certificate\s*\|/m);
+    assert.ok(start >= 0, "docs/operations.md has no certificate table");
+    const lines = page.slice(start).split("\n");
+    const table = lines.slice(
+        2,
+        lines.findIndex((line) => !line.startsWith("|")),
+    );
+    return table.map((line) => {
+        const [certificate, issuedBy, renewedBy] = line
+            .split("|")
+            .slice(1, 4)
+            .map((cell) => cell.trim());
+        return { certificate, issuedBy, renewedBy };
+    });
+}
+
 function kubeconfigCertificate(file: string): X509Certificate {
     const config = parseYaml(fs.readFileSync(file, "utf8")) as { users: { user: Record<string, string> }[] };
     return new X509Certificate(Buffer.from(config.users[0].user["client-certificate-data"], "base64"));
