@@ -4,9 +4,9 @@
 # upgrades, or one minor at a time; upgrade_3_6: every 3.5 member at 3.5.26 or later before 3.6). First, with every
 # member healthy, it refuses what etcd does not support from the versions the members run, before anything changes:
 # a downgrade, a skipped minor, a minor upgrade from a patch below the one etcd requires. Before a minor upgrade, a
-# snapshot of this member on its etcd disk, with its sha256 beside it; no snapshot, no upgrade. Then the release tarball,
-# checked against the pinned SHA-256 (or the SHA256SUMS beside it, as the boot does), replaces etcd, etcdctl and
-# etcdutl; etcd.service restarts; and the step returns once this member is healthy again at the target and the
+# snapshot of this member on its etcd disk, with its sha256 beside it; no snapshot, no upgrade. Then the release
+# tarball, checked against the pinned SHA-256 (or the SHA256SUMS beside it, as the boot does), replaces etcd, etcdctl
+# and etcdutl; etcd.service restarts; and the step returns once this member is healthy again at the target and the
 # whole cluster is healthy, so the next member may go. A member that runs the target already is left alone.
 set -euo pipefail
 # shellcheck source=lib.sh
@@ -107,9 +107,11 @@ snapshot_before_upgrade() {
     # The member's own etcdutl: the release that wrote the snapshot.
     revision=$("$KUBEHA_ETCD_BIN_DIR/etcdutl" snapshot status "$partial" -w json | grep -o '"revision":[0-9]*') || true
     revision=${revision#*:}
-    [[ $revision =~ ^[0-9]+$ ]] ||
-        fail "the snapshot of member $name ($partial) does not read back: not upgraded (nothing was changed)" \
-            "$KUBEHA_ETCD_BIN_DIR/etcdutl snapshot status $partial -w json"
+    [[ $revision =~ ^[0-9]+$ ]] || {
+        rm -f "$partial"
+        fail "the snapshot of member $name does not read back (etcdutl snapshot status): not upgraded (nothing was changed)" \
+            "$KUBEHA_ETCD_BIN_DIR/etcdutl version; df -h $KUBEHA_ETCD_SNAPSHOT_DIR"
+    }
     snapshot="$KUBEHA_ETCD_SNAPSHOT_DIR/$prefix-rev$revision.db"
     sha256=$(sha256sum "$partial" | cut -d ' ' -f 1)
     mv -f "$partial" "$snapshot"

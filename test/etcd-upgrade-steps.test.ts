@@ -198,19 +198,28 @@ echo "{\\"hash\\":3355142505,\\"revision\\":$revision,\\"totalKey\\":1,\\"totalS
         assert.ok(!fs.existsSync(snapshots), "no snapshot directory");
     });
 
-    test("a snapshot that fails refuses the upgrade: no download, no binary replaced, no restart", async () => {
-        fs.rmSync(snapshots, { recursive: true, force: true });
-        snapshotRevision("fail");
-        try {
-            const result = await run("3.6.16", ["3.5.35", "3.5.35", "3.5.35"]);
-            assert.equal(result.status, 1);
-            assert.match(
-                result.stderr,
+    test("a snapshot that fails, or does not read back, refuses the upgrade: no download, no binary replaced, no restart", async () => {
+        const cases = [
+            [
+                "fail",
                 /FAILED: cannot take a snapshot of member etcd-1 before its minor upgrade: not upgraded \(nothing was changed\)/,
-            );
-            assert.doesNotMatch(result.stderr, /downloading/);
-            assert.deepEqual(fs.readdirSync(snapshots), [], "no snapshot and no checksum left behind");
-            assert.deepEqual(changes(sandbox.takeCalls()), []);
+            ],
+            [
+                "unreadable",
+                /FAILED: the snapshot of member etcd-1 does not read back \(etcdutl snapshot status\): not upgraded \(nothing was changed\)/,
+            ],
+        ] as const;
+        try {
+            for (const [revision, failure] of cases) {
+                fs.rmSync(snapshots, { recursive: true, force: true });
+                snapshotRevision(revision);
+                const result = await run("3.6.16", ["3.5.35", "3.5.35", "3.5.35"]);
+                assert.equal(result.status, 1, revision);
+                assert.match(result.stderr, failure);
+                assert.doesNotMatch(result.stderr, /downloading/);
+                assert.deepEqual(fs.readdirSync(snapshots), [], "no snapshot and no checksum left behind");
+                assert.deepEqual(changes(sandbox.takeCalls()), []);
+            }
         } finally {
             snapshotRevision("17");
         }
