@@ -275,7 +275,13 @@ function installDashboard(config: ClusterConfig, opts: pulumi.CustomResourceOpti
     const scraper = "dashboard-metrics-scraper";
     const labels = { "k8s-app": app };
 
-    const namespace = new kubernetes.core.v1.Namespace("dashboard-namespace", { metadata: { name: app } }, opts);
+    // Its own level, whatever kubeha:podSecurity.enforce says: the dashboard meets baseline, not restricted (its
+    // containers keep their capabilities and do not declare runAsNonRoot).
+    const namespace = new kubernetes.core.v1.Namespace(
+        "dashboard-namespace",
+        { metadata: { name: app, labels: { "pod-security.kubernetes.io/enforce": "baseline" } } },
+        opts,
+    );
     const ns = namespace.metadata.name;
     const meta = (name: string) => ({ name, namespace: ns, labels });
     const account = new kubernetes.core.v1.ServiceAccount("dashboard-service-account", { metadata: meta(app) }, opts);

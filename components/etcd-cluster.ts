@@ -8,7 +8,15 @@ import * as pulumi from "@pulumi/pulumi";
 import { ClusterConfig } from "../config/resolve";
 import { etcdReleaseSha256, etcdVersion } from "../config/versions";
 import { etcdReleaseUrl } from "../render/cloud-init";
-import { etcdBinDir, etcdClientUrls, etcdConfigPath, etcdDiskMountPoint, etcdPki, etcdUnitPath } from "../render/etcd";
+import {
+    etcdBinDir,
+    etcdClientUrls,
+    etcdConfigPath,
+    etcdDiskMountPoint,
+    etcdPki,
+    etcdUnitPath,
+    etcdUpgradeSnapshotDir,
+} from "../render/etcd";
 import { filesDigest, LazyFile } from "./host-files";
 import { ClusterHost, SshAccess } from "./hosts";
 import { PreparedHosts } from "./prepared-hosts";
@@ -78,7 +86,12 @@ export class EtcdCluster extends pulumi.ComponentResource {
             upgraded = runStep(
                 member,
                 "etcd-upgrade",
-                { ...release, ...client, KUBEHA_ETCD_CONFIG: etcdConfigPath },
+                {
+                    ...release,
+                    ...client,
+                    KUBEHA_ETCD_CONFIG: etcdConfigPath,
+                    KUBEHA_ETCD_SNAPSHOT_DIR: etcdUpgradeSnapshotDir,
+                },
                 { ssh: args.ssh, parent: this, deletedWith: member.instance, dependsOn: [upgraded] },
             );
         }

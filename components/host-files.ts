@@ -1,12 +1,17 @@
-// Which files land on which host: the step scripts, etcd's files, the apiserver's encryption and audit
-// files, the kubelet serving certificate approver, kubeadm's configuration and the PKI, each from its own
+// Which files land on which host: the step scripts, etcd's files, the apiserver's encryption, audit and
+// admission files, the kubelet serving certificate approver, kubeadm's configuration and the PKI, each from its own
 // render function. Key files and files that hold a token or key are secret (mode 0600) and travel in the
 // host's keys bundle.
 import { createHash } from "node:crypto";
 import * as pulumi from "@pulumi/pulumi";
 import { PlannedHost } from "../config/layout";
 import { ClusterConfig } from "../config/resolve";
-import { apiserverFiles, renderAuditPolicy, renderEncryptionConfig } from "../render/apiserver-files";
+import {
+    apiserverFiles,
+    renderAdmissionConfig,
+    renderAuditPolicy,
+    renderEncryptionConfig,
+} from "../render/apiserver-files";
 import { BackupSchedule, BackupTarget, etcdBackupPaths, renderEtcdBackupFiles } from "../render/backup";
 import { renderEtcdFiles } from "../render/etcd";
 import { encodeBundle } from "../render/file-bundle";
@@ -47,6 +52,7 @@ export function filesForHost(host: PlannedHost, inputs: HostFileInputs): LazyFil
         host.role === "master"
             ? [
                   renderAuditPolicy(),
+                  renderAdmissionConfig(config.podSecurity.enforce),
                   ...renderKubeletServingApprover(config, layout),
                   ...renderKubeconfigRenewal(config, layout),
                   renderSchedulerConfig(),

@@ -276,6 +276,10 @@ function isIpv4Address(value: string): boolean {
     return parts.length === 4 && parts.every((part) => /^(0|[1-9][0-9]{0,2})$/.test(part) && Number(part) <= 255);
 }
 
+/** Pod Security Standards levels, least to most restrictive. */
+export const podSecurityLevels = ["privileged", "baseline", "restricted"] as const;
+export type PodSecurityLevel = (typeof podSecurityLevels)[number];
+
 export const configSchema = z
     .strictObject({
         cloud: z.enum(targets, { message: `must be one of ${targets.join(", ")}` }),
@@ -551,6 +555,17 @@ export const configSchema = z
         kubeProxyMode: z
             .enum(["nftables", "ipvs", "iptables"], { message: "must be one of nftables, ipvs, iptables" })
             .default("nftables"),
+        /**
+         * Pod Security admission's cluster-wide enforced level, for every namespace without its own label
+         * (kube-system is exempt; the program's addon namespaces carry their own). Audit and warn are `restricted`.
+         */
+        podSecurity: z
+            .strictObject({
+                enforce: z
+                    .enum(podSecurityLevels, { message: "must be one of privileged, baseline, restricted" })
+                    .default("baseline"),
+            })
+            .prefault({}),
         addons: z
             .strictObject({
                 cni: z

@@ -1,7 +1,8 @@
 // Files the kube-apiserver reads besides its certificates: the encryption-at-rest configuration (holds the
-// key: a secret file) and the audit policy. kubeadm mounts their directories into the apiserver's static pod
-// (render/kubeadm.ts, apiServer.extraVolumes).
+// key: a secret file), the audit policy and the admission configuration (Pod Security's defaults). kubeadm mounts
+// their directories into the apiserver's static pod (render/kubeadm.ts, apiServer.extraVolumes).
 import { stringify } from "yaml";
+import type { PodSecurityLevel } from "../config/schema";
 import { HostFile } from "./host-file";
 
 export const apiserverFiles = {
@@ -11,6 +12,8 @@ export const apiserverFiles = {
     auditPolicy: "/etc/kubernetes/audit/policy.yaml",
     auditLogDir: "/var/log/kubernetes/audit",
     auditLog: "/var/log/kubernetes/audit/audit.log",
+    admissionDir: "/etc/kubernetes/admission",
+    admissionConfig: "/etc/kubernetes/admission/admission-config.yaml",
 } as const;
 
 /** The key's name in the file; a rotation adds a second key under a new name first. */
@@ -186,4 +189,44 @@ export function renderAuditPolicy(): HostFile {
         mode: "0644",
         content: stringify(auditPolicy, { aliasDuplicateObjects: false }),
     };
+}
+
+/**
+ * Namespaces Pod Security admission skips: kube-proxy (kubeadm's DaemonSet, privileged), the cloud controllers'
+ * CSI node plugins (privileged) and Headlamp run in kube-system, and kube-proxy's pods are created before any
+ * label could be put on the namespace. The program's own namespaces carry their level as a label instead
+ * (components/addons.ts).
+ */
+export const podSecurityExemptNamespaces = ["kube-system"] as const;
+
+/**
+ * The apiserver's admission configuration: Pod Security's cluster-wide defaults for namespaces without
+ * `pod-security.kubernetes.io/*` labels. `enforce` (kubeha:podSecurity.enforce) refuses pods; audit and warn
+ * are always `restricted`, so what a workload would need to meet the strictest level shows in the audit log and
+ * as kubectl warnings without refusing anything.
+ */
+export function renderAdmissionConfig(enforce: PodSecurityLevel): HostFile {
+    const config = {
+        apiVersion: "apiserver.config.k8s.io/v1",
+        kind: "AdmissionConfiguration",
+        plugins: [
+            {
+                name: "PodSecurity",
+                configuration: {
+                    apiVersion: "pod-security.admission.config.k8s.io/v1",
+                    kind: "PodSecurityConfiguration",
+                    defaults: {
+                        enforce,
+                        "enforce-version": "latest",
+                        audit: "restricted",
+                        "audit-version": "latest",
+                        warn: "restricted",
+                        "warn-version": "latest",
+                    },
+                    exemptions: { usernames: [], runtimeClasses: [], namespaces: [...podSecurityExemptNamespaces] },
+                },
+            },
+        ],
+    };
+    return { path: apiserverFiles.admissionConfig, mode: "0644", content: stringify(config) };
 }

@@ -16,6 +16,8 @@ export const etcdDiskMountPoint = "/var/lib/etcd";
 /** A directory on the disk rather than its root: etcd wants a 0700 directory without lost+found in it. */
 export const etcdDataDir = `${etcdDiskMountPoint}/data`;
 
+/** The etcd upgrade step's snapshot of each member before a minor upgrade (scripts/upgrade-etcd.sh): the etcd disk. */
+export const etcdUpgradeSnapshotDir = `${etcdDiskMountPoint}/upgrade-snapshots`;
 export const etcdConfigPath = "/etc/etcd/etcd.yaml";
 export const etcdctlEnvPath = "/etc/etcd/etcdctl.env";
 export const etcdUnitPath = "/etc/systemd/system/etcd.service";

@@ -52,6 +52,11 @@ export function controlPlaneEndpoint(config: ClusterConfig): string {
 
 const localtime = { name: "localtime", hostPath: "/etc/localtime", mountPath: "/etc/localtime", readOnly: true };
 
+/** A directory of files the program installs on the master, mounted read-only at the same path into a static pod. */
+function configDirVolume(name: string, dir: string): Record<string, unknown> {
+    return { name, hostPath: dir, mountPath: dir, readOnly: true, pathType: "Directory" };
+}
+
 /**
  * Cluster-wide settings. `extraCertSans`: names of the API load balancer for clients outside the VPC
  * (lower-cased: seed 002's pitfall). Every SAN here is also in the apiserver certificate the PKI issues,
@@ -102,6 +107,8 @@ export function clusterConfiguration(
             // Not anonymous-auth=false: kubeadm's probes of /livez and /readyz and token discovery need it;
             // RBAC limits anonymous users to the health and discovery endpoints.
             extraArgs: args({
+                // Pod Security's cluster-wide defaults (kubeha:podSecurity.enforce).
+                "admission-control-config-file": apiserverFiles.admissionConfig,
                 "audit-policy-file": apiserverFiles.auditPolicy,
                 "audit-log-path": apiserverFiles.auditLog,
                 // Seed 001's rotation: 15 days, 3 files of 100 MB.
@@ -130,26 +137,15 @@ export function clusterConfiguration(
                 "service-account-lookup": "true",
             }),
             extraVolumes: [
-                {
-                    name: "audit-policy",
-                    hostPath: apiserverFiles.auditDir,
-                    mountPath: apiserverFiles.auditDir,
-                    readOnly: true,
-                    pathType: "Directory",
-                },
+                configDirVolume("admission-config", apiserverFiles.admissionDir),
+                configDirVolume("audit-policy", apiserverFiles.auditDir),
                 {
                     name: "audit-log",
                     hostPath: apiserverFiles.auditLogDir,
                     mountPath: apiserverFiles.auditLogDir,
                     pathType: "DirectoryOrCreate",
                 },
-                {
-                    name: "encryption-config",
-                    hostPath: apiserverFiles.encryptionDir,
-                    mountPath: apiserverFiles.encryptionDir,
-                    readOnly: true,
-                    pathType: "Directory",
-                },
+                configDirVolume("encryption-config", apiserverFiles.encryptionDir),
                 { ...localtime, pathType: "File" },
             ],
         },
@@ -167,16 +163,7 @@ export function clusterConfiguration(
         },
         scheduler: {
             extraArgs: args({ config: schedulerFiles.config }),
-            extraVolumes: [
-                {
-                    name: "scheduler-config",
-                    hostPath: schedulerFiles.dir,
-                    mountPath: schedulerFiles.dir,
-                    readOnly: true,
-                    pathType: "Directory",
-                },
-                { ...localtime, pathType: "File" },
-            ],
+            extraVolumes: [configDirVolume("scheduler-config", schedulerFiles.dir), { ...localtime, pathType: "File" }],
         },
     };
 }

@@ -472,7 +472,7 @@ export const steps = {
         name: "etcd-upgrade",
         script: "upgrade-etcd.sh",
         summary:
-            "etcd upgrade of one member: refuses a path etcd does not support, installs the checked release, restarts, waits until it and the cluster are healthy at the target",
+            "etcd upgrade of one member: refuses a path etcd does not support, snapshots the member before a minor upgrade, installs the checked release, restarts, waits until it and the cluster are healthy at the target",
         roles: ["master", "etcd"],
         hosts: "etcd-members",
         phase: "update",
@@ -487,6 +487,10 @@ export const steps = {
             },
             KUBEHA_ETCD_BIN_DIR: { description: "where etcd, etcdctl and etcdutl lie (etcdBinDir)" },
             KUBEHA_ETCD_CONFIG: { description: "this member's etcd --config-file (etcdConfigPath)" },
+            KUBEHA_ETCD_SNAPSHOT_DIR: {
+                description:
+                    "where the snapshot before a minor upgrade goes, on the etcd disk (etcdUpgradeSnapshotDir)",
+            },
             ...etcdClient,
             ...timeout(600, "the member's upgrade and the wait for a healthy cluster"),
         },

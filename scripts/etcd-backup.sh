@@ -57,16 +57,6 @@ finish() {
 }
 trap finish EXIT
 
-# quietly COMMAND...: runs COMMAND with its output held back, shown only when it fails.
-quietly() {
-    local output
-    output=$("$@" 2>&1) || {
-        local status=$?
-        printf '%s\n' "$output" >&2
-        return "$status"
-    }
-}
-
 # metadata_get PATH TOKEN-HEADER: GETs PATH from the metadata service with a fresh session token, which goes to curl on
 # its stdin (a header file, `-H @-`), not in its arguments: every user on the host may read a process's command line.
 metadata_get() {

@@ -81,6 +81,16 @@ run_logged() {
     return "$status"
 }
 
+# quietly COMMAND...: runs COMMAND with its output held back, shown only when it fails.
+quietly() {
+    local output
+    output=$("$@" 2>&1) || {
+        local status=$?
+        printf '%s\n' "$output" >&2
+        return "$status"
+    }
+}
+
 # require_private FILE: FILE must exist; one that holds a bootstrap token must be root's alone (0600).
 require_private() {
     [[ -f $1 ]] || fail "$1 does not exist" "the install-files step's output" "ls -l ${1%/*}"

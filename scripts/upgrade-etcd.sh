@@ -3,9 +3,10 @@
 # this member to KUBEHA_ETCD_VERSION, as etcd documents it (etcd.io/docs/v3.6/upgrades/upgrading-etcd: patch
 # upgrades, or one minor at a time; upgrade_3_6: every 3.5 member at 3.5.26 or later before 3.6). First, with every
 # member healthy, it refuses what etcd does not support from the versions the members run, before anything changes:
-# a downgrade, a skipped minor, a minor upgrade from a patch below the one etcd requires. Then the release tarball,
-# checked against the pinned SHA-256 (or the SHA256SUMS beside it, as the boot does), replaces etcd, etcdctl and
-# etcdutl; etcd.service restarts; and the step returns once this member is healthy again at the target and the
+# a downgrade, a skipped minor, a minor upgrade from a patch below the one etcd requires. Before a minor upgrade, a
+# snapshot of this member on its etcd disk, with its sha256 beside it; no snapshot, no upgrade. Then the release
+# tarball, checked against the pinned SHA-256 (or the SHA256SUMS beside it, as the boot does), replaces etcd, etcdctl
+# and etcdutl; etcd.service restarts; and the step returns once this member is healthy again at the target and the
 # whole cluster is healthy, so the next member may go. A member that runs the target already is left alone.
 set -euo pipefail
 # shellcheck source=lib.sh
@@ -16,6 +17,7 @@ source "${BASH_SOURCE[0]%/*}/lib.sh"
 : "${KUBEHA_ETCD_SHA256:=}" # the tarball's pinned digest; empty: the SHA256SUMS beside it is trusted
 : "${KUBEHA_ETCD_BIN_DIR:?KUBEHA_ETCD_BIN_DIR is required (where etcd, etcdctl and etcdutl lie)}"
 : "${KUBEHA_ETCD_CONFIG:?KUBEHA_ETCD_CONFIG is required (etcd --config-file of this member)}"
+: "${KUBEHA_ETCD_SNAPSHOT_DIR:?KUBEHA_ETCD_SNAPSHOT_DIR is required (where the snapshot before a minor upgrade goes, on the etcd disk)}"
 : "${KUBEHA_ETCD_ENDPOINTS:?KUBEHA_ETCD_ENDPOINTS is required (client URLs of every member, comma-separated)}"
 : "${KUBEHA_ETCD_CACERT:?KUBEHA_ETCD_CACERT is required (etcd CA certificate)}"
 : "${KUBEHA_ETCD_CERT:?KUBEHA_ETCD_CERT is required (etcd client certificate)}"
@@ -85,6 +87,43 @@ reported=$(awk -v own="$own" '$1 == own { print $2 }' <<<"$versions")
 if [[ $reported == "$target" && $(installed_version) == "$target" ]]; then
     log "member $name runs etcd $target already: nothing to do"
     exit 0
+fi
+
+# snapshot_before_upgrade: this member's data as it is before the new minor rewrites it (its storage version follows
+# the cluster's), to restore from (etcdutl snapshot restore) if the new minor misbehaves. Named by the upgrade and the
+# snapshot's own revision, not the time; complete once its .sha256 is beside it. A run again takes a new one, then
+# drops the older ones of the same upgrade: one per member and upgrade stays on the disk.
+snapshot_before_upgrade() {
+    local prefix="$name-$reported-to-$target" partial revision snapshot sha256 old
+    # On the etcd disk: etcd.service requires its mount, and the member just answered healthy.
+    install -d -m 0700 "$KUBEHA_ETCD_SNAPSHOT_DIR"
+    partial="$KUBEHA_ETCD_SNAPSHOT_DIR/.$prefix.partial"
+    rm -f "$partial"
+    log "taking a snapshot of member $name before its minor upgrade ($reported to $target)"
+    # A large database takes longer than the 8 s every other etcdctl call may take.
+    ETCDCTL_COMMAND_TIMEOUT=10m quietly etcdctl --endpoints="$own" snapshot save "$partial" ||
+        fail "cannot take a snapshot of member $name before its minor upgrade: not upgraded (nothing was changed)" \
+            "df -h $KUBEHA_ETCD_SNAPSHOT_DIR (the etcd disk)" "${hints[@]}"
+    # The member's own etcdutl: the release that wrote the snapshot.
+    revision=$("$KUBEHA_ETCD_BIN_DIR/etcdutl" snapshot status "$partial" -w json | grep -o '"revision":[0-9]*') || true
+    revision=${revision#*:}
+    [[ $revision =~ ^[0-9]+$ ]] || {
+        rm -f "$partial"
+        fail "the snapshot of member $name does not read back (etcdutl snapshot status): not upgraded (nothing was changed)" \
+            "$KUBEHA_ETCD_BIN_DIR/etcdutl version; df -h $KUBEHA_ETCD_SNAPSHOT_DIR"
+    }
+    snapshot="$KUBEHA_ETCD_SNAPSHOT_DIR/$prefix-rev$revision.db"
+    sha256=$(sha256sum "$partial" | cut -d ' ' -f 1)
+    mv -f "$partial" "$snapshot"
+    printf '%s  %s\n' "$sha256" "${snapshot##*/}" >"$snapshot.sha256.partial"
+    mv -f "$snapshot.sha256.partial" "$snapshot.sha256"
+    for old in "$KUBEHA_ETCD_SNAPSHOT_DIR/$prefix"-rev*.db; do
+        [[ $old == "$snapshot" ]] || rm -f "$old" "$old.sha256"
+    done
+    log "snapshot $snapshot: revision $revision, sha256 $sha256"
+}
+if [[ $(minor_of "$reported") != "$(minor_of "$target")" ]]; then
+    snapshot_before_upgrade
 fi
 
 if [[ $(installed_version) != "$target" ]]; then

@@ -20,6 +20,7 @@ import { KubehaMocks } from "../plan/mocks";
 import { Recorder, secretPlaceholder } from "../plan/recorder";
 import { PlannedResource, plannedResources, readStackConfig } from "../plan/run";
 import { cloudOf } from "../clouds";
+import { podSecurityExemptNamespaces } from "../render/apiserver-files";
 import { flannelBackend, flannelNetConf } from "../render/flannel";
 import { clusterConfiguration } from "../render/kubeadm";
 import { Plan, plan, projectDir } from "./support/plan";
@@ -195,6 +196,46 @@ describe("flannel", () => {
             Backend: { Type: "vxlan", Port: 8472 },
         });
         assert.deepEqual(flannelBackend("wireguard"), { Type: "wireguard", ListenPort: 51820 });
+    });
+});
+
+describe("Pod Security: where each workload runs", () => {
+    test("every workload is in a namespace Pod Security exempts (kube-system) or one the program creates with its level", () => {
+        const levels: Record<string, string> = {};
+        for (const scenario of Object.values(scenarios)) {
+            const objects = objectsOf(scenario);
+            const labelled = new Map(
+                objects
+                    .filter((object) => object.kind === "Namespace")
+                    .map((object) => [
+                        object.metadata.name,
+                        object.metadata.labels?.["pod-security.kubernetes.io/enforce"] ?? "none",
+                    ]),
+            );
+            for (const object of objects.filter((o) =>
+                ["DaemonSet", "Deployment", "StatefulSet", "Job"].includes(o.kind),
+            )) {
+                const namespace = object.metadata.namespace!;
+                levels[`${object.kind}/${namespace}/${object.metadata.name}`] = (
+                    podSecurityExemptNamespaces as readonly string[]
+                ).includes(namespace)
+                    ? "exempt"
+                    : (labelled.get(namespace) ?? "not created by the plan");
+            }
+        }
+        // flanneld needs host networking, host paths and NET_ADMIN; the dashboard meets baseline, not restricted.
+        assert.deepEqual(levels, {
+            "DaemonSet/kube-flannel/kube-flannel-ds": "privileged",
+            "DaemonSet/kube-system/cloud-controller-manager": "exempt",
+            "DaemonSet/kube-system/csi-plugin": "exempt",
+            "DaemonSet/kube-system/ebs-csi-node": "exempt",
+            "DaemonSet/kube-system/aws-cloud-controller-manager": "exempt",
+            "Deployment/kube-system/csi-provisioner": "exempt",
+            "Deployment/kube-system/ebs-csi-controller": "exempt",
+            "Deployment/kube-system/headlamp": "exempt",
+            "Deployment/kubernetes-dashboard/dashboard-metrics-scraper": "baseline",
+            "Deployment/kubernetes-dashboard/kubernetes-dashboard": "baseline",
+        });
     });
 });
 

@@ -5,7 +5,12 @@ import { randomBytes } from "node:crypto";
 import { describe, test } from "node:test";
 import { parse as parseYaml, parseAllDocuments } from "yaml";
 import { resolveConfig } from "../config/resolve";
-import { apiserverFiles, renderEncryptionConfig } from "../render/apiserver-files";
+import {
+    apiserverFiles,
+    podSecurityExemptNamespaces,
+    renderAdmissionConfig,
+    renderEncryptionConfig,
+} from "../render/apiserver-files";
 import { renderKubeadmInit, renderKubeadmJoin, renderSchedulerConfig, schedulerFiles } from "../render/kubeadm";
 import { configFor, layoutOf } from "./support/config";
 
@@ -142,7 +147,7 @@ describe("kubeadm init configuration (first master)", () => {
         ]);
     });
 
-    test("apiServer: certSANs, encryption at rest, the audit policy and seed 001's log rotation, no anonymous-auth flag", () => {
+    test("apiServer: certSANs, encryption at rest, the audit policy and seed 001's log rotation, the admission configuration, no anonymous-auth flag", () => {
         assert.deepEqual(cluster.apiServer.certSANs, [
             "apiserver.k8s.internal",
             "master-1.k8s.internal",
@@ -156,6 +161,7 @@ describe("kubeadm init configuration (first master)", () => {
         ]);
         // The whole set: a flag dropped, added or changed is a decision, not an accident.
         assert.deepEqual(argMap(cluster.apiServer.extraArgs), {
+            "admission-control-config-file": "/etc/kubernetes/admission/admission-config.yaml",
             "audit-log-maxage": "15",
             "audit-log-maxbackup": "3",
             "audit-log-maxsize": "100",
@@ -178,7 +184,12 @@ describe("kubeadm init configuration (first master)", () => {
         assert.deepEqual(names, [...names].sort(), "sorted: the file never reorders");
         // Every file the flags name is inside a mounted host directory.
         const volumes: Doc[] = cluster.apiServer.extraVolumes;
-        for (const file of [apiserverFiles.encryptionConfig, apiserverFiles.auditPolicy, apiserverFiles.auditLog]) {
+        for (const file of [
+            apiserverFiles.encryptionConfig,
+            apiserverFiles.auditPolicy,
+            apiserverFiles.auditLog,
+            apiserverFiles.admissionConfig,
+        ]) {
             const volume = volumes.find((each) => file.startsWith(`${each.hostPath}/`));
             assert.ok(volume, `${file} is mounted`);
             assert.equal(volume.mountPath, volume.hostPath);
@@ -397,5 +408,57 @@ describe("apiserver files", () => {
             },
         ]);
         assert.throws(() => renderEncryptionConfig(randomBytes(16).toString("base64")), /32 random bytes/);
+    });
+});
+
+describe("the apiserver's admission configuration: Pod Security's defaults", () => {
+    const podSecurity = (content: string) => {
+        const config = parseYaml(content) as Doc;
+        assert.equal(config.apiVersion, "apiserver.config.k8s.io/v1");
+        assert.equal(config.kind, "AdmissionConfiguration");
+        assert.deepEqual(
+            config.plugins.map((plugin: Doc) => plugin.name),
+            ["PodSecurity"],
+        );
+        const { configuration } = config.plugins[0];
+        assert.equal(configuration.apiVersion, "pod-security.admission.config.k8s.io/v1");
+        assert.equal(configuration.kind, "PodSecurityConfiguration");
+        return configuration;
+    };
+
+    test("baseline enforced by default, restricted audited and warned, kube-system exempt; at its mounted path", () => {
+        const file = renderAdmissionConfig(aliyun.podSecurity.enforce);
+        assert.equal(file.path, apiserverFiles.admissionConfig);
+        assert.equal(file.mode, "0644");
+        const { defaults, exemptions } = podSecurity(file.content);
+        assert.deepEqual(defaults, {
+            enforce: "baseline",
+            "enforce-version": "latest",
+            audit: "restricted",
+            "audit-version": "latest",
+            warn: "restricted",
+            "warn-version": "latest",
+        });
+        assert.deepEqual(exemptions, { usernames: [], runtimeClasses: [], namespaces: ["kube-system"] });
+        assert.deepEqual([...podSecurityExemptNamespaces], ["kube-system"]);
+    });
+
+    test("podSecurity.enforce sets the enforced level; anything but the three levels is refused, naming the key", () => {
+        for (const level of ["privileged", "restricted"] as const) {
+            const config = configFor({ cloud: "aws", podSecurity: { enforce: level } });
+            assert.equal(
+                podSecurity(renderAdmissionConfig(config.podSecurity.enforce).content).defaults.enforce,
+                level,
+            );
+        }
+        const result = resolveConfig({
+            values: { cloud: "aws", podSecurity: JSON.stringify({ enforce: "strict" }) },
+            regions: { aws: "eu-central-1" },
+        });
+        assert.equal(result.ok, false);
+        assert.match(
+            (result as { problems: string[] }).problems.join("\n"),
+            /podSecurity\.enforce.*must be one of privileged, baseline, restricted/,
+        );
     });
 });

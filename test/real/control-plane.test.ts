@@ -69,6 +69,7 @@ interface AuditEvent {
     readonly objectRef?: { readonly resource?: string; readonly namespace?: string; readonly name?: string };
     readonly requestObject?: unknown;
     readonly responseObject?: unknown;
+    readonly annotations?: Record<string, string>;
 }
 
 describe("the real control plane from the dev plan", { skip: systemTestSkipReason() }, () => {
@@ -870,6 +871,101 @@ describe("the real control plane from the dev plan", { skip: systemTestSkipReaso
     );
 
     check(
+        "every certificate on the masters (files under /etc/kubernetes and /etc/etcd, and those their kubeconfigs embed), listed with its issuer and expiry, has a renewal path in docs/operations.md's table; a kubeconfig's CA is the host's CA file",
+        async () => {
+            const rows = certificateTable(fs.readFileSync(path.join(projectDir, "docs", "operations.md"), "utf8"));
+            const issuedByKubeha = rows.filter((row) => /kubeha/.test(row.issuedBy));
+            const listing: string[][] = [["host", "certificate", "subject", "issuer", "expires", "renewed by"]];
+            const unrenewed: string[] = [];
+            const record = (host: string, where: string, certificate: X509Certificate, row?: CertificateRow) => {
+                const cn = (name: string) => /CN=([^\n]*)/.exec(name)?.[1] ?? name.replace(/\n/g, ", ");
+                const expires = new Date(certificate.validTo).toISOString().slice(0, 10);
+                listing.push([
+                    host,
+                    where,
+                    cn(certificate.subject),
+                    cn(certificate.issuer),
+                    expires,
+                    row?.renewedBy.split(/[,:(]/)[0] ?? "NOBODY",
+                ]);
+                if (!row)
+                    unrenewed.push(
+                        `${host}:${where} (${cn(certificate.subject)}, issued by ${cn(certificate.issuer)})`,
+                    );
+            };
+            for (const master of masters) {
+                const hostCas = new Map<string, X509Certificate>();
+                const files = [kubernetesDir, "/etc/etcd"].flatMap((dir) =>
+                    listFiles(path.join(root(master.name), dir)),
+                );
+                for (const file of files) {
+                    const where = `/${path.relative(root(master.name), file)}`;
+                    const text = fs.readFileSync(file, "utf8");
+                    const kubeconfig = /^kind: Config$/m.test(text)
+                        ? (parseYaml(text) as {
+                              clusters?: { cluster: Record<string, string> }[];
+                              users?: { name: string; user: Record<string, string> }[];
+                          })
+                        : undefined;
+                    if (kubeconfig) {
+                        for (const { name, user } of kubeconfig.users ?? []) {
+                            const data = user["client-certificate-data"];
+                            if (!data) continue;
+                            const row = rows.find((candidate) =>
+                                candidate.certificate.includes(`\`${path.basename(where)}\``),
+                            );
+                            record(
+                                master.name,
+                                `${where} (user ${name})`,
+                                new X509Certificate(Buffer.from(data, "base64")),
+                                row,
+                            );
+                        }
+                        continue;
+                    }
+                    const certificates = text.match(/-----BEGIN CERTIFICATE-----[^-]+-----END CERTIFICATE-----/g) ?? [];
+                    for (const pem of certificates) {
+                        const certificate = new X509Certificate(pem);
+                        if (certificate.ca) hostCas.set(where, certificate);
+                        // The program's own: delivered with the host's files, byte for byte.
+                        const planned = path.join(cluster.plan.dir, "hosts", master.name, "files", where);
+                        const delivered = fs.existsSync(planned) && fs.readFileSync(planned, "utf8").includes(pem);
+                        const row = delivered
+                            ? issuedByKubeha.find((candidate) =>
+                                  [...candidate.certificate.matchAll(/`(\/[^`]+)`/g)].some(([, dir]) =>
+                                      where.startsWith(`${dir}/`),
+                                  ),
+                              )
+                            : undefined;
+                        record(master.name, where, certificate, row);
+                    }
+                }
+                // Every CA a kubeconfig embeds is one of the host's CA files (so it is the CA the table covers).
+                for (const file of files.filter((candidate) =>
+                    /^kind: Config$/m.test(fs.readFileSync(candidate, "utf8")),
+                )) {
+                    const config = parseYaml(fs.readFileSync(file, "utf8")) as {
+                        clusters: { cluster: Record<string, string> }[];
+                    };
+                    for (const { cluster: entry } of config.clusters) {
+                        const embedded = new X509Certificate(
+                            Buffer.from(entry["certificate-authority-data"], "base64"),
+                        );
+                        assert.ok(
+                            [...hostCas.values()].some((ca) => ca.raw.equals(embedded.raw)),
+                            `${master.name}:${file}: embeds a CA that is none of the host's CA files`,
+                        );
+                    }
+                }
+            }
+            const widths = listing[0].map((_, i) => Math.max(...listing.map((line) => line[i].length)));
+            console.log(listing.map((line) => line.map((cell, i) => cell.padEnd(widths[i])).join("  ")).join("\n"));
+            assert.ok(listing.length > 3 * 12, `only ${listing.length - 1} certificates found`);
+            assert.deepEqual(unrenewed, [], "certificates no renewal path in docs/operations.md covers");
+        },
+    );
+
+    check(
         "every manifest the plans apply (flannel; the kubernetes-dashboard and headlamp UIs; both clouds' controllers, CSI drivers and StorageClasses) passes server-side apply; flannel's Network is the cluster's pod CIDR",
         async () => {
             const variants = [
@@ -912,6 +1008,85 @@ describe("the real control plane from the dev plan", { skip: systemTestSkipReaso
                 assert.equal(item.metadata.annotations?.["storageclass.kubernetes.io/is-default-class"], "true");
                 assert.ok(drivers.includes(`csidriver.storage.k8s.io/${item.provisioner}`), drivers.join());
             }
+        },
+    );
+
+    check(
+        `Pod Security (the plan's admission configuration, enforce ${"`"}baseline${"`"}): every workload the plans apply, as a Pod in its namespace, is admitted; a privileged pod is refused in default and kubernetes-dashboard, admitted in kube-flannel (its label) and kube-system (exempt); a baseline pod in default is admitted with the restricted warning and audit annotation`,
+        async () => {
+            const enforced = /^\s*enforce: (\w+)$/m.exec(
+                hostFile(cluster, masters[0].name, apiserverFiles.admissionConfig),
+            );
+            assert.equal(enforced?.[1], cluster.config.podSecurity.enforce);
+            assert.equal(cluster.config.podSecurity.enforce, "baseline", "the dev plan enforces the default level");
+            /** A server-side dry run of a Pod: it goes through admission, Pod Security included, and stores nothing. */
+            const tryPod = (name: string, namespace: string, spec: unknown) => {
+                const file = path.join(workDir, `pod-${namespace}-${name}.json`);
+                const pod = { apiVersion: "v1", kind: "Pod", metadata: { name, namespace }, spec };
+                fs.writeFileSync(file, JSON.stringify(pod));
+                return kubectl(worker.name, ["create", "--dry-run=server", "-f", file]);
+            };
+            const workloadKinds = ["DaemonSet", "Deployment", "StatefulSet"];
+            const refusedWorkloads: string[] = [];
+            let tried = 0;
+            for (const variant of [
+                plan({ stack: "dev", config: otherUiConfig, showSecrets: true }),
+                plan({ stack: "aws-dev", showSecrets: true }),
+                cluster.plan,
+            ]) {
+                const dir = path.join(variant.dir, "manifests");
+                for (const file of fs.readdirSync(dir)) {
+                    const object = parseYaml(fs.readFileSync(path.join(dir, file), "utf8")) as {
+                        kind: string;
+                        metadata: { name: string; namespace: string };
+                        spec: { template: { spec: unknown } };
+                    };
+                    if (!workloadKinds.includes(object.kind)) continue;
+                    tried++;
+                    const result = await tryPod(
+                        object.metadata.name,
+                        object.metadata.namespace,
+                        object.spec.template.spec,
+                    );
+                    if (result.status !== 0) refusedWorkloads.push(`${file}: ${output(result)}`);
+                }
+            }
+            assert.ok(tried >= 10, `only ${tried} workloads found`);
+            assert.deepEqual(refusedWorkloads, [], "workloads the cluster would refuse to run");
+
+            const privileged = {
+                containers: [{ name: "probe", image: "probe:1", securityContext: { privileged: true } }],
+            };
+            const violation = /violates PodSecurity "baseline:latest": privileged/;
+            for (const namespace of ["default", "kubernetes-dashboard"]) {
+                const refused = await tryPod("kubeha-privileged", namespace, privileged);
+                assert.notEqual(refused.status, 0, `${namespace}: a privileged pod was admitted`);
+                assert.match(refused.stderr, violation, namespace);
+            }
+            for (const namespace of ["kube-flannel", "kube-system"]) {
+                const admitted = await tryPod("kubeha-privileged", namespace, privileged);
+                assert.equal(admitted.status, 0, `${namespace}: ${output(admitted)}`);
+            }
+            const baseline = await tryPod("kubeha-baseline", "default", {
+                containers: [{ name: "probe", image: "probe:1" }],
+            });
+            assert.equal(baseline.status, 0, output(baseline));
+            assert.match(baseline.stderr, /would violate PodSecurity "restricted:latest"/);
+            await waitFor("the baseline pod's restricted violations in an audit log", 15_000, async () =>
+                masters.some((master) =>
+                    auditLog(master).some(
+                        (event) =>
+                            // The name as the request gave it (a create's objectRef may not carry it).
+                            (event.requestObject as { metadata?: { name?: string } } | undefined)?.metadata?.name ===
+                                "kubeha-baseline" &&
+                            /restricted:latest/.test(
+                                event.annotations?.["pod-security.kubernetes.io/audit-violations"] ?? "",
+                            ),
+                    ),
+                )
+                    ? true
+                    : undefined,
+            );
         },
     );
 
@@ -1243,6 +1418,30 @@ function foreignCa(dir: string): { caCert: string; clientCert: string; clientKey
 }
 
 /** The client certificate a kubeconfig embeds. */
+interface CertificateRow {
+    readonly certificate: string;
+    readonly issuedBy: string;
+    readonly renewedBy: string;
+}
+
+/** The rows of docs/operations.md's table of every certificate on a host (its header starts `| certificate |`). */
+function certificateTable(page: string): CertificateRow[] {
+    const start = page.search(/^\| certificate\s*\|/m);
+    assert.ok(start >= 0, "docs/operations.md has no certificate table");
+    const lines = page.slice(start).split("\n");
+    const table = lines.slice(
+        2,
+        lines.findIndex((line) => !line.startsWith("|")),
+    );
+    return table.map((line) => {
+        const [certificate, issuedBy, renewedBy] = line
+            .split("|")
+            .slice(1, 4)
+            .map((cell) => cell.trim());
+        return { certificate, issuedBy, renewedBy };
+    });
+}
+
 function kubeconfigCertificate(file: string): X509Certificate {
     const config = parseYaml(fs.readFileSync(file, "utf8")) as { users: { user: Record<string, string> }[] };
     return new X509Certificate(Buffer.from(config.users[0].user["client-certificate-data"], "base64"));

@@ -1,10 +1,10 @@
 // The etcd upgrade step (scripts/upgrade-etcd.sh) against real etcd releases: a 3-member cluster of the release the
 // toolchain builds for this test only (etcdUpgradeFromVersion, a 3.5 patch), upgraded member by member to the etcd
-// the hosts run (etcdVersion, 3.6), as `pulumi up` runs the steps, while a client keeps writing. The release tarball
-// is made from the toolchain's binaries and served by a local https mirror with its SHA256SUMS, as a release is. Each
-// member has its own bin directory (the unit's ExecStart dir): the systemctl stand-in restarts etcd from it. What the
-// step refuses (a skipped minor, a downgrade, a tarball with another digest, a mirror without TLS) changes nothing on a
-// member.
+// the hosts run (etcdVersion, 3.6), as `pulumi up` runs the steps, while a client keeps writing; each member is
+// snapshotted before its minor upgrade. The release tarball is made from the toolchain's binaries and served by a
+// local https mirror with its SHA256SUMS, as a release is. Each member has its own bin directory (the unit's
+// ExecStart dir): the systemctl stand-in restarts etcd from it. What the step refuses (a skipped minor, a downgrade,
+// a tarball with another digest, a mirror without TLS) changes nothing on a member.
 import assert from "node:assert/strict";
 import { spawn, spawnSync } from "node:child_process";
 import { createHash } from "node:crypto";
@@ -31,6 +31,7 @@ describe(`etcd upgrade ${etcdUpgradeFromVersion} → ${etcdVersion}, member by m
     const sandbox = new StepSandbox("etcd-upgrade");
     const etcd = new LoopbackEtcd(sandbox.dir, 21, (member) => path.join(sandbox.dir, "data", member));
     const binDir = (member: Member) => path.join(sandbox.dir, "bin", member);
+    const snapshotDir = (member: Member) => path.join(sandbox.dir, "upgrade-snapshots", member);
     const pidFile = (member: Member) => path.join(sandbox.state, member, "etcd.pid");
     const mirrorDir = path.join(sandbox.dir, "mirror");
     // The same release served over https (hosts download over https only) and, to be refused, over plain http.
@@ -45,6 +46,7 @@ describe(`etcd upgrade ${etcdUpgradeFromVersion} → ${etcdVersion}, member by m
         CURL_CA_BUNDLE: mirror.certificate,
         KUBEHA_ETCD_BIN_DIR: binDir(member),
         KUBEHA_ETCD_CONFIG: etcd.configPath(member),
+        KUBEHA_ETCD_SNAPSHOT_DIR: snapshotDir(member),
         ...etcd.clientVariables(),
         KUBEHA_TIMEOUT: "120",
         // The etcdctl and systemctl stand-ins run the member's own binaries, as the host would.
@@ -242,6 +244,40 @@ describe(`etcd upgrade ${etcdUpgradeFromVersion} → ${etcdVersion}, member by m
                     new RegExp(
                         `member ${member} runs etcd ${etcdVersion.replace(/\./g, "\\.")}; the cluster is healthy`,
                     ),
+                );
+                // Its snapshot from before the restart: named by its revision, checked by its .sha256, and what the
+                // old release wrote.
+                const taken = new RegExp(`snapshot (\\S+): revision (\\d+), sha256 ([0-9a-f]{64})`).exec(
+                    upgrade.stderr,
+                );
+                assert.ok(taken, upgrade.stderr);
+                const [, snapshot, revision] = taken;
+                assert.equal(
+                    snapshot,
+                    path.join(
+                        snapshotDir(member),
+                        `${member}-${etcdUpgradeFromVersion}-to-${etcdVersion}-rev${revision}.db`,
+                    ),
+                );
+                assert.ok(
+                    upgrade.stderr.indexOf(taken[0]) < upgrade.stderr.indexOf("downloading"),
+                    "before the download",
+                );
+                const checked = spawnSync("sha256sum", ["--check", "--strict", `${path.basename(snapshot)}.sha256`], {
+                    cwd: snapshotDir(member),
+                    encoding: "utf8",
+                });
+                assert.equal(checked.status, 0, checked.stdout + checked.stderr);
+                const status = JSON.parse(
+                    spawnSync(toolchainBinary("etcdutl"), ["snapshot", "status", snapshot, "-w", "json"], {
+                        encoding: "utf8",
+                    }).stdout,
+                ) as { revision: number; totalKey: number; version: string };
+                assert.equal(String(status.revision), revision);
+                assert.equal(
+                    status.version,
+                    "",
+                    `3.5's data, with no storage version (3.6 writes one): ${JSON.stringify(status)}`,
                 );
                 assert.ok(!alive(pid), "the old etcd process is gone");
                 assert.equal(installed(member), `etcd Version: ${etcdVersion}`);
