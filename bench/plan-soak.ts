@@ -92,6 +92,8 @@ for (let round = 1; round <= rounds; round++) {
                 ? `killed (${result.signal}) at the ${boundSeconds} s bound`
                 : `status ${result.status}`;
             failures.push(`round ${round} ${kind.label}: ${why}\n${result.stderr.slice(-2000)}`);
+            // At once too: a soak stopped early still shows why each plan failed.
+            console.log(failures[failures.length - 1]);
         }
         console.log(
             `${new Date().toISOString()} round ${round} ${kind.label} ${seconds.toFixed(1)} s status ${result.status}`,
