@@ -75,8 +75,9 @@ export class KubernetesCluster extends pulumi.ComponentResource {
                           ]),
                       )
                     : {},
-                // Bucket names are global: a suffix drawn once keeps this cluster's apart from everyone else's.
-                ...(config.backup.enabled
+                // Bucket names are global: a suffix drawn once keeps this cluster's apart from everyone else's (a
+                // bucket the user names, backup.s3, needs none).
+                ...(config.backup.enabled && config.backup.s3 === undefined
                     ? {
                           backupBucketSuffix: new random.RandomString(
                               "backup-bucket-suffix",
@@ -114,6 +115,7 @@ export class KubernetesCluster extends pulumi.ComponentResource {
             encryptionKey: encryptionKey.base64,
             apiLoadBalancerNames: certificateNames(infra.apiLoadBalancer),
             backup: backupStore?.target,
+            backupCredentials: backupStore?.credentials,
         };
         const files = Object.fromEntries(infra.hosts.map((host) => [host.name, filesForHost(host, fileInputs)]));
         const kubeadmConfigs = Object.fromEntries(
@@ -145,7 +147,6 @@ export class KubernetesCluster extends pulumi.ComponentResource {
                 "etcd-backups",
                 {
                     store: backupStore,
-                    clusterName,
                     members: infra.hosts.filter((host) => host.etcdMember),
                     prepared,
                     etcdHealthy: etcd.healthy,

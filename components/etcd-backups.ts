@@ -1,8 +1,9 @@
-// etcd backups, running by themselves: the bucket and role of the stack's cloud (clouds/<cloud>/backup.ts), and on
+// etcd backups, running by themselves: the bucket and role of the stack's cloud (clouds/<cloud>/backup.ts), or the
+// user's bucket and key pair on cloud machines (clouds/machines/backup.ts), and on
 // every etcd member the timer of scripts/etcd-backup.sh, enabled once the
 // cluster is healthy. Every member runs it; only the leader of the moment uploads.
 import * as pulumi from "@pulumi/pulumi";
-import { backupPrefix, etcdBackup, etcdBackupPaths } from "../render/backup";
+import { etcdBackup, etcdBackupPaths } from "../render/backup";
 import { filesDigest, LazyFile } from "./host-files";
 import { BackupStore, ClusterHost, SshAccess } from "./hosts";
 import { PreparedHosts } from "./prepared-hosts";
@@ -10,7 +11,6 @@ import { runStep } from "./remote";
 
 export interface EtcdBackupsArgs {
     readonly store: BackupStore;
-    readonly clusterName: string;
     /** Hosts that run an etcd member. */
     readonly members: readonly ClusterHost[];
     readonly ssh: SshAccess;
@@ -44,7 +44,7 @@ export class EtcdBackups extends pulumi.ComponentResource {
             );
         }
         this.bucket = args.store.target.apply((target) => target.bucket);
-        this.prefix = backupPrefix(args.clusterName);
+        this.prefix = args.store.prefix;
         this.registerOutputs({ bucket: this.bucket, prefix: this.prefix });
     }
 }

@@ -12,7 +12,15 @@ import {
     renderAuditPolicy,
     renderEncryptionConfig,
 } from "../render/apiserver-files";
-import { BackupSchedule, BackupTarget, etcdBackupPaths, renderEtcdBackupFiles } from "../render/backup";
+import {
+    BackupSchedule,
+    BackupTarget,
+    etcdBackup,
+    etcdBackupPaths,
+    renderEtcdBackupCredentials,
+    renderEtcdBackupFiles,
+    StaticCredentials,
+} from "../render/backup";
 import { renderEtcdFiles } from "../render/etcd";
 import { encodeBundle } from "../render/file-bundle";
 import { HostFile } from "../render/host-file";
@@ -36,6 +44,8 @@ export interface HostFileInputs {
     readonly apiLoadBalancerNames: pulumi.Input<string[]>;
     /** Where etcd members put their snapshots; absent when backups are off. */
     readonly backup?: pulumi.Output<BackupTarget>;
+    /** The key pair they upload with (a secret), where there is no instance role. */
+    readonly backupCredentials?: pulumi.Output<StaticCredentials>;
 }
 
 /** Every file one host gets, by the component that owns its content. */
@@ -48,6 +58,18 @@ export function filesForHost(host: PlannedHost, inputs: HostFileInputs): LazyFil
     }));
     const etcd = host.etcdMember ? renderEtcdFiles(config, layout, host) : [];
     const backup = host.etcdMember && inputs.backup ? etcdBackupFiles(inputs.backup, config.backup) : [];
+    const credentials: LazyFile[] =
+        host.etcdMember && inputs.backup && inputs.backupCredentials
+            ? [
+                  {
+                      path: etcdBackup.credentialsFile,
+                      mode: "0600",
+                      content: pulumi.secret(
+                          inputs.backupCredentials.apply((keys) => renderEtcdBackupCredentials(keys).content),
+                      ),
+                  },
+              ]
+            : [];
     const apiserver: LazyFile[] =
         host.role === "master"
             ? [
@@ -65,7 +87,7 @@ export function filesForHost(host: PlannedHost, inputs: HostFileInputs): LazyFil
                   },
               ]
             : [];
-    return [...scripts, ...etcd, ...backup, ...apiserver, ...pki.hostFiles(host.name)];
+    return [...scripts, ...etcd, ...backup, ...credentials, ...apiserver, ...pki.hostFiles(host.name)];
 }
 
 /** The backup timer's files, once the bucket is known. */

@@ -1,7 +1,7 @@
 // The cloud-neutral description every component after the cloud infrastructure works on.
 import * as pulumi from "@pulumi/pulumi";
 import { PlannedHost } from "../config/layout";
-import { BackupTarget } from "../render/backup";
+import { BackupTarget, StaticCredentials } from "../render/backup";
 
 /** A cluster host (master, worker or dedicated etcd host) once its cloud instance exists. */
 export interface ClusterHost extends PlannedHost {
@@ -77,4 +77,8 @@ export function certificateNames(apiLoadBalancer: ApiLoadBalancer): pulumi.Outpu
 export interface BackupStore {
     /** How the etcd members reach the bucket (their env file, render/backup.ts). */
     readonly target: pulumi.Output<BackupTarget>;
+    /** Where in the bucket the snapshots go. */
+    readonly prefix: string;
+    /** The key pair the members upload with, a secret: where there is no instance role (cloud machines). */
+    readonly credentials?: pulumi.Output<StaticCredentials>;
 }

@@ -108,6 +108,13 @@ export function resolveConfig(raw: RawConfig): ResolveResult {
             ...warningsFor(config),
             ...unusedKeyWarnings(raw.otherKeys ?? []),
             ...plainCredentialWarnings(raw.plainKeys ?? []),
+            ...(config.backup.s3 !== undefined && (raw.plainKeys ?? []).includes(`${configNamespace}:backup`)
+                ? [
+                      `${configNamespace}:backup.s3 holds the bucket's key pair in plain text in the stack: set both ` +
+                          `with pulumi config set --path --secret ${configNamespace}:backup.s3.secretAccessKey <secret> ` +
+                          `(and ${configNamespace}:backup.s3.accessKeyId)`,
+                  ]
+                : []),
         ],
     };
 }
@@ -213,8 +220,16 @@ function machinesKeyProblems(
             at(`allowedCidrs.${inner}`, `${noCloud}: firewalls are yours to configure (docs/machines.md)`);
         }
     }
+    // The bucket is the user's (backup.s3), and so is its lifecycle rule.
+    if (nested("backup", "retentionDays")) {
+        at(
+            "backup.retentionDays",
+            "does not apply to cloud machines: the bucket of backup.s3 is yours, and so is how long it keeps snapshots (its lifecycle rule)",
+        );
+    }
     // cloudIntegration and backup.enabled default to true in Pulumi.yaml, so a true cannot be told from the default:
-    // both are off on machines whatever they say (docs/machines.md).
+    // the cloud integration is off on machines whatever it says, and backups run where backup.s3 names a bucket
+    // (docs/machines.md).
     return problems;
 }
 
@@ -243,7 +258,8 @@ function withDefaults(parsed: ParsedConfig, region: string): ClusterConfig {
 
 /**
  * Cloud machines: host counts, dedicated etcd and zones from the machine list (so every rule and component that reads
- * them sees the list), no instance types, no cloud integration, no backups; the global mirrors unless a preset is set.
+ * them sees the list), no instance types, no cloud integration, backups only to backup.s3; the global mirrors unless a
+ * preset is set.
  */
 function machinesDefaults(parsed: ParsedConfig): ClusterConfig {
     const machines = parsed.machines ?? [];
@@ -266,7 +282,8 @@ function machinesDefaults(parsed: ParsedConfig): ClusterConfig {
         },
         bastion: { ...parsed.bastion, instanceType: none },
         cloudIntegration: false,
-        backup: { ...parsed.backup, enabled: false },
+        // On where the user named a bucket, unless backup.enabled is false (a value that is not the default).
+        backup: { ...parsed.backup, enabled: parsed.backup.enabled && parsed.backup.s3 !== undefined },
         mirrorPreset,
         mirrors: resolveMirrors(mirrorPreset, parsed.mirrors),
         allowedCidrs: { ssh: [], api: [], nodePorts: [...new Set(parsed.allowedCidrs.nodePorts)] },

@@ -41,6 +41,44 @@ const hostName = z.string().regex(/^[a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-
     message: "must be a lower-case DNS name with at least two labels, like k8s.internal",
 });
 
+/** A secret value: a problem with it never shows the value (Pulumi passes it decrypted). */
+const secretText = (what: string) =>
+    z
+        .string({ message: `must be a string (${what}; the value is not shown: it is a secret)` })
+        .min(1, { message: `must not be empty (${what})` })
+        .regex(/^[^\s]+$/, { message: `must not hold spaces or line breaks (${what}; the value is not shown)` });
+
+/** cloud machines: where the etcd members put their snapshots (an S3-compatible bucket of the user's). */
+const backupS3 = z.strictObject(
+    {
+        /** The S3 API's https URL, without a path. */
+        endpoint: z.string().regex(/^https:\/\/[A-Za-z0-9]([A-Za-z0-9.-]*[A-Za-z0-9])?(:[0-9]{1,5})?\/?$/, {
+            message:
+                "must be the S3 API's https URL without a path, like https://s3.example.com or https://minio.example.com:9000",
+        }),
+        bucket: z.string().regex(/^(?=.{3,63}$)[a-z0-9]([a-z0-9.-]*[a-z0-9])?$/, {
+            message:
+                "must be a bucket name: 3 to 63 lower-case letters, digits, dots and dashes, starting and ending with a letter or digit",
+        }),
+        region: z
+            .string()
+            .regex(/^[a-z0-9]([a-z0-9-]*[a-z0-9])?$/, {
+                message: "must be the bucket's region as the endpoint names it, like us-east-1 (lower-case, dashes)",
+            })
+            .default("us-east-1"),
+        /** Where in the bucket; absent, etcd/<project>-<stack>/. */
+        prefix: z
+            .string()
+            .regex(/^([A-Za-z0-9._-]+\/)+$/, {
+                message: "must be a path ending in /, like kubeha/prod/ (letters, digits, dots, dashes, underscores)",
+            })
+            .optional(),
+        accessKeyId: secretText("the key pair's access key id"),
+        secretAccessKey: secretText("the key pair's secret"),
+    },
+    { message: "must be an object (a YAML mapping) {endpoint, bucket, region, prefix, accessKeyId, secretAccessKey}" },
+);
+
 // The range checks abort: a later rule (odd) must not add a second, misleading message to an out-of-range count.
 const count = (min: number, max: number, fallback: number) =>
     z
@@ -398,8 +436,13 @@ export const configSchema = z
             .prefault({}),
         backup: z
             .strictObject({
-                /** etcd snapshots to a bucket the program creates in the stack's cloud. */
+                /**
+                 * etcd snapshots to a bucket the program creates in the stack's cloud; on cloud machines, to backup.s3's
+                 * (without it there are none).
+                 */
                 enabled: z.boolean().default(true),
+                /** cloud machines: the S3-compatible bucket of the user's the snapshots go to, and its key pair. */
+                s3: backupS3.optional(),
                 /** When: a systemd calendar expression (OnCalendar=), checked on the hosts by systemd. */
                 schedule: z.string().refine(isCalendarEvent, { message: calendarEventMessage }).default("hourly"),
                 /** The bucket's lifecycle rule deletes snapshots this many days old. */
@@ -895,6 +938,7 @@ interface MachinesView {
     readonly removeEtcdDataOnReset?: boolean;
     readonly bastion: { readonly address?: string; readonly hostKey?: string; readonly instanceType?: string };
     readonly network: { readonly podCidr: string; readonly serviceCidr: string };
+    readonly backup: { readonly s3?: unknown };
 }
 
 /** The machine list's own rules on cloud machines; its keys refused on the clouds. */
@@ -915,6 +959,12 @@ function machinesRule<T extends MachinesView>(config: T, ctx: z.RefinementCtx<T>
                     `applies to cloud machines only: ${config.cloud} creates its bastion; remove the key`,
                 );
             }
+        }
+        if (typeof config.backup === "object" && config.backup !== null && config.backup.s3 !== undefined) {
+            issue(
+                ["backup", "s3"],
+                `applies to cloud machines only: ${config.cloud} creates the backup bucket and the members' role; remove the key`,
+            );
         }
         return;
     }

@@ -3,6 +3,7 @@
 // a connection without its key. Private keys are left out whole.
 import { isScalar, parseAllDocuments, visit } from "yaml";
 import { apiserverFiles } from "../render/apiserver-files";
+import { etcdBackup } from "../render/backup";
 import { HostFile } from "../render/host-file";
 import { kubeadmConfigPaths } from "../render/kubeadm";
 import { secretPlaceholder } from "./recorder";
@@ -15,6 +16,8 @@ const redactedKeys: Readonly<Record<string, readonly string[]>> = {
     [kubeadmConfigPaths.join]: ["token", "tlsBootstrapToken", "certificateKey"],
     // EncryptionConfiguration.resources[].providers[].<provider>.keys[].secret
     [apiserverFiles.encryptionConfig]: ["secret"],
+    // Cloud machines' key pair of the backup bucket (JSON, which YAML reads).
+    [etcdBackup.credentialsFile]: ["AccessKeyId", "SecretAccessKey"],
 };
 
 /**

@@ -311,10 +311,12 @@ export function readStackConfig(
     }
     const encrypted: string[] = [];
     for (const [key, value] of Object.entries(stackFile.config ?? {})) {
-        // `pulumi config set --secret` stores {secure: <ciphertext>}; only the CLI, with the stack's passphrase or
-        // secrets provider, can decrypt it.
-        if (value && typeof value === "object" && Object.keys(value).length === 1 && "secure" in value) {
-            encrypted.push(namespaced(key));
+        // `pulumi config set --secret` stores {secure: <ciphertext>} (with --path, inside the key's object, as
+        // kubeha:backup.s3.secretAccessKey); only the CLI, with the stack's passphrase or secrets provider, can
+        // decrypt it.
+        const secure = encryptedPaths(value, namespaced(key));
+        if (secure.length > 0) {
+            encrypted.push(...secure);
             continue;
         }
         config[namespaced(key)] = asConfigString(value);
@@ -332,6 +334,15 @@ export function readStackConfig(
         );
     }
     return { project, config };
+}
+
+/** Where a stack value holds `{secure: <ciphertext>}`: the key itself, or its paths inside the key's object or list. */
+function encryptedPaths(value: unknown, at: string): string[] {
+    if (!value || typeof value !== "object") return [];
+    if (!Array.isArray(value) && Object.keys(value).length === 1 && "secure" in value) return [at];
+    return Object.entries(value).flatMap(([inner, item]) =>
+        encryptedPaths(item, Array.isArray(value) ? `${at}[${inner}]` : `${at}.${inner}`),
+    );
 }
 
 /** A YAML file's content; a syntax error is one line naming the file, line and column. */

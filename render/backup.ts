@@ -1,6 +1,6 @@
-// etcd backups: what lands on every etcd member (the timer, its service and the settings of
-// scripts/etcd-backup.sh) and the least-privilege policies of the instance role that uploads (AWS IAM,
-// Aliyun RAM). Pure data: the cloud components fill in the bucket they create.
+// etcd backups: what lands on every etcd member (the timer, its service, the settings of scripts/etcd-backup.sh and,
+// on cloud machines, the key pair of the user's bucket) and the least-privilege policies of the instance role that
+// uploads (AWS IAM, Aliyun RAM). Pure data: the cloud components fill in the bucket they create.
 import { HostFile } from "./host-file";
 import { etcdConfigPath, etcdDiskMountPoint, etcdPki } from "./etcd";
 import { scriptInstallDir, snapshotSelector } from "./steps";
@@ -8,6 +8,8 @@ import { scriptInstallDir, snapshotSelector } from "./steps";
 export const etcdBackup = {
     script: `${scriptInstallDir}/etcd-backup.sh`,
     envFile: "/etc/kubeha/etcd-backup.env",
+    /** Static credentials (cloud machines: kubeha:backup.s3), root only: {"AccessKeyId", "SecretAccessKey"}. */
+    credentialsFile: "/etc/kubeha/etcd-backup-credentials.json",
     service: "kubeha-etcd-backup.service",
     timer: "kubeha-etcd-backup.timer",
     /** `etcd-backup.sh check` on the same schedule: fails when the bucket's newest complete snapshot is stale. */
@@ -52,19 +54,46 @@ export function backupPrefix(clusterName: string): string {
     return `etcd/${clusterName}/`;
 }
 
-/** How an etcd member reaches the bucket and gets the instance role's credentials. */
-export interface BackupTarget {
+/** How an etcd member reaches the bucket and gets its credentials. */
+export type BackupTarget = InstanceRoleTarget | StaticCredentialsTarget;
+
+interface BucketAt {
     readonly bucket: string;
     readonly prefix: string;
-    /** The S3 API endpoint (AWS S3, or OSS's S3-compatible endpoint). */
+    /** The S3 API endpoint (AWS S3, OSS's S3-compatible endpoint, or the user's). */
     readonly endpoint: string;
     readonly region: string;
+}
+
+/** The clouds: the instance role's temporary credentials from the metadata service. */
+export interface InstanceRoleTarget extends BucketAt {
     /** rclone's name for the S3 provider. */
     readonly provider: "AWS" | "Alibaba";
     readonly metadata: "aws-imdsv2" | "aliyun-hardened";
     readonly metadataUrl: string;
     /** The instance role's name (the metadata path of its credentials). */
     readonly role: string;
+}
+
+/** Cloud machines: a key pair of the user's, in etcdBackup.credentialsFile (renderEtcdBackupCredentials). */
+export interface StaticCredentialsTarget extends BucketAt {
+    readonly provider: "Other";
+    readonly metadata: "static";
+}
+
+/** The key pair of an S3-compatible bucket (cloud machines: kubeha:backup.s3): secrets. */
+export interface StaticCredentials {
+    readonly accessKeyId: string;
+    readonly secretAccessKey: string;
+}
+
+/** The members' credentials file: JSON with the names the AWS metadata service uses, which the script reads alike. */
+export function renderEtcdBackupCredentials(credentials: StaticCredentials): HostFile {
+    return {
+        path: etcdBackup.credentialsFile,
+        mode: "0600",
+        content: `${JSON.stringify({ AccessKeyId: credentials.accessKeyId, SecretAccessKey: credentials.secretAccessKey })}\n`,
+    };
 }
 
 /** The env file, the service and the timer of every etcd member. */
@@ -81,8 +110,9 @@ export function renderEtcdBackupFiles(target: BackupTarget, timing: BackupSchedu
         KUBEHA_BACKUP_REGION: target.region,
         KUBEHA_BACKUP_PROVIDER: target.provider,
         KUBEHA_METADATA: target.metadata,
-        KUBEHA_METADATA_URL: target.metadataUrl,
-        KUBEHA_BACKUP_ROLE: target.role,
+        ...(target.metadata === "static"
+            ? { KUBEHA_BACKUP_CREDENTIALS_FILE: etcdBackup.credentialsFile }
+            : { KUBEHA_METADATA_URL: target.metadataUrl, KUBEHA_BACKUP_ROLE: target.role }),
         KUBEHA_BACKUP_WORK_DIR: etcdBackup.workDir,
         // Calendar expressions hold spaces, commas and stars (config/calendar.ts): systemd reads the rest of the line.
         KUBEHA_BACKUP_SCHEDULE: schedule,
@@ -102,7 +132,11 @@ export function renderEtcdBackupFiles(target: BackupTarget, timing: BackupSchedu
         {
             path: envPath,
             mode: "0644",
-            content: `# Settings of ${script} (no credentials: they come from the instance role).\n${env}`,
+            content: `# Settings of ${script} (no credentials: ${
+                target.metadata === "static"
+                    ? `they are in ${etcdBackup.credentialsFile}, root only`
+                    : "they come from the instance role"
+            }).\n${env}`,
         },
         {
             path: servicePath,

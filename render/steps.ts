@@ -325,16 +325,26 @@ export const steps = {
             KUBEHA_ETCD_CACERT: etcdClient.KUBEHA_ETCD_CACERT,
             KUBEHA_ETCD_CERT: etcdClient.KUBEHA_ETCD_CERT,
             KUBEHA_ETCD_KEY: etcdClient.KUBEHA_ETCD_KEY,
-            KUBEHA_BACKUP_BUCKET: { description: "the bucket the program created" },
-            KUBEHA_BACKUP_PREFIX: { description: "where in it: etcd/<cluster>/ (backupPrefix)" },
-            KUBEHA_BACKUP_ENDPOINT: { description: "the S3 API endpoint (AWS S3, or OSS's S3-compatible one)" },
-            KUBEHA_BACKUP_REGION: { description: "the bucket's region" },
-            KUBEHA_BACKUP_PROVIDER: { description: "rclone's S3 provider: AWS or Alibaba" },
-            KUBEHA_METADATA: {
-                description: "aws-imdsv2 or aliyun-hardened: how to get the instance role's credentials",
+            KUBEHA_BACKUP_BUCKET: { description: "the bucket the program created, or kubeha:backup.s3's" },
+            KUBEHA_BACKUP_PREFIX: {
+                description: "where in it: etcd/<cluster>/ (backupPrefix), or kubeha:backup.s3.prefix",
             },
-            KUBEHA_METADATA_URL: { description: "the metadata service's base URL" },
-            KUBEHA_BACKUP_ROLE: { description: "the instance role's name" },
+            KUBEHA_BACKUP_ENDPOINT: {
+                description: "the S3 API endpoint (AWS S3, OSS's S3-compatible one, or kubeha:backup.s3.endpoint)",
+            },
+            KUBEHA_BACKUP_REGION: { description: "the bucket's region" },
+            KUBEHA_BACKUP_PROVIDER: { description: "rclone's S3 provider: AWS, Alibaba or Other" },
+            KUBEHA_METADATA: {
+                description:
+                    "aws-imdsv2 or aliyun-hardened: the instance role's credentials from the metadata service; static: the key pair in KUBEHA_BACKUP_CREDENTIALS_FILE",
+            },
+            KUBEHA_METADATA_URL: { description: "the metadata service's base URL (not static)", default: "" },
+            KUBEHA_BACKUP_ROLE: { description: "the instance role's name (not static)", default: "" },
+            KUBEHA_BACKUP_CREDENTIALS_FILE: {
+                description:
+                    'static: the key pair\'s file, root only, {"AccessKeyId", "SecretAccessKey"} (etcdBackup.credentialsFile)',
+                default: "",
+            },
             KUBEHA_BACKUP_WORK_DIR: {
                 description: "a directory on the etcd disk for the snapshot (etcdBackup.workDir)",
             },

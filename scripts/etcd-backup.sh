@@ -5,8 +5,10 @@
 # package) to <prefix, etcd/<cluster>/><UTC time>-<member>.db.gz, names that sort by time, then its sha256 beside
 # it as <object>.sha256 (sha256sum's format): a snapshot without one is incomplete, and the restore
 # (etcd-snapshot-pick.sh) takes only a snapshot whose content matches it. Credentials are the instance role's
-# temporary ones from the metadata service (AWS IMDSv2, Aliyun hardened mode), never a file; the session token
-# goes to curl on its stdin, never on a command line. Outcome for operators: the journal,
+# temporary ones from the metadata service (AWS IMDSv2, Aliyun hardened mode; the session token goes to curl on its
+# stdin, never on a command line), or with KUBEHA_METADATA=static (cloud machines, the user's S3-compatible bucket)
+# the key pair in KUBEHA_BACKUP_CREDENTIALS_FILE, root only, and no metadata call. Either way they reach rclone in its
+# environment, never its arguments. Outcome for operators: the journal,
 # /var/lib/kubeha/etcd-backup.last (last success: time, object, sha256) and /var/lib/kubeha/etcd-backup.failed (the
 # last failure's time and reason, and how many failed in a row).
 #
@@ -29,9 +31,22 @@ source "${BASH_SOURCE[0]%/*}/lib.sh"
 : "${KUBEHA_BACKUP_ENDPOINT:?KUBEHA_BACKUP_ENDPOINT is required (the S3 API endpoint URL)}"
 : "${KUBEHA_BACKUP_REGION:?KUBEHA_BACKUP_REGION is required (the region of the bucket)}"
 : "${KUBEHA_BACKUP_PROVIDER:?KUBEHA_BACKUP_PROVIDER is required (the S3 provider of rclone: AWS, Alibaba or Other)}"
-: "${KUBEHA_METADATA:?KUBEHA_METADATA is required (aws-imdsv2 or aliyun-hardened: where the credentials of the instance role come from)}"
-: "${KUBEHA_METADATA_URL:?KUBEHA_METADATA_URL is required (the metadata service, e.g. http://169.254.169.254)}"
-: "${KUBEHA_BACKUP_ROLE:?KUBEHA_BACKUP_ROLE is required (the name of the instance role)}"
+: "${KUBEHA_METADATA:?KUBEHA_METADATA is required (aws-imdsv2 or aliyun-hardened: credentials of the instance role from the metadata service; static: a key pair in a file)}"
+# The metadata service and the role (aws-imdsv2, aliyun-hardened), or the key pair's file (static).
+: "${KUBEHA_METADATA_URL:=}" "${KUBEHA_BACKUP_ROLE:=}" "${KUBEHA_BACKUP_CREDENTIALS_FILE:=}"
+case $KUBEHA_METADATA in
+    aws-imdsv2 | aliyun-hardened)
+        [[ -n $KUBEHA_METADATA_URL && -n $KUBEHA_BACKUP_ROLE ]] ||
+            fail "KUBEHA_METADATA $KUBEHA_METADATA needs KUBEHA_METADATA_URL (the metadata service, e.g. http://169.254.169.254) and KUBEHA_BACKUP_ROLE (the instance role's name)"
+        credentials_source="the instance role's credentials from $KUBEHA_METADATA_URL"
+        ;;
+    static)
+        [[ -n $KUBEHA_BACKUP_CREDENTIALS_FILE ]] ||
+            fail "KUBEHA_METADATA static needs KUBEHA_BACKUP_CREDENTIALS_FILE (the key pair's file, root only)"
+        credentials_source="the key pair in $KUBEHA_BACKUP_CREDENTIALS_FILE"
+        ;;
+    *) fail "KUBEHA_METADATA must be aws-imdsv2, aliyun-hardened or static, got '$KUBEHA_METADATA'" ;;
+esac
 : "${KUBEHA_BACKUP_WORK_DIR:?KUBEHA_BACKUP_WORK_DIR is required (a directory on the etcd disk for the snapshot while it is taken)}"
 : "${KUBEHA_BACKUP_SCHEDULE:?KUBEHA_BACKUP_SCHEDULE is required (OnCalendar= of the backup timer)}"
 : "${KUBEHA_BACKUP_STALE_RUNS:=3}"
@@ -65,7 +80,8 @@ metadata_get() {
     printf '%s: %s\n' "$2" "$token" | curl -fsS --max-time 5 -H @- "$KUBEHA_METADATA_URL$1"
 }
 
-# credentials: the instance role's temporary credentials, as rclone's S3 settings in the environment.
+# credentials: the instance role's temporary credentials, or the static key pair, as rclone's S3 settings in the
+# environment.
 credentials() {
     local json
     case $KUBEHA_METADATA in
@@ -76,16 +92,20 @@ credentials() {
             json=$(metadata_get "/latest/meta-data/ram/security-credentials/$KUBEHA_BACKUP_ROLE" \
                 X-aliyun-ecs-metadata-token)
             ;;
-        *) fail "KUBEHA_METADATA must be aws-imdsv2 or aliyun-hardened, got '$KUBEHA_METADATA'" ;;
+        static) json=$(<"$KUBEHA_BACKUP_CREDENTIALS_FILE") ;;
     esac
-    # AWS names the secret SecretAccessKey and the token Token; Aliyun AccessKeySecret and SecurityToken.
+    # AWS names the secret SecretAccessKey and the token Token; Aliyun AccessKeySecret and SecurityToken. The static
+    # file has AWS's names and no token (a long-lived key pair has none).
     python3 -c '
 import json, shlex, sys
 c = json.load(sys.stdin)
 for name, keys in (("ACCESS_KEY_ID", ("AccessKeyId",)), ("SECRET_ACCESS_KEY", ("SecretAccessKey", "AccessKeySecret")),
                    ("SESSION_TOKEN", ("Token", "SecurityToken"))):
-    value = next(c[k] for k in keys if k in c)
-    print("export RCLONE_S3_%s=%s" % (name, shlex.quote(value)))
+    value = next((c[k] for k in keys if k in c), None)
+    if value is None and name != "SESSION_TOKEN":
+        sys.exit("the credentials have no " + " or ".join(keys))
+    if value is not None:
+        print("export RCLONE_S3_%s=%s" % (name, shlex.quote(value)))
 ' <<<"$json"
 }
 
@@ -100,8 +120,8 @@ s3() {
 
 if [[ $mode == check ]]; then
     doing="checking the newest snapshot in the bucket"
-    exports=$(credentials) || fail "cannot get the instance role's credentials from $KUBEHA_METADATA_URL" \
-        "the instance's role (AWS instance profile, Aliyun RamRoleAttachment)"
+    exports=$(credentials) || fail "cannot get $credentials_source" \
+        "the instance's role (AWS instance profile, Aliyun RamRoleAttachment), or the key pair (kubeha:backup.s3)"
     eval "$exports"
     # One request, the listing (ListObjectsV2, s3:ListBucket / oss:ListObjects): the upload times are the listing's
     # (--use-server-modtime), and --no-mimetype, or rclone HEADs every object for its type, which the role may not.
@@ -163,7 +183,7 @@ summary=$(etcdutl snapshot status "$work/snapshot.db" -w json)
 doing="compressing the snapshot"
 gzip "$work/snapshot.db"
 
-doing="getting the instance role's credentials from $KUBEHA_METADATA_URL"
+doing="getting $credentials_source"
 exports=$(credentials)
 eval "$exports"
 

@@ -10,7 +10,7 @@ import * as net from "node:net";
 import * as os from "node:os";
 import * as path from "node:path";
 import { after, afterEach, before, beforeEach, describe, test } from "node:test";
-import { operatorScripts } from "../render/backup";
+import { operatorScripts, renderEtcdBackupCredentials } from "../render/backup";
 import { hostBoot } from "../render/cloud-init";
 import { installedScriptFiles, scriptLibrary, stepEnvironment, stepIds, steps } from "../render/steps";
 import { changes, scriptsDir, StepSandbox } from "./support/step-sandbox";
@@ -38,7 +38,7 @@ describe("every script under scripts/", () => {
 
     test("the stand-ins and the cloud-init sandbox the tests run them with are shellcheck-clean too", () => {
         const support = path.join(__dirname, "support");
-        const files = ["step-stubs", "boot-stubs"]
+        const files = ["step-stubs", "boot-stubs", "backup-stubs"]
             .flatMap((dir) => fs.readdirSync(path.join(support, dir)).map((name) => path.join(dir, name)))
             .concat("cloud-init-sandbox.sh");
         const result = spawnSync("shellcheck", ["--format=gcc", ...files], { cwd: support, encoding: "utf8" });
@@ -654,5 +654,70 @@ describe("kubeadm failing part-way: later runs neither skip it nor retry it", ()
         assert.deepEqual(changes(sandbox.takeCalls()), []);
         assert.doesNotMatch(second.stderr, /part of the cluster/);
         assert.match(second.stderr, startOver);
+    });
+});
+
+describe("etcd-backup.sh with a static key pair (cloud machines: kubeha:backup.s3)", () => {
+    const sandbox = new StepSandbox("etcd-backup");
+    after(() => sandbox.remove());
+    const stubs = path.join(__dirname, "support", "backup-stubs");
+    // A secret with characters a shell or an env file would mangle: it must reach rclone as it is.
+    const keys = { accessKeyId: "AKIDSTATIC0123", secretAccessKey: `s3cr"et'$(id)\\/+=` };
+    const settings = (credentialsFile: string): Record<string, string> => ({
+        PATH: `${stubs}:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin`,
+        KUBEHA_ETCD_CONFIG: "/etc/etcd/etcd.yaml",
+        KUBEHA_ETCD_CACERT: "/etc/etcd/pki/ca.crt",
+        KUBEHA_ETCD_CERT: "/etc/etcd/pki/healthcheck-client.crt",
+        KUBEHA_ETCD_KEY: "/etc/etcd/pki/healthcheck-client.key",
+        KUBEHA_BACKUP_BUCKET: "backups",
+        KUBEHA_BACKUP_PREFIX: "etcd/kubeha-machines-dev/",
+        KUBEHA_BACKUP_ENDPOINT: "https://s3.example.com",
+        KUBEHA_BACKUP_REGION: "us-east-1",
+        KUBEHA_BACKUP_PROVIDER: "Other",
+        KUBEHA_METADATA: "static",
+        KUBEHA_BACKUP_CREDENTIALS_FILE: credentialsFile,
+        KUBEHA_BACKUP_WORK_DIR: "/var/lib/etcd/backup",
+        KUBEHA_BACKUP_SCHEDULE: "hourly",
+    });
+    const writeCredentials = (name: string, content: string) => {
+        const file = path.join(sandbox.dir, name);
+        fs.writeFileSync(file, content, { mode: 0o600 });
+        return file;
+    };
+    const logOf = (name: string) => {
+        const file = path.join(sandbox.state, name);
+        const text = fs.existsSync(file) ? fs.readFileSync(file, "utf8") : "";
+        fs.rmSync(file, { force: true });
+        return text;
+    };
+
+    test("check: rclone gets the file's key pair in its environment, no session token; no metadata call", async () => {
+        const file = writeCredentials("credentials.json", renderEtcdBackupCredentials(keys).content);
+        const run = await sandbox.run("member-1", "etcd-backup.sh", settings(file), 60_000, undefined, ["check"]);
+        assert.equal(run.status, 0, run.stderr);
+        assert.match(run.stderr, /backups are current: no complete snapshot in backups\/etcd\/kubeha-machines-dev\//);
+        const rclone = logOf("rclone.log");
+        assert.match(rclone, /^args lsjson .*--s3-provider=Other --s3-endpoint=https:\/\/s3\.example\.com /m);
+        assert.ok(rclone.includes(`access-key-id ${keys.accessKeyId}\n`), rclone);
+        assert.ok(rclone.includes(`secret-access-key ${keys.secretAccessKey}\n`), rclone);
+        assert.match(rclone, /^session-token <unset>$/m);
+        assert.ok(!/^args .*(AKIDSTATIC|s3cr)/m.test(rclone), "no credential on rclone's command line");
+        assert.ok(!(run.stdout + run.stderr).includes(keys.secretAccessKey), "the secret is never printed");
+        assert.equal(logOf("curl.log"), "", "no metadata call");
+    });
+
+    test("a file without the secret, or no file named: a clear failure before rclone runs", async () => {
+        const partial = writeCredentials("partial.json", JSON.stringify({ AccessKeyId: keys.accessKeyId }));
+        const missing = await sandbox.run("member-1", "etcd-backup.sh", settings(partial), 60_000, undefined, [
+            "check",
+        ]);
+        assert.equal(missing.status, 1);
+        assert.match(missing.stderr, /the credentials have no SecretAccessKey or AccessKeySecret/);
+        assert.match(missing.stderr, new RegExp(`FAILED: cannot get the key pair in ${partial}`));
+        const unnamed = await sandbox.run("member-1", "etcd-backup.sh", settings(""), 60_000, undefined, ["check"]);
+        assert.equal(unnamed.status, 1);
+        assert.match(unnamed.stderr, /FAILED: KUBEHA_METADATA static needs KUBEHA_BACKUP_CREDENTIALS_FILE/);
+        assert.equal(logOf("rclone.log"), "");
+        assert.equal(logOf("curl.log"), "");
     });
 });

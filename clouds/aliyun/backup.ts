@@ -12,6 +12,7 @@ import { BackupStoreArgs, backupNames } from "../cloud";
 export class AliyunBackupStore extends pulumi.ComponentResource implements BackupStore {
     readonly target: pulumi.Output<BackupTarget>;
     readonly bucket: pulumi.Output<string>;
+    readonly prefix: string;
     /** The etcd members' RAM role: masters that run etcd members hold it, and their other policies join it. */
     readonly roleName: pulumi.Output<string>;
 
@@ -19,6 +20,7 @@ export class AliyunBackupStore extends pulumi.ComponentResource implements Backu
         super("kubeha:aliyun:BackupStore", name, {}, opts);
         const { config } = args;
         const prefix = backupPrefix(args.clusterName);
+        this.prefix = prefix;
         const days = config.backup.retentionDays;
         const names = backupNames(args);
         const bucket = new alicloud.oss.Bucket(

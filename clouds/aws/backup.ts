@@ -11,6 +11,7 @@ import { BackupStoreArgs, backupNames } from "../cloud";
 export class AwsBackupStore extends pulumi.ComponentResource implements BackupStore {
     readonly target: pulumi.Output<BackupTarget>;
     readonly bucket: pulumi.Output<string>;
+    readonly prefix: string;
     /** The etcd members' instance profile (ec2.Instance iamInstanceProfile). */
     readonly instanceProfile: pulumi.Output<string>;
     /** The role behind it: masters that run etcd members hold it, and their other policies join it. */
@@ -20,6 +21,7 @@ export class AwsBackupStore extends pulumi.ComponentResource implements BackupSt
         super("kubeha:aws:BackupStore", name, {}, opts);
         const { config } = args;
         const prefix = backupPrefix(args.clusterName);
+        this.prefix = prefix;
         const days = config.backup.retentionDays;
         const names = backupNames(args);
         const bucket = new aws.s3.Bucket(

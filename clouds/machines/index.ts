@@ -4,6 +4,7 @@
 import { machineZones } from "../../config/layout";
 import { Cloud } from "../cloud";
 import { machinesHostFacts } from "./host-facts";
+import { machinesBackupStore } from "./backup";
 import { MachinesInfra } from "./infra";
 import { configuredSshKeys } from "./keys";
 
@@ -15,7 +16,8 @@ export const machinesCloud: Cloud = {
     offeringZones: async (config) => machineZones(config),
     zoneRefusal: () => "is not a zone label of kubeha:machines",
     provision(args, parent) {
-        return { infra: new MachinesInfra("machines", args, { parent }) };
+        const backupStore = machinesBackupStore(args.config, args.clusterName);
+        return { infra: new MachinesInfra("machines", args, { parent }), ...(backupStore ? { backupStore } : {}) };
     },
     integrationAddons() {
         // Refused by the config (kubeha:cloudIntegration cannot be true on machines).

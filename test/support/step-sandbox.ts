@@ -46,13 +46,14 @@ export class StepSandbox {
         return path.join(this.state, "calls.log");
     }
 
-    /** Runs scripts/<script> on a host with these KUBEHA_* variables (and this stdin, if any). */
+    /** Runs scripts/<script> on a host with these KUBEHA_* variables (and this stdin and these arguments, if any). */
     run(
         host: string,
         script: string,
         variables: Record<string, string>,
         timeoutMs = 120_000,
         stdin?: string,
+        args: readonly string[] = [],
     ): Promise<StepRun> {
         const root = this.hostRoot(host);
         const mounts = overlaid
@@ -83,6 +84,7 @@ export class StepSandbox {
                     `set -e; ${mounts}; exec "$@"`,
                     "sandbox",
                     path.join(scriptsDir, script),
+                    ...args,
                 ],
                 { env, stdio: [stdin === undefined ? "ignore" : "pipe", "pipe", "pipe"], timeout: timeoutMs },
             );

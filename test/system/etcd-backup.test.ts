@@ -420,6 +420,28 @@ s3.download_file(sys.argv[4], sys.argv[5], sys.argv[6])`;
             assert.equal((await objects()).length >= 4, true);
         });
 
+        test("with the machines target's settings (a long-lived key pair from a root-only file, provider Other), no metadata call", async () => {
+            await new Promise((resolve) => setTimeout(resolve, 1100));
+            const before = (await objects()).length;
+            // The user's key pair, as the machines target delivers it (AWS's names, no session token).
+            const keyPair = path.join(workDir, "etcd-backup-credentials.json");
+            const { AccessKeyId, SecretAccessKey } = credentials.admin;
+            fs.writeFileSync(keyPair, JSON.stringify({ AccessKeyId, SecretAccessKey }), { mode: 0o600 });
+            // No metadata service or role named: a metadata call would have nowhere to go.
+            const variables: Record<string, string> = backupVariables("aws", {
+                KUBEHA_METADATA: "static",
+                KUBEHA_BACKUP_PROVIDER: "Other",
+                KUBEHA_BACKUP_CREDENTIALS_FILE: keyPair,
+            });
+            delete variables.KUBEHA_METADATA_URL;
+            delete variables.KUBEHA_BACKUP_ROLE;
+            const runs = await Promise.all(members.map((member) => script(member, "etcd-backup.sh", variables)));
+            for (const result of runs) assert.equal(result.status, 0, result.stderr);
+            assert.equal(runs.filter((result) => /uploaded etcd\//.test(result.stderr)).length, 1);
+            assert.equal((await objects()).length, before + 2, "one snapshot and its sha256");
+            for (const result of runs) assert.ok(!(result.stderr + result.stdout).includes(SecretAccessKey));
+        });
+
         test("a failure is recorded with its reason; the role may not write outside its prefix", async () => {
             await new Promise((resolve) => setTimeout(resolve, 1100));
             const outside = await Promise.all(
