@@ -432,6 +432,9 @@ s3.download_file(sys.argv[4], sys.argv[5], sys.argv[6])`;
                 KUBEHA_METADATA: "static",
                 KUBEHA_BACKUP_PROVIDER: "Other",
                 KUBEHA_BACKUP_CREDENTIALS_FILE: keyPair,
+                // rclone's Other provider addresses the bucket in the path, and moto reads a bucket from any host name
+                // under s3.* (s3.store.test: "NoSuchBucket"): by address, as a user's MinIO is often reached.
+                KUBEHA_BACKUP_ENDPOINT: `http://${storeIp}:5000`,
             });
             delete variables.KUBEHA_METADATA_URL;
             delete variables.KUBEHA_BACKUP_ROLE;
