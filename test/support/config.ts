@@ -3,11 +3,28 @@ import { spawnSync } from "node:child_process";
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
+import { parse as parseYaml } from "yaml";
 import { clusterLayout, PlannedHost } from "../../config/layout";
 import type { HostKey } from "../../render/cloud-init";
 import { ClusterConfig, resolveConfig } from "../../config/resolve";
 
 export const testRegions = { aliyun: "cn-hangzhou", aws: "eu-central-1" };
+
+/**
+ * A stack file of the project (Pulumi.<stack>.yaml): its `config:` as written, and its `kubeha:*` values as Pulumi
+ * hands them to the program (strings, JSON for the rest), for resolveConfig.
+ */
+export function stackFileConfig(stack: string): { config: Record<string, unknown>; values: Record<string, string> } {
+    const file = path.join(__dirname, "..", "..", `Pulumi.${stack}.yaml`);
+    const { config } = parseYaml(fs.readFileSync(file, "utf8")) as { config: Record<string, unknown> };
+    const values = Object.fromEntries(
+        Object.entries(config).map(([key, value]) => [
+            key.replace(/^kubeha:/, ""),
+            typeof value === "string" ? value : JSON.stringify(value),
+        ]),
+    );
+    return { config, values };
+}
 
 /** The config `pulumi up` would see with these `kubeha:*` values (objects given as objects). */
 export function configFor(

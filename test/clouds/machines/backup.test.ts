@@ -9,17 +9,10 @@ import { describe, test } from "node:test";
 import { parse as parseYaml } from "yaml";
 import { resolveConfig } from "../../../config/resolve";
 import { etcdBackup } from "../../../render/backup";
-import { projectDir, runPlanCli } from "../../support/plan";
+import { stackFileConfig } from "../../support/config";
+import { runPlanCli } from "../../support/plan";
 
-const stackFile = parseYaml(fs.readFileSync(path.join(projectDir, "Pulumi.machines-dev.yaml"), "utf8")) as {
-    config: Record<string, unknown>;
-};
-const exampleValues = Object.fromEntries(
-    Object.entries(stackFile.config).map(([key, value]) => [
-        key.replace(/^kubeha:/, ""),
-        typeof value === "string" ? value : JSON.stringify(value),
-    ]),
-);
+const { values: exampleValues } = stackFileConfig("machines-dev");
 const s3 = {
     endpoint: "https://s3.example.com",
     bucket: "example-etcd-backups",

@@ -5,25 +5,16 @@ import assert from "node:assert/strict";
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { describe, test } from "node:test";
-import { parse as parseYaml } from "yaml";
 import { checkAgainstDeployment } from "../../../config/deployed";
 import { machineHosts } from "../../../config/layout";
 import { resolveConfig } from "../../../config/resolve";
 import { machineResetEnvironment } from "../../../clouds/machines/reset";
-import { projectDir, runPlanCli } from "../../support/plan";
+import { stackFileConfig } from "../../support/config";
+import { runPlanCli } from "../../support/plan";
 
-const stackFile = parseYaml(fs.readFileSync(path.join(projectDir, "Pulumi.machines-dev.yaml"), "utf8")) as {
-    config: Record<string, unknown>;
-};
-/** The example stack's kubeha:* values as Pulumi hands them over (strings, JSON for the rest). */
-const exampleValues = Object.fromEntries(
-    Object.entries(stackFile.config).map(([key, value]) => [
-        key.replace(/^kubeha:/, ""),
-        typeof value === "string" ? value : JSON.stringify(value),
-    ]),
-);
+const { config: stackConfig, values: exampleValues } = stackFileConfig("machines-dev");
 type Machine = { name: string; role: string; address: string; zone?: string; hostKey: string };
-const exampleMachines = stackFile.config["kubeha:machines"] as Machine[];
+const exampleMachines = stackConfig["kubeha:machines"] as Machine[];
 
 /** The offline plan of the example stack, made once for the tests that read it. */
 let planned: ReturnType<typeof runPlanCli> | undefined;
@@ -207,7 +198,7 @@ describe("cloud machines: the plan of Pulumi.machines-dev.yaml", () => {
 
     test("every connection pins the configured host keys, through the bastion", () => {
         const byName = new Map(exampleMachines.map((machine) => [machine.name, machine]));
-        const bastion = stackFile.config["kubeha:bastion"] as { hostKey: string; address: string };
+        const bastion = stackConfig["kubeha:bastion"] as { hostKey: string; address: string };
         const commands = resources().filter((resource) => resource.type === "command:remote:Command");
         assert.ok(commands.length > 0);
         for (const command of commands) {
