@@ -71,9 +71,14 @@ export function checkLabHost(): void {
     if (problems.length > 0) throw new Error(`lab: ${problems.join("; ")}`);
 }
 
-/** The toolchain's bin directory (built or reused): its last line of output. */
-export function toolchainBinDir(): string {
-    const out = execFileSync(process.execPath, ["--require", "ts-node/register/transpile-only", "toolchain/build.ts"], {
+/**
+ * The toolchain's bin directory (built or reused): its last line of output. With a version, the bin directory of that
+ * whole Kubernetes release (`--kubernetes-release`, outside the default set).
+ */
+export function toolchainBinDir(kubernetesRelease?: string): string {
+    const args = ["--require", "ts-node/register/transpile-only", "toolchain/build.ts"];
+    if (kubernetesRelease) args.push("--kubernetes-release", kubernetesRelease);
+    const out = execFileSync(process.execPath, args, {
         cwd: projectDir,
         encoding: "utf8",
         stdio: ["ignore", "pipe", "inherit"],
@@ -89,22 +94,25 @@ export interface LabFoundation {
 
 /**
  * Builds (or reuses) what every lab needs and starts the lab's network and mirrors: the part `lab up` and the lab
- * cloud (test:up) share. `phase` is told when each part is done.
+ * cloud (test:up) share. `phase` is told when each part is done. `upgradeTo` (an exact version) makes the mirrors
+ * serve that Kubernetes release too, for an upgrade of the lab's cluster.
  */
 export async function labFoundation(
     stack: string,
     say: (line: string) => void,
     phase: (name: string) => void = () => {},
+    upgradeTo?: string,
 ): Promise<LabFoundation> {
     checkLabHost();
     const files = labFiles(stack);
     if (fs.existsSync(files.state))
         throw new Error(`lab ${stack} exists already (${files.state}): npm run lab -- down --stack ${stack} first`);
     const binDir = toolchainBinDir();
+    const upgradeBinDir = upgradeTo ? toolchainBinDir(upgradeTo) : undefined;
     phase("toolchain");
     ensureBaseImage();
     phase("base image");
-    const content = buildMirrorContent({ binDir, log: say });
+    const content = buildMirrorContent({ binDir, upgradeBinDir, log: say });
     phase("mirror content");
 
     for (const dir of [files.state, files.run, files.logs]) fs.mkdirSync(dir, { recursive: true, mode: 0o700 });

@@ -3,13 +3,22 @@
 // installed @pulumi/* packages, never from a list of their own. Each component is cached in a folder named by its
 // version under $KUBEHA_TOOLCHAIN_DIR (default ~/.cache/kubeha/toolchain), so a version change rebuilds only it.
 // `--etcd <version>` or `--kubeadm <version>` builds (or reuses) that release alone, outside the default set, and
-// prints its bin directory.
+// prints its bin directory; `--kubernetes-release <version>` the same for a whole Kubernetes release (a lab cluster's
+// upgrade target: test:up's upgrade scope).
 import { execFileSync, spawnSync } from "node:child_process";
 import { createHash } from "node:crypto";
 import { existsSync, mkdirSync, readdirSync, renameSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
 import { homedir } from "node:os";
 import { join, resolve } from "node:path";
-import { etcdComponent, kubeadmComponent, toolchainComponents, type ToolchainComponent } from "./components";
+import {
+    corednsComponent,
+    etcdComponent,
+    kubeadmComponent,
+    kubernetesComponent,
+    kubernetesNodeComponent,
+    toolchainComponents,
+    type ToolchainComponent,
+} from "./components";
 
 const cacheDir = resolve(process.env.KUBEHA_TOOLCHAIN_DIR ?? join(homedir(), ".cache", "kubeha", "toolchain"));
 const startedAt = Date.now();
@@ -64,54 +73,77 @@ function ensureBuilt(component: ToolchainComponent): void {
     rmSync(join(dir, "work"), { recursive: true, force: true });
 }
 
-// Releases outside the default set, built alone on request: each option, the version it takes, its component.
+/**
+ * A Kubernetes release to upgrade a lab cluster to: kubeadm, the control plane, kubectl, the node's binaries and the
+ * CoreDNS its kubeadm deploys (`kubeadm config images list`: kubeadm upgrade apply moves CoreDNS to it).
+ */
+function kubernetesReleaseComponents(version: string): ToolchainComponent[] {
+    const kubernetes = kubernetesComponent(`v${version}`);
+    ensureBuilt(kubernetes);
+    const images = execFileSync(
+        join(componentDir(kubernetes), "bin", "kubeadm"),
+        ["config", "images", "list", "--kubernetes-version", `v${version}`],
+        { encoding: "utf8" },
+    );
+    const coredns = /\/coredns:v(\d+\.\d+\.\d+)$/m.exec(images);
+    if (!coredns) throw new Error(`toolchain: kubeadm ${version} lists no CoreDNS image:\n${images}`);
+    return [kubernetes, kubernetesNodeComponent(`v${version}`), corednsComponent(coredns[1])];
+}
+
+// Releases outside the default set, built on request: each option, the version it takes, its components.
 const extraReleases: Record<
     string,
-    { version: RegExp; example: string; component: (version: string) => ToolchainComponent }
+    { version: RegExp; example: string; components: (version: string) => ToolchainComponent[] }
 > = {
-    "--etcd": { version: /^3\.\d+\.\d+$/, example: "3.5.35", component: etcdComponent },
-    "--kubeadm": { version: /^1\.\d+\.\d+$/, example: "1.37.2", component: kubeadmComponent },
+    "--etcd": { version: /^3\.\d+\.\d+$/, example: "3.5.35", components: (version) => [etcdComponent(version)] },
+    "--kubeadm": { version: /^1\.\d+\.\d+$/, example: "1.37.2", components: (version) => [kubeadmComponent(version)] },
+    "--kubernetes-release": { version: /^1\.\d+\.\d+$/, example: "1.37.2", components: kubernetesReleaseComponents },
 };
+
+/**
+ * One bin directory per set of components: links to each one's binaries, named by the set's versions. Made once per
+ * set, in a scratch folder renamed into place, so a test running from it never sees it half made.
+ */
+function setBinDir(components: ToolchainComponent[]): string {
+    const setName = createHash("sha256")
+        .update(components.map((c) => `${c.name}-${c.version}`).join("\n"))
+        .digest("hex")
+        .slice(0, 16);
+    const setDir = join(cacheDir, "sets", setName);
+    const binDir = join(setDir, "bin");
+    if (!existsSync(binDir)) {
+        const scratch = `${setDir}.${process.pid}`;
+        mkdirSync(join(scratch, "bin"), { recursive: true });
+        for (const component of components) {
+            const componentBin = join(componentDir(component), "bin");
+            for (const binary of readdirSync(componentBin)) {
+                symlinkSync(join(componentBin, binary), join(scratch, "bin", binary));
+            }
+        }
+        writeFileSync(join(scratch, "versions.txt"), components.map((c) => `${c.name} ${c.version}\n`).join(""));
+        try {
+            renameSync(scratch, setDir);
+        } catch (error) {
+            // Another run made the same set meanwhile: use theirs.
+            rmSync(scratch, { recursive: true, force: true });
+            if (!existsSync(binDir)) throw error;
+        }
+    }
+    return binDir;
+}
+
 const [option, extraVersion] = process.argv.slice(2);
-if (option !== undefined) {
+let components: ToolchainComponent[];
+if (option === undefined) {
+    components = toolchainComponents();
+} else {
     const extra = extraReleases[option];
     if (!extra) throw new Error(`toolchain: unknown option ${option} (only ${Object.keys(extraReleases).join(", ")})`);
     if (!extra.version.test(extraVersion ?? ""))
         throw new Error(`toolchain ${option}: an exact version like ${extra.example}, got ${extraVersion}`);
-    const component = extra.component(extraVersion);
-    ensureBuilt(component);
-    process.stdout.write(`${join(componentDir(component), "bin")}\n`);
-    process.exit(0);
+    components = extra.components(extraVersion);
 }
-
-const components = toolchainComponents();
 components.forEach(ensureBuilt);
-
-// One bin directory per set of versions: links to each component's binaries.
-const setName = createHash("sha256")
-    .update(components.map((c) => `${c.name}-${c.version}`).join("\n"))
-    .digest("hex")
-    .slice(0, 16);
-const setDir = join(cacheDir, "sets", setName);
-const binDir = join(setDir, "bin");
-// Made once per set, in a scratch folder renamed into place, so a test running from it never sees it half made.
-if (!existsSync(binDir)) {
-    const scratch = `${setDir}.${process.pid}`;
-    mkdirSync(join(scratch, "bin"), { recursive: true });
-    for (const component of components) {
-        const componentBin = join(componentDir(component), "bin");
-        for (const binary of readdirSync(componentBin)) {
-            symlinkSync(join(componentBin, binary), join(scratch, "bin", binary));
-        }
-    }
-    writeFileSync(join(scratch, "versions.txt"), components.map((c) => `${c.name} ${c.version}\n`).join(""));
-    try {
-        renameSync(scratch, setDir);
-    } catch (error) {
-        // Another run made the same set meanwhile: use theirs.
-        rmSync(scratch, { recursive: true, force: true });
-        if (!existsSync(binDir)) throw error;
-    }
-}
+const binDir = setBinDir(components);
 progress(`ready in ${binDir}`);
 process.stdout.write(`${binDir}\n`);

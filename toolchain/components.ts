@@ -51,19 +51,7 @@ export function toolchainComponents(): ToolchainComponent[] {
     const kubernetes = `v${defaultKubernetesPatch}`;
     const pulumi = pulumiCli();
     return [
-        {
-            name: "kubernetes",
-            version: kubernetes,
-            script: "kubernetes.sh",
-            environment: { KUBERNETES_VERSION: kubernetes },
-            versionChecks: [
-                { binary: "kubeadm", args: ["version", "-o", "short"], expect: kubernetes },
-                { binary: "kube-apiserver", args: ["--version"], expect: kubernetes },
-                { binary: "kube-controller-manager", args: ["--version"], expect: kubernetes },
-                { binary: "kube-scheduler", args: ["--version"], expect: kubernetes },
-                { binary: "kubectl", args: ["version", "--client"], expect: kubernetes },
-            ],
-        },
+        kubernetesComponent(kubernetes),
         etcdComponent(etcdVersion),
         {
             name: "pulumi",
@@ -86,18 +74,7 @@ function labComponents(): ToolchainComponent[] {
     const kubernetes = `v${defaultKubernetesPatch}`;
     const lab = labHostVersions;
     return [
-        // Its own component beside `kubernetes`, so adding it left that cache folder valid; Go's build cache makes it
-        // quick after the control-plane binaries.
-        {
-            name: "kubernetes-node",
-            version: kubernetes,
-            script: "kubernetes.sh",
-            environment: { KUBERNETES_VERSION: kubernetes, KUBERNETES_COMMANDS: "kubelet kube-proxy" },
-            versionChecks: [
-                { binary: "kubelet", args: ["--version"], expect: `Kubernetes ${kubernetes}` },
-                { binary: "kube-proxy", args: ["--version"], expect: `Kubernetes ${kubernetes}` },
-            ],
-        },
+        kubernetesNodeComponent(kubernetes),
         // Without the btrfs and devmapper snapshotters (the lab uses overlayfs) and cgo off: static binaries.
         goInstallComponent({
             name: "containerd",
@@ -158,15 +135,7 @@ function labComponents(): ToolchainComponent[] {
             stamps: ["sigs.k8s.io/cri-tools/pkg/version.Version"],
             versionChecks: (tag) => [{ binary: "crictl", args: ["--version"], expect: `crictl version ${tag}` }],
         }),
-        // The version printed is the release's own constant (coremain.CoreVersion); gitTag marks it a release build.
-        goInstallComponent({
-            name: "coredns",
-            module: "github.com/coredns/coredns",
-            version: lab.coredns,
-            packages: ["."],
-            stamps: ["github.com/coredns/coredns/coremain.gitTag"],
-            versionChecks: () => [{ binary: "coredns", args: ["-version"], expect: `CoreDNS-${lab.coredns}\n` }],
-        }),
+        corednsComponent(lab.coredns),
         // A wrapper module (toolchain/flannel.sh): the proxy refuses a dependency of its tencent-vpc backend.
         {
             name: "flannel",
@@ -245,6 +214,52 @@ export function etcdComponent(version: string): ToolchainComponent {
             { binary: "etcdutl", args: ["version"], expect: `etcdutl version: ${version}` },
         ],
     };
+}
+
+/** kubeadm, the control plane's binaries and kubectl of one release (`v1.36.3`). */
+export function kubernetesComponent(version: string): ToolchainComponent {
+    return {
+        name: "kubernetes",
+        version,
+        script: "kubernetes.sh",
+        environment: { KUBERNETES_VERSION: version },
+        versionChecks: [
+            { binary: "kubeadm", args: ["version", "-o", "short"], expect: version },
+            { binary: "kube-apiserver", args: ["--version"], expect: version },
+            { binary: "kube-controller-manager", args: ["--version"], expect: version },
+            { binary: "kube-scheduler", args: ["--version"], expect: version },
+            { binary: "kubectl", args: ["version", "--client"], expect: version },
+        ],
+    };
+}
+
+/**
+ * The node's kubelet and kube-proxy of one release (`v1.36.3`): a component of its own beside `kubernetes`, so adding
+ * it left that cache folder valid; Go's build cache makes it quick after the control-plane binaries.
+ */
+export function kubernetesNodeComponent(version: string): ToolchainComponent {
+    return {
+        name: "kubernetes-node",
+        version,
+        script: "kubernetes.sh",
+        environment: { KUBERNETES_VERSION: version, KUBERNETES_COMMANDS: "kubelet kube-proxy" },
+        versionChecks: [
+            { binary: "kubelet", args: ["--version"], expect: `Kubernetes ${version}` },
+            { binary: "kube-proxy", args: ["--version"], expect: `Kubernetes ${version}` },
+        ],
+    };
+}
+
+/** CoreDNS of one release (`1.14.2`): the version printed is the release's own constant (coremain.CoreVersion); gitTag marks it a release build. */
+export function corednsComponent(version: string): ToolchainComponent {
+    return goInstallComponent({
+        name: "coredns",
+        module: "github.com/coredns/coredns",
+        version,
+        packages: ["."],
+        stamps: ["github.com/coredns/coredns/coremain.gitTag"],
+        versionChecks: () => [{ binary: "coredns", args: ["-version"], expect: `CoreDNS-${version}\n` }],
+    });
 }
 
 /**

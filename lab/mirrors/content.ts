@@ -80,43 +80,58 @@ export interface ReleaseSpec {
     readonly keyFile?: string;
 }
 
-export interface ContentVersions {
+/** A Kubernetes release the mirrors serve: its version and kubeadm's image list for it (name → tag). */
+export interface KubernetesRelease {
     readonly kubernetes: string;
+    readonly kubeadmImages: Record<string, string>;
+}
+
+export interface ContentVersions extends KubernetesRelease {
     readonly criTools: string;
     readonly cniPlugins: string;
     readonly containerd: string;
     readonly runc: string;
     readonly etcd: string;
-    /** kubeadm's image list for the version (`kubeadm config images list`): name → tag. */
-    readonly kubeadmImages: Record<string, string>;
+    /** The release an upgrade goes to, served beside the toolchain's (its packages in its minor's repository). */
+    readonly upgrade?: KubernetesRelease;
 }
 
 const sourceDir = __dirname;
 
-/** Versions as the binaries report them (the packages are named after what they hold). */
-export function binaryVersions(binDir: string): ContentVersions {
-    const bin = (name: string) => path.join(binDir, name);
-    const semver = (text: string, what: string) => {
-        const match = /v?(\d+\.\d+\.\d+)/.exec(text);
-        if (!match) throw new Error(`could not read the version of ${what} from: ${text.trim()}`);
-        return match[1];
-    };
-    const kubernetes = semver(run(bin("kubeadm"), ["version", "-o", "short"]), "kubeadm");
-    const listed = run(bin("kubeadm"), ["config", "images", "list", "--kubernetes-version", `v${kubernetes}`]);
+function semver(text: string, what: string): string {
+    const match = /v?(\d+\.\d+\.\d+)/.exec(text);
+    if (!match) throw new Error(`could not read the version of ${what} from: ${text.trim()}`);
+    return match[1];
+}
+
+/** The Kubernetes release whose binaries are in `binDir`, as its kubeadm reports it. */
+function kubernetesRelease(binDir: string): KubernetesRelease {
+    const kubeadm = path.join(binDir, "kubeadm");
+    const kubernetes = semver(run(kubeadm, ["version", "-o", "short"]), "kubeadm");
+    const listed = run(kubeadm, ["config", "images", "list", "--kubernetes-version", `v${kubernetes}`]);
     const kubeadmImages: Record<string, string> = {};
     for (const line of listed.split("\n").filter(Boolean)) {
         const [name, tag] = line.slice(line.lastIndexOf("/") + 1).split(":");
         kubeadmImages[name] = tag;
     }
+    return { kubernetes, kubeadmImages };
+}
+
+/**
+ * Versions as the binaries report them (the packages are named after what they hold); `upgradeBinDir` holds the
+ * release an upgrade goes to (`npm run -s toolchain -- --kubernetes-release <version>`).
+ */
+export function binaryVersions(binDir: string, upgradeBinDir?: string): ContentVersions {
+    const bin = (name: string) => path.join(binDir, name);
     return {
-        kubernetes,
+        ...kubernetesRelease(binDir),
         criTools: semver(run(bin("crictl"), ["--version"]), "crictl"),
         // A CNI plugin run without CNI_COMMAND prints "CNI bridge plugin v1.10.0" (on stdout or stderr, by version).
         cniPlugins: semver(cniAbout(bin("bridge")), "bridge"),
         containerd: semver(run(bin("containerd"), ["--version"]).split(" ").slice(2).join(" "), "containerd"),
         runc: semver(run(bin("runc"), ["--version"]), "runc"),
         etcd: semver(run(bin("etcd"), ["--version"]), "etcd"),
-        kubeadmImages,
+        ...(upgradeBinDir ? { upgrade: kubernetesRelease(upgradeBinDir) } : {}),
     };
 }
 
@@ -125,17 +140,29 @@ function cniAbout(plugin: string): string {
     return `${about.stdout}${about.stderr}`;
 }
 
-/** Binaries missing from `binDir` (the toolchain adds them one after another). */
-export function missingBinaries(binDir: string): string[] {
-    return Object.values(contentBinaries)
-        .flat()
-        .filter((name) => !fs.existsSync(path.join(binDir, name)));
+/** What an upgrade release's bin dir must hold: its packages' and images' binaries. */
+const upgradeBinaries = [
+    ...["kubelet", "kubeadm", "kubectl"],
+    ...["kube-apiserver", "kube-controller-manager", "kube-scheduler", "kube-proxy", "coredns"],
+];
+
+/** Binaries missing from `binDir` (the toolchain adds them one after another), and from `upgradeBinDir` if given. */
+export function missingBinaries(binDir: string, upgradeBinDir?: string): string[] {
+    const missing = (dir: string, names: readonly string[]) =>
+        names.filter((name) => !fs.existsSync(path.join(dir, name))).map((name) => path.join(dir, name));
+    return [
+        ...missing(binDir, Object.values(contentBinaries).flat()),
+        ...(upgradeBinDir ? missing(upgradeBinDir, upgradeBinaries) : []),
+    ];
 }
 
-function hashInputs(binDir: string): string {
+function hashInputs(binDir: string, upgradeBinDir?: string): string {
     const hash = createHash("sha256");
     for (const name of [...new Set(Object.values(contentBinaries).flat())].sort()) {
         hash.update(name).update(fs.readFileSync(path.join(binDir, name)));
+    }
+    for (const name of upgradeBinDir ? upgradeBinaries : []) {
+        hash.update(`upgrade ${name}`).update(fs.readFileSync(path.join(upgradeBinDir!, name)));
     }
     const sources = (dir: string): string[] =>
         fs
@@ -151,16 +178,21 @@ function hashInputs(binDir: string): string {
 }
 
 /**
- * Builds (or finds cached) the mirrors' content for the toolchain binaries in `binDir`. Throws naming the missing
- * binaries if the toolchain does not hold them all yet.
+ * Builds (or finds cached) the mirrors' content for the toolchain binaries in `binDir`, and the Kubernetes release in
+ * `upgradeBinDir` beside them if given. Throws naming the missing binaries if the toolchain does not hold them all yet.
  */
-export function buildMirrorContent(options: { binDir: string; cacheDir?: string; log?: (line: string) => void }) {
-    const { binDir } = options;
+export function buildMirrorContent(options: {
+    binDir: string;
+    upgradeBinDir?: string;
+    cacheDir?: string;
+    log?: (line: string) => void;
+}) {
+    const { binDir, upgradeBinDir } = options;
     const log = options.log ?? (() => undefined);
-    const missing = missingBinaries(binDir);
-    if (missing.length > 0) throw new Error(`mirrors: the toolchain (${binDir}) lacks ${missing.join(", ")}`);
-    const versions = binaryVersions(binDir);
-    const dir = path.join(options.cacheDir ?? labCacheDir, `mirror-${hashInputs(binDir)}`);
+    const missing = missingBinaries(binDir, upgradeBinDir);
+    if (missing.length > 0) throw new Error(`mirrors: the toolchain lacks ${missing.join(", ")}`);
+    const versions = binaryVersions(binDir, upgradeBinDir);
+    const dir = path.join(options.cacheDir ?? labCacheDir, `mirror-${hashInputs(binDir, upgradeBinDir)}`);
     const content = describeContent(dir, versions);
     const complete = path.join(dir, ".complete");
     if (fs.existsSync(complete)) {
@@ -170,12 +202,12 @@ export function buildMirrorContent(options: { binDir: string; cacheDir?: string;
     fs.mkdirSync(path.dirname(dir), { recursive: true });
     // One builder at a time: a second caller waits for the lock, then finds the folder complete.
     const lock = `${dir}.lock`;
-    const script = `test -e "$1" && exit 0; rm -rf "$2"; exec "$3" "$4" --require ts-node/register/transpile-only -e 'require(process.argv[1]).buildUnlocked(process.argv[2], process.argv[3]); require("fs").writeFileSync(process.argv[4], "")' "$5" "$6" "$2" "$1"`;
+    const script = `test -e "$1" && exit 0; rm -rf "$2"; exec "$3" "$4" --require ts-node/register/transpile-only -e 'require(process.argv[1]).buildUnlocked(process.argv[2], process.argv[3], process.argv[5] || undefined); require("fs").writeFileSync(process.argv[4], "")' "$5" "$6" "$2" "$1" "$7"`;
     run(
         "flock",
         [
             ...[lock, "bash", "-c", script, "build", complete, dir, process.execPath],
-            ...["--no-warnings", __filename, binDir],
+            ...["--no-warnings", __filename, binDir, upgradeBinDir ?? ""],
         ],
         { stdio: ["ignore", "inherit", "inherit"], cwd: path.resolve(sourceDir, "..", "..") },
     );
@@ -185,14 +217,17 @@ export function buildMirrorContent(options: { binDir: string; cacheDir?: string;
 
 function describeContent(dir: string, versions: ContentVersions): MirrorContent {
     const www = path.join(dir, "www");
-    const minor = kubernetesMinor(versions.kubernetes);
     const codename = ubuntuRelease.codename;
+    const kubernetesReleases = [versions, ...(versions.upgrade ? [versions.upgrade] : [])];
     const releases: ReleaseSpec[] = [
-        {
-            dir: `kubernetes/v${minor}/deb`,
-            fields: { Origin: "obs://build.opensuse.org/isv:kubernetes:core:stable:v" + minor + "/deb", Label: "deb" },
-            keyFile: `kubernetes/v${minor}/deb/Release.key`,
-        },
+        ...kubernetesReleases.map(({ kubernetes }) => {
+            const minor = kubernetesMinor(kubernetes);
+            return {
+                dir: `kubernetes/v${minor}/deb`,
+                fields: { Origin: `obs://build.opensuse.org/isv:kubernetes:core:stable:v${minor}/deb`, Label: "deb" },
+                keyFile: `kubernetes/v${minor}/deb/Release.key`,
+            };
+        }),
         {
             dir: `docker/linux/ubuntu/dists/${codename}`,
             fields: {
@@ -226,15 +261,23 @@ function describeContent(dir: string, versions: ContentVersions): MirrorContent 
         layers: layers("base", ...extra, name),
         env: ["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"],
     });
+    // Each release's images, its layer named by its version (`kube-apiserver-v1.36.3.tar`).
+    const k8sVersioned = (name: string, tag: string, extra: string[] = []): ImageSpec => ({
+        ...k8s(name, tag, extra),
+        layers: layers("base", ...extra, `${name}-${tag}`),
+    });
+    const releaseImages = ({ kubernetes, kubeadmImages }: KubernetesRelease): ImageSpec[] => [
+        k8sVersioned("kube-apiserver", `v${kubernetes}`),
+        k8sVersioned("kube-controller-manager", `v${kubernetes}`),
+        k8sVersioned("kube-scheduler", `v${kubernetes}`),
+        k8sVersioned("kube-proxy", `v${kubernetes}`, ["busybox", "netfilter"]),
+        // As upstream's image: USER nonroot (65532), which also keeps it off root's inotify budget in the lab.
+        { ...k8sVersioned("coredns", kubeadmImages.coredns), entrypoint: ["/coredns"], user: "65532:65532" },
+    ];
     const kubeadmImages = versions.kubeadmImages;
     const pauseTags = [...new Set([pauseImageTag, kubeadmImages.pause])].filter(Boolean);
     const images: ImageSpec[] = [
-        k8s("kube-apiserver", `v${versions.kubernetes}`),
-        k8s("kube-controller-manager", `v${versions.kubernetes}`),
-        k8s("kube-scheduler", `v${versions.kubernetes}`),
-        k8s("kube-proxy", `v${versions.kubernetes}`, ["busybox", "netfilter"]),
-        // As upstream's image: USER nonroot (65532), which also keeps it off root's inotify budget in the lab.
-        { ...k8s("coredns", kubeadmImages.coredns), entrypoint: ["/coredns"], user: "65532:65532" },
+        ...uniqueBy(kubernetesReleases.flatMap(releaseImages), (image) => `${image.repository}:${image.tag}`),
         ...pauseTags.map((tag) => ({ ...k8s("pause", tag), entrypoint: ["/pause"] })),
         ...(kubeadmImages.etcd ? [k8s("etcd", kubeadmImages.etcd)] : []),
         {
@@ -253,6 +296,10 @@ function describeContent(dir: string, versions: ContentVersions): MirrorContent 
         },
     ];
     return { dir, www, versions, images, releases };
+}
+
+function uniqueBy<T>(items: T[], key: (item: T) => string): T[] {
+    return [...new Map(items.map((item) => [key(item), item])).values()];
 }
 
 // ---- the build itself (runs under the lock, in a child process) ----
@@ -430,7 +477,8 @@ disabled_plugins = ["cri"]
 #  level = "info"
 `;
 
-function kubernetesDebs(binDir: string, v: ContentVersions): DebSpec[] {
+/** The packages of one release: kubelet, kubeadm and kubectl from its bin dir; cri-tools and kubernetes-cni from the toolchain's. */
+function kubernetesDebs(bins: { release: string; toolchain: string }, v: ContentVersions): DebSpec[] {
     const maintainer = "Kubernetes Authors <dev@kubernetes.io>";
     const common = { Architecture: "amd64", Maintainer: maintainer, Homepage: "https://kubernetes.io" };
     const k8sVersion = `${v.kubernetes}-1.1`;
@@ -447,7 +495,7 @@ function kubernetesDebs(binDir: string, v: ContentVersions): DebSpec[] {
                 Description: "Node agent for Kubernetes clusters",
             },
             files: (root) => {
-                copyBinary(binDir, "kubelet", root, "usr/bin/kubelet");
+                copyBinary(bins.release, "kubelet", root, "usr/bin/kubelet");
                 put(root, "usr/lib/systemd/system/kubelet.service", kubeletService);
                 put(root, "var/lib/kubelet/.kubelet-keep", "");
                 put(root, "etc/kubernetes/manifests/.kubelet-keep", "");
@@ -467,7 +515,7 @@ function kubernetesDebs(binDir: string, v: ContentVersions): DebSpec[] {
                 Description: "Command-line utility for administering a Kubernetes cluster",
             },
             files: (root) => {
-                copyBinary(binDir, "kubeadm", root, "usr/bin/kubeadm");
+                copyBinary(bins.release, "kubeadm", root, "usr/bin/kubeadm");
                 put(root, "usr/lib/systemd/system/kubelet.service.d/10-kubeadm.conf", kubeadmDropIn);
             },
         },
@@ -480,7 +528,7 @@ function kubernetesDebs(binDir: string, v: ContentVersions): DebSpec[] {
                 Priority: "optional",
                 Description: "Command-line utility for interacting with a Kubernetes cluster",
             },
-            files: (root) => copyBinary(binDir, "kubectl", root, "usr/bin/kubectl"),
+            files: (root) => copyBinary(bins.release, "kubectl", root, "usr/bin/kubectl"),
         },
         {
             fields: {
@@ -491,7 +539,7 @@ function kubernetesDebs(binDir: string, v: ContentVersions): DebSpec[] {
                 Priority: "optional",
                 Description: "Command-line utility for interacting with a container runtime",
             },
-            files: (root) => copyBinary(binDir, "crictl", root, "usr/bin/crictl"),
+            files: (root) => copyBinary(bins.toolchain, "crictl", root, "usr/bin/crictl"),
         },
         {
             fields: {
@@ -504,7 +552,7 @@ function kubernetesDebs(binDir: string, v: ContentVersions): DebSpec[] {
             },
             files: (root) => {
                 for (const plugin of contentBinaries.cniPlugins)
-                    copyBinary(binDir, plugin, root, `opt/cni/bin/${plugin}`);
+                    copyBinary(bins.toolchain, plugin, root, `opt/cni/bin/${plugin}`);
                 put(root, "etc/cni/net.d/.kubernetes-cni-keep", "");
             },
         },
@@ -582,7 +630,7 @@ function debianFiles(packages: readonly string[], root: string, work: string): v
     }
 }
 
-function buildLayers(binDir: string, dir: string, work: string): void {
+function buildLayers(binDir: string, dir: string, work: string, upgradeBinDir?: string): void {
     const layerDir = path.join(dir, "layers");
     fs.mkdirSync(layerDir, { recursive: true });
     const layer = (name: string, fill: (root: string) => void) => {
@@ -638,16 +686,17 @@ function buildLayers(binDir: string, dir: string, work: string): void {
         }
         fs.symlinkSync("xtables-nft-multi", path.join(root, "usr/sbin", "ip6tables-restore"));
     });
-    for (const name of ["kube-apiserver", "kube-controller-manager", "kube-scheduler", "kube-proxy", "etcd"]) {
-        layer(name, (root) => {
-            copyBinary(binDir, name, root, `usr/local/bin/${name}`);
-            if (name === "etcd") {
-                copyBinary(binDir, "etcdctl", root, "usr/local/bin/etcdctl");
-                copyBinary(binDir, "etcdutl", root, "usr/local/bin/etcdutl");
-            }
-        });
+    // Each release's binaries in layers named by version (describeContent's k8sVersioned).
+    for (const releaseBin of [binDir, ...(upgradeBinDir ? [upgradeBinDir] : [])]) {
+        const { kubernetes, kubeadmImages } = kubernetesRelease(releaseBin);
+        for (const name of ["kube-apiserver", "kube-controller-manager", "kube-scheduler", "kube-proxy"]) {
+            layer(`${name}-v${kubernetes}`, (root) => copyBinary(releaseBin, name, root, `usr/local/bin/${name}`));
+        }
+        layer(`coredns-${kubeadmImages.coredns}`, (root) => copyBinary(releaseBin, "coredns", root, "coredns"));
     }
-    layer("coredns", (root) => copyBinary(binDir, "coredns", root, "coredns"));
+    layer("etcd", (root) => {
+        for (const name of contentBinaries.etcdRelease) copyBinary(binDir, name, root, `usr/local/bin/${name}`);
+    });
     layer("flannel", (root) => copyBinary(binDir, "flanneld", root, "opt/bin/flanneld"));
     layer("flannel-cni-plugin", (root) => copyBinary(binDir, "flannel", root, "flannel"));
     layer("pause", (root) => {
@@ -660,21 +709,25 @@ function buildLayers(binDir: string, dir: string, work: string): void {
 }
 
 /** Builds everything into `dir` (called under the lock by buildMirrorContent, in a child process). */
-export function buildUnlocked(binDir: string, dir: string): void {
+export function buildUnlocked(binDir: string, dir: string, upgradeBinDir?: string): void {
     const started = Date.now();
     const say = (message: string) =>
         process.stderr.write(`mirrors [${Math.round((Date.now() - started) / 1000)} s]: ${message}\n`);
-    const versions = binaryVersions(binDir);
+    const versions = binaryVersions(binDir, upgradeBinDir);
     const content = describeContent(dir, versions);
     const work = path.join(dir, "work");
     fs.mkdirSync(work, { recursive: true });
     const www = content.www;
 
-    say("Kubernetes packages");
-    const minor = kubernetesMinor(versions.kubernetes);
-    const k8sRepo = path.join(www, "kubernetes", `v${minor}`, "deb");
-    for (const spec of kubernetesDebs(binDir, versions)) buildDeb(work, path.join(k8sRepo, "amd64"), spec);
-    packagesIndex(k8sRepo, "amd64", path.join(k8sRepo, "Packages"));
+    // Each release in its minor's repository, as pkgs.k8s.io has them (cri-tools and kubernetes-cni from the toolchain's).
+    for (const releaseBin of [binDir, ...(upgradeBinDir ? [upgradeBinDir] : [])]) {
+        const release = kubernetesRelease(releaseBin);
+        say(`Kubernetes ${release.kubernetes} packages`);
+        const k8sRepo = path.join(www, "kubernetes", `v${kubernetesMinor(release.kubernetes)}`, "deb");
+        for (const spec of kubernetesDebs({ release: releaseBin, toolchain: binDir }, { ...versions, ...release }))
+            buildDeb(work, path.join(k8sRepo, "amd64"), spec);
+        packagesIndex(k8sRepo, "amd64", path.join(k8sRepo, "Packages"));
+    }
 
     say("containerd.io");
     const dockerBase = path.join(www, "docker", "linux", "ubuntu");
@@ -695,7 +748,7 @@ export function buildUnlocked(binDir: string, dir: string): void {
     etcdRelease(binDir, www, etcdVersion, work);
 
     say("image layers");
-    buildLayers(binDir, dir, work);
+    buildLayers(binDir, dir, work, upgradeBinDir);
     fs.writeFileSync(path.join(dir, "content.json"), `${JSON.stringify(content, null, 2)}\n`);
     fs.rmSync(work, { recursive: true, force: true });
     say("done");

@@ -3,7 +3,7 @@
 // here) from an empty stack; the bootstrap's remote steps go over SSH through the bastion, the addons through the
 // kubernetes provider; then what an operator relies on, and destroy. One printed line per check.
 import assert from "node:assert/strict";
-import { spawnSync } from "node:child_process";
+import { spawn, spawnSync } from "node:child_process";
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
@@ -12,6 +12,8 @@ import { EngineEvent, LocalWorkspace, PulumiCommand, Stack } from "@pulumi/pulum
 import { parse as parseYaml, stringify as toYaml } from "yaml";
 import { keepKubeProxyOffHostConntrack, labFiles } from "../../lab/lab";
 import { machineCommand, machineRunning } from "../../lab/machines";
+import { inRouter } from "../../lab/network";
+import { exactKubernetesVersion } from "../../config/versions";
 import { recordLabMeasurement } from "../../lab/measured-times";
 import { labTestImage } from "../../lab/mirrors";
 import { cloudMetadataAddress } from "../../lab/hosts";
@@ -32,13 +34,108 @@ const files = labFiles(stackName);
 const plainMachinesKey = process.env.KUBEHA_UP_SSH_KEY;
 const onMachines = plainMachinesKey !== undefined;
 /** basic: no interrupted up, no test:lab checks, no scaling (run.ts). */
-const full = process.env.KUBEHA_UP_SCOPE !== "basic" && !onMachines;
+const full = process.env.KUBEHA_UP_SCOPE === "full" && !onMachines;
+/** The upgrade scope: the basic checks, then kubernetesVersion set to this minor (run.ts serves its release). */
+const upgradeTo = process.env.KUBEHA_UP_SCOPE === "upgrade" ? required("KUBEHA_UP_UPGRADE_TO") : undefined;
 const scratch = path.join(files.state, "engine");
 
 function required(name: string): string {
     const value = process.env[name];
     if (!value) throw new Error(`${name} is not set: run test:up with npm run test:up (test/up/run.ts)`);
     return value;
+}
+
+/** The upgrade's workload: a Deployment with a replica per worker, its PodDisruptionBudget and a NodePort Service. */
+function upgradeWorkload(image: string, replicas: number): Record<string, unknown> {
+    const labels = { app: "upgrade-probe" };
+    return {
+        apiVersion: "v1",
+        kind: "List",
+        items: [
+            {
+                apiVersion: "apps/v1",
+                kind: "Deployment",
+                metadata: { name: "upgrade-probe" },
+                spec: {
+                    replicas,
+                    selector: { matchLabels: labels },
+                    template: {
+                        metadata: { labels },
+                        spec: {
+                            terminationGracePeriodSeconds: 20,
+                            topologySpreadConstraints: [
+                                {
+                                    maxSkew: 1,
+                                    topologyKey: "kubernetes.io/hostname",
+                                    whenUnsatisfiable: "ScheduleAnyway",
+                                    labelSelector: { matchLabels: labels },
+                                },
+                            ],
+                            containers: [
+                                {
+                                    name: "echo",
+                                    image,
+                                    ports: [{ containerPort: 8080 }],
+                                    readinessProbe: { httpGet: { path: "/", port: 8080 }, periodSeconds: 1 },
+                                    lifecycle: { preStop: { exec: { command: ["sleep", "5"] } } },
+                                },
+                            ],
+                        },
+                    },
+                },
+            },
+            {
+                apiVersion: "policy/v1",
+                kind: "PodDisruptionBudget",
+                metadata: { name: "upgrade-probe" },
+                spec: { maxUnavailable: 1, selector: { matchLabels: labels } },
+            },
+            {
+                apiVersion: "v1",
+                kind: "Service",
+                metadata: { name: "upgrade-probe" },
+                spec: { type: "NodePort", selector: labels, ports: [{ port: 8080, targetPort: 8080 }] },
+            },
+        ],
+    };
+}
+
+/** Requests to each `address:port` argument in turn, a line per answer: `<time> <target> <HTTP status or 000>`. */
+const workloadProbeScript = `
+while :; do
+    for target in "$@"; do
+        code=$(curl -s -o /dev/null -m 2 -w '%{http_code}' "http://$target/cgi-bin/ip") || code=000
+        echo "$(date +%s.%N | cut -c1-14) $target $code"
+    done
+    sleep 0.2
+done`;
+/** The API's /readyz through the kubeconfig's server every second: `<time> ok` or `<time> fail`. */
+const apiProbeScript = `
+kubectl=$1 kubeconfig=$2
+while :; do
+    if "$kubectl" --kubeconfig "$kubeconfig" get --raw /readyz --request-timeout=5s >/dev/null 2>&1; then
+        echo "$(date +%s) ok"
+    else
+        echo "$(date +%s) fail"
+    fi
+    sleep 1
+done`;
+
+/** A probe loop in the background, its output in `file`: stop() ends it (its process group), lines() reads it. */
+function startProbe(argv: readonly string[], file: string): { stop: () => void; lines: () => string[] } {
+    const out = fs.openSync(file, "w");
+    const child = spawn(argv[0], argv.slice(1), { stdio: ["ignore", out, "ignore"], detached: true });
+    fs.closeSync(out);
+    return {
+        stop: () => {
+            try {
+                process.kill(-child.pid!, "SIGTERM");
+            } catch {
+                // Gone already.
+            }
+        },
+        lines: () => fs.readFileSync(file, "utf8").split("\n").filter(Boolean),
+    };
 }
 
 function proved(line: string): void {
@@ -516,6 +613,153 @@ describe(`pulumi up of ${stackName} on the lab cloud`, { timeout: 90 * 60_000 },
                         `(besides: ${others.map(([name, op]) => `${name} ${op}`).join(", ") || "none"}); it joined and runs ${scheduled.join(", ")}; ` +
                         `${count + 1} -> ${count}: its ${deleted.length} resources deleted, the node drained and removed by its removal step, its machine gone`,
                 );
+            },
+        );
+
+    if (upgradeTo)
+        step(
+            `kubernetesVersion ${upgradeTo}: a rolling upgrade, masters one at a time then the workers, while a ` +
+                "Deployment behind a PodDisruptionBudget serves",
+            async () => {
+                const before = JSON.parse(kubectl(["version", "-o", "json"])) as {
+                    serverVersion: { gitVersion: string };
+                };
+                const workers = Object.entries(deployed.hosts).filter(([, host]) => host.role === "worker");
+                const masters = Object.entries(deployed.hosts)
+                    .filter(([, host]) => host.role === "master")
+                    .map(([name]) => name)
+                    .sort();
+                // The workload: one replica per worker, ready only when it answers, a PDB that lets one go at a
+                // time, and a preStop pause (the usual practice) so that a pod leaves its Service before it stops.
+                kubectl(
+                    ["apply", "-f", "-"],
+                    JSON.stringify(upgradeWorkload(labTestImage(files.mirrors), workers.length)),
+                );
+                await eventually("the workload's pods Ready", 300, () => {
+                    const deployment = JSON.parse(kubectl(["get", "deployment", "upgrade-probe", "-o", "json"])) as {
+                        status: { readyReplicas?: number };
+                    };
+                    return deployment.status.readyReplicas === workers.length ? true : undefined;
+                });
+                const nodePort = Number(
+                    kubectl(["get", "service", "upgrade-probe", "-o", "jsonpath={.spec.ports[0].nodePort}"]),
+                );
+                // Requests from outside the cluster (the lab's router) to every worker's NodePort, one after another,
+                // as a load balancer in front of the nodes sends them; and the API through the stack's load balancer.
+                const probes = path.join(scratch, "upgrade-probes");
+                fs.mkdirSync(probes, { recursive: true });
+                const workload = startProbe(
+                    inRouter(stackName, [
+                        "bash",
+                        "-c",
+                        workloadProbeScript,
+                        "probe",
+                        ...workers.map(([, h]) => `${h.privateIp}:${nodePort}`),
+                    ]),
+                    path.join(probes, "workload.log"),
+                );
+                const api = startProbe(
+                    ["bash", "-c", apiProbeScript, "probe", path.join(binDir, "kubectl"), kubeconfig],
+                    path.join(probes, "api.log"),
+                );
+                const times = new Map<string, { started?: number; done?: number }>();
+                const changes = new Map<string, string>();
+                const record = (event: EngineEvent) => {
+                    const started = event.resourcePreEvent?.metadata;
+                    const done = event.resOutputsEvent?.metadata;
+                    const name = (started ?? done)?.urn.split("::").pop();
+                    if (!name) return;
+                    const entry = times.get(name) ?? {};
+                    if (started) {
+                        entry.started = Date.now();
+                        if (started.op !== "same" && started.op !== "read")
+                            changes.set(name, `${started.op} ${started.type}`);
+                    } else entry.done = Date.now();
+                    times.set(name, entry);
+                };
+                const upgradeStarted = Date.now();
+                await stack.setConfig("kubeha:kubernetesVersion", { value: upgradeTo });
+                try {
+                    const result = await stack.up({ onOutput: log, color: "never", onEvent: record });
+                    assert.equal(result.summary.result, "succeeded");
+                } finally {
+                    await sleep(5_000);
+                    workload.stop();
+                    api.stop();
+                }
+                const upgradeSeconds = Math.round((Date.now() - upgradeStarted) / 1000);
+                const target = `v${exactKubernetesVersion(upgradeTo)}`;
+
+                // Nothing replaced: every host upgraded in place.
+                const replaced = [...changes].filter(([, change]) =>
+                    /^(replace|create-replacement|delete)/.test(change),
+                );
+                assert.deepEqual(replaced, [], "no resource replaced or deleted by the upgrade");
+                // Every node and the API at the target, kubeadm's addons moved with it.
+                const nodes = JSON.parse(kubectl(["get", "nodes", "-o", "json"])) as {
+                    items: { metadata: { name: string }; status: { nodeInfo: { kubeletVersion: string } } }[];
+                };
+                for (const node of nodes.items)
+                    assert.equal(node.status.nodeInfo.kubeletVersion, target, node.metadata.name);
+                const server = JSON.parse(kubectl(["version", "-o", "json"])) as {
+                    serverVersion: { gitVersion: string };
+                };
+                assert.equal(server.serverVersion.gitVersion, target);
+                const proxyImage = kubectl([
+                    "get",
+                    "daemonset",
+                    "-n",
+                    "kube-system",
+                    "kube-proxy",
+                    "-o",
+                    "jsonpath={.spec.template.spec.containers[0].image}",
+                ]);
+                assert.ok(proxyImage.includes(`:${target}`), `kube-proxy runs ${proxyImage}`);
+
+                // The order: each node's drain, upgrade and uncordon; a master only after the one before is back,
+                // the workers only after the last master.
+                const window = (node: string) => {
+                    const drain = times.get(`${node}-upgrade-drain`);
+                    const uncordon = times.get(`${node}-upgrade-uncordon`);
+                    assert.ok(drain?.started && uncordon?.done, `${node} was drained, upgraded and uncordoned`);
+                    return { from: drain.started, to: uncordon.done };
+                };
+                const masterWindows = masters.map(window);
+                masterWindows
+                    .slice(1)
+                    .forEach((current, i) =>
+                        assert.ok(
+                            current.from >= masterWindows[i].to,
+                            `${masters[i + 1]} started after ${masters[i]} was back`,
+                        ),
+                    );
+                const lastMaster = masterWindows[masterWindows.length - 1];
+                const workerWindows = workers.map(([name]) => window(name));
+                workerWindows.forEach((current, i) =>
+                    assert.ok(current.from >= lastMaster.to, `${workers[i][0]} started after the last master`),
+                );
+
+                const workloadLines = workload.lines();
+                const failedRequests = workloadLines.filter((line) => !line.endsWith(" 200"));
+                const apiLines = api.lines();
+                const apiFailures = apiLines.filter((line) => !line.endsWith(" ok"));
+                kubectl(
+                    ["delete", "-f", "-", "--wait=false"],
+                    JSON.stringify(upgradeWorkload(labTestImage(files.mirrors), workers.length)),
+                );
+                const seconds = (window: { from: number; to: number }) => Math.round((window.to - window.from) / 1000);
+                proved(
+                    `${before.serverVersion.gitVersion} -> ${target} in ${upgradeSeconds} s with nothing replaced ` +
+                        `(${changes.size} resources changed in place); masters one at a time ` +
+                        `(${masters.map((name, i) => `${name} ${seconds(masterWindows[i])} s`).join(", ")}), then the workers ` +
+                        `(${workers.map(([name], i) => `${name} ${seconds(workerWindows[i])} s`).join(", ")}); every node's kubelet ` +
+                        `and the API report ${target}, kube-proxy runs ${proxyImage.split("/").pop()}; the workload answered ` +
+                        `${workloadLines.length - failedRequests.length} of ${workloadLines.length} requests through the NodePorts ` +
+                        `(failed: ${failedRequests.slice(0, 5).join("; ") || "none"}); the API through the load balancer answered ` +
+                        `${apiLines.length - apiFailures.length} of ${apiLines.length} readyz probes`,
+                );
+                assert.deepEqual(failedRequests, [], "every request to the workload answered during the upgrade");
+                await stack.up({ expectNoChanges: true, onOutput: log, color: "never" });
             },
         );
 

@@ -1,6 +1,8 @@
 // `npm run test:up`: a real `pulumi up` from an empty stack to a working cluster and back, for each stack named in
 // KUBEHA_UP_STACKS (default `dev aws-dev:basic machines-lab:basic`): every check for a plain name, for `<stack>:basic` the up (not
-// interrupted), the cluster and its outputs, the repeated up and destroy, without test:lab's checks and the scaling.
+// interrupted), the cluster and its outputs, the repeated up and destroy, without test:lab's checks and the scaling;
+// `<stack>:upgrade` is the basic checks and a real rolling upgrade to the next minor before destroy (its release is
+// built first: `npm run -s toolchain -- --kubernetes-release <version>`, about 20 minutes cold, then cached).
 // `machines-lab` is the machines target (kubeha:cloud machines), with no stack file of its own: this process boots
 // plain lab machines and writes the stack that lists them (lab/plain-machines.ts); its checks are the basic ones, then
 // a worker appended to the list and removed, and destroy back to plain machines. This process is the cloud: it brings up the lab's network and mirrors
@@ -15,15 +17,41 @@ import { LabCloud, serveLabCloud } from "../../lab/cloud";
 import { labDown, labFiles, labFoundation, onOperatorMachine } from "../../lab/lab";
 import { labStackMirrors } from "../../lab/mirrors";
 import { bootPlainMachines, plainMachinesStack } from "../../lab/plain-machines";
-import { labStackChanges, writeLabStackFile } from "../../lab/stack";
+import { labStackChanges, userStackConfig, writeLabStackFile } from "../../lab/stack";
+import {
+    defaultKubernetesVersion,
+    exactKubernetesVersion,
+    KubernetesMinor,
+    kubernetesMinor,
+    supportedKubernetesMinors,
+} from "../../config/versions";
 
 const repo = path.resolve(__dirname, "..", "..");
 const say = (line: string) => process.stdout.write(`${line}\n`);
 
-async function upAndDown(stack: string, scope: "full" | "basic"): Promise<number> {
+type Scope = "full" | "basic" | "upgrade";
+
+/** The minor after the stack's kubernetesVersion: the upgrade scope's target. */
+function nextMinor(stack: string): KubernetesMinor {
+    const configured = String(userStackConfig(stack)["kubeha:kubernetesVersion"] ?? defaultKubernetesVersion);
+    const next =
+        supportedKubernetesMinors[
+            supportedKubernetesMinors.indexOf(kubernetesMinor(configured) as KubernetesMinor) + 1
+        ];
+    if (!next) throw new Error(`test:up: ${stack} runs ${configured}: kubeha supports no later minor to upgrade to`);
+    return next;
+}
+
+async function upAndDown(stack: string, scope: Scope): Promise<number> {
     const files = { ...labFiles(stack), keys: path.join(labFiles(stack).state, "plain-machines") };
     if (fs.existsSync(files.state)) await labDown(stack, say);
-    const { binDir, mirrors } = await labFoundation(stack, say);
+    const upgradeTo = scope === "upgrade" ? nextMinor(stack) : undefined;
+    const { binDir, mirrors } = await labFoundation(
+        stack,
+        say,
+        undefined,
+        upgradeTo && exactKubernetesVersion(upgradeTo),
+    );
     const cloud = new LabCloud({ lab: stack, mirrors, say });
     const socket = path.join(files.run, "cloud.sock");
     const server = await serveLabCloud(cloud, socket);
@@ -53,6 +81,7 @@ async function upAndDown(stack: string, scope: "full" | "basic"): Promise<number
                 ...process.env,
                 KUBEHA_UP_STACK: stack,
                 KUBEHA_UP_SCOPE: scope,
+                ...(upgradeTo ? { KUBEHA_UP_UPGRADE_TO: upgradeTo } : {}),
                 KUBEHA_UP_PROJECT: project,
                 KUBEHA_TOOLCHAIN_BIN: binDir,
                 KUBEHA_LAB_CLOUD: socket,
@@ -83,9 +112,10 @@ async function main(): Promise<void> {
     let failed = 0;
     for (const entry of stacks) {
         const [stack, scope] = entry.split(":");
-        if (scope !== undefined && scope !== "basic") throw new Error(`test:up: ${entry}: the only scope is :basic`);
+        if (scope !== undefined && scope !== "basic" && scope !== "upgrade")
+            throw new Error(`test:up: ${entry}: a scope is :basic or :upgrade`);
         say(`test:up: ${entry}`);
-        const status = await upAndDown(stack, scope === "basic" ? "basic" : "full");
+        const status = await upAndDown(stack, (scope as Scope | undefined) ?? "full");
         if (status !== 0) failed++;
         say(`test:up: ${stack} ${status === 0 ? "passed" : "FAILED"}`);
     }
