@@ -382,8 +382,8 @@ describe(`pulumi up of ${stackName} on the lab cloud`, { timeout: 90 * 60_000 },
                     `(state: ${[...byPackage].map(([p, n]) => `${p} ${n}`).join(", ")}); etcd members ${members.join(", ")}; ` +
                     `steps whose create ran more than once: ${again.join(", ") || "none"}`,
             );
-            // Not interrupted, the up is the bench's figure beside test:lab's bootstrap by hand (lab/measured-times.ts).
-            if (!full)
+            // The basic scope's up is the bench's figure beside test:lab's bootstrap by hand (lab/measured-times.ts).
+            if (!full && !upgradeTo)
                 recordLabMeasurement(stackName, "pulumi-up", {
                     seconds: upSeconds,
                     covers: "pulumi up from an empty stack until it succeeded (instances, steps, addons)",
@@ -416,9 +416,13 @@ describe(`pulumi up of ${stackName} on the lab cloud`, { timeout: 90 * 60_000 },
                 const list = JSON.parse(kubectl(["get", "pods", "-n", "kube-system", "-o", "json"])) as {
                     items: { metadata: { name: string }; status: { phase: string } }[];
                 };
-                return list.items.length > 0 && list.items.every((p) => p.status.phase === "Running")
-                    ? list.items
-                    : undefined;
+                const waiting = list.items.filter((p) => p.status.phase !== "Running");
+                // Thrown, not returned: the last one is the failure's message.
+                if (list.items.length === 0 || waiting.length > 0)
+                    throw new Error(
+                        `not Running: ${waiting.map((p) => `${p.metadata.name} ${p.status.phase}`).join(", ") || "no pod"}`,
+                    );
+                return list.items;
             });
             const server = new URL(
                 (
