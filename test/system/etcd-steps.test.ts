@@ -144,6 +144,7 @@ describe("etcd steps against a real 3-member etcd", () => {
         const run = await later;
         assert.equal(run.status, 0, run.stderr);
         assert.ok(run.seconds >= 3, `it waited for the stage (took ${run.seconds}s)`);
+        assert.match(run.stderr, /waiting for the boot preparation to finish stage 'etcd' \(now in: /);
         assert.match(run.stderr, /etcd\.service is active with the current config/);
     });
 
