@@ -12,13 +12,14 @@ export interface TimedResource {
 }
 
 export interface Latency {
+    /** The kind of resource or step the figure is for. */
+    readonly what: string;
     readonly seconds: number;
     /** Where the figure comes from. */
     readonly source: string;
 }
 
 interface Rule extends Latency {
-    readonly what: string;
     readonly matches: (resource: TimedResource) => boolean;
 }
 
