@@ -56,7 +56,7 @@ export class ControlPlane extends pulumi.ComponentResource {
                 master.name,
                 installKubeadmConfig(this, master, args.kubeadmConfigs[master.name], {
                     ssh: args.ssh,
-                    after: args.prepared.installed[master.name] ?? [],
+                    after: args.prepared.installedDuringBoot[master.name] ?? [],
                     keepOnceInstalled: master !== first,
                 }),
             ]),

@@ -60,7 +60,9 @@ export class EtcdCluster extends pulumi.ComponentResource {
                         ssh: args.ssh,
                         parent: this,
                         deletedWith: member.instance,
-                        dependsOn: [...(args.prepared.installed[member.name] ?? []), ...started.slice(-1)],
+                        // Not after the whole boot preparation: the step waits for the boot's etcd stage itself
+                        // (its disk and binaries), so the cluster forms while the packages and images come in.
+                        dependsOn: [...(args.prepared.installedDuringBoot[member.name] ?? []), ...started.slice(-1)],
                         // Its config and unit: a change restarts the member. Renewed certificates need no
                         // restart (etcd reads them again for every new TLS connection).
                         triggers: [filesDigest(etcdFilesOf(args.files[member.name] ?? []))],

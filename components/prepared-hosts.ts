@@ -1,5 +1,7 @@
 // Every cluster host made ready for the bootstrap, all at once: sshd answers (polled from the bastion),
-// the boot preparation finished, and the host's files and keys are installed.
+// the host's files and keys are installed, and the boot preparation finished. The files and keys go in as soon as
+// sshd answers, while the boot still runs (they are kubeha's own paths, which no package or boot stage writes), so
+// that a step needing only an early boot stage (etcd's start) can run before the packages are in.
 import * as command from "@pulumi/command";
 import * as pulumi from "@pulumi/pulumi";
 import { steps } from "../render/steps";
@@ -19,12 +21,19 @@ export interface PreparedHostsArgs {
 }
 
 export class PreparedHosts extends pulumi.ComponentResource {
-    /** Per host name: the steps after which its files and keys are in place. */
+    /** Per host name: the steps after which its files and keys are in place and its boot preparation finished. */
     readonly installed: Readonly<Record<string, pulumi.Resource[]>>;
+    /**
+     * Per host name: the steps after which its files and keys are in place and it has outbound access, while its boot
+     * preparation may still run: only for a step that needs no boot stage (installing more files) or waits for the one
+     * it needs itself (scripts/lib.sh wait_for_boot_stage).
+     */
+    readonly installedDuringBoot: Readonly<Record<string, pulumi.Resource[]>>;
 
     constructor(name: string, args: PreparedHostsArgs, opts?: pulumi.ComponentResourceOptions) {
         super("kubeha:bootstrap:PreparedHosts", name, {}, opts);
         const installed: Record<string, pulumi.Resource[]> = {};
+        const installedDuringBoot: Record<string, pulumi.Resource[]> = {};
         for (const host of args.hosts) {
             const common = { ssh: args.ssh, parent: this, deletedWith: host.instance };
             if (args.preparedOverSsh) {
@@ -34,6 +43,7 @@ export class PreparedHosts extends pulumi.ComponentResource {
                     runStep(host, "files", {}, { ...common, stdin: plain, dependsOn: after }),
                     runStep(host, "keys", {}, { ...common, stdin: secret, dependsOn: after }),
                 ];
+                installedDuringBoot[host.name] = installed[host.name];
                 continue;
             }
             // Polled from the bastion, with back-off. The address and the pinned host key go in the command
@@ -53,12 +63,15 @@ export class PreparedHosts extends pulumi.ComponentResource {
             );
             const ready = runStep(host, "ready", {}, { ...common, dependsOn: [reachable, ...args.egress] });
             const { plain, secret } = bundles(args.files[host.name] ?? []);
-            installed[host.name] = [
-                runStep(host, "files", {}, { ...common, stdin: plain, dependsOn: [ready] }),
-                runStep(host, "keys", {}, { ...common, stdin: secret, dependsOn: [ready] }),
+            const filesAndKeys = [
+                runStep(host, "files", {}, { ...common, stdin: plain, dependsOn: [reachable] }),
+                runStep(host, "keys", {}, { ...common, stdin: secret, dependsOn: [reachable] }),
             ];
+            installed[host.name] = [...filesAndKeys, ready];
+            installedDuringBoot[host.name] = [...filesAndKeys, ...args.egress];
         }
         this.installed = installed;
+        this.installedDuringBoot = installedDuringBoot;
         this.registerOutputs({});
     }
 }

@@ -26,7 +26,7 @@ export class Workers extends pulumi.ComponentResource {
         this.joined = args.workers.map((worker) => {
             const config = installKubeadmConfig(this, worker, args.kubeadmConfigs[worker.name], {
                 ssh: args.ssh,
-                after: args.prepared.installed[worker.name] ?? [],
+                after: args.prepared.installedDuringBoot[worker.name] ?? [],
                 keepOnceInstalled: true,
             });
             const join = runStep(

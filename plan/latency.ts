@@ -12,13 +12,14 @@ export interface TimedResource {
 }
 
 export interface Latency {
+    /** The kind of resource or step the figure is for. */
+    readonly what: string;
     readonly seconds: number;
     /** Where the figure comes from. */
     readonly source: string;
 }
 
 interface Rule extends Latency {
-    readonly what: string;
     readonly matches: (resource: TimedResource) => boolean;
 }
 
@@ -92,7 +93,10 @@ export const latencyModel: readonly Rule[] = [
         what: "etcd member start (the step queues the start and returns; members start one after another)",
         matches: step("etcd"),
         seconds: 3,
-        source: "one SSH round trip through the bastion and `systemctl start --no-block` (scripts/start-etcd.sh)",
+        source:
+            "one SSH round trip through the bastion and `systemctl start --no-block` (scripts/start-etcd.sh); it runs " +
+            "during the host's boot, after outbound access, and first waits for the boot's etcd stage (disks, kernel, " +
+            "swap, sshd, the etcd release download): the no-network stages overlap the wait for NAT, as for the preparation below",
     },
     {
         what: "etcd health gate: the members find each other and elect a leader",

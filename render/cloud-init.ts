@@ -34,6 +34,8 @@ export const hostBoot = {
     doneMarker: "/var/lib/kubeha/boot.done",
     /** Names the stage that failed. */
     failedMarker: "/var/lib/kubeha/boot.failed",
+    /** One line per finished stage: a step that needs only an early stage waits for it here (etcd's start). */
+    stagesDoneFile: "/var/lib/kubeha/stages.done",
 } as const;
 
 /** Each data disk's mount point (seed 000: etcd and the container runtime on their own cloud disks). */

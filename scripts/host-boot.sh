@@ -5,8 +5,9 @@
 # by cloud-init's write_files before it runs. Safe to run again: every stage checks before it changes.
 #
 # Progress: "kubeha: stage N/M <name>" on the console, in /var/log/cloud-init-output.log and in the
-# journal (journalctl -t kubeha); the current stage is in /var/lib/kubeha/stage. At the end
-# /var/lib/kubeha/boot.done exists; on failure /var/lib/kubeha/boot.failed names the stage.
+# journal (journalctl -t kubeha); the current stage is in /var/lib/kubeha/stage, and every finished one is a line of
+# /var/lib/kubeha/stages.done (steps that need only an early stage wait for it there, not for the whole boot). At the
+# end /var/lib/kubeha/boot.done exists; on failure /var/lib/kubeha/boot.failed names the stage.
 set -Eeuo pipefail
 
 : "${KUBEHA_STAGES:?space-separated stages to run}"
@@ -294,7 +295,7 @@ main() {
     local -a stages
     local index=0 name
     install -d -m 0755 "${state_dir}"
-    rm -f "${state_dir}/boot.done" "${state_dir}/boot.failed"
+    rm -f "${state_dir}/boot.done" "${state_dir}/boot.failed" "${state_dir}/stages.done"
     read -ra stages <<<"${KUBEHA_STAGES}"
     for name in "${stages[@]}"; do
         index=$((index + 1))
@@ -302,6 +303,7 @@ main() {
         printf '%s\n' "${name}" >"${state_dir}/stage"
         log "stage ${index}/${#stages[@]} ${name}"
         "stage_${name//-/_}"
+        printf '%s\n' "${name}" >>"${state_dir}/stages.done"
     done
     current_stage="done"
     printf '%s\n' "done" >"${state_dir}/stage"

@@ -60,6 +60,28 @@ retry_until() {
     done
 }
 
+# wait_for_boot_stage STAGE DEADLINE: waits until the host's boot preparation (scripts/host-boot.sh) has finished
+# STAGE, or the whole boot (a host booted before stages were recorded), checking every 2 s until $SECONDS passes
+# DEADLINE. Fails at once, naming the stage, when the boot failed.
+wait_for_boot_stage() {
+    local stage=$1 deadline=$2 failed current said=no
+    until [[ -e $kubeha_state_dir/boot.done ]] || grep -qxF "$stage" "$kubeha_state_dir/stages.done" 2>/dev/null; do
+        if [[ $said == no ]]; then
+            current=$(cat "$kubeha_state_dir/stage" 2>/dev/null) || current="not started"
+            log "waiting for the boot preparation to finish stage '$stage' (now in: $current)"
+            said=yes
+        fi
+        if [[ -e $kubeha_state_dir/boot.failed ]]; then
+            failed=$(<"$kubeha_state_dir/boot.failed")
+            fail "the boot preparation failed in stage '$failed' before finishing stage '$stage'" \
+                "/var/log/cloud-init-output.log" "journalctl -t kubeha"
+        fi
+        ((SECONDS < deadline)) || fail "the boot preparation has not finished stage '$stage' in time" \
+            "cat $kubeha_state_dir/stage (the stage it is in)" "/var/log/cloud-init-output.log"
+        sleep 2
+    done
+}
+
 # seconds_left DEADLINE: whole seconds until DEADLINE (at least 1), for commands with their own timeout.
 seconds_left() {
     local left=$(($1 - SECONDS))

@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
 # Step start-etcd (every etcd member, all at once): enables and starts etcd.service (render/etcd.ts) and
-# restarts it when its unit, config or certificates changed. On a host whose data dir is empty while the
-# other members already run a cluster that lists this member as started (the host was replaced) or not at
-# all, it hands over to replace-etcd-member.sh: starting it as a new member would fail. It refuses to do anything
-# unless the data dir lies on the etcd disk, mounted at KUBEHA_ETCD_DISK: an empty dir on the system disk (a mount
-# that failed) must not pass for a replaced host.
+# restarts it when its unit, config or certificates changed. It runs while the host's boot preparation may still be
+# installing packages: it waits for the boot's etcd stage only (the etcd disk mounted, the etcd binaries installed).
+# On a host whose data dir is empty while the other members already run a cluster that lists this member as started
+# (the host was replaced) or not at all, it hands over to replace-etcd-member.sh: starting it as a new member would
+# fail. It refuses to do anything unless the data dir lies on the etcd disk, mounted at KUBEHA_ETCD_DISK: an empty
+# dir on the system disk (a mount that failed) must not pass for a replaced host.
 set -euo pipefail
 # shellcheck source=lib.sh
 source "${BASH_SOURCE[0]%/*}/lib.sh"
@@ -19,6 +20,7 @@ source "${BASH_SOURCE[0]%/*}/lib.sh"
 require_seconds KUBEHA_TIMEOUT "$KUBEHA_TIMEOUT"
 export KUBEHA_TIMEOUT
 
+wait_for_boot_stage etcd $((SECONDS + KUBEHA_TIMEOUT))
 [[ -r $KUBEHA_ETCD_CONFIG ]] || fail "$KUBEHA_ETCD_CONFIG does not exist" "the install-files step's output"
 data_dir=$(etcd_setting "$KUBEHA_ETCD_CONFIG" data-dir)
 require_etcd_disk "$KUBEHA_ETCD_DISK" "$data_dir"

@@ -56,13 +56,24 @@ for (const stack of ["dev", "aws-dev"]) {
             }
         });
 
-        test("every step on a host comes after that host's wait steps", () => {
+        test("every step on a host comes after sshd answers, and after the boot preparation unless it needs none", () => {
+            // Files, keys and the kubeadm config need nothing the boot installs; etcd's start waits for the boot's
+            // etcd stage itself (scripts/lib.sh wait_for_boot_stage), after outbound access, and the etcd steps
+            // after it (the health gate, the upgrades, which run nothing on creation) need only what that stage installs.
+            const duringBoot = ["files", "keys", "kubeadm-config", "etcd", "etcd-health", "etcd-upgrade"];
             for (const [host] of hosts.filter(([, h]) => h.role !== "bastion")) {
                 for (const step of steps.filter((s) => s.name.startsWith(`${host}-`) && !s.name.endsWith("-ssh"))) {
                     const before = result.ancestors(step.name);
                     assert.ok(before.has(`${host}-ssh`), `${step.name} after ${host}-ssh`);
-                    if (!step.name.endsWith("-ready")) assert.ok(before.has(`${host}-ready`), step.name);
+                    if (step.name.endsWith("-ready")) continue;
+                    const early = duringBoot.some((name) => step.name === `${host}-${name}`);
+                    assert.equal(before.has(`${host}-ready`), !early, `${step.name} after ${host}-ready: ${!early}`);
                 }
+            }
+            for (const member of hosts.filter(([name]) => result.resources.some((r) => r.name === `${name}-etcd`))) {
+                const egress = result.resources.filter((r) => /^(snat-|private-default-route-)/.test(r.name));
+                assert.ok(egress.length > 0);
+                for (const route of egress) assert.ok(result.ancestors(`${member[0]}-etcd`).has(route.name));
             }
         });
 

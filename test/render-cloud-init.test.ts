@@ -528,6 +528,7 @@ describe("cloud-init user-data", () => {
         assert.match(run.stderr, /FAILED in stage 'no-such-stage'/);
         assert.equal(fs.readFileSync(path.join(stateDir, "boot.failed"), "utf8"), "no-such-stage\n");
         assert.ok(!fs.existsSync(path.join(stateDir, "boot.done")));
+        assert.ok(!fs.existsSync(path.join(stateDir, "stages.done")), "no stage finished");
     });
 
     test("sshd accepts the KUBEHA_* drop-in (checked by the real sshd)", () => {
@@ -716,6 +717,7 @@ describe("the boot script's etcd stage, run as shipped against a local release m
         }
         assert.match(execFileSync(path.join(binDir, "etcd"), ["--version"], { encoding: "utf8" }), /etcd Version:/);
         assert.ok(fs.existsSync(path.join(stateDir, "boot.done")));
+        assert.equal(fs.readFileSync(path.join(stateDir, "stages.done"), "utf8"), "etcd\n", "the finished stage");
         const release = `/good/v${etcdVersion}`;
         assert.deepEqual(await mirror.settledRequests(), [`${release}/${tarball}`, `${release}/SHA256SUMS`]);
         assert.deepEqual(fs.readdirSync(tmpDir), [], "the download directory is removed");

@@ -252,6 +252,17 @@ describe("the step catalogue (render/steps.ts)", () => {
         }
     });
 
+    test("the boot script records each finished stage where the steps that wait for one stage read it", () => {
+        const name = path.basename(hostBoot.stagesDoneFile);
+        assert.equal(path.dirname(hostBoot.stagesDoneFile), path.dirname(hostBoot.doneMarker));
+        assert.ok(read("host-boot.sh").includes(`>>"\${state_dir}/${name}"`), "host-boot.sh appends to it");
+        assert.ok(read("lib.sh").includes(`$kubeha_state_dir/${name}`), "lib.sh wait_for_boot_stage reads it");
+        assert.match(
+            read("lib.sh"),
+            new RegExp(`^readonly kubeha_state_dir=${path.dirname(hostBoot.doneMarker)}$`, "m"),
+        );
+    });
+
     test("stepEnvironment checks names against the catalogue and sorts them", () => {
         assert.deepEqual(
             stepEnvironment("join-worker", {

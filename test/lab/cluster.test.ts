@@ -34,11 +34,15 @@ describe(`lab cluster of stack ${stack}`, { skip: unsupported }, () => {
             else {
                 if (fs.existsSync(files.state)) await labDown(stack, () => undefined);
                 lab = await labUp({ stack, say: (line) => process.stderr.write(`${line}\n`) });
+                const plan = new Plan(files.plan);
                 recordLabMeasurement(stack, "by-hand", {
                     seconds: lab.timings["machines started"] + lab.timings.bootstrap,
                     covers: "the same machines started, then the plan's steps and addons run directly until done",
                     measuredAt: new Date().toISOString(),
                     load: os.loadavg()[0],
+                    steps: lab.bootstrap.steps
+                        .filter((step) => step.status === "done")
+                        .map((step) => ({ name: step.name, type: plan.named(step.name).type, seconds: step.seconds })),
                 });
             }
             for (const [phase, seconds] of Object.entries(lab.timings))

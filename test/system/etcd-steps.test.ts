@@ -8,6 +8,7 @@ import { spawnSync } from "node:child_process";
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { after, before, describe, test } from "node:test";
+import { hostBoot } from "../../render/cloud-init";
 import { steps } from "../../render/steps";
 import { changes, StepSandbox } from "../support/step-sandbox";
 import {
@@ -45,6 +46,10 @@ describe("etcd steps against a real 3-member etcd", () => {
         return gate;
     };
 
+    /** The host's boot preparation got past its etcd stage (the disk mounted, the binaries installed). */
+    const bootedPastEtcd = (member: Member, stages = "disks\nkernel\nswap\nsshd\netcd\n") =>
+        sandbox.writeHostFile(member, hostBoot.stagesDoneFile, stages);
+
     const stopMember = async (member: Member) => {
         const pid = pidOf(member);
         process.kill(pid, "SIGKILL");
@@ -67,7 +72,10 @@ describe("etcd steps against a real 3-member etcd", () => {
             mountDisk(member);
         }
         etcd.issueCertificates();
-        for (const member of members) writeConfig(member);
+        for (const member of members) {
+            writeConfig(member);
+            bootedPastEtcd(member);
+        }
     });
 
     after(async () => {
@@ -112,6 +120,32 @@ describe("etcd steps against a real 3-member etcd", () => {
         }
         assert.deepEqual(changes(sandbox.takeCalls()), []);
         assert.deepEqual(members.map(pidOf), pids);
+    });
+
+    test("start-etcd runs during the boot: it waits for the boot's etcd stage, and fails at once if the boot failed", async () => {
+        const stagesDone = sandbox.hostPath("etcd-1", hostBoot.stagesDoneFile);
+        const failedMarker = sandbox.hostPath("etcd-1", hostBoot.failedMarker);
+        bootedPastEtcd("etcd-1", "disks\nkernel\n");
+        const waited = await sandbox.run("etcd-1", steps.etcd.script, variables("etcd-1", "3"));
+        assert.equal(waited.status, 1);
+        assert.match(waited.stderr, /the boot preparation has not finished stage 'etcd' in time/);
+
+        fs.writeFileSync(failedMarker, "etcd\n");
+        const failed = await sandbox.run("etcd-1", steps.etcd.script, variables("etcd-1", "60"));
+        assert.equal(failed.status, 1);
+        assert.ok(failed.seconds < 10, `at once (took ${failed.seconds}s)`);
+        assert.match(failed.stderr, /the boot preparation failed in stage 'etcd' before finishing stage 'etcd'/);
+        fs.rmSync(failedMarker);
+        assert.deepEqual(changes(sandbox.takeCalls()), [], "nothing started while the boot had not installed etcd");
+
+        const later = sandbox.run("etcd-1", steps.etcd.script, variables("etcd-1", "60"));
+        await new Promise((resolve) => setTimeout(resolve, 3000));
+        fs.appendFileSync(stagesDone, "swap\nsshd\netcd\n");
+        const run = await later;
+        assert.equal(run.status, 0, run.stderr);
+        assert.ok(run.seconds >= 3, `it waited for the stage (took ${run.seconds}s)`);
+        assert.match(run.stderr, /waiting for the boot preparation to finish stage 'etcd' \(now in: /);
+        assert.match(run.stderr, /etcd\.service is active with the current config/);
     });
 
     test("the gate fails within its budget while a member is down, and names it", async () => {
@@ -183,6 +217,7 @@ describe("etcd steps against a real 3-member etcd", () => {
         sandbox.resetHost("etcd-3");
         mountDisk("etcd-3");
         writeConfig("etcd-3");
+        bootedPastEtcd("etcd-3");
         sandbox.takeCalls();
         const start = await sandbox.run("etcd-3", steps.etcd.script, variables("etcd-3"));
         assert.equal(start.status, 0, start.stderr);
@@ -214,6 +249,7 @@ describe("etcd steps against a real 3-member etcd", () => {
         fs.rmSync(dataDir("etcd-3"), { recursive: true, force: true });
         sandbox.resetHost("etcd-3");
         writeConfig("etcd-3");
+        bootedPastEtcd("etcd-3");
         sandbox.takeCalls();
 
         const run = await sandbox.run("etcd-3", steps.etcd.script, variables("etcd-3"));
