@@ -13,6 +13,7 @@ import { HostFile } from "../render/host-file";
 import { KubehaMocks } from "./mocks";
 import { plain, RecordedInvoke, RecordedResource, Recorder, secretPlaceholder } from "./recorder";
 import { redactedConnection, redactedFile } from "./redact";
+import { skipPromiseBookkeeping } from "./promise-bookkeeping";
 import { formatBookkeepingStacksUnmapped } from "./stack-traces";
 
 export const remoteCommand = "command:remote:Command";
@@ -94,6 +95,7 @@ export async function runPlan(options: PlanOptions): Promise<PlanResult> {
     // What the Pulumi CLI and the Node.js language host set up before loading a TypeScript program.
     pulumi.runtime.setAllConfig(config);
     process.env.PULUMI_NODEJS_TYPESCRIPT = "true";
+    skipPromiseBookkeeping();
     // "organization": the name the self-managed (diy) backends give every stack's organization.
     await pulumi.runtime.setMocks(
         new KubehaMocks({ region, deployedOutputs: options.deployedOutputs }),
