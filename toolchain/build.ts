@@ -2,14 +2,20 @@
 // line the absolute path of one bin directory holding them all. Versions come from config/versions.ts and the
 // installed @pulumi/* packages, never from a list of their own. Each component is cached in a folder named by its
 // version under $KUBEHA_TOOLCHAIN_DIR (default ~/.cache/kubeha/toolchain), so a version change rebuilds only it.
-// `--etcd <version>` or `--kubeadm <version>` builds (or reuses) that release alone, outside the default set, and
-// prints its bin directory.
+// `--etcd <version>`, `--kubeadm <version>` or `--trivy <version>` builds (or reuses) that release alone, outside the
+// default set, and prints its bin directory.
 import { execFileSync, spawnSync } from "node:child_process";
 import { createHash } from "node:crypto";
 import { existsSync, mkdirSync, readdirSync, renameSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
 import { homedir } from "node:os";
 import { join, resolve } from "node:path";
-import { etcdComponent, kubeadmComponent, toolchainComponents, type ToolchainComponent } from "./components";
+import {
+    etcdComponent,
+    kubeadmComponent,
+    toolchainComponents,
+    trivyComponent,
+    type ToolchainComponent,
+} from "./components";
 
 const cacheDir = resolve(process.env.KUBEHA_TOOLCHAIN_DIR ?? join(homedir(), ".cache", "kubeha", "toolchain"));
 const startedAt = Date.now();
@@ -71,6 +77,7 @@ const extraReleases: Record<
 > = {
     "--etcd": { version: /^3\.\d+\.\d+$/, example: "3.5.35", component: etcdComponent },
     "--kubeadm": { version: /^1\.\d+\.\d+$/, example: "1.37.2", component: kubeadmComponent },
+    "--trivy": { version: /^0\.\d+\.\d+$/, example: "0.74.0", component: trivyComponent },
 };
 const [option, extraVersion] = process.argv.slice(2);
 if (option !== undefined) {
