@@ -362,9 +362,12 @@ function installDashboard(config: ClusterConfig, opts: pulumi.CustomResourceOpti
         },
         opts,
     );
+    // Upstream's user and group; runAsNonRoot and no capabilities on top (its ports are above 1024).
     const hardened = {
         allowPrivilegeEscalation: false,
+        capabilities: { drop: ["ALL"] },
         readOnlyRootFilesystem: true,
+        runAsNonRoot: true,
         runAsUser: 1001,
         runAsGroup: 2001,
     };

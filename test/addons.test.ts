@@ -286,12 +286,14 @@ describe("every workload's security contexts, exactly", () => {
     };
     const dashboardContainer = {
         allowPrivilegeEscalation: false,
+        capabilities: { drop: ["ALL"] },
         readOnlyRootFilesystem: true,
+        runAsNonRoot: true,
         runAsUser: 1001,
         runAsGroup: 2001,
     };
 
-    test("kubernetes-dashboard: RuntimeDefault seccomp, non-root, read-only root, no privilege escalation", () => {
+    test("kubernetes-dashboard: RuntimeDefault seccomp, non-root, no capabilities, read-only root, no privilege escalation", () => {
         assert.deepEqual(securityContexts(objectsOf(scenarios.dashboard)), {
             "DaemonSet/kube-flannel-ds": flannel,
             ...aliyunIntegration,

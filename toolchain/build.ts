@@ -2,9 +2,9 @@
 // line the absolute path of one bin directory holding them all. Versions come from config/versions.ts and the
 // installed @pulumi/* packages, never from a list of their own. Each component is cached in a folder named by its
 // version under $KUBEHA_TOOLCHAIN_DIR (default ~/.cache/kubeha/toolchain), so a version change rebuilds only it.
-// `--etcd <version>` or `--kubeadm <version>` builds (or reuses) that release alone, outside the default set, and
-// prints its bin directory; `--kubernetes-release <version>` the same for a whole Kubernetes release (a lab cluster's
-// upgrade target: test:up's upgrade scope).
+// `--etcd <version>`, `--kubeadm <version>` or `--trivy <version>` builds (or reuses) that release alone, outside the
+// default set, and prints its bin directory; `--kubernetes-release <version>` the same for a whole Kubernetes release
+// (a lab cluster's upgrade target: test:up's upgrade scope).
 import { execFileSync, spawnSync } from "node:child_process";
 import { createHash } from "node:crypto";
 import { existsSync, mkdirSync, readdirSync, renameSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
@@ -17,6 +17,7 @@ import {
     kubernetesComponent,
     kubernetesNodeComponent,
     toolchainComponents,
+    trivyComponent,
     type ToolchainComponent,
 } from "./components";
 
@@ -97,6 +98,7 @@ const extraReleases: Record<
 > = {
     "--etcd": { version: /^3\.\d+\.\d+$/, example: "3.5.35", components: (version) => [etcdComponent(version)] },
     "--kubeadm": { version: /^1\.\d+\.\d+$/, example: "1.37.2", components: (version) => [kubeadmComponent(version)] },
+    "--trivy": { version: /^0\.\d+\.\d+$/, example: "0.74.0", components: (version) => [trivyComponent(version)] },
     "--kubernetes-release": { version: /^1\.\d+\.\d+$/, example: "1.37.2", components: kubernetesReleaseComponents },
 };
 

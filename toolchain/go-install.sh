@@ -4,8 +4,8 @@
 # pulumi.sh). Each package is installed into an empty folder of its own, then moved into $OUT under its name.
 # Environment: GO_INSTALL_MODULE (github.com/containerd/containerd/v2), GO_INSTALL_VERSION (v2.4.2),
 # GO_INSTALL_PACKAGES (package folders inside the module, "." for its root; "<folder>:<name>" renames the binary),
-# GO_INSTALL_LDFLAGS (version stamps, -X ...), GO_INSTALL_TAGS (build tags), CGO_ENABLED (default 0),
-# OUT (directory for the binaries), WORK (scratch directory).
+# GO_INSTALL_LDFLAGS (version stamps, -X ...), GO_INSTALL_TAGS (build tags), CGO_ENABLED (default 0), GOEXPERIMENT
+# (when the release's build sets one: Go reads it), OUT (directory for the binaries), WORK (scratch directory).
 set -euo pipefail
 : "${GO_INSTALL_MODULE:?}" "${GO_INSTALL_VERSION:?}" "${GO_INSTALL_PACKAGES:?}" "${OUT:?}" "${WORK:?}"
 : "${GO_INSTALL_LDFLAGS:=}" "${GO_INSTALL_TAGS:=}"

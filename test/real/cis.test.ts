@@ -1,11 +1,6 @@
 // The CIS Kubernetes Benchmark, measured by a tool no one here wrote: checkov's Kubernetes checks (its CIS-mapped
-// control-plane and etcd flag checks, and its workload checks) on
-// - control-plane: the static pod manifests the real kubeadm (the toolchain's, the version the hosts run) writes
-//   on master-1 from the dev plan's own kubeadm configuration;
-// - etcd: each member's config file and unit from the plan (etcd runs from systemd, so as the equivalent pod: see
-//   etcdAsPod); only checkov's etcd checks count here, the others would judge the wrapper;
-// - manifests-dev, manifests-aws-dev: every Kubernetes object the program applies, in the dev plan (Aliyun, the
-//   Kubernetes Dashboard) and the aws-dev plan with Headlamp and WireGuard (the other cloud, UI and backend).
+// control-plane and etcd flag checks, and its workload checks) on the file groups of support/benchmark.ts (what the
+// real kubeadm writes, etcd's files, every manifest the program applies); trivy's on the same: trivy.test.ts.
 // Every failed check must be listed in test/fixtures/cis-accepted.json with its reason, and every listed one must
 // still fail (fixed ones leave the list): the counts can only get better.
 // What checkov does not check (the kubelet's configuration, file permissions on the hosts) is checked below on
@@ -16,70 +11,38 @@ import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import { after, before, describe, test } from "node:test";
-import { parse as parseYaml, stringify as toYaml } from "yaml";
-import { etcdConfigPath, etcdUnitPath } from "../../render/etcd";
-import { kubeadmConfigPaths } from "../../render/kubeadm";
+import { parse as parseYaml } from "yaml";
 import { pkiFiles } from "../../render/pki-files";
-import { Plan, plan, projectDir } from "../support/plan";
-import { hostFile, hostRoot, PlannedCluster, plannedCluster, vpcPrefixLength } from "../system/support/cluster";
-import { output } from "../system/support/etcd";
-import { Bind, run, systemTestSkipReason, TestNetwork } from "../system/support/netns";
-import { toolchainBinary } from "../system/support/toolchain";
+import { projectDir } from "../support/plan";
+import { systemTestSkipReason, TestNetwork } from "../system/support/netns";
 import {
-    checkovSkipReason,
     compareWithAccepted,
     countsTable,
-    etcdAsPod,
     Finding,
     readAccepted,
-    runCheckov,
-} from "./support/cis";
+    ScanFiles,
+    scanGroups,
+    writeScanFiles,
+} from "./support/benchmark";
+import { checkovSkipReason, runCheckov } from "./support/checkov";
 
 const acceptedFile = path.join(projectDir, "test/fixtures/cis-accepted.json");
-const groups = ["control-plane", "etcd", "manifests-dev", "manifests-aws-dev"] as const;
 /** checkov's etcd checks: the only ones that say something about a member run by systemd. */
 const etcdChecks = ["CKV_K8S_116", "CKV_K8S_117", "CKV_K8S_118", "CKV_K8S_119", "CKV_K8S_121"];
-const hostDirs = ["/etc/kubernetes", "/var/lib/kubelet"];
 
 describe(
     "the CIS Kubernetes Benchmark on what the real kubeadm writes, etcd's files and every manifest the program applies",
     { skip: systemTestSkipReason() ?? checkovSkipReason() },
     () => {
         const network = new TestNetwork("kh-cis");
-        let cluster: PlannedCluster;
-        let other: Plan;
+        let files: ScanFiles;
         let workDir: string;
-        let master: string;
         let root: string;
 
         before(async () => {
-            cluster = plannedCluster("dev");
-            other = plan({
-                stack: "aws-dev",
-                config: { "kubeha:addons": { dashboard: "headlamp", cni: { backend: "wireguard" } } },
-            });
             workDir = fs.mkdtempSync(path.join(os.tmpdir(), "kubeha-cis-"));
-            master = cluster.layout.find((host) => host.role === "master")!.name;
-            root = hostRoot(cluster, master, workDir);
-            for (const dir of hostDirs) fs.mkdirSync(path.join(root, dir), { recursive: true });
-            const planned = cluster.layout.find((host) => host.name === master)!;
-            await network.create(
-                [{ name: master, ip: planned.privateIp, hostsFile: hostFile(cluster, master, "/etc/hosts") }],
-                vpcPrefixLength(cluster),
-            );
-            // kubeadm init's phases that write files, as on the host (named as the host is: no --hostname-override).
-            const binds: Bind[] = hostDirs.map((dir) => ({ source: path.join(root, dir), target: dir }));
-            for (const phase of [
-                ["certs", "all"],
-                ["kubeconfig", "all"],
-                ["control-plane", "all"],
-                ["kubelet-start"],
-            ]) {
-                const argv = ["unshare", "--uts", "sh", "-c", 'hostname "$0" && exec "$@"', master];
-                argv.push(toolchainBinary("kubeadm"), "init", "phase", ...phase, "--config", kubeadmConfigPaths.init);
-                const result = await run(network.command(master, argv, binds), { timeoutMs: 120_000 });
-                assert.equal(result.status, 0, `kubeadm init phase ${phase.join(" ")}\n${output(result)}`);
-            }
+            files = await writeScanFiles(network, workDir);
+            root = files.root;
         });
 
         after(async () => {
@@ -88,40 +51,18 @@ describe(
         });
 
         test("checkov: every failed check is an accepted finding with its reason, and every accepted one still fails; counts per file group", () => {
-            const scan = path.join(workDir, "scan");
-            const copy = (group: string, from: string) => {
-                fs.mkdirSync(path.join(scan, group), { recursive: true });
-                for (const file of fs.readdirSync(from).filter((name) => name.endsWith(".yaml")))
-                    fs.copyFileSync(path.join(from, file), path.join(scan, group, file));
-            };
-            copy("control-plane", path.join(root, "etc/kubernetes/manifests"));
-            fs.mkdirSync(path.join(scan, "etcd"));
-            for (const member of cluster.layout.filter((host) => host.etcdMember)) {
-                const pod = etcdAsPod(
-                    member.name,
-                    hostFile(cluster, member.name, etcdUnitPath),
-                    hostFile(cluster, member.name, etcdConfigPath),
-                );
-                fs.writeFileSync(path.join(scan, "etcd", `${member.name}.yaml`), toYaml(pod));
-            }
-            copy("manifests-dev", path.join(cluster.plan.dir, "manifests"));
-            copy("manifests-aws-dev", path.join(other.dir, "manifests"));
-            assert.deepEqual(fs.readdirSync(path.join(scan, "control-plane")).sort(), [
-                "kube-apiserver.yaml",
-                "kube-controller-manager.yaml",
-                "kube-scheduler.yaml",
-            ]);
-
-            const findings: Finding[] = runCheckov(scan).filter(
+            const findings: Finding[] = runCheckov(files.scan).filter(
                 (item) => item.group !== "etcd" || etcdChecks.includes(item.check),
             );
-            for (const group of groups) {
+            for (const group of scanGroups) {
                 assert.ok(
                     findings.some((item) => item.group === group && item.outcome === "passed"),
                     `checkov passed no check in ${group}: did it read the files?`,
                 );
             }
-            console.log(`checkov (CIS-mapped and workload checks), per file group:\n${countsTable(findings, groups)}`);
+            console.log(
+                `checkov (CIS-mapped and workload checks), per file group:\n${countsTable(findings, scanGroups)}`,
+            );
             const { unaccepted, stale } = compareWithAccepted(findings, readAccepted(acceptedFile));
             assert.deepEqual(
                 unaccepted.map((item) => `${item.group} ${item.check} ${item.resource} (${item.name}; ${item.file})`),
@@ -211,7 +152,7 @@ describe(
             atMost("/etc/kubernetes/controller-manager.conf", 0o600, "1.1.17/1.1.18");
             atMost("/etc/kubernetes/kubelet.conf", 0o600, "4.1.5/4.1.6");
             // The program's PKI files, with the modes its files step installs them with (render/pki-files.ts).
-            const planned = cluster.layout.find((host) => host.name === master)!;
+            const planned = files.cluster.layout.find((host) => host.name === files.master)!;
             for (const file of pkiFiles(planned)) {
                 const mode = parseInt(file.mode, 8);
                 if (file.part === "key") assert.equal(mode & ~0o600, 0, `1.1.21: ${file.path} is ${file.mode}`);

@@ -42,10 +42,10 @@ export function toolchainBinary(name: string): string {
 }
 
 /**
- * The bin directory of a release outside the default set (`npm run -s toolchain -- --etcd <version>`, or
- * `--kubeadm <version>`): built on first use (a few minutes on 2 cores), then cached.
+ * The bin directory of a release outside the default set (`npm run -s toolchain -- --etcd <version>`, `--kubeadm
+ * <version>` or `--trivy <version>`): built on first use (minutes on 2 cores), then cached.
  */
-export function toolchainRelease(binary: "etcd" | "kubeadm", version: string): string {
+export function toolchainRelease(binary: "etcd" | "kubeadm" | "trivy", version: string): string {
     const args = ["run", "-s", "toolchain", "--", `--${binary}`, version];
     const result = spawnSync("npm", args, { cwd: projectDir, encoding: "utf8", stdio: ["ignore", "pipe", "inherit"] });
     if (result.status !== 0) throw new Error(`npm ${args.join(" ")} failed (exit ${result.status})`);
