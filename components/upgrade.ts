@@ -56,7 +56,15 @@ export class ClusterUpgrade extends pulumi.ComponentResource {
             const upgrade = runStep(
                 node,
                 "upgrade",
-                { ...version, ...nodeName, KUBEHA_KUBEADM_UPGRADE: node === first ? "apply" : "node" },
+                {
+                    ...version,
+                    ...nodeName,
+                    KUBEHA_KUBEADM_UPGRADE: node === first ? "apply" : "node",
+                    // The checks the stack ignores for init and join, which kubeadm's upgrade runs again.
+                    ...(config.ignorePreflightErrors.length > 0
+                        ? { KUBEHA_IGNORE_PREFLIGHT_ERRORS: config.ignorePreflightErrors.join(",") }
+                        : {}),
+                },
                 { ssh, parent: this, deletedWith: node.instance, stdin: apt, dependsOn: [drain] },
             );
             return runStep(node, "upgrade-uncordon", { ...nodeName, ...version }, { ...onFirst, dependsOn: [upgrade] });

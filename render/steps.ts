@@ -458,6 +458,11 @@ export const steps = {
                 description:
                     "apply on the first master (kubeadm upgrade apply v<target>), node elsewhere (kubeadm upgrade node)",
             },
+            KUBEHA_IGNORE_PREFLIGHT_ERRORS: {
+                description:
+                    "kubeadm preflight checks to ignore, comma-separated: kubeha:ignorePreflightErrors, as init and join get them",
+                default: "",
+            },
             ...timeout(900, "the node's upgrade"),
         },
         stdin: "the apt source and pin of the target's minor, as a bundle for install-files.sh (kubernetesAptFiles)",

@@ -14,6 +14,7 @@ source "${BASH_SOURCE[0]%/*}/lib.sh"
 : "${KUBEHA_KUBERNETES_VERSION:?KUBEHA_KUBERNETES_VERSION is required (the exact target version, 1.37.2)}"
 : "${KUBEHA_NODE_NAME:?KUBEHA_NODE_NAME is required (the name of this node)}"
 : "${KUBEHA_KUBEADM_UPGRADE:?KUBEHA_KUBEADM_UPGRADE is required (apply on the first master, node elsewhere)}"
+: "${KUBEHA_IGNORE_PREFLIGHT_ERRORS:=}"
 : "${KUBEHA_TIMEOUT:=900}"
 require_seconds KUBEHA_TIMEOUT "$KUBEHA_TIMEOUT"
 [[ $KUBEHA_KUBERNETES_VERSION =~ ^1\.[0-9]+\.[0-9]+$ ]] ||
@@ -87,6 +88,9 @@ else
     else
         kubeadm_upgrade=(upgrade node --certificate-renewal=false)
     fi
+    # Its preflight runs the checks init and join ran (SystemVerification among them): the same ones are ignored.
+    [[ -z $KUBEHA_IGNORE_PREFLIGHT_ERRORS ]] ||
+        kubeadm_upgrade+=("--ignore-preflight-errors=$KUBEHA_IGNORE_PREFLIGHT_ERRORS")
     log "kubeadm ${kubeadm_upgrade[*]}"
     # kubeadm upgrade is idempotent (kubeadm's upgrade guide, "Recovering from a failure state"): a failed
     # run is repeated as it is on the next pulumi up.

@@ -173,6 +173,29 @@ describe("Kubernetes upgrade steps on throwaway hosts", () => {
         assert.equal(readState("node-version", "worker-1"), "v1.36.4");
     });
 
+    test("kubeadm's upgrade ignores the preflight checks the stack ignores for init and join", async () => {
+        await checkedOnce();
+        await succeeds(check());
+        const ignored = { KUBEHA_IGNORE_PREFLIGHT_ERRORS: "SystemVerification,Swap" };
+        for (const node of ["master-1", "worker-1"]) {
+            await succeeds(drain(node));
+            await succeeds(
+                sandbox.run(
+                    node,
+                    steps.upgrade.script,
+                    { ...variables(node), ...ignored, KUBEHA_KUBEADM_UPGRADE: node === "master-1" ? "apply" : "node" },
+                    120_000,
+                    apt(target),
+                ),
+            );
+            await succeeds(uncordon(node));
+        }
+        const done = changes(sandbox.takeCalls());
+        const flags = "--certificate-renewal=false --ignore-preflight-errors=SystemVerification,Swap";
+        assert.ok(done.includes(`master-1: kubeadm upgrade apply v1.37.2 --yes ${flags}`), done.join("\n"));
+        assert.ok(done.includes(`worker-1: kubeadm upgrade node ${flags}`), done.join("\n"));
+    });
+
     describe("upgrade-check refuses what kubeadm cannot do, before any host is touched", () => {
         const refused = async (version: string, reason: RegExp) => {
             const run = await check(version);

@@ -115,6 +115,17 @@ describe("the rollout's order (dev, 5 workers, maxUnavailable 40%: two lanes)", 
     });
 });
 
+test("the upgrade steps get the preflight checks the stack ignores (kubeadm's upgrade runs them again), and none when it ignores none", () => {
+    const ignoring = plan({ stack: "dev", config: { "kubeha:ignorePreflightErrors": ["SystemVerification", "Swap"] } });
+    const plain = plan({ stack: "dev" });
+    for (const node of ["master-1", "master-2", "worker-1"]) {
+        const environment = (result: Plan) =>
+            result.named(`${node}-upgrade`).inputs.environment as Record<string, string>;
+        assert.equal(environment(ignoring).KUBEHA_IGNORE_PREFLIGHT_ERRORS, "SystemVerification,Swap", node);
+        assert.equal(environment(plain).KUBEHA_IGNORE_PREFLIGHT_ERRORS, undefined, node);
+    }
+});
+
 describe("the etcd upgrade (dev: etcd on the three masters)", () => {
     const result = plan({ stack: "dev" });
     const members = ["master-1", "master-2", "master-3"];
