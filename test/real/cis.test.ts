@@ -15,15 +15,7 @@ import { parse as parseYaml } from "yaml";
 import { pkiFiles } from "../../render/pki-files";
 import { projectDir } from "../support/plan";
 import { systemTestSkipReason, TestNetwork } from "../system/support/netns";
-import {
-    compareWithAccepted,
-    countsTable,
-    Finding,
-    readAccepted,
-    ScanFiles,
-    scanGroups,
-    writeScanFiles,
-} from "./support/benchmark";
+import { assertAgainstAccepted, ScanFiles, writeScanFiles } from "./support/benchmark";
 import { checkovSkipReason, runCheckov } from "./support/checkov";
 
 const acceptedFile = path.join(projectDir, "test/fixtures/cis-accepted.json");
@@ -51,25 +43,12 @@ describe(
         });
 
         test("checkov: every failed check is an accepted finding with its reason, and every accepted one still fails; counts per file group", () => {
-            const findings: Finding[] = runCheckov(files.scan).filter(
-                (item) => item.group !== "etcd" || etcdChecks.includes(item.check),
+            assertAgainstAccepted(
+                "checkov (CIS-mapped and workload checks)",
+                runCheckov(files.scan),
+                etcdChecks,
+                acceptedFile,
             );
-            for (const group of scanGroups) {
-                assert.ok(
-                    findings.some((item) => item.group === group && item.outcome === "passed"),
-                    `checkov passed no check in ${group}: did it read the files?`,
-                );
-            }
-            console.log(
-                `checkov (CIS-mapped and workload checks), per file group:\n${countsTable(findings, scanGroups)}`,
-            );
-            const { unaccepted, stale } = compareWithAccepted(findings, readAccepted(acceptedFile));
-            assert.deepEqual(
-                unaccepted.map((item) => `${item.group} ${item.check} ${item.resource} (${item.name}; ${item.file})`),
-                [],
-                `failed checks not in ${path.relative(projectDir, acceptedFile)}: fix them, or list them with the reason`,
-            );
-            assert.deepEqual(stale, [], `accepted findings that no longer fail: remove them from ${acceptedFile}`);
         });
 
         test("the kubelet's configuration as kubeadm writes it meets CIS 4.2.1-4.2.13 (checkov does not read it)", () => {

@@ -144,6 +144,35 @@ export function compareWithAccepted(
 }
 
 /**
+ * A tool's verdict on the scanned files: on the etcd members only `etcdChecks` count; every group must have passed
+ * some check (the tool read the files); the counts are printed; every failed check must be in `acceptedFile` with its
+ * reason, and every accepted one must still fail (the counts can only get better).
+ */
+export function assertAgainstAccepted(
+    tool: string,
+    scanned: readonly Finding[],
+    etcdChecks: readonly string[],
+    acceptedFile: string,
+): void {
+    const findings = scanned.filter((item) => item.group !== "etcd" || etcdChecks.includes(item.check));
+    for (const group of scanGroups) {
+        assert.ok(
+            findings.some((item) => item.group === group && item.outcome === "passed"),
+            `${tool} passed no check in ${group}: did it read the files?`,
+        );
+    }
+    console.log(`${tool}, per file group:\n${countsTable(findings, scanGroups)}`);
+    const { unaccepted, stale } = compareWithAccepted(findings, readAccepted(acceptedFile));
+    const relative = path.relative(path.resolve(__dirname, "..", "..", ".."), acceptedFile);
+    assert.deepEqual(
+        unaccepted.map((item) => `${item.group} ${item.check} ${item.resource} (${item.name}; ${item.file})`),
+        [],
+        `failed checks not in ${relative}: fix them, or list them with the reason`,
+    );
+    assert.deepEqual(stale, [], `accepted findings that no longer fail: remove them from ${relative}`);
+}
+
+/**
  * etcd runs as a systemd service from a config file, not as a pod, and checkov and trivy read etcd's settings only
  * from a container's command line. This is the same member as a Pod whose command is the unit's ExecStart with each
  * setting of the config file as the flag etcd gives it (etcd's config keys are its flag names; the
