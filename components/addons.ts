@@ -275,14 +275,7 @@ function installDashboard(config: ClusterConfig, opts: pulumi.CustomResourceOpti
     const scraper = "dashboard-metrics-scraper";
     const labels = { "k8s-app": app };
 
-    // Its own level, whatever kubeha:podSecurity.enforce says: the dashboard meets baseline, not restricted (its
-    // containers keep their capabilities and do not declare runAsNonRoot).
-    const namespace = new kubernetes.core.v1.Namespace(
-        "dashboard-namespace",
-        { metadata: { name: app, labels: { "pod-security.kubernetes.io/enforce": "baseline" } } },
-        opts,
-    );
-    const ns = namespace.metadata.name;
+    const ns = uiNamespace("dashboard-namespace", app, opts);
     const meta = (name: string) => ({ name, namespace: ns, labels });
     const account = new kubernetes.core.v1.ServiceAccount("dashboard-service-account", { metadata: meta(app) }, opts);
     new kubernetes.core.v1.Service(
@@ -410,6 +403,11 @@ function installDashboard(config: ClusterConfig, opts: pulumi.CustomResourceOpti
                                     timeoutSeconds: 30,
                                 },
                                 securityContext: hardened,
+                                // The dashboard chart's (6.x, the v2.7 line) own figures.
+                                resources: {
+                                    requests: { cpu: "100m", memory: "200Mi" },
+                                    limits: { cpu: "2", memory: "200Mi" },
+                                },
                             },
                         ],
                         volumes: [{ name: `${app}-certs`, secret: { secretName: certs.metadata.name } }, tmpVolume],
@@ -452,6 +450,11 @@ function installDashboard(config: ClusterConfig, opts: pulumi.CustomResourceOpti
                                 },
                                 volumeMounts: [{ name: tmpVolume.name, mountPath: "/tmp" }],
                                 securityContext: hardened,
+                                // The chart sets none; it keeps a few minutes of metrics in SQLite on /tmp.
+                                resources: {
+                                    requests: { cpu: "10m", memory: "32Mi" },
+                                    limits: { cpu: "500m", memory: "128Mi" },
+                                },
                             },
                         ],
                         volumes: [tmpVolume],
@@ -476,11 +479,15 @@ function installDashboard(config: ClusterConfig, opts: pulumi.CustomResourceOpti
     };
 }
 
-/** Headlamp's plain in-cluster manifest (kubernetes-headlamp.yaml): a Service and a Deployment in kube-system. */
+/**
+ * Headlamp's plain in-cluster manifest (kubernetes-headlamp.yaml): a Service and a Deployment, in a namespace of
+ * their own rather than the manifest's kube-system, which Pod Security exempts and where anything that may create
+ * pods there reaches every system credential.
+ */
 function installHeadlamp(config: ClusterConfig, opts: pulumi.CustomResourceOptions): InstalledUi {
     const app = "headlamp";
     const labels = { "k8s-app": app };
-    const namespace = "kube-system";
+    const namespace = uiNamespace("headlamp-namespace", app, opts);
     const port = 4466;
     new kubernetes.core.v1.Service(
         "headlamp-service",
@@ -520,6 +527,11 @@ function installHeadlamp(config: ClusterConfig, opts: pulumi.CustomResourceOptio
                                     runAsUser: 100,
                                     runAsGroup: 101,
                                 },
+                                // The chart's suggested figures (it sets none by default), with room above them.
+                                resources: {
+                                    requests: { cpu: "100m", memory: "128Mi" },
+                                    limits: { cpu: "1", memory: "256Mi" },
+                                },
                             },
                         ],
                         securityContext: { seccompProfile: { type: "RuntimeDefault" } },
@@ -532,16 +544,25 @@ function installHeadlamp(config: ClusterConfig, opts: pulumi.CustomResourceOptio
         opts,
     );
     return {
-        namespace: pulumi.output(namespace),
-        namespaceName: namespace,
+        namespace,
+        namespaceName: app,
         // Headlamp's documented service account for token login.
         adminAccount: "headlamp-admin",
         access: {
             ui: "headlamp",
-            command: `${kubectl} -n ${namespace} port-forward svc/${app} 8080:80`,
+            command: `${kubectl} -n ${app} port-forward svc/${app} 8080:80`,
             url: "http://localhost:8080/",
         },
     };
+}
+
+/**
+ * A UI's namespace, at Pod Security's restricted level whatever kubeha:podSecurity.enforce says (both UIs meet it):
+ * the UI holds a cluster-admin login, so nothing weaker may run beside it.
+ */
+function uiNamespace(resourceName: string, name: string, opts: pulumi.CustomResourceOptions): pulumi.Output<string> {
+    const labels = { "pod-security.kubernetes.io/enforce": "restricted" };
+    return new kubernetes.core.v1.Namespace(resourceName, { metadata: { name, labels } }, opts).metadata.name;
 }
 
 const uiPrefix = (installed: InstalledUi) => (installed.access.ui === "headlamp" ? "headlamp" : "dashboard");

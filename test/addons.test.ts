@@ -32,8 +32,9 @@ interface KubeObject {
     [field: string]: unknown;
 }
 
+type Figures = Partial<Record<"cpu" | "memory", string>>;
 interface PodSpec {
-    containers: { name: string; image: string }[];
+    containers: { name: string; image: string; resources?: { requests?: Figures; limits?: Figures } }[];
     initContainers?: { name: string; image: string }[];
 }
 
@@ -223,7 +224,8 @@ describe("Pod Security: where each workload runs", () => {
                     : (labelled.get(namespace) ?? "not created by the plan");
             }
         }
-        // flanneld needs host networking, host paths and NET_ADMIN; the dashboard meets baseline, not restricted.
+        // flanneld needs host networking, host paths and NET_ADMIN; the UIs hold a cluster-admin login and meet
+        // restricted.
         assert.deepEqual(levels, {
             "DaemonSet/kube-flannel/kube-flannel-ds": "privileged",
             "DaemonSet/kube-system/cloud-controller-manager": "exempt",
@@ -232,9 +234,9 @@ describe("Pod Security: where each workload runs", () => {
             "DaemonSet/kube-system/aws-cloud-controller-manager": "exempt",
             "Deployment/kube-system/csi-provisioner": "exempt",
             "Deployment/kube-system/ebs-csi-controller": "exempt",
-            "Deployment/kube-system/headlamp": "exempt",
-            "Deployment/kubernetes-dashboard/dashboard-metrics-scraper": "baseline",
-            "Deployment/kubernetes-dashboard/kubernetes-dashboard": "baseline",
+            "Deployment/headlamp/headlamp": "restricted",
+            "Deployment/kubernetes-dashboard/dashboard-metrics-scraper": "restricted",
+            "Deployment/kubernetes-dashboard/kubernetes-dashboard": "restricted",
         });
     });
 });
@@ -326,6 +328,19 @@ describe("every workload's security contexts, exactly", () => {
             },
         });
         assert.deepEqual(securityContexts(objectsOf(scenarios.none)), { "DaemonSet/kube-flannel-ds": flannel });
+    });
+
+    test("every UI container requests CPU and memory and is limited in both (CIS 5.7 / checkov CKV_K8S_10-13)", () => {
+        for (const scenario of [scenarios.dashboard, scenarios.headlamp]) {
+            const containers = podSpecs(objectsOf(scenario)).flatMap((spec) => spec.containers);
+            const ui = containers.filter((c) => /dashboard|headlamp/.test(c.name));
+            assert.ok(ui.length > 0);
+            for (const container of ui) {
+                const { requests, limits } = container.resources ?? {};
+                for (const figures of [requests, limits])
+                    assert.deepEqual(Object.keys(figures ?? {}).sort(), ["cpu", "memory"], container.name);
+            }
+        }
     });
 
     test("the AWS cloud controller manager and EBS CSI driver: upstream's, the node plugin alone privileged", () => {
@@ -576,11 +591,11 @@ describe("addons.dashboard chooses the UI", () => {
         const objects = objectsOf(scenarios.headlamp);
         assert.deepEqual(deployments(objects), ["headlamp"]);
         assert.ok(!objects.some((object) => object.metadata.name.includes("dashboard")));
-        clusterAdmin(objects, "kube-system", "headlamp-admin");
+        clusterAdmin(objects, "headlamp", "headlamp-admin");
         const [secret] = tokenSecrets(objects);
         assert.deepEqual(tokenSecrets(objects).length, 1);
         assert.equal(secret.metadata.name, "headlamp-admin");
-        assert.equal(secret.metadata.namespace, "kube-system");
+        assert.equal(secret.metadata.namespace, "headlamp");
         assert.equal(secret.metadata.annotations["kubernetes.io/service-account.name"], "headlamp-admin");
         const service = find(objects, "Service", "headlamp") as KubeObject & {
             spec: { ports: { port: number; targetPort: number }[] };
@@ -594,12 +609,9 @@ describe("addons.dashboard chooses the UI", () => {
         assert.equal(access.url, "http://localhost:8080/");
         assert.equal(
             access.tokenCommand,
-            "kubectl --kubeconfig kubeconfig -n kube-system get secret headlamp-admin -o jsonpath='{.data.token}' | base64 -d",
+            "kubectl --kubeconfig kubeconfig -n headlamp get secret headlamp-admin -o jsonpath='{.data.token}' | base64 -d",
         );
-        assert.match(
-            access.tokenGrants,
-            /^cluster-admin \(ServiceAccount kube-system\/headlamp-admin\) with no expiry/,
-        );
+        assert.match(access.tokenGrants, /^cluster-admin \(ServiceAccount headlamp\/headlamp-admin\) with no expiry/);
         assert.equal(planOf(scenarios.headlamp).outputs.dashboardToken, secretPlaceholder);
     });
 

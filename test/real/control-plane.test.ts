@@ -1012,7 +1012,7 @@ describe("the real control plane from the dev plan", { skip: systemTestSkipReaso
     );
 
     check(
-        `Pod Security (the plan's admission configuration, enforce ${"`"}baseline${"`"}): every workload the plans apply, as a Pod in its namespace, is admitted; a privileged pod is refused in default and kubernetes-dashboard, admitted in kube-flannel (its label) and kube-system (exempt); a baseline pod in default is admitted with the restricted warning and audit annotation`,
+        `Pod Security (the plan's admission configuration, enforce ${"`"}baseline${"`"}): every workload the plans apply, as a Pod in its namespace, is admitted; a privileged pod is refused in default (baseline) and the UIs' namespaces (restricted), admitted in kube-flannel (its label) and kube-system (exempt); a baseline pod in default is admitted with the restricted warning and audit annotation`,
         async () => {
             const enforced = /^\s*enforce: (\w+)$/m.exec(
                 hostFile(cluster, masters[0].name, apiserverFiles.admissionConfig),
@@ -1057,11 +1057,19 @@ describe("the real control plane from the dev plan", { skip: systemTestSkipReaso
             const privileged = {
                 containers: [{ name: "probe", image: "probe:1", securityContext: { privileged: true } }],
             };
-            const violation = /violates PodSecurity "baseline:latest": privileged/;
-            for (const namespace of ["default", "kubernetes-dashboard"]) {
+            // default at the cluster's level; the UIs' namespaces at restricted, their label.
+            for (const [namespace, level] of [
+                ["default", "baseline"],
+                ["kubernetes-dashboard", "restricted"],
+                ["headlamp", "restricted"],
+            ]) {
                 const refused = await tryPod("kubeha-privileged", namespace, privileged);
                 assert.notEqual(refused.status, 0, `${namespace}: a privileged pod was admitted`);
-                assert.match(refused.stderr, violation, namespace);
+                assert.match(
+                    refused.stderr,
+                    new RegExp(`violates PodSecurity "${level}:latest": privileged`),
+                    namespace,
+                );
             }
             for (const namespace of ["kube-flannel", "kube-system"]) {
                 const admitted = await tryPod("kubeha-privileged", namespace, privileged);
@@ -1297,7 +1305,7 @@ describe("the real control plane from the dev plan", { skip: systemTestSkipReaso
                 .filter((object) => object.kind === "Secret" && object.type === "kubernetes.io/service-account-token");
             assert.deepEqual(
                 secrets.map(({ metadata }) => `${metadata.namespace}/${metadata.name}`),
-                ["kube-system/headlamp-admin"],
+                ["headlamp/headlamp-admin"],
                 "a long-lived token Secret only where configured",
             );
             const { metadata } = secrets[0];
