@@ -367,3 +367,56 @@ test("the latency model starts a resource only once its provider exists, as `pul
         ["api-ready 30", "k8s 30", "flannel 60"],
     );
 });
+
+describe("a second stack of the project in the same cloud account takes nothing of the first's", () => {
+    /**
+     * Names an account (or a region of it) holds once, by resource type: a second stack reusing one would fail to
+     * create it, or share the first's. Where the program sets none, the provider generates a unique one.
+     */
+    const onePerAccount: Record<string, string> = {
+        "alicloud:ram/role:Role": "roleName",
+        "alicloud:ram/policy:Policy": "policyName",
+        "alicloud:ecs/ecsKeyPair:EcsKeyPair": "keyPairName",
+        "alicloud:oss/bucket:Bucket": "bucket",
+        "aws:iam/role:Role": "name",
+        "aws:iam/instanceProfile:InstanceProfile": "name",
+        "aws:iam/policy:Policy": "name",
+        "aws:ec2/keyPair:KeyPair": "keyName",
+        "aws:lb/loadBalancer:LoadBalancer": "name",
+        "aws:lb/targetGroup:TargetGroup": "name",
+        "aws:s3/bucket:Bucket": "bucket",
+    };
+    const namesHeldOnce = (planned: ReturnType<typeof plan>) =>
+        planned.resources.flatMap((resource) => {
+            const field = onePerAccount[resource.type];
+            const name = field === undefined ? undefined : resource.inputs[field];
+            return typeof name === "string" ? [`${resource.type} ${name}`] : [];
+        });
+    /** The cluster names the cloud controllers select their resources by: tags, flags and cloud config. */
+    const clusterIdentities = (planned: ReturnType<typeof plan>) => {
+        const dir = path.join(planned.dir, "manifests");
+        const text = [
+            planned.file("resources.json"),
+            ...fs.readdirSync(dir).map((f) => planned.file(`manifests/${f}`)),
+        ];
+        const patterns = [
+            /kubernetes\.io\/cluster\/([\w.-]+)/g,
+            /--cluster-name=([\w.-]+)/g,
+            /clusterID\\?":\\?"([\w.-]+)/g,
+        ];
+        return new Set(text.flatMap((t) => patterns.flatMap((p) => [...t.matchAll(p)].map((m) => m[1]))));
+    };
+
+    for (const stack of ["dev", "aws-dev"]) {
+        test(`${stack} and a copy of it: every name an account holds once differs, and each cluster's controllers select only its own`, () => {
+            const first = plan({ stack });
+            const second = plan({ stack: `${stack}-second`, settingsOf: stack });
+            const firstNames = namesHeldOnce(first);
+            assert.ok(firstNames.length >= 3, `only ${firstNames.join(", ")}`);
+            const shared = firstNames.filter((name) => namesHeldOnce(second).includes(name));
+            assert.deepEqual(shared, [], "names both stacks would take in one account");
+            assert.deepEqual([...clusterIdentities(first)], [`kubeha-${stack}`]);
+            assert.deepEqual([...clusterIdentities(second)], [`kubeha-${stack}-second`]);
+        });
+    }
+});

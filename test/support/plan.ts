@@ -20,6 +20,8 @@ export interface PlanRun {
 
 export interface PlanRequest {
     readonly stack: string;
+    /** Plans `stack` with this other stack's file: a second stack of the same settings, as a user would copy it. */
+    readonly settingsOf?: string;
     /** Changes to the stack file's `config:` (a key set to undefined is removed). */
     readonly config?: Record<string, unknown>;
     readonly showSecrets?: boolean;
@@ -44,7 +46,8 @@ export function runPlanCli(request: PlanRequest): PlanRun {
         "--out",
         outDir,
     ];
-    if (request.config) args.push("--config", stackFileWith(request.stack, request.config, outDir));
+    if (request.config || request.settingsOf)
+        args.push("--config", stackFileWith(request.settingsOf ?? request.stack, request.config ?? {}, outDir));
     if (request.showSecrets) args.push("--show-secrets");
     if (request.deployed) {
         const file = path.join(outDir, "deployed-outputs.json");
