@@ -15,7 +15,9 @@
 // - private DNS zones and records: served by the lab's DNS;
 // - the API load balancer (NLB on either cloud): nginx `stream` in the router, at its public addresses (AWS: its DNS
 //   name, resolved by the lab's DNS), spreading TCP over the targets attached to its listener's group.
-// Everything else (security groups, routes, NAT, roles, buckets) is accepted and has no effect in the lab.
+// - security groups: their ingress rules, enforced on the lab network for every instance in them
+//   (lab/security-groups.ts).
+// Everything else (routes, NAT, roles, buckets) is accepted and has no effect in the lab.
 import { gunzipSync } from "node:zlib";
 import * as fs from "node:fs";
 import * as http from "node:http";
@@ -28,6 +30,7 @@ import { LabDataDisk, machineRunning, removeMachine, startMachine } from "./mach
 import { LabMirrors, setDnsRecords } from "./mirrors";
 import { createLabNetwork, inRouter, routeInLabNetwork } from "./network";
 import { labNetns, labServices, labStateDir } from "./paths";
+import { aliyunIngressRule, awsIngressRule, LabIngressRule, securityGroupsRuleset } from "./security-groups";
 
 /** One resource the engine created, updated or deleted, with its whole state (inputs and outputs, in clear). */
 export interface CloudEvent {
@@ -53,6 +56,8 @@ interface Instance {
     readonly userData: string;
     readonly user: string;
     readonly keyName: string;
+    /** Its security groups' ids. */
+    readonly groups: readonly string[];
     /** Disks its user-data expects, each with the image once one is attached. */
     readonly disks: (LabDataDisk & { attached?: string })[];
     booted: boolean;
@@ -86,6 +91,7 @@ export class LabCloud {
     private readonly loadBalancers = new Map<string, string[]>();
     private readonly listeners = new Map<string, Listener>();
     private readonly targets = new Map<string, { group: string; instance: string; port: number }>();
+    private readonly ingressRules = new Map<string, LabIngressRule>();
     private readonly dir: string;
 
     constructor(private readonly options: LabCloudOptions) {
@@ -168,6 +174,9 @@ export class LabCloud {
             const { serverGroupId, serverId, port } = event.state as Record<string, string>;
             this.target(event, { group: serverGroupId, instance: serverId, port: Number(port) });
         },
+        "ecs/securityGroupRule:SecurityGroupRule": (event) => this.ingressRule(event, aliyunIngressRule(event.state)),
+        "vpc/securityGroupIngressRule:SecurityGroupIngressRule": (event) =>
+            this.ingressRule(event, awsIngressRule(event.state)),
         "lb/targetGroupAttachment:TargetGroupAttachment": (event) => {
             const { targetGroupArn, targetId, port } = event.state as Record<string, string>;
             this.target(event, { group: this.idOfArn(targetGroupArn), instance: targetId, port: Number(port) });
@@ -190,6 +199,22 @@ export class LabCloud {
         const addresses = [`${this.gateway}/${vpc.prefix}`, `${this.metadataAddress}/32`];
         createLabNetwork({ lab: this.options.lab, addresses });
         this.applyLoadBalancers();
+        this.applySecurityGroups();
+    }
+
+    private ingressRule(event: CloudEvent, rule: LabIngressRule | undefined): void {
+        if (!rule) return;
+        if (event.op === "delete") this.ingressRules.delete(event.id);
+        else this.ingressRules.set(event.id, rule);
+        this.applySecurityGroups();
+    }
+
+    /** The security groups' table, rewritten whole from the rules and the instances that exist now. */
+    private applySecurityGroups(): void {
+        if (!this.vpcCidr) return;
+        const members = [...this.instances.values()].map(({ privateIp, groups }) => ({ address: privateIp, groups }));
+        const script = securityGroupsRuleset([...this.ingressRules.values()], members);
+        mustRun(inRouter(this.options.lab, ["nft", "-f", "-"]), { input: script });
     }
 
     private egress(event: CloudEvent): void {
@@ -232,6 +257,7 @@ export class LabCloud {
             for (const [key, mapping] of this.publicAddresses)
                 if (mapping.instance === event.id) this.publicAddresses.delete(key);
             this.applyPublicAddresses();
+            this.applySecurityGroups();
             await removeMachine(lab, event.name);
             say(`lab cloud: instance ${event.name} deleted, its machine removed`);
             return;
@@ -247,6 +273,7 @@ export class LabCloud {
             userData,
             user: defaultUsers[event.type.split(":")[0]],
             keyName: String(state.keyName),
+            groups: ((state.securityGroups ?? state.vpcSecurityGroupIds ?? []) as unknown[]).map(String),
             disks: dataDisksOf(userData),
             booted: false,
         };
@@ -256,6 +283,7 @@ export class LabCloud {
             if (disk) disk.attached = "inline";
         }
         this.instances.set(event.id, instance);
+        this.applySecurityGroups();
         const publicIp = String(state.publicIp ?? "");
         if (publicIp) this.associate(event, event.id, publicIp);
         instance.bootTimer = setTimeout(() => this.boot(instance, "its disks did not all arrive"), this.diskWait());

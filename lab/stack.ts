@@ -5,6 +5,7 @@ import * as fs from "node:fs";
 import * as path from "node:path";
 import { parse as parseYaml, stringify as toYaml } from "yaml";
 import type { MirrorOverrides } from "../config/mirrors";
+import { ClusterConfig, configNamespace, regionKeys, resolveConfig } from "../config/resolve";
 
 const projectDir = path.resolve(__dirname, "..");
 
@@ -13,6 +14,20 @@ export function userStackConfig(stack: string): Record<string, unknown> {
     const file = path.join(projectDir, `Pulumi.${stack}.yaml`);
     if (!fs.existsSync(file)) throw new Error(`lab: no stack file ${file}`);
     return (parseYaml(fs.readFileSync(file, "utf8")) as { config?: Record<string, unknown> }).config ?? {};
+}
+
+/** The stack's settings as the program resolves them (defaults filled in); a broken stack file throws. */
+export function resolvedStackConfig(config: Record<string, unknown>): ClusterConfig {
+    const values: Record<string, string> = {};
+    for (const [key, value] of Object.entries(config))
+        if (key.startsWith(`${configNamespace}:`))
+            values[key.slice(configNamespace.length + 1)] = typeof value === "string" ? value : JSON.stringify(value);
+    const regions = Object.fromEntries(
+        Object.entries(regionKeys).flatMap(([cloud, key]) => (config[key] ? [[cloud, String(config[key])]] : [])),
+    );
+    const result = resolveConfig({ values, regions });
+    if (!result.ok) throw new Error(`lab: the stack's settings: ${result.problems.join("; ")}`);
+    return result.config;
 }
 
 /**

@@ -548,6 +548,39 @@ describe(`pulumi up of ${stackName} on the lab cloud`, { timeout: 90 * 60_000 },
         fs.rmSync(dir, { recursive: true, force: true });
     });
 
+    // Machines have no security groups (the operator's own firewall is theirs).
+    if (!onMachines)
+        step(
+            "the security groups hold on the lab network: etcd, the kubelet and SSH closed to every host outside their groups",
+            () => {
+                const address = (name: string) => deployed.hosts[name].privateIp;
+                /** Whether a TCP handshake completes, from a machine or (from: undefined) from where pulumi runs. */
+                const reaches = (from: string | undefined, to: string, port: number) => {
+                    const argv = ["timeout", "3", "bash", "-c", `exec 3<>/dev/tcp/${address(to)}/${port}`];
+                    const [command, ...args] = from ? machineCommand(stackName, from, argv) : argv;
+                    return spawnSync(command, args).status === 0;
+                };
+                const expected: [string | undefined, string, number, boolean][] = [
+                    ["master-2", "master-1", 2379, true],
+                    ["worker-1", "master-1", 2379, false],
+                    ["master-1", "worker-1", 10250, true],
+                    ["worker-2", "worker-1", 10250, false],
+                    [undefined, "worker-1", 10250, false],
+                    ["bastion", "worker-1", 22, true],
+                    ["worker-1", "master-1", 22, false],
+                    [undefined, "master-1", 22, false],
+                ];
+                const line = ([from, to, port]: (typeof expected)[number], open: boolean) =>
+                    `${from ?? "outside"} -> ${to}:${port} ${open ? "open" : "closed"}`;
+                const actual = expected.map((probe) => line(probe, reaches(probe[0], probe[1], probe[2])));
+                assert.deepEqual(
+                    actual,
+                    expected.map((probe) => line(probe, probe[3])),
+                );
+                proved(`the security groups hold (nftables on the lab network): ${actual.join(", ")}`);
+            },
+        );
+
     // Not on machines: the same program and providers as dev's, and its ~50 s would push CI's run over its budget.
     if (!onMachines)
         step("pulumi refresh: what it changes", async () => {

@@ -15,9 +15,10 @@ import * as path from "node:path";
 import { stringify as toYaml } from "yaml";
 import { LabCloud, serveLabCloud } from "../../lab/cloud";
 import { labDown, labFiles, labFoundation, onOperatorMachine } from "../../lab/lab";
-import { labStackMirrors } from "../../lab/mirrors";
+import { LabMirrors, labStackMirrors } from "../../lab/mirrors";
+import { labGateway } from "../../lab/paths";
 import { bootPlainMachines, plainMachinesStack } from "../../lab/plain-machines";
-import { labStackChanges, userStackConfig, writeLabStackFile } from "../../lab/stack";
+import { labStackChanges, resolvedStackConfig, userStackConfig, writeLabStackFile } from "../../lab/stack";
 import {
     defaultKubernetesVersion,
     exactKubernetesVersion,
@@ -40,6 +41,22 @@ function nextMinor(stack: string): KubernetesMinor {
         ];
     if (!next) throw new Error(`test:up: ${stack} runs ${configured}: kubeha supports no later minor to upgrade to`);
     return next;
+}
+
+/**
+ * The lab's changes to the stack, and the workers' NodePorts open to the lab's router: the security groups are
+ * enforced, and the checks' requests from there (the full scope's, the upgrade's probes) stand for a load balancer in
+ * front of the nodes.
+ */
+function labChanges(stack: string, mirrors: LabMirrors): Record<string, unknown> {
+    const user = userStackConfig(stack);
+    const { vpcCidr } = resolvedStackConfig(user).network;
+    const allowed = (user["kubeha:allowedCidrs"] ?? {}) as { nodePorts?: string[] };
+    const router = `${labGateway(vpcCidr).address}/32`;
+    return {
+        ...labStackChanges(stack, labStackMirrors(mirrors)),
+        "kubeha:allowedCidrs": { ...allowed, nodePorts: [...(allowed.nodePorts ?? []), router] },
+    };
 }
 
 async function upAndDown(stack: string, scope: Scope): Promise<number> {
@@ -65,11 +82,7 @@ async function upAndDown(stack: string, scope: Scope): Promise<number> {
         // The machines target's stack: plain machines booted first, then the stack file that lists them.
         const plain = stack === plainMachinesStack ? bootPlainMachines(stack, mirrors, files.keys) : undefined;
         if (plain) fs.writeFileSync(stackFile, toYaml({ config: plain.config }));
-        else
-            fs.renameSync(
-                writeLabStackFile(stack, labStackChanges(stack, labStackMirrors(mirrors)), project),
-                stackFile,
-            );
+        else fs.renameSync(writeLabStackFile(stack, labChanges(stack, mirrors), project), stackFile);
         fs.symlinkSync(path.join(repo, "scripts"), path.join(project, "scripts"));
         const argv = [process.execPath, "--require", "ts-node/register/transpile-only", "--test"];
         argv.push("--test-reporter=spec", path.join(__dirname, "cluster.test.ts"));

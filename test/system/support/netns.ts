@@ -142,6 +142,11 @@ export class TestNetwork {
         return ["ip", "netns", "exec", namespace, "bash", withBinds, ...pairs, "--", ...argv];
     }
 
+    /** argv that runs a command in the bridge's namespace, where the hosts' packets cross (a router's place). */
+    bridgeCommand(argv: readonly string[]): string[] {
+        return ["ip", "netns", "exec", this.bridgeNamespace, ...argv];
+    }
+
     /** Cuts a host off the bridge (packets to it vanish, as with a powered-off machine) or reconnects it. */
     async setReachable(host: string, reachable: boolean): Promise<void> {
         const index = [...this.namespaces.keys()].indexOf(host);
