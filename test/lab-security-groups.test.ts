@@ -70,7 +70,9 @@ test("AWS: a rule from a group matches that group's members; every protocol (-1)
         ],
     );
     const members =
-        /set (members-\d+) \{\s*# ?\n?\s*type ipv4_addr;\s*elements = \{ 10\.0\.0\.10, 10\.0\.0\.11 \}/.exec(ruleset);
+        /# master\n\s*set (members-\d+) \{\n\s*type ipv4_addr;\n\s*elements = \{ 10\.0\.0\.10, 10\.0\.0\.11 \}/.exec(
+            ruleset,
+        );
     assert.ok(members, ruleset);
     assert.deepEqual(chainOf(ruleset, "10.0.0.32"), [
         `ip saddr @${members[1]} tcp dport 30000-32767 accept`,
