@@ -106,7 +106,10 @@ export class PlannedEtcd {
         overrides: Record<string, string | undefined> = {},
     ): Promise<CommandResult> {
         const env: Record<string, string> = { PATH: process.env.PATH ?? "/usr/sbin:/usr/bin:/sbin:/bin" };
-        for (const [key, value] of Object.entries({ ...this.etcdctlEnv, ...overrides }))
+        // etcdctl's 5 s default fails writes on a loaded 2-core machine (seen beside a lab): the tests judge what
+        // succeeds, not how fast. A test's own override still wins.
+        const patient = { ETCDCTL_COMMAND_TIMEOUT: "15s" };
+        for (const [key, value] of Object.entries({ ...this.etcdctlEnv, ...patient, ...overrides }))
             if (value !== undefined) env[key] = value;
         return run(this.network.command(member.name, [toolchainBinary("etcdctl"), ...args], this.binds(member)), {
             env,
