@@ -4,8 +4,9 @@
 // completes. The program constructs every resource before any registration completes, so they are all pending at
 // the plan's peak, and the program reads about one in a hundred of them (524 of 51,610 in a 3 + 200 dev plan). In the
 // plan, a property becomes an Output when the program first reads it, with the value its registration gave it (or
-// pending until then): in that plan the live heap at the end of construction fell from 558 to 394 MB, with the same
-// plan. With PULUMI_DEBUG_PROMISE_LEAKS set every property is an Output from the start, as the SDK makes it.
+// pending until then): in that plan the live heap at the end of construction fell from 558 to 394 MB, and the plan's
+// files stayed the same. With PULUMI_DEBUG_PROMISE_LEAKS set every property is an Output from the start, as the SDK
+// makes it.
 import * as pulumi from "@pulumi/pulumi";
 
 /** How the SDK settles an output property once the registration completed (or failed). */
