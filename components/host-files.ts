@@ -136,9 +136,10 @@ export function kubeadmConfigForHost(
 
 /** The host's two bundles: public files (plain) and 0600 files (a secret). */
 export function bundles(files: readonly LazyFile[]): { plain: pulumi.Output<string>; secret: pulumi.Output<string> } {
+    // Contents as they are: pulumi.all wraps each Output again, and a plain text (a script) needs no Output at all.
     const encode = (selected: readonly LazyFile[]) =>
         pulumi
-            .all(selected.map((file) => pulumi.output(file.content)))
+            .all(selected.map((file) => file.content))
             .apply((contents) => encodeBundle(selected.map((file, i) => ({ ...file, content: contents[i] }))));
     return {
         plain: encode(files.filter((file) => file.mode !== "0600")),

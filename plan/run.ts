@@ -13,6 +13,8 @@ import { HostFile } from "../render/host-file";
 import { KubehaMocks } from "./mocks";
 import { plain, RecordedInvoke, RecordedResource, Recorder, secretPlaceholder } from "./recorder";
 import { redactedConnection, redactedFile } from "./redact";
+import { growHeapByAFifth } from "./heap-growth";
+import { createOutputPropertiesOnRead } from "./output-properties";
 import { skipPromiseBookkeeping } from "./promise-bookkeeping";
 import { formatBookkeepingStacksUnmapped } from "./stack-traces";
 
@@ -96,6 +98,8 @@ export async function runPlan(options: PlanOptions): Promise<PlanResult> {
     pulumi.runtime.setAllConfig(config);
     process.env.PULUMI_NODEJS_TYPESCRIPT = "true";
     skipPromiseBookkeeping();
+    createOutputPropertiesOnRead();
+    growHeapByAFifth();
     // "organization": the name the self-managed (diy) backends give every stack's organization.
     await pulumi.runtime.setMocks(
         new KubehaMocks({ region, deployedOutputs: options.deployedOutputs }),

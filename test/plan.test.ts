@@ -176,6 +176,31 @@ describe("two plans of the same inputs are byte-identical, keys and certificates
     }
 });
 
+describe("the plan's shortcuts through the Pulumi SDK change nothing it plans", () => {
+    // With PULUMI_DEBUG_PROMISE_LEAKS set the plan runs the SDK as the language host does: promise bookkeeping kept,
+    // every stack source-mapped, every output property an Output from the start (plan/promise-bookkeeping.ts,
+    // plan/stack-traces.ts, plan/output-properties.ts).
+    test("dev, with secrets shown", () => {
+        const day = () => Math.floor(Date.now() / 86400_000);
+        let started: number;
+        let shortcuts: PlanRun;
+        let sdkAsItIs: PlanRun;
+        do {
+            started = day();
+            shortcuts = runPlanCli({ stack: "dev", showSecrets: true });
+            process.env.PULUMI_DEBUG_PROMISE_LEAKS = "1";
+            try {
+                sdkAsItIs = runPlanCli({ stack: "dev", showSecrets: true });
+            } finally {
+                delete process.env.PULUMI_DEBUG_PROMISE_LEAKS;
+            }
+        } while (day() !== started);
+        assert.equal(shortcuts.status, 0, shortcuts.stderr);
+        assert.equal(sdkAsItIs.status, 0, sdkAsItIs.stderr);
+        assert.deepEqual(directoryContents(shortcuts.outDir), directoryContents(sdkAsItIs.outDir));
+    });
+});
+
 /** Every file under dir by relative path, with its bytes (as text) and mode. */
 function directoryContents(dir: string): Record<string, string> {
     const contents: Record<string, string> = {};
