@@ -39,11 +39,17 @@ export const contentBinaries = {
 export const debianSuites = ["bookworm", "bookworm-updates", "bookworm-security"];
 const debianComponents = ["main", "contrib", "non-free", "non-free-firmware"];
 
-/** Debian packages whose files go into the images: nft, iptables (nft backend) and conntrack with their libraries. */
+/**
+ * Debian packages whose files go into the images: nft, iptables (nft backend) and conntrack with their libraries, and
+ * netbase's /etc/protocols: without it `nft --json list` prints a protocol as its number (6), kube-proxy (nftables
+ * mode) does not know the elements it reads back as its own ("tcp"), and a restarted kube-proxy deletes every Service
+ * element it finds (NodePorts refuse until its next full sync).
+ */
 const netfilterPackages = [
     ...["nftables", "libnftables1", "libedit2", "libbsd0", "libmd0", "libtinfo6", "libgmp10", "libjansson4"],
     ...["libmnl0", "libnftnl11", "libxtables12", "iptables", "libip4tc2", "libip6tc2", "libnetfilter-conntrack3"],
     ...["libnfnetlink0", "conntrack", "libnetfilter-cthelper0", "libnetfilter-queue1", "libc6", "libgcc-s1"],
+    "netbase",
 ];
 
 /** The lab's test workload image (lab/mirrors labTestImage gives its reference in a running lab). */

@@ -3,7 +3,8 @@
 // From inside the namespace, with the lab DNS as resolver and the lab CA as the only trust: the published apt key is
 // the lab key, real apt accepts the signed repositories and resolves kubeadm 1.36.3 and containerd.io 2.x under the
 // hosts' pins, the registry serves manifests by tag and by digest, a loaded archive lands under its own name, the
-// etcd tarball matches its SHA256SUMS, DNS answers the private zone and nothing else. Teardown leaves nothing.
+// etcd tarball matches its SHA256SUMS, DNS answers the private zone and nothing else, kube-proxy's nft lists map
+// elements with protocols by name (as kube-proxy reads them back). Teardown leaves nothing.
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
 import { createHash } from "node:crypto";
@@ -223,8 +224,21 @@ describe("lab mirrors", { skip }, () => {
         assert.match(headers, new RegExp(`docker-content-digest: ${digest}`, "i"));
     });
 
-    test("each image holds what its manifests run", () => {
+    /** The registry's image of `repository`, exported (crane) into a fresh folder: its root filesystem. */
+    function exportImage(repository: string): { image: string; root: string } {
+        const image = mirrors.images.find((reference) => reference.startsWith(`${labNames.registry}/${repository}:`));
+        assert.ok(image, repository);
+        const root = fs.mkdtempSync(path.join(work, "rootfs-"));
         const crane = path.join(binDir, "crane");
+        const exported = inLab(["sh", "-c", '"$0" export "$1" - | tar -x -C "$2"', crane, image, root], {
+            SSL_CERT_FILE: mirrors.caCertificate,
+        });
+        assert.equal(exported.status, 0, exported.stderr);
+        return { image, root };
+    }
+    const imagePath = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+
+    test("each image holds what its manifests run", () => {
         // Image → commands run inside its exported filesystem (chroot), as the pod specs run them.
         const checks: Record<string, string[][]> = {
             "k8s/kube-proxy": [
@@ -245,20 +259,9 @@ describe("lab mirrors", { skip }, () => {
             ],
         };
         for (const [repository, commands] of Object.entries(checks)) {
-            const image = mirrors.images.find((reference) =>
-                reference.startsWith(`${labNames.registry}/${repository}:`),
-            );
-            assert.ok(image, repository);
-            const root = fs.mkdtempSync(path.join(work, "rootfs-"));
-            const exported = inLab(["sh", "-c", '"$0" export "$1" - | tar -x -C "$2"', crane, image, root], {
-                SSL_CERT_FILE: mirrors.caCertificate,
-            });
-            assert.equal(exported.status, 0, exported.stderr);
+            const { image, root } = exportImage(repository);
             for (const command of commands) {
-                const ran = spawnSync("chroot", [root, ...command], {
-                    encoding: "utf8",
-                    env: { PATH: "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin" },
-                });
+                const ran = spawnSync("chroot", [root, ...command], { encoding: "utf8", env: { PATH: imagePath } });
                 // BusyBox applets print their help on stderr and exit 1 for --help: ran at all is what counts.
                 assert.ok(
                     ran.status === 0 || (command[1] === "--help" && ran.status === 1),
@@ -267,6 +270,34 @@ describe("lab mirrors", { skip }, () => {
             }
             fs.rmSync(root, { recursive: true, force: true });
         }
+    });
+
+    test("kube-proxy's nft lists a map's elements as kube-proxy writes them, protocols by name", () => {
+        // kube-proxy (nftables mode) reads its sets and maps back with `nft --json list` and matches the keys against
+        // its own ("tcp"); a number there makes a restarted kube-proxy delete every Service element it finds.
+        const { image, root } = exportImage("k8s/kube-proxy");
+        const ruleset = [
+            "table ip probe {",
+            "  map ports { type inet_proto . inet_service : verdict; }",
+            "  chain service { }",
+            "}",
+            "add element ip probe ports { tcp . 30080 : goto service }",
+            "",
+        ].join("\n");
+        // A network namespace of its own: the table never reaches this host's ruleset.
+        const listed = spawnSync(
+            "unshare",
+            ["--net", "chroot", root, "sh", "-c", "nft -f - && nft --json list map ip probe ports"],
+            { input: ruleset, encoding: "utf8", env: { PATH: imagePath } },
+        );
+        assert.equal(listed.status, 0, `${image}: ${listed.stderr}`);
+        const objects = (JSON.parse(listed.stdout) as { nftables: { map?: { elem: unknown } }[] }).nftables;
+        assert.deepEqual(
+            objects.find((object) => object.map)?.map?.elem,
+            [[{ concat: ["tcp", 30080] }, { goto: { target: "service" } }]],
+            image,
+        );
+        fs.rmSync(root, { recursive: true, force: true });
     });
 
     test("the stack's mirrors point at the lab and pin its images by digest", () => {
