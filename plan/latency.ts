@@ -109,16 +109,16 @@ export const latencyModel: readonly Rule[] = [
         matches: step("init"),
         seconds: 20,
         source:
-            "measured on the lab (test:lab by hand, 2026-12-07, load 13 on 2 shared cores): 19 s, images pre-pulled " +
-            "by the boot as on the clouds; the estimate was 75 s",
+            "measured on the lab (test:lab by hand, 2026-12-07, 2 shared cores): 19 s at load 13, 9 s at load 10, " +
+            "images pre-pulled by the boot as on the clouds; the estimate was 75 s",
     },
     {
         what: "kubeadm join (control plane or worker)",
         matches: step("join"),
         seconds: 36,
         source:
-            "measured on the lab (test:lab by hand, 2026-12-07, load 13 on 2 shared cores): control-plane joins " +
-            "30-36 s, worker joins 9-12 s, images pre-pulled; the estimate was 45 s",
+            "measured on the lab (test:lab by hand, 2026-12-07, 2 shared cores, two runs at loads 13 and 10): " +
+            "control-plane joins 20-36 s, worker joins 9-12 s, images pre-pulled; the estimate was 45 s",
     },
     {
         what: "steps with no command on creation: upgrades of a node or an etcd member, apiserver restarts, node removal",
