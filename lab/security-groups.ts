@@ -7,6 +7,7 @@
 // Semantics, both clouds: a packet to an instance passes if a rule of one of its groups matches (protocol,
 // destination port, source: an address range or the members of a group); Aliyun's priorities and drop rules are
 // kept (the lowest priority number wins, a drop before an accept of the same priority). Nothing else reaches it.
+// Not modelled: Aliyun's innerAccessPolicy Accept (a group's members reach each other); the program's groups set Drop.
 
 /** One ingress rule of a group, as either cloud states it. */
 export interface LabIngressRule {
