@@ -6,6 +6,7 @@ import * as fs from "node:fs";
 import * as path from "node:path";
 import { parse as parseYaml, stringify as toYaml } from "yaml";
 import { Plan } from "../plan/read";
+import { nodefsEvictionPercent } from "../render/kubeadm";
 import { freeLoopbackPort, labKubeconfig, startForwarder, startLoadBalancer } from "./api-access";
 import { ensureBaseImage } from "./base-image";
 import { BootstrapResult, runBootstrap } from "./bootstrap";
@@ -68,7 +69,29 @@ export function checkLabHost(): void {
     tools.push("gpg", "debootstrap", "dpkg-deb", "apt-ftparchive");
     const missing = process.platform === "linux" ? tools.filter((tool) => !haveCommand(tool)) : [];
     if (missing.length > 0) problems.push(`missing commands: ${missing.join(", ")} (.ci/run lists their packages)`);
+    const disk = process.platform === "linux" ? labDiskProblem(fs.statfsSync("/var/lib")) : undefined;
+    if (disk) problems.push(disk);
     if (problems.length > 0) throw new Error(`lab: ${problems.join("; ")}`);
+}
+
+/** What a lab (or two at once, test:up's beside scope) writes on the host: machines' files, images, lab disks. */
+const labDiskUse = 8 * 2 ** 30;
+
+/**
+ * Refused when the lab would leave its machines' filesystem, which is the host's, under the kubelet's eviction
+ * threshold (nodefs.available, render/kubeadm.ts): every node would be tainted with disk pressure and no pod
+ * scheduled, while the nodes still report Ready.
+ */
+export function labDiskProblem(stats: Pick<fs.StatsFs, "bsize" | "blocks" | "bavail">): string | undefined {
+    const size = stats.blocks * stats.bsize;
+    const free = stats.bavail * stats.bsize;
+    const needed = (size * nodefsEvictionPercent) / 100 + labDiskUse;
+    if (free >= needed) return undefined;
+    const gib = (bytes: number) => `${(bytes / 2 ** 30).toFixed(1)} GiB`;
+    return (
+        `/var/lib has ${gib(free)} free of ${gib(size)}; the lab needs ${gib(needed)} (its machines' kubelets taint ` +
+        `every node with disk pressure below ${nodefsEvictionPercent} % free, and the lab writes up to ${gib(labDiskUse)}): free some space`
+    );
 }
 
 /**

@@ -280,6 +280,9 @@ export function joinConfiguration(
     };
 }
 
+/** The kubelet evicts pods, and taints its node with disk pressure, below this share of its filesystem free. */
+export const nodefsEvictionPercent = 10;
+
 /**
  * Every kubelet's configuration (kubeadm uploads it for the joining nodes), hardened as seed 004:
  * no anonymous access, webhook authentication and authorization, no read-only port, rotated certificates.
@@ -325,7 +328,7 @@ export function kubeletConfiguration(): Record<string, unknown> {
         containerLogMaxFiles: 10,
         evictionHard: {
             "memory.available": "100Mi",
-            "nodefs.available": "10%",
+            "nodefs.available": `${nodefsEvictionPercent}%`,
             "nodefs.inodesFree": "5%",
             "imagefs.available": "15%",
         },
