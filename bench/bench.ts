@@ -1,6 +1,7 @@
 // npm run bench: modeled time-to-ready (plan/latency.ts) and the plan's own cost, for 3 masters
 // with 3, 100, 500 and 1,000 workers on both clouds. Prints figures; asserts nothing.
-// usage: npm run bench [-- --workers 3,100,500,1000] [--stacks dev,aws-dev]
+// usage: npm run bench [-- --workers 3,100,500,1000] [--stacks dev,aws-dev,dev+insideVpc]
+// `<stack>+insideVpc` is the stack with `kubeha:mirrors.insideVpc: true` (the boot does not wait for NAT).
 import { spawnSync } from "node:child_process";
 import * as fs from "node:fs";
 import * as os from "node:os";
@@ -11,7 +12,7 @@ import { describeLabMeasurements } from "../lab/measured-times";
 
 const projectDir = path.resolve(__dirname, "..");
 const { values } = parseArgs({ options: { workers: { type: "string" }, stacks: { type: "string" } } });
-const stacks = (values.stacks ?? "dev,aws-dev").split(",");
+const stacks = (values.stacks ?? "dev,aws-dev,dev+insideVpc").split(",");
 const workerCounts = (values.workers ?? "3,100,500,1000").split(",").map(Number);
 
 interface Figures {
@@ -25,11 +26,15 @@ interface Figures {
     criticalPath: string[];
 }
 
-function measure(stack: string, workers: number): Figures {
+function measure(entry: string, workers: number): Figures {
+    const [stack, variant] = entry.split("+");
+    if (variant !== undefined && variant !== "insideVpc")
+        throw new Error(`bench: ${entry}: the one variant is +insideVpc`);
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), `kubeha-bench-${stack}-${workers}-`));
     const original = parseYaml(fs.readFileSync(path.join(projectDir, `Pulumi.${stack}.yaml`), "utf8"));
     const configFile = path.join(dir, "stack.yaml");
     const config: Record<string, unknown> = { ...original.config, "kubeha:workers": { count: workers } };
+    if (variant) config["kubeha:mirrors"] = { ...original.config["kubeha:mirrors"], insideVpc: true };
     // The default pod range (a /16) holds 256 nodes' /24s: 500 workers need a /15, 1,000 a /14.
     const podBits = Math.max(8, Math.ceil(Math.log2(workers + 3)));
     if (podBits > 8) config["kubeha:network"] = { podCidr: `10.244.0.0/${24 - podBits}` };
@@ -63,7 +68,7 @@ console.log(
         "which depends on it less.\n",
 );
 console.log(
-    "stack    workers  resources  modeled-min (unbounded)  --parallel 256  --parallel 32  plan-wall-s  plan-cpu-s  plan-peak-MB  load",
+    "stack           workers  resources  modeled-min (unbounded)  --parallel 256  --parallel 32  plan-wall-s  plan-cpu-s  plan-peak-MB  load",
 );
 for (const stack of stacks) {
     let base: Figures | undefined;
@@ -73,7 +78,7 @@ for (const stack of stacks) {
         const growth = ((figures.modeledMinutes / base.modeledMinutes - 1) * 100).toFixed(1);
         console.log(
             [
-                stack.padEnd(8),
+                stack.padEnd(15),
                 String(workers).padStart(7),
                 String(figures.resources).padStart(10),
                 `${figures.modeledMinutes.toFixed(2)} (+${growth}%)`.padStart(24),
@@ -85,14 +90,15 @@ for (const stack of stacks) {
                 os.loadavg()[0].toFixed(1).padStart(5),
             ].join(" "),
         );
-        if (workers === workerCounts[0]) console.log(`         critical path: ${figures.criticalPath.join(" -> ")}`);
+        if (workers === workerCounts[0])
+            console.log(`                critical path: ${figures.criticalPath.join(" -> ")}`);
     }
 }
 
 console.log(
     "\nMeasured on this machine's lab (a real pulumi up, and the same bootstrap by hand; lab/measured-times.ts):",
 );
-for (const stack of stacks) {
+for (const stack of stacks.filter((entry) => !entry.includes("+"))) {
     console.log(`${stack}:`);
     for (const line of describeLabMeasurements(stack)) console.log(`  ${line}`);
 }

@@ -37,6 +37,12 @@ export interface Mirrors {
     readonly etcdReleases: string;
     /** Per-image overrides of the references above (imageOf, corednsImage). */
     readonly images: ImageOverrides;
+    /**
+     * Everything the hosts' boot downloads (the apt repositories, the Kubernetes images, etcd's releases) is reachable
+     * inside the VPC without the NAT gateway: a mirror of the operator's own in the VPC, or the cloud's in-VPC
+     * endpoints. The boot then does not wait for NAT (components/cluster.ts).
+     */
+    readonly insideVpc: boolean;
 }
 
 /** The value of `mirrors.ubuntuApt` that keeps the image's own Ubuntu sources, whatever the preset says. */
@@ -78,6 +84,7 @@ export const mirrorPresets: Record<MirrorPreset, Mirrors> = {
         headlampImages: "ghcr.io/headlamp-k8s",
         etcdReleases: "https://github.com/etcd-io/etcd/releases/download",
         images: {},
+        insideVpc: false,
     },
     china: {
         ubuntuApt: "https://mirrors.aliyun.com/ubuntu",
@@ -93,6 +100,7 @@ export const mirrorPresets: Record<MirrorPreset, Mirrors> = {
         // Huawei Cloud's copy of the GitHub release assets, same layout and file names.
         etcdReleases: "https://mirrors.huaweicloud.com/etcd",
         images: {},
+        insideVpc: false,
     },
 };
 

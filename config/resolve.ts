@@ -214,6 +214,7 @@ function machinesKeyProblems(
     if (nested("mirrors", "ubuntuApt")) {
         at("mirrors.ubuntuApt", "does not apply to cloud machines: they keep their own apt sources");
     }
+    if (nested("mirrors", "insideVpc")) at("mirrors.insideVpc", `${noCloud}: there is no NAT gateway to wait for`);
     if (nested("network", "vpcCidr")) at("network.vpcCidr", `${noCloud}: the machines' own addresses are used`);
     for (const inner of ["ssh", "api"]) {
         if (nested("allowedCidrs", inner)) {

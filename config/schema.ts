@@ -552,6 +552,8 @@ export const configSchema = z
                 headlampImages: imageRepository.optional(),
                 etcdReleases: mirrorUrl.optional(),
                 cloudImages: imageRepository.optional(),
+                /** The boot's sources are all reachable inside the VPC: the boot does not wait for NAT. */
+                insideVpc: z.boolean({ message: "must be true or false" }).optional(),
                 /** Per image: a whole reference, or the repository, tag or digest that differ from the default. */
                 images: z
                     .strictObject({

@@ -211,6 +211,30 @@ describe("Aliyun infrastructure (dev stack)", () => {
         }
     });
 
+    test("mirrors inside the VPC: the hosts' boot waits for no NAT; the addons, whose images may need it, do", () => {
+        const result = plan({ stack: "dev", config: { "kubeha:mirrors": { insideVpc: true } } });
+        const snat = result.ofType("alicloud:vpc/snatEntry:SnatEntry").map((entry) => entry.name);
+        assert.ok(snat.length > 0, "the NAT gateway is still there, for everything else");
+        // The whole chain before each host's first steps: nothing of NAT's in it.
+        const chain = (name: string, seen = new Set<string>()): Set<string> => {
+            for (const dependency of result.named(name).dependencies)
+                if (!seen.has(dependency)) chain(dependency, seen.add(dependency));
+            return seen;
+        };
+        for (const instance of result.ofType(t.instance).filter((i) => i.name !== "bastion")) {
+            for (const step of ["ready", "files", "keys"]) {
+                const before = chain(`${instance.name}-${step}`);
+                assert.deepEqual(
+                    [...before].filter((name) => /^(snat-|nat)/.test(name)),
+                    [],
+                    `${instance.name}-${step}`,
+                );
+            }
+        }
+        // Every addon goes through the kubernetes provider, which waits for the API and for NAT.
+        for (const entry of snat) assert.ok(chain("k8s").has(entry), `the addons' provider comes after ${entry}`);
+    });
+
     test("security-group rules are exactly the allow-list (dev stack)", () => {
         const result = plan({ stack: "dev" });
         const vpc = "192.168.0.0/16";

@@ -92,6 +92,7 @@ describe("cloud machines: validation", () => {
                 zones: JSON.stringify(["a", "b"]),
                 masters: JSON.stringify({ count: 5, instanceType: "t3.large" }),
                 network: JSON.stringify({ vpcCidr: "10.0.0.0/16" }),
+                mirrors: JSON.stringify({ insideVpc: true }),
             },
             { aws: "eu-central-1" },
         );
@@ -101,6 +102,7 @@ describe("cloud machines: validation", () => {
             "kubeha:masters.count",
             "kubeha:masters.instanceType",
             "kubeha:network.vpcCidr",
+            "kubeha:mirrors.insideVpc",
         ]) {
             assert.ok(
                 onMachines.some((p) => p.startsWith(`${key}: `)),
