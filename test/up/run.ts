@@ -5,7 +5,10 @@
 // built first: `npm run -s toolchain -- --kubernetes-release <version>`, about 20 minutes cold, then cached).
 // `machines-lab` is the machines target (kubeha:cloud machines), with no stack file of its own: this process boots
 // plain lab machines and writes the stack that lists them (lab/plain-machines.ts); its checks are the basic ones, then
-// a worker appended to the list and removed, and destroy back to plain machines. This process is the cloud: it brings up the lab's network and mirrors
+// a worker appended to the list and removed, and destroy back to plain machines. `<stack>:beside` is the basic checks
+// with, before destroy, a second stack of the same project (`<stack>-2`: the same settings, the same project directory
+// and state backend) brought up, checked and destroyed on a lab of its own while the first keeps running; both with one
+// master and one worker. This process is the cloud: it brings up the lab's network and mirrors
 // (lab/lab.ts labFoundation) and serves the lab cloud (lab/cloud.ts) on a socket; the checks (cluster.test.ts) run
 // where `pulumi up` runs, the lab's operator machine (inside the lab's network, resolving with the lab's DNS), and
 // drive the real Pulumi CLI, whose stand-in provider plugins tell the lab cloud what they create. Needs root on Linux.
@@ -18,6 +21,7 @@ import { labDown, labFiles, labFoundation, onOperatorMachine } from "../../lab/l
 import { LabMirrors, labStackMirrors } from "../../lab/mirrors";
 import { labGateway } from "../../lab/paths";
 import { bootPlainMachines, plainMachinesStack } from "../../lab/plain-machines";
+import { secondStackFiles, SecondStack } from "./second-stack";
 import { labStackChanges, resolvedStackConfig, userStackConfig, writeLabStackFile } from "../../lab/stack";
 import {
     defaultKubernetesVersion,
@@ -30,7 +34,7 @@ import {
 const repo = path.resolve(__dirname, "..", "..");
 const say = (line: string) => process.stdout.write(`${line}\n`);
 
-type Scope = "full" | "basic" | "upgrade";
+type Scope = "full" | "basic" | "upgrade" | "beside";
 
 /** The minor after the stack's kubernetesVersion: the upgrade scope's target. */
 function nextMinor(stack: string): KubernetesMinor {
@@ -48,18 +52,23 @@ function nextMinor(stack: string): KubernetesMinor {
  * enforced, and the checks' requests from there (the full scope's, the upgrade's probes) stand for a load balancer in
  * front of the nodes.
  */
-function labChanges(stack: string, mirrors: LabMirrors): Record<string, unknown> {
+function labChanges(stack: string, mirrors: LabMirrors, smallest: boolean): Record<string, unknown> {
     const user = userStackConfig(stack);
     const { vpcCidr } = resolvedStackConfig(user).network;
     const allowed = (user["kubeha:allowedCidrs"] ?? {}) as { nodePorts?: string[] };
     const router = `${labGateway(vpcCidr).address}/32`;
+    const one = (key: string) => ({ [key]: { ...((user[key] ?? {}) as Record<string, unknown>), count: 1 } });
     return {
         ...labStackChanges(stack, labStackMirrors(mirrors)),
         "kubeha:allowedCidrs": { ...allowed, nodePorts: [...(allowed.nodePorts ?? []), router] },
+        // Two clusters at once: 1 master + 1 worker each. Two of 3 + 3 need more inotify instances than the kernel's
+        // default limit for root (fs.inotify.max_user_instances, 128; one 3 + 3 lab takes about 120), and a lab must
+        // not change the host's kernel settings: the other stack's machines could not start their systemd.
+        ...(smallest ? { ...one("kubeha:masters"), ...one("kubeha:workers") } : {}),
     };
 }
 
-async function upAndDown(stack: string, scope: Scope): Promise<number> {
+async function upAndDown(stack: string, scope: Scope, second?: SecondStack): Promise<number> {
     const files = { ...labFiles(stack), keys: path.join(labFiles(stack).state, "plain-machines") };
     if (fs.existsSync(files.state)) await labDown(stack, say);
     const upgradeTo = scope === "upgrade" ? nextMinor(stack) : undefined;
@@ -72,18 +81,25 @@ async function upAndDown(stack: string, scope: Scope): Promise<number> {
     const cloud = new LabCloud({ lab: stack, mirrors, say });
     const socket = path.join(files.run, "cloud.sock");
     const server = await serveLabCloud(cloud, socket);
+    const requests = scope === "beside" ? serveSecondStack(files.run) : undefined;
     try {
         // The project as a user has it: Pulumi.yaml, the lab's stack file (the user's, with the lab's mirrors) and
-        // the scripts the program's local command runs from the project directory.
-        const project = path.join(files.state, "project");
-        fs.mkdirSync(project, { recursive: true, mode: 0o700 });
-        fs.copyFileSync(path.join(repo, "Pulumi.yaml"), path.join(project, "Pulumi.yaml"));
+        // the scripts the program's local command runs from the project directory. A second stack joins the first's.
+        const project = second?.project ?? path.join(files.state, "project");
         const stackFile = path.join(project, `Pulumi.${stack}.yaml`);
         // The machines target's stack: plain machines booted first, then the stack file that lists them.
         const plain = stack === plainMachinesStack ? bootPlainMachines(stack, mirrors, files.keys) : undefined;
+        if (!second) {
+            fs.mkdirSync(project, { recursive: true, mode: 0o700 });
+            fs.copyFileSync(path.join(repo, "Pulumi.yaml"), path.join(project, "Pulumi.yaml"));
+            fs.symlinkSync(path.join(repo, "scripts"), path.join(project, "scripts"));
+        }
+        const configOf = second?.configOf ?? stack;
         if (plain) fs.writeFileSync(stackFile, toYaml({ config: plain.config }));
-        else fs.renameSync(writeLabStackFile(stack, labChanges(stack, mirrors), project), stackFile);
-        fs.symlinkSync(path.join(repo, "scripts"), path.join(project, "scripts"));
+        else {
+            const changes = labChanges(configOf, mirrors, scope === "beside" || second !== undefined);
+            fs.renameSync(writeLabStackFile(configOf, changes, project), stackFile);
+        }
         const argv = [process.execPath, "--require", "ts-node/register/transpile-only", "--test"];
         argv.push("--test-reporter=spec", path.join(__dirname, "cluster.test.ts"));
         const [command, ...args] = onOperatorMachine(stack, argv);
@@ -95,6 +111,7 @@ async function upAndDown(stack: string, scope: Scope): Promise<number> {
                 KUBEHA_UP_STACK: stack,
                 KUBEHA_UP_SCOPE: scope,
                 ...(upgradeTo ? { KUBEHA_UP_UPGRADE_TO: upgradeTo } : {}),
+                ...(second ? { KUBEHA_UP_SECOND_OF: second.configOf, KUBEHA_UP_BACKEND: second.backend } : {}),
                 KUBEHA_UP_PROJECT: project,
                 KUBEHA_TOOLCHAIN_BIN: binDir,
                 KUBEHA_LAB_CLOUD: socket,
@@ -109,6 +126,7 @@ async function upAndDown(stack: string, scope: Scope): Promise<number> {
         });
         return await new Promise<number>((resolve) => child.on("close", (code) => resolve(code ?? 1)));
     } finally {
+        await requests?.stop();
         server.close();
         // KUBEHA_LAB_KEEP=1 keeps the machines for a look (npm run lab -- status / down); the cloud's API stops.
         if (process.env.KUBEHA_LAB_KEEP !== "1") {
@@ -118,6 +136,35 @@ async function upAndDown(stack: string, scope: Scope): Promise<number> {
     }
 }
 
+/**
+ * Answers the first stack's request for a second one (test/up/second-stack.ts): its whole basic run, on a lab of its
+ * own, while the first's checks wait and watch their own cluster. stop() waits for a second stack still running.
+ */
+function serveSecondStack(run: string): { stop: () => Promise<void> } {
+    const { request, status } = secondStackFiles(run);
+    let running: Promise<void> | undefined;
+    const poll = setInterval(() => {
+        if (running || !fs.existsSync(request)) return;
+        const second = JSON.parse(fs.readFileSync(request, "utf8")) as SecondStack;
+        say(`test:up: ${second.stack}, a second stack of the project beside ${second.configOf}`);
+        running = upAndDown(second.stack, "basic", second)
+            .catch((error: Error) => {
+                say(`test:up: ${second.stack}: ${error.stack ?? error.message}`);
+                return 1;
+            })
+            .then((code) => {
+                say(`test:up: ${second.stack} ${code === 0 ? "passed" : "FAILED"}`);
+                fs.writeFileSync(status, `${code}\n`);
+            });
+    }, 2_000);
+    return {
+        stop: async () => {
+            clearInterval(poll);
+            await running;
+        },
+    };
+}
+
 async function main(): Promise<void> {
     const stacks = (process.env.KUBEHA_UP_STACKS ?? "dev aws-dev:basic machines-lab:basic")
         .split(/\s+/)
@@ -125,8 +172,8 @@ async function main(): Promise<void> {
     let failed = 0;
     for (const entry of stacks) {
         const [stack, scope] = entry.split(":");
-        if (scope !== undefined && scope !== "basic" && scope !== "upgrade")
-            throw new Error(`test:up: ${entry}: a scope is :basic or :upgrade`);
+        if (scope !== undefined && scope !== "basic" && scope !== "upgrade" && scope !== "beside")
+            throw new Error(`test:up: ${entry}: a scope is :basic, :upgrade or :beside`);
         say(`test:up: ${entry}`);
         const status = await upAndDown(stack, (scope as Scope | undefined) ?? "full");
         if (status !== 0) failed++;
