@@ -1,6 +1,6 @@
 // npm run bench: modeled time-to-ready (plan/latency.ts) and the plan's own cost, for 3 masters
 // with 3, 100, 500 and 1,000 workers on both clouds. Prints figures; asserts nothing.
-// usage: npm run bench [-- --workers 3,100,500,1000] [--stacks dev,aws-dev,dev+insideVpc]
+// usage: npm run bench [-- --workers 3,100,500,1000] [--stacks dev,aws-dev,dev+insideVpc,aws-dev+insideVpc]
 // `<stack>+insideVpc` is the stack with `kubeha:mirrors.insideVpc: true` (the boot does not wait for NAT).
 import { spawnSync } from "node:child_process";
 import * as fs from "node:fs";
@@ -12,7 +12,7 @@ import { describeLabMeasurements } from "../lab/measured-times";
 
 const projectDir = path.resolve(__dirname, "..");
 const { values } = parseArgs({ options: { workers: { type: "string" }, stacks: { type: "string" } } });
-const stacks = (values.stacks ?? "dev,aws-dev,dev+insideVpc").split(",");
+const stacks = (values.stacks ?? "dev,aws-dev,dev+insideVpc,aws-dev+insideVpc").split(",");
 const workerCounts = (values.workers ?? "3,100,500,1000").split(",").map(Number);
 
 interface Figures {
@@ -68,7 +68,7 @@ console.log(
         "which depends on it less.\n",
 );
 console.log(
-    "stack           workers  resources  modeled-min (unbounded)  --parallel 256  --parallel 32  plan-wall-s  plan-cpu-s  plan-peak-MB  load",
+    "stack              workers  resources  modeled-min (unbounded)  --parallel 256  --parallel 32  plan-wall-s  plan-cpu-s  plan-peak-MB  load",
 );
 for (const stack of stacks) {
     let base: Figures | undefined;
@@ -78,7 +78,7 @@ for (const stack of stacks) {
         const growth = ((figures.modeledMinutes / base.modeledMinutes - 1) * 100).toFixed(1);
         console.log(
             [
-                stack.padEnd(15),
+                stack.padEnd(18),
                 String(workers).padStart(7),
                 String(figures.resources).padStart(10),
                 `${figures.modeledMinutes.toFixed(2)} (+${growth}%)`.padStart(24),
@@ -91,7 +91,7 @@ for (const stack of stacks) {
             ].join(" "),
         );
         if (workers === workerCounts[0])
-            console.log(`                critical path: ${figures.criticalPath.join(" -> ")}`);
+            console.log(`                   critical path: ${figures.criticalPath.join(" -> ")}`);
     }
 }
 

@@ -211,6 +211,17 @@ export function natGatewayAddress(vpcCidr: string, zoneIndex: number): string {
     return addressAt(zoneBlocks(parseCidr(vpcCidr), zoneIndex).public, firstOffset.natGateway);
 }
 
+/**
+ * The part of a zone's public subnet that holds its planned addresses (the bastion's, the NAT gateway's), reserved on
+ * AWS so that the cloud gives none of it to anything it addresses itself (the API load balancer): whatever is created
+ * first, nothing takes a planned address.
+ */
+export function plannedPublicRange(vpcCidr: string, zoneIndex: number): string {
+    const block = zoneBlocks(parseCidr(vpcCidr), zoneIndex).public;
+    // offsets 4-7: the bastion's (4) and the NAT gateway's (5), aligned as a CIDR must be.
+    return formatCidr({ base: block.base + firstOffset.bastion, prefix: 30 });
+}
+
 /** A host's name in the private DNS zone: master-1.k8s.internal. */
 export function hostFqdn(hostName: string, privateDomain: string): string {
     return `${hostName}.${privateDomain}`;

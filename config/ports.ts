@@ -27,6 +27,12 @@ export const ports = {
  */
 export const apiLoadBalancerIdleTimeoutSeconds = 900;
 
+/**
+ * The API load balancer's health checks on both clouds: a master gets traffic after 2 passes 5 s apart and none after
+ * 2 failures (10 s, where 10 s apart took 20). 5 s is the shortest interval both allow; each check may take 4 s.
+ */
+export const apiHealthCheck = { intervalSeconds: 5, timeoutSeconds: 4, healthyThreshold: 2, unhealthyThreshold: 2 };
+
 /** Kubernetes' default Service NodePort range (--service-node-port-range). */
 export const nodePortRange: PortRange = { protocol: "tcp", from: 30000, to: 32767 };
 

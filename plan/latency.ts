@@ -1,6 +1,7 @@
 // Modeled time-to-ready: the plan's dependency graph weighted by how long each resource takes to
 // create. The figures are estimates with their sources; they make changes to the graph comparable,
 // they do not replace a measured `pulumi up`.
+import { apiHealthCheck } from "../config/ports";
 import { Step, steps } from "../render/steps";
 
 export interface TimedResource {
@@ -129,8 +130,10 @@ export const latencyModel: readonly Rule[] = [
     {
         what: "the API through the load balancer (api-ready): targets pass their health checks",
         matches: (resource) => resource.name === "api-ready",
-        seconds: 30,
-        source: "AWS NLB: 3 consecutive healthy checks at a 10 s interval; Aliyun NLB similar",
+        seconds: apiHealthCheck.intervalSeconds * (apiHealthCheck.healthyThreshold + 1),
+        source:
+            "the load balancers' health checks (config/ports.ts apiHealthCheck, both clouds): the passes they need, " +
+            "the first up to one interval after the apiserver is ready",
     },
     {
         what: "workloads until ready (DaemonSet, Deployment)",

@@ -4,12 +4,13 @@
 // And it never hands out an address the cloud reserves, whatever the VPC size and host count.
 import assert from "node:assert/strict";
 import { describe, test } from "node:test";
-import { parseCidr, size } from "../config/cidr";
+import { overlaps, parseCidr, size } from "../config/cidr";
 import {
     LayoutInput,
     layoutProblems,
     natGatewayAddress,
     planHosts,
+    plannedPublicRange,
     reservedAddresses,
     zoneSubnets,
 } from "../config/layout";
@@ -220,6 +221,26 @@ describe("address plan", () => {
             assert.deepEqual(reservedAddresses[cloud], reserved);
         });
     }
+
+    test("each public subnet's reserved planned range holds its bastion and NAT gateway addresses, past the cloud's own", () => {
+        const inRange = (address: string, cidr: string) => overlaps(parseCidr(`${address}/32`), parseCidr(cidr));
+        for (const vpcCidr of ["10.0.0.0/16", "192.168.0.0/16", "10.20.0.0/22"]) {
+            const hosts = planHosts({ cloud: "aws", vpcCidr, zoneCount: 3, masters: 3, workers: 3, dedicatedEtcd: 0 });
+            for (let zoneIndex = 0; zoneIndex < 3; zoneIndex++) {
+                const range = plannedPublicRange(vpcCidr, zoneIndex);
+                const subnet = parseCidr(zoneSubnets(vpcCidr, zoneIndex).public);
+                const reserved = parseCidr(range);
+                assert.ok(reserved.base >= subnet.base + reservedAddresses.aws.first, `${range}: past AWS's own`);
+                assert.ok(reserved.base + size(reserved) <= subnet.base + size(subnet), `${range} inside its subnet`);
+                assert.ok(inRange(natGatewayAddress(vpcCidr, zoneIndex), range), `${range} holds the NAT gateway's`);
+                for (const host of hosts) {
+                    const inside = inRange(host.privateIp, range);
+                    const planned = host.role === "bastion" && host.zoneIndex === zoneIndex;
+                    assert.equal(inside, planned, `${host.name} ${host.privateIp} and ${range}`);
+                }
+            }
+        }
+    });
 
     test("the largest layout fills a zone subnet up to the cloud's reserved end, not further", () => {
         // A /22 VPC: zone subnets of 64 addresses; workers from offset 32 up to 63 minus the reserved end.

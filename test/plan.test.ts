@@ -8,7 +8,7 @@ import { describe, test } from "node:test";
 import { parse as parseYaml } from "yaml";
 import { kubeadmConfigPaths } from "../render/kubeadm";
 import { apiserverFiles } from "../render/apiserver-files";
-import { schedule } from "../plan/latency";
+import { latencyOf, schedule } from "../plan/latency";
 import { modeledParallelism } from "../plan/write";
 import { plan, PlanRun, projectDir, runPlanCli } from "./support/plan";
 
@@ -385,14 +385,17 @@ test("a key in a namespace nothing reads is named in the plan's warnings", () =>
 });
 
 test("the latency model starts a resource only once its provider exists, as `pulumi up` does", () => {
-    const timeline = schedule([
+    const resources = [
         { type: "command:local:Command", name: "api-ready", dependencies: [] },
         { type: "pulumi:providers:kubernetes", name: "k8s", dependencies: ["api-ready"] },
         { type: "kubernetes:apps/v1:DaemonSet", name: "flannel", dependencies: [], provider: "k8s" },
-    ]);
+    ];
+    const [apiReady, provider, rollout] = resources.map((resource) => latencyOf(resource).seconds);
+    assert.ok(apiReady > 0 && rollout > 0);
+    assert.equal(provider, 0);
     assert.deepEqual(
-        timeline.criticalPath.map((entry) => `${entry.name} ${entry.finishSeconds}`),
-        ["api-ready 30", "k8s 30", "flannel 60"],
+        schedule(resources).criticalPath.map((entry) => `${entry.name} ${entry.finishSeconds}`),
+        [`api-ready ${apiReady}`, `k8s ${apiReady}`, `flannel ${apiReady + rollout}`],
     );
 });
 

@@ -6,6 +6,7 @@ import { InfraArgs } from "../cloud";
 import { hostDisks } from "../../config/disks";
 import { hostFqdn, HostRole, PlannedHost, zoneSubnets } from "../../config/layout";
 import {
+    apiHealthCheck,
     apiLoadBalancerIdleTimeoutSeconds,
     flannelPort,
     nodePortRange,
@@ -376,10 +377,10 @@ export class AliyunInfra extends pulumi.ComponentResource implements ClusterInfr
                     healthCheckEnabled: true,
                     healthCheckType: "TCP",
                     healthCheckConnectPort: 0,
-                    healthCheckConnectTimeout: 5,
-                    healthCheckInterval: 10,
-                    healthyThreshold: 2,
-                    unhealthyThreshold: 2,
+                    healthCheckConnectTimeout: apiHealthCheck.timeoutSeconds,
+                    healthCheckInterval: apiHealthCheck.intervalSeconds,
+                    healthyThreshold: apiHealthCheck.healthyThreshold,
+                    unhealthyThreshold: apiHealthCheck.unhealthyThreshold,
                 },
             },
             parent,

@@ -2,8 +2,9 @@
 import * as aws from "@pulumi/aws";
 import * as pulumi from "@pulumi/pulumi";
 import { DataDiskPurpose, hostDisks } from "../../config/disks";
-import { hostFqdn, natGatewayAddress, PlannedHost, zoneSubnets } from "../../config/layout";
+import { hostFqdn, natGatewayAddress, PlannedHost, plannedPublicRange, zoneSubnets } from "../../config/layout";
 import {
+    apiHealthCheck,
     apiLoadBalancerIdleTimeoutSeconds,
     flannelPort,
     nodePortRange,
@@ -190,6 +191,22 @@ export class AwsInfra extends pulumi.ComponentResource implements ClusterInfra {
                 );
             return { public: subnet("public"), private: subnet("private") };
         });
+        // The bastion's and the NAT gateways' planned addresses: AWS assigns nothing in an explicit reservation by
+        // itself, so the API load balancer, which takes addresses of the public subnets on its own, cannot take them,
+        // and need not wait for them (it would wait for the NAT gateways, minutes).
+        const plannedRanges = subnets.map(
+            (subnet, zoneIndex) =>
+                new aws.ec2.SubnetCidrReservation(
+                    `public-subnet-${zoneIndex + 1}-planned`,
+                    {
+                        subnetId: subnet.public.id,
+                        cidrBlock: plannedPublicRange(config.network.vpcCidr, zoneIndex),
+                        reservationType: "explicit",
+                        description: "kubeha: the bastion's and the NAT gateway's planned addresses",
+                    },
+                    parent,
+                ),
+        );
 
         const publicRoutes = new aws.ec2.RouteTable(
             "public-routes",
@@ -226,7 +243,7 @@ export class AwsInfra extends pulumi.ComponentResource implements ClusterInfra {
                     privateIp: natGatewayAddress(config.network.vpcCidr, zoneIndex),
                     tags: tags(`nat-gateway-${zoneIndex + 1}`),
                 },
-                { parent: this, dependsOn: [internetGateway] },
+                { parent: this, dependsOn: [internetGateway, plannedRanges[zoneIndex]] },
             );
         });
         // The default route through NAT is its own resource: hosts wait for their subnet's route table, not
@@ -380,7 +397,9 @@ export class AwsInfra extends pulumi.ComponentResource implements ClusterInfra {
                     // First boot uses its subnet's routes: they exist before any host starts. The NAT gateway may
                     // still be coming up; the boot script waits for it. No DNS record: what a host resolves at boot
                     // (masters, etcd members, itself) is in its /etc/hosts.
-                    dependsOn: [isBastion ? publicAssociations[host.zoneIndex] : privateAssociations[host.zoneIndex]],
+                    dependsOn: isBastion
+                        ? [publicAssociations[host.zoneIndex], plannedRanges[host.zoneIndex]]
+                        : [privateAssociations[host.zoneIndex]],
                 },
             );
             // Separate volumes, not ebsBlockDevices: a new size is applied in place (ModifyVolume) instead
@@ -437,9 +456,8 @@ export class AwsInfra extends pulumi.ComponentResource implements ClusterInfra {
             {
                 parent: this,
                 // ELB refuses an internet-facing load balancer (InvalidSubnet) while the VPC has no internet
-                // gateway. Its addresses come from the public subnets: after the bastion and the NAT gateways,
-                // whose addresses there are planned, so it cannot take one of them.
-                dependsOn: [internetGateway, bastion.instance, ...natGateways],
+                // gateway. Its addresses come from the public subnets, outside their reserved planned ranges.
+                dependsOn: [internetGateway, ...plannedRanges],
             },
         );
         const masterTargets = new aws.lb.TargetGroup(
@@ -459,9 +477,10 @@ export class AwsInfra extends pulumi.ComponentResource implements ClusterInfra {
                     path: "/readyz",
                     matcher: "200",
                     port: "traffic-port",
-                    interval: 10,
-                    healthyThreshold: 2,
-                    unhealthyThreshold: 2,
+                    interval: apiHealthCheck.intervalSeconds,
+                    timeout: apiHealthCheck.timeoutSeconds,
+                    healthyThreshold: apiHealthCheck.healthyThreshold,
+                    unhealthyThreshold: apiHealthCheck.unhealthyThreshold,
                 },
                 tags: tags("api-nlb-masters"),
             },

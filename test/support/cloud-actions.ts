@@ -116,6 +116,15 @@ export const awsActionTable: readonly CloudActions[] = [
         sources: [awsDocs("r/eip"), ec2],
     },
     {
+        token: "aws:ec2/subnetCidrReservation:SubnetCidrReservation",
+        actions: [
+            "ec2:CreateSubnetCidrReservation",
+            "ec2:GetSubnetCidrReservations",
+            "ec2:DeleteSubnetCidrReservation",
+        ],
+        sources: [awsDocs("r/ec2_subnet_cidr_reservation"), ec2],
+    },
+    {
         token: "aws:ec2/natGateway:NatGateway",
         actions: ["ec2:CreateNatGateway", "ec2:DescribeNatGateways", "ec2:DeleteNatGateway", ...ec2Tags],
         sources: [awsDocs("r/nat_gateway"), ec2],

@@ -4,12 +4,15 @@ import assert from "node:assert/strict";
 import { describe, test } from "node:test";
 import * as pulumi from "@pulumi/pulumi";
 import { AwsInfra } from "../../../clouds/aws/infra";
+import { overlaps, parseCidr } from "../../../config/cidr";
 import { planHosts } from "../../../config/layout";
 import { resolveConfig } from "../../../config/resolve";
 import { KubehaMocks } from "../../../plan/mocks";
 import type { PlannedResource } from "../../../plan/run";
 import { Plan, plan } from "../../support/plan";
 import { packUserData, unpackUserData } from "../../../render/cloud-init";
+
+const inCidr = (address: string, cidr: string) => overlaps(parseCidr(`${address}/32`), parseCidr(cidr));
 
 type Inputs = Record<string, unknown>;
 const inputs = (resource: PlannedResource) => resource.inputs as Inputs;
@@ -296,14 +299,26 @@ describe("aws-dev: default configuration", () => {
             path: "/readyz",
             matcher: "200",
             port: "traffic-port",
-            interval: 10,
+            interval: 5,
+            timeout: 4,
             healthyThreshold: 2,
             unhealthyThreshold: 2,
         });
-        // ELB refuses an internet-facing NLB until the VPC has its internet gateway; the NLB takes addresses
-        // in the public subnets only after the bastion and the NAT gateway hold their planned ones.
-        for (const before of ["internet-gateway", "bastion", "nat-gateway-1"]) {
-            assert.ok(nlb.dependencies.includes(before), `the NLB waits for ${before}`);
+        // ELB refuses an internet-facing NLB until the VPC has its internet gateway. It takes addresses of the
+        // public subnets, never a planned one (reserved): it waits for neither the bastion nor a NAT gateway.
+        assert.ok(nlb.dependencies.includes("internet-gateway"), "the NLB waits for the internet gateway");
+        const before = (name: string, seen = new Set<string>()): Set<string> => {
+            for (const dependency of p().named(name).dependencies)
+                if (!seen.has(dependency)) before(dependency, seen.add(dependency));
+            return seen;
+        };
+        assert.deepEqual(
+            [...before(nlb.name)].filter((name) => /^(bastion|nat-)/.test(name)),
+            [],
+            "nothing of the bastion's or the NAT gateway's comes before the NLB",
+        );
+        for (const reservation of p().ofType("aws:ec2/subnetCidrReservation:SubnetCidrReservation")) {
+            assert.ok(nlb.dependencies.includes(reservation.name), `the NLB waits for ${reservation.name}`);
         }
 
         const [listener] = p().ofType("aws:lb/listener:Listener");
@@ -388,18 +403,33 @@ describe("aws-dev: per-zone NAT, dedicated etcd, wireguard, restricted CIDRs", (
             const natSubnet = referenced(p(), nat, inputs(nat).subnetId);
             assert.equal(inputs(natSubnet).availabilityZone, inputs(subnet).availabilityZone, subnet.name);
         }
-        // Each NAT gateway has a planned address in its public subnet, never the bastion's; the NLB comes after.
-        const bastionIp = inputs(instance(p(), "bastion")).privateIp;
-        const [nlb] = p().ofType("aws:lb/loadBalancer:LoadBalancer");
+        // Each NAT gateway has a planned address in its public subnet, never the bastion's, inside the subnet's
+        // explicit reservation (which AWS assigns nothing of by itself), created before it.
+        const bastion = instance(p(), "bastion");
+        const reservations = p().ofType("aws:ec2/subnetCidrReservation:SubnetCidrReservation");
+        assert.equal(reservations.length, 3);
+        const reservationOf = (subnet: string) => {
+            const found = reservations.filter((r) => referenced(p(), r, inputs(r).subnetId).name === subnet);
+            assert.equal(found.length, 1, `one reservation in ${subnet}`);
+            assert.equal(inputs(found[0]).reservationType, "explicit");
+            return found[0];
+        };
+        const bastionSubnet = referenced(p(), bastion, inputs(bastion).subnetId).name;
+        const bastionReservation = reservationOf(bastionSubnet);
+        assert.ok(inCidr(String(inputs(bastion).privateIp), String(inputs(bastionReservation).cidrBlock)));
+        assert.ok(bastion.dependencies.includes(bastionReservation.name), "the bastion comes after its reservation");
         p()
             .ofType("aws:ec2/natGateway:NatGateway")
             .forEach((nat, zoneIndex) => {
                 assert.equal(nat.name, `nat-gateway-${zoneIndex + 1}`);
                 assert.equal(inputs(nat).privateIp, `10.20.${128 + zoneIndex * 16}.5`);
-                assert.notEqual(inputs(nat).privateIp, bastionIp);
+                assert.notEqual(inputs(nat).privateIp, inputs(bastion).privateIp);
                 const natSubnet = referenced(p(), nat, inputs(nat).subnetId);
                 assert.equal(inputs(natSubnet).cidrBlock, `10.20.${128 + zoneIndex * 16}.0/20`);
-                assert.ok(nlb.dependencies.includes(nat.name), `the NLB waits for ${nat.name}`);
+                const reservation = reservationOf(natSubnet.name);
+                assert.equal(inputs(reservation).cidrBlock, `10.20.${128 + zoneIndex * 16}.4/30`);
+                assert.ok(inCidr(String(inputs(nat).privateIp), String(inputs(reservation).cidrBlock)));
+                assert.ok(nat.dependencies.includes(reservation.name), `${nat.name} comes after its reservation`);
             });
     });
 
