@@ -217,10 +217,11 @@ function directoryContents(dir: string): Record<string, string> {
 }
 
 describe("the plan fails cleanly", () => {
-    test("a failed plan removes the previous plan from its output directory", () => {
+    test("a failed plan removes the previous plan from its output directory", (t) => {
         const previous = fs.mkdtempSync(path.join(os.tmpdir(), "kubeha-previous-"));
         fs.cpSync(plan({ stack: "dev" }).dir, previous, { recursive: true });
         const broken = path.join(os.tmpdir(), `kubeha-broken-${process.pid}.yaml`);
+        t.after(() => fs.rmSync(broken, { force: true }));
         fs.writeFileSync(
             broken,
             "config:\n  kubeha:cloud: aliyun\n  alicloud:region: cn-hangzhou\n  kubeha:masters: {count: 2}\n",
@@ -245,8 +246,9 @@ describe("the plan fails cleanly", () => {
         assert.equal(fs.existsSync(previous), false, "the earlier plan is gone");
     });
 
-    test("a YAML syntax error in --config is one line with the file, line and column", () => {
+    test("a YAML syntax error in --config is one line with the file, line and column", (t) => {
         const broken = path.join(os.tmpdir(), `kubeha-syntax-${process.pid}.yaml`);
+        t.after(() => fs.rmSync(broken, { force: true }));
         fs.writeFileSync(
             broken,
             "config:\n  kubeha:cloud: aws\n  kubeha:masters: {count: 3\n  aws:region: eu-central-1\n",
