@@ -127,8 +127,8 @@ export class KubernetesCluster extends pulumi.ComponentResource {
         const ssh: SshAccess = { ...infra.ssh, hostKeys: this.sshKeys.hostKeys };
         const bootstrap = { ssh, files };
         // Mirrors inside the VPC take the NAT gateway (1-2 min) off the hosts' boot; the addons' images may still come
-        // through it.
-        const bootEgress = config.mirrors.insideVpc ? [] : infra.egress;
+        // through it, so they wait for it instead.
+        const [bootEgress, addonsEgress] = config.mirrors.insideVpc ? [[], infra.egress] : [infra.egress, []];
         const prepared = new PreparedHosts(
             "hosts",
             { hosts: infra.hosts, egress: bootEgress, preparedOverSsh: infra.preparedOverSsh, ...bootstrap },
@@ -206,7 +206,7 @@ export class KubernetesCluster extends pulumi.ComponentResource {
             {
                 config,
                 kubeconfig: this.pki.adminKubeconfig,
-                dependsOn: [this.controlPlane.externallyReady, ...(config.mirrors.insideVpc ? infra.egress : [])],
+                dependsOn: [this.controlPlane.externallyReady, ...addonsEgress],
                 deletedWith: this.controlPlane.firstMaster.instance,
                 clusterName,
                 zones: infra.zones,

@@ -40,6 +40,11 @@ export function overlaps(a: Cidr, b: Cidr): boolean {
     return a.base < b.base + size(b) && b.base < a.base + size(a);
 }
 
+/** Whether the IPv4 `address` lies in the CIDR `range`. */
+export function containsAddress(range: string, address: string): boolean {
+    return ipaddr.IPv4.parse(address).match(ipaddr.IPv4.parseCIDR(range));
+}
+
 /** The `index`-th of the equal subnets with `newPrefix` that `cidr` splits into. */
 export function subnet(cidr: Cidr, newPrefix: number, index: number): Cidr {
     if (newPrefix < cidr.prefix || newPrefix > 32) {

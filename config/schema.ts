@@ -1,7 +1,7 @@
 // The stack configuration (namespace `kubeha`): its schema, defaults and cross-field rules.
 // Pulumi.yaml declares the same keys and defaults; test/config-reference.test.ts keeps them in step.
 import { z } from "zod";
-import { cidrProblem, overlaps, parseCidr } from "./cidr";
+import { cidrProblem, containsAddress, overlaps, parseCidr } from "./cidr";
 import { calendarEventMessage, isCalendarEvent } from "./calendar";
 import { layoutInput, layoutProblems } from "./layout";
 import {
@@ -1020,7 +1020,7 @@ function machinesRule<T extends MachinesView>(config: T, ctx: z.RefinementCtx<T>
         if (!isIpv4Address(item.address)) return;
         for (const key of ranges) {
             const range = config.network[key];
-            if (overlaps(parseCidr(`${item.address}/32`), parseCidr(range))) {
+            if (containsAddress(range, item.address)) {
                 issue(
                     ["machines", i, "address"],
                     `${item.address} lies in network.${key} ${range}: pod and service ranges must be clear of every machine; choose other ranges`,

@@ -105,7 +105,7 @@ export const latencyModel: readonly Rule[] = [
         matches: step("etcd-health"),
         seconds: 2,
         source:
-            "measured on the lab (the same run): 2 s, the members having elected their leader while they started; " +
+            "measured on the lab (the same run, after the three starts): 2 s; " +
             "the estimate was 10 s (etcd docs: a leader election takes about one election timeout, 1 s)",
     },
     {

@@ -216,14 +216,9 @@ describe("Aliyun infrastructure (dev stack)", () => {
         const snat = result.ofType("alicloud:vpc/snatEntry:SnatEntry").map((entry) => entry.name);
         assert.ok(snat.length > 0, "the NAT gateway is still there, for everything else");
         // The whole chain before each host's first steps: nothing of NAT's in it.
-        const chain = (name: string, seen = new Set<string>()): Set<string> => {
-            for (const dependency of result.named(name).dependencies)
-                if (!seen.has(dependency)) chain(dependency, seen.add(dependency));
-            return seen;
-        };
         for (const instance of result.ofType(t.instance).filter((i) => i.name !== "bastion")) {
             for (const step of ["ready", "files", "keys"]) {
-                const before = chain(`${instance.name}-${step}`);
+                const before = result.ancestors(`${instance.name}-${step}`);
                 assert.deepEqual(
                     [...before].filter((name) => /^(snat-|nat)/.test(name)),
                     [],
@@ -232,7 +227,8 @@ describe("Aliyun infrastructure (dev stack)", () => {
             }
         }
         // Every addon goes through the kubernetes provider, which waits for the API and for NAT.
-        for (const entry of snat) assert.ok(chain("k8s").has(entry), `the addons' provider comes after ${entry}`);
+        for (const entry of snat)
+            assert.ok(result.ancestors("k8s").has(entry), `the addons' provider comes after ${entry}`);
     });
 
     test("security-group rules are exactly the allow-list (dev stack)", () => {

@@ -4,15 +4,13 @@ import assert from "node:assert/strict";
 import { describe, test } from "node:test";
 import * as pulumi from "@pulumi/pulumi";
 import { AwsInfra } from "../../../clouds/aws/infra";
-import { overlaps, parseCidr } from "../../../config/cidr";
+import { containsAddress } from "../../../config/cidr";
 import { planHosts } from "../../../config/layout";
 import { resolveConfig } from "../../../config/resolve";
 import { KubehaMocks } from "../../../plan/mocks";
 import type { PlannedResource } from "../../../plan/run";
 import { Plan, plan } from "../../support/plan";
 import { packUserData, unpackUserData } from "../../../render/cloud-init";
-
-const inCidr = (address: string, cidr: string) => overlaps(parseCidr(`${address}/32`), parseCidr(cidr));
 
 type Inputs = Record<string, unknown>;
 const inputs = (resource: PlannedResource) => resource.inputs as Inputs;
@@ -307,13 +305,8 @@ describe("aws-dev: default configuration", () => {
         // ELB refuses an internet-facing NLB until the VPC has its internet gateway. It takes addresses of the
         // public subnets, never a planned one (reserved): it waits for neither the bastion nor a NAT gateway.
         assert.ok(nlb.dependencies.includes("internet-gateway"), "the NLB waits for the internet gateway");
-        const before = (name: string, seen = new Set<string>()): Set<string> => {
-            for (const dependency of p().named(name).dependencies)
-                if (!seen.has(dependency)) before(dependency, seen.add(dependency));
-            return seen;
-        };
         assert.deepEqual(
-            [...before(nlb.name)].filter((name) => /^(bastion|nat-)/.test(name)),
+            [...p().ancestors(nlb.name)].filter((name) => /^(bastion|nat-)/.test(name)),
             [],
             "nothing of the bastion's or the NAT gateway's comes before the NLB",
         );
@@ -416,7 +409,7 @@ describe("aws-dev: per-zone NAT, dedicated etcd, wireguard, restricted CIDRs", (
         };
         const bastionSubnet = referenced(p(), bastion, inputs(bastion).subnetId).name;
         const bastionReservation = reservationOf(bastionSubnet);
-        assert.ok(inCidr(String(inputs(bastion).privateIp), String(inputs(bastionReservation).cidrBlock)));
+        assert.ok(containsAddress(String(inputs(bastionReservation).cidrBlock), String(inputs(bastion).privateIp)));
         assert.ok(bastion.dependencies.includes(bastionReservation.name), "the bastion comes after its reservation");
         p()
             .ofType("aws:ec2/natGateway:NatGateway")
@@ -428,7 +421,7 @@ describe("aws-dev: per-zone NAT, dedicated etcd, wireguard, restricted CIDRs", (
                 assert.equal(inputs(natSubnet).cidrBlock, `10.20.${128 + zoneIndex * 16}.0/20`);
                 const reservation = reservationOf(natSubnet.name);
                 assert.equal(inputs(reservation).cidrBlock, `10.20.${128 + zoneIndex * 16}.4/30`);
-                assert.ok(inCidr(String(inputs(nat).privateIp), String(inputs(reservation).cidrBlock)));
+                assert.ok(containsAddress(String(inputs(reservation).cidrBlock), String(inputs(nat).privateIp)));
                 assert.ok(nat.dependencies.includes(reservation.name), `${nat.name} comes after its reservation`);
             });
     });
