@@ -131,7 +131,14 @@ export class KubernetesCluster extends pulumi.ComponentResource {
         const [bootEgress, addonsEgress] = config.mirrors.insideVpc ? [[], infra.egress] : [infra.egress, []];
         const prepared = new PreparedHosts(
             "hosts",
-            { hosts: infra.hosts, egress: bootEgress, preparedOverSsh: infra.preparedOverSsh, ...bootstrap },
+            {
+                hosts: infra.hosts,
+                egress: bootEgress,
+                preparedOverSsh: infra.preparedOverSsh,
+                // A worker's join waits for its boot on the worker (components/workers.ts).
+                bootAwaitedOnHost: (host) => host.role === "worker",
+                ...bootstrap,
+            },
             { parent: this },
         );
         const etcd = new EtcdCluster(

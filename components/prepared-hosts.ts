@@ -1,5 +1,6 @@
 // Every cluster host made ready for the bootstrap, all at once: sshd answers (polled from the bastion),
-// the host's files and keys are installed, and the boot preparation finished. The files and keys go in as soon as
+// the host's files and keys are installed, and the boot preparation finished (or, for a host that waits for it
+// itself, has outbound access). The files and keys go in as soon as
 // sshd answers, while the boot still runs (they are kubeha's own paths, which no package or boot stage writes), so
 // that a step needing only an early boot stage (etcd's start) can run before the packages are in.
 import * as command from "@pulumi/command";
@@ -18,6 +19,12 @@ export interface PreparedHostsArgs {
     readonly files: Readonly<Record<string, readonly LazyFile[]>>;
     /** Each host's instance is its preparation over SSH (ClusterInfra.preparedOverSsh): nothing to wait for. */
     readonly preparedOverSsh?: boolean;
+    /**
+     * Hosts whose next step waits for their boot on the host itself (workers: their join is a queued unit). They get
+     * no ready step, which would hold a Pulumi slot for the whole boot, one per host: a large cluster would wait for
+     * slots. Their `installed` is then their files and keys with outbound access, like `installedDuringBoot`.
+     */
+    readonly bootAwaitedOnHost?: (host: ClusterHost) => boolean;
 }
 
 export class PreparedHosts extends pulumi.ComponentResource {
@@ -61,14 +68,15 @@ export class PreparedHosts extends pulumi.ComponentResource {
                 },
                 { parent: this, dependsOn: [host.instance], deletedWith: host.instance },
             );
-            const ready = runStep(host, "ready", {}, { ...common, dependsOn: [reachable, ...args.egress] });
             const { plain, secret } = bundles(args.files[host.name] ?? []);
             const filesAndKeys = [
                 runStep(host, "files", {}, { ...common, stdin: plain, dependsOn: [reachable] }),
                 runStep(host, "keys", {}, { ...common, stdin: secret, dependsOn: [reachable] }),
             ];
-            installed[host.name] = [...filesAndKeys, ready];
             installedDuringBoot[host.name] = [...filesAndKeys, ...args.egress];
+            installed[host.name] = args.bootAwaitedOnHost?.(host)
+                ? installedDuringBoot[host.name]
+                : [...filesAndKeys, runStep(host, "ready", {}, { ...common, dependsOn: [reachable, ...args.egress] })];
         }
         this.installed = installed;
         this.installedDuringBoot = installedDuringBoot;

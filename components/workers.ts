@@ -1,7 +1,10 @@
-// Workers: every one joins as soon as the control plane can take it, none waits for another. Removing
-// one (a lower workers.count) first drains and deletes its Node from the first master.
+// Workers: every one joins as soon as the control plane can take it, none waits for another. Each joins by
+// itself: its join step queues a unit on it that waits for its boot and joins, and one step on the first master
+// waits for them all, so a cluster of hundreds of workers holds no Pulumi slot per waiting worker. Removing one (a
+// lower workers.count) first drains and deletes its Node from the first master.
 import * as pulumi from "@pulumi/pulumi";
 import { kubeadmConfigPaths } from "../render/kubeadm";
+import { workerJoinUnit } from "../render/steps";
 import { approveServingCertificate, ControlPlane, installKubeadmConfig } from "./control-plane";
 import { LazyFile } from "./host-files";
 import { ClusterHost, SshAccess } from "./hosts";
@@ -18,21 +21,30 @@ export interface WorkersArgs {
 }
 
 export class Workers extends pulumi.ComponentResource {
+    /**
+     * Per worker, what says it joined: the one gate on the first master that waits for every worker's Node (each
+     * worker's own join step only queues the join on it).
+     */
     readonly joined: pulumi.Resource[];
 
     constructor(name: string, args: WorkersArgs, opts?: pulumi.ComponentResourceOptions) {
         super("kubeha:bootstrap:Workers", name, {}, opts);
         const firstMaster = args.controlPlane.firstMaster;
-        this.joined = args.workers.map((worker) => {
+        const queued = args.workers.map((worker) => {
             const config = installKubeadmConfig(this, worker, args.kubeadmConfigs[worker.name], {
                 ssh: args.ssh,
                 after: args.prepared.installedDuringBoot[worker.name] ?? [],
                 keepOnceInstalled: true,
             });
+            // Returns at once: the unit it queues on the worker waits for the boot and joins (no slot held).
             const join = runStep(
                 worker,
                 "join-worker",
-                { KUBEHA_KUBEADM_CONFIG: kubeadmConfigPaths.join, KUBEHA_NODE_NAME: worker.name },
+                {
+                    KUBEHA_KUBEADM_CONFIG: kubeadmConfigPaths.join,
+                    KUBEHA_NODE_NAME: worker.name,
+                    KUBEHA_JOIN_UNIT: workerJoinUnit,
+                },
                 {
                     ssh: args.ssh,
                     parent: this,
@@ -40,7 +52,6 @@ export class Workers extends pulumi.ComponentResource {
                     dependsOn: [...(args.prepared.installed[worker.name] ?? []), config, ...args.controlPlane.joinable],
                 },
             );
-            approveServingCertificate(this, firstMaster, worker, join, args.ssh);
             // Nothing to do on creation; on removal it drains the node, before the instance goes (it depends
             // on the join, which depends on the instance). A whole-stack destroy skips it with the first master.
             runStep(
@@ -57,6 +68,22 @@ export class Workers extends pulumi.ComponentResource {
             );
             return join;
         });
+        const allJoined =
+            args.workers.length === 0
+                ? []
+                : [
+                      runStep(
+                          firstMaster,
+                          "workers-joined",
+                          {
+                              KUBEHA_NODE_NAMES: args.workers.map((worker) => worker.name).join(","),
+                              KUBEHA_JOIN_UNIT: workerJoinUnit,
+                          },
+                          { ssh: args.ssh, parent: this, deletedWith: firstMaster.instance, dependsOn: queued },
+                      ),
+                  ];
+        for (const worker of args.workers) approveServingCertificate(this, firstMaster, worker, allJoined[0], args.ssh);
+        this.joined = args.workers.map(() => allJoined[0]);
         this.registerOutputs({});
     }
 }

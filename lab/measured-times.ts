@@ -26,6 +26,8 @@ export interface MeasuredStep {
     readonly name: string;
     /** The plan's resource type: with the name, what picks the latency model's figure for it (plan/latency.ts). */
     readonly type: string;
+    /** A remote step's command (`create`): which script it runs, which the model's figure may depend on. */
+    readonly inputs?: { readonly create?: unknown };
     readonly seconds: number;
 }
 

@@ -2,7 +2,7 @@
 // create. The figures are estimates with their sources; they make changes to the graph comparable,
 // they do not replace a measured `pulumi up`.
 import { apiHealthCheck } from "../config/ports";
-import { Step, steps } from "../render/steps";
+import { installedScript, Step, StepId, stepIds, steps } from "../render/steps";
 
 export interface TimedResource {
     readonly type: string;
@@ -10,6 +10,8 @@ export interface TimedResource {
     readonly dependencies: readonly string[];
     /** The provider resource it is created with: `pulumi up` creates that first, like a dependency. */
     readonly provider?: string;
+    /** Its planned inputs: a remote step's `create` says which script it runs. */
+    readonly inputs?: Readonly<Record<string, unknown>>;
 }
 
 export interface Latency {
@@ -38,8 +40,27 @@ const stepsRunLater = Object.values(steps as Record<string, Step>)
     .filter((candidate) => candidate.phase === "update" || candidate.phase === "delete")
     .map((candidate) => candidate.name);
 
+/** The steps that only queue their work on the host (render/steps.ts `queues`), and what they queue. */
+const queuingSteps = stepIds.flatMap((id) => {
+    const queues: string | undefined = (steps[id] as Step).queues;
+    return queues ? [{ id, step: steps[id] as Step, queued: steps[queues as StepId] as Step }] : [];
+});
+
+/** The queuing step a resource is, if any: a remote command that runs that step's script. */
+function queuingStepOf(resource: TimedResource) {
+    if (resource.type !== "command:remote:Command") return undefined;
+    const create = String(resource.inputs?.create ?? "");
+    return queuingSteps.find(({ id }) => create.endsWith(` ${installedScript(id)}`));
+}
+
 /** First match wins; anything unmatched is a plain cloud API call. */
 export const latencyModel: readonly Rule[] = [
+    {
+        what: "a step that only queues its work as a unit on the host (a worker's join) and returns",
+        matches: (resource) => queuingStepOf(resource) !== undefined,
+        seconds: 4,
+        source: "one SSH round trip through the bastion and a systemd-run, as the files step's",
+    },
     {
         what: "EC2 instance until sshd answers",
         matches: type("aws:ec2/instance:Instance"),
@@ -118,7 +139,7 @@ export const latencyModel: readonly Rule[] = [
     },
     {
         what: "kubeadm join (control plane or worker)",
-        matches: step("join"),
+        matches: step("join", steps["join-worker-unit"].name),
         seconds: 36,
         source:
             "measured on the lab (test:lab by hand, 2026-12-07, 2 shared cores, two runs at loads 13 and 10): " +
@@ -170,12 +191,58 @@ export interface Schedule {
 }
 
 /**
+ * The work queued steps leave on their hosts, as resources of the model that hold no Pulumi slot: for each, the host's
+ * boot (from its sshd answering and its outbound access: the queuing step's dependencies that are not remote steps)
+ * and then the queued work, after both the boot and the step; what depends on the step waits for that work instead.
+ * A host prepared over SSH (no ssh step: its instance is its preparation) has no boot left to wait for.
+ */
+function withHostSideWork(resources: readonly TimedResource[]): {
+    resources: TimedResource[];
+    slotFree: Map<string, number>;
+} {
+    const typeOf = new Map(resources.map((resource) => [resource.name, resource.type]));
+    const slotFree = new Map<string, number>();
+    const doneBy = new Map<string, string>();
+    const added: TimedResource[] = [];
+    for (const resource of resources) {
+        const queuing = queuingStepOf(resource);
+        if (!queuing) continue;
+        const host = resource.name.slice(0, -(queuing.step.name.length + 1));
+        const remote = (type: string, name: string) => ({ type, name, dependencies: [] });
+        const work = `${host}-${queuing.queued.name} (on the host)`;
+        const after = [resource.name];
+        if (typeOf.has(`${host}-${steps.ssh.name}`)) {
+            const boot = `${host}-boot (on the host)`;
+            const egress = resource.dependencies.filter((name) => typeOf.get(name) !== "command:remote:Command");
+            added.push({
+                type: "kubeha:host:Boot",
+                name: boot,
+                dependencies: [`${host}-${steps.ssh.name}`, ...egress],
+            });
+            slotFree.set(boot, latencyOf(remote("command:remote:Command", `${host}-${steps.ready.name}`)).seconds);
+            after.push(boot);
+        }
+        added.push({ type: "kubeha:host:QueuedWork", name: work, dependencies: after });
+        slotFree.set(work, latencyOf(remote("command:remote:Command", `${host}-${queuing.queued.name}`)).seconds);
+        doneBy.set(resource.name, work);
+    }
+    const rewired = resources.map((resource) =>
+        resource.dependencies.some((name) => doneBy.has(name))
+            ? { ...resource, dependencies: resource.dependencies.map((name) => doneBy.get(name) ?? name) }
+            : resource,
+    );
+    return { resources: [...rewired, ...added], slotFree };
+}
+
+/**
  * Longest path through the dependency graph when every resource starts as soon as its
  * dependencies are done; with `parallelism`, at most that many run at once (Pulumi's --parallel),
- * the ones with the longest remaining chain first.
+ * the ones with the longest remaining chain first. Work queued on a host runs beside them, holding no slot.
  */
-export function schedule(resources: readonly TimedResource[], parallelism = Infinity): Schedule {
+export function schedule(planned: readonly TimedResource[], parallelism = Infinity): Schedule {
+    const { resources, slotFree } = withHostSideWork(planned);
     const byName = new Map(resources.map((resource) => [resource.name, resource]));
+    const secondsOf = (name: string) => slotFree.get(name) ?? latencyOf(byName.get(name)!).seconds;
     const dependencies = new Map(
         resources.map((resource) => [
             resource.name,
@@ -192,7 +259,7 @@ export function schedule(resources: readonly TimedResource[], parallelism = Infi
     const tailOf = (name: string): number => {
         if (!tail.has(name)) {
             const below = Math.max(0, ...dependents.get(name)!.map(tailOf));
-            tail.set(name, latencyOf(byName.get(name)!).seconds + below);
+            tail.set(name, secondsOf(name) + below);
         }
         return tail.get(name)!;
     };
@@ -204,26 +271,30 @@ export function schedule(resources: readonly TimedResource[], parallelism = Infi
     // ready resource starts first (ties by name); the running one that ends first finishes first (ties: the one
     // started first).
     const ready = new Heap<string>((a, b) => tailOf(b) - tailOf(a) || a.localeCompare(b));
-    for (const resource of resources) if (waiting.get(resource.name) === 0) ready.push(resource.name);
     const running = new Heap<{ name: string; end: number; started: number }>(
         (a, b) => a.end - b.end || a.started - b.started,
     );
     let started = 0;
     let now = 0;
+    let slotsTaken = 0;
+    const start = (name: string) => {
+        if (!slotFree.has(name)) slotsTaken++;
+        running.push({ name, end: now + secondsOf(name), started: started++ });
+    };
+    const becameReady = (name: string) => (slotFree.has(name) ? start(name) : ready.push(name));
+    for (const resource of resources) if (waiting.get(resource.name) === 0) becameReady(resource.name);
     while (ready.size > 0 || running.size > 0) {
-        while (ready.size > 0 && running.size < parallelism) {
-            const name = ready.pop()!;
-            running.push({ name, end: now + latencyOf(byName.get(name)!).seconds, started: started++ });
-        }
+        while (ready.size > 0 && slotsTaken < parallelism) start(ready.pop()!);
         const done = running.pop()!;
+        if (!slotFree.has(done.name)) slotsTaken--;
         now = done.end;
         finish.set(done.name, now);
         for (const next of dependents.get(done.name)!) {
             const remaining = waiting.get(next)! - 1;
             waiting.set(next, remaining);
             if (remaining === 0) {
-                ready.push(next);
                 cause.set(next, latest(dependencies.get(next)!, finish));
+                becameReady(next);
             }
         }
     }

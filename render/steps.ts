@@ -56,6 +56,11 @@ export interface Step {
     readonly onlyWhen?: string;
     /** Runs on the bastion on the host's behalf (the host cannot be reached yet). */
     readonly fromBastion?: boolean;
+    /**
+     * The command only queues this other catalogue entry as a unit on the host, which waits for the host's boot
+     * itself and does the work after the command returned: no Pulumi slot is held meanwhile (plan/latency.ts).
+     */
+    readonly queues?: string;
 }
 
 const timeout = (seconds: number, what: string) =>
@@ -86,6 +91,16 @@ const kubeadmConfig = (command: string) =>
     }) as const;
 
 const nodeName = (whose: string) => ({ KUBEHA_NODE_NAME: { description: whose } }) as const;
+
+/** What a worker's join reads, in the unit join-worker queues (the step passes them on). */
+const joinWorkerVariables = {
+    ...kubeadmConfig("join"),
+    ...nodeName("this worker's node name"),
+    ...timeout(2100, "the wait for the boot preparation (up to 1200 s, as the ready step's) and the join"),
+} as const;
+
+/** The transient systemd unit in which a worker joins (scripts/queue-join-worker.sh starts it). */
+export const workerJoinUnit = "kubeha-join-worker.service";
 
 const kubernetesTarget = {
     KUBEHA_KUBERNETES_VERSION: {
@@ -130,8 +145,9 @@ export const steps = {
     ready: {
         name: "ready",
         script: "wait-cloud-init.sh",
-        summary: "waits until cloud-init finished the boot preparation; names the stage that failed",
-        roles: ["master", "etcd", "worker"],
+        summary:
+            "waits until cloud-init finished the boot preparation; names the stage that failed (a worker's join waits for it on the worker instead)",
+        roles: ["master", "etcd"],
         hosts: "every",
         phase: "create",
         variables: timeout(1200, "the boot preparation"),
@@ -214,13 +230,51 @@ export const steps = {
     },
     "join-worker": {
         name: "join",
-        script: "join-worker.sh",
-        summary: "kubeadm join of every worker, unless joined already",
+        script: "queue-join-worker.sh",
+        summary:
+            "queues the worker's join as a systemd unit on it (join-worker-unit) and returns at once: the unit waits for the boot, joins and retries until joined, holding no Pulumi slot; workers-joined waits for them all",
         roles: ["worker"],
         hosts: "every",
         phase: "create",
-        variables: { ...kubeadmConfig("join"), ...nodeName("this worker's node name"), ...timeout(900, "the join") },
+        variables: {
+            ...joinWorkerVariables,
+            KUBEHA_JOIN_UNIT: { description: "the transient unit that joins (workerJoinUnit)" },
+        },
         secret: true,
+        queues: "join-worker-unit",
+    },
+    "join-worker-unit": {
+        name: "join-unit",
+        script: "join-worker.sh",
+        summary:
+            "run by the unit join-worker queues (no command of its own): waits for the boot preparation, then kubeadm join, unless joined already; the unit retries it until it succeeds",
+        roles: ["worker"],
+        hosts: "every",
+        phase: "none",
+        variables: joinWorkerVariables,
+        secret: true,
+    },
+    "workers-joined": {
+        name: "workers-joined",
+        script: "wait-workers-joined.sh",
+        summary:
+            "gate on the first master: waits until every worker's Node is registered (their queued joins done), naming those that are not",
+        roles: ["master"],
+        hosts: "first",
+        phase: "create",
+        variables: {
+            KUBEHA_NODE_NAMES: { description: "every worker's node name, comma-separated" },
+            KUBEHA_JOIN_UNIT: {
+                description: "the unit that joins each worker, for the failure's hints (workerJoinUnit)",
+            },
+            KUBEHA_STRAGGLER_SECONDS: {
+                description:
+                    "once some workers joined, how long the others may lag behind the last join before it fails",
+                default: "600",
+            },
+            ...timeout(1800, "the workers' boot and join"),
+        },
+        secret: false,
     },
     "serving-cert": {
         name: "serving-cert",

@@ -61,22 +61,24 @@ retry_until() {
 }
 
 # wait_for_boot_stage STAGE DEADLINE: waits until the host's boot preparation (scripts/host-boot.sh) has finished
-# STAGE, or the whole boot (a host booted before stages were recorded), checking every 2 s until $SECONDS passes
-# DEADLINE. Fails at once, naming the stage, when the boot failed.
+# STAGE (all: every stage), or the whole boot (a host booted before stages were recorded), checking every 2 s until
+# $SECONDS passes DEADLINE. Fails at once, naming the stage, when the boot failed.
 wait_for_boot_stage() {
-    local stage=$1 deadline=$2 failed current said=no
-    until [[ -e $kubeha_state_dir/boot.done ]] || grep -qxF "$stage" "$kubeha_state_dir/stages.done" 2>/dev/null; do
+    local stage=$1 deadline=$2 failed current said=no what="stage '$1'"
+    [[ $stage != all ]] || what="every stage"
+    until [[ -e $kubeha_state_dir/boot.done ]] ||
+        { [[ $stage != all ]] && grep -qxF "$stage" "$kubeha_state_dir/stages.done" 2>/dev/null; }; do
         if [[ $said == no ]]; then
             current=$(cat "$kubeha_state_dir/stage" 2>/dev/null) || current="not started"
-            log "waiting for the boot preparation to finish stage '$stage' (now in: $current)"
+            log "waiting for the boot preparation to finish $what (now in: $current)"
             said=yes
         fi
         if [[ -e $kubeha_state_dir/boot.failed ]]; then
             failed=$(<"$kubeha_state_dir/boot.failed")
-            fail "the boot preparation failed in stage '$failed' before finishing stage '$stage'" \
+            fail "the boot preparation failed in stage '$failed' before finishing $what" \
                 "/var/log/cloud-init-output.log" "journalctl -t kubeha"
         fi
-        ((SECONDS < deadline)) || fail "the boot preparation has not finished stage '$stage' in time" \
+        ((SECONDS < deadline)) || fail "the boot preparation has not finished $what in time" \
             "cat $kubeha_state_dir/stage (the stage it is in)" "/var/log/cloud-init-output.log"
         sleep 2
     done

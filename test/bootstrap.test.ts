@@ -60,14 +60,19 @@ for (const stack of ["dev", "aws-dev"]) {
             // Files, keys and the kubeadm config need nothing the boot installs; etcd's start waits for the boot's
             // etcd stage itself (scripts/lib.sh wait_for_boot_stage), after outbound access, and the etcd steps
             // after it (the health gate, the upgrades, which run nothing on creation) need only what that stage installs.
+            // A worker has no ready step: its join only queues a unit that waits for the boot on the worker
+            // (scripts/join-worker.sh), and its other steps come after that join.
             const duringBoot = ["files", "keys", "kubeadm-config", "etcd", "etcd-health", "etcd-upgrade"];
-            for (const [host] of hosts.filter(([, h]) => h.role !== "bastion")) {
+            for (const [host, { role }] of hosts.filter(([, h]) => h.role !== "bastion")) {
+                const booted = role === "worker" ? `${host}-join` : `${host}-ready`;
+                assert.ok(result.resources.some((r) => r.name === booted));
+                if (role === "worker") assert.ok(!result.resources.some((r) => r.name === `${host}-ready`), host);
                 for (const step of steps.filter((s) => s.name.startsWith(`${host}-`) && !s.name.endsWith("-ssh"))) {
                     const before = result.ancestors(step.name);
                     assert.ok(before.has(`${host}-ssh`), `${step.name} after ${host}-ssh`);
-                    if (step.name.endsWith("-ready")) continue;
+                    if (step.name === booted) continue;
                     const early = duringBoot.some((name) => step.name === `${host}-${name}`);
-                    assert.equal(before.has(`${host}-ready`), !early, `${step.name} after ${host}-ready: ${!early}`);
+                    assert.equal(before.has(booted), !early, `${step.name} after ${booted}: ${!early}`);
                 }
             }
             for (const member of hosts.filter(([name]) => result.resources.some((r) => r.name === `${name}-etcd`))) {
@@ -95,10 +100,29 @@ for (const stack of ["dev", "aws-dev"]) {
             }
         });
 
-        test("no worker step that runs on creation waits for another worker", () => {
+        test("no worker step that runs on creation waits for another worker, but for the one gate after all joins", () => {
+            // The gate on the first master waits for every worker's queued join; after it, only the approvals of
+            // the workers' serving certificates (which the masters' approver timer also gives).
             const workers = names("worker");
+            const gate = `${names("master")[0]}-workers-joined`;
+            assert.deepEqual(
+                result
+                    .named(gate)
+                    .dependencies.filter((name) => name.startsWith("worker-"))
+                    .sort(),
+                workers.map((worker) => `${worker}-join`).sort(),
+            );
             for (const worker of workers) {
-                for (const step of steps.filter((s) => s.name.startsWith(`${worker}-`) && runsOnCreation(s))) {
+                const afterGate = steps.filter(
+                    (s) => s.name.startsWith(`${worker}-`) && result.ancestors(s.name).has(gate),
+                );
+                assert.deepEqual(
+                    afterGate.filter(runsOnCreation).map((s) => s.name),
+                    [`${worker}-serving-cert`],
+                    worker,
+                );
+                const beforeGate = steps.filter((s) => s.name.startsWith(`${worker}-`) && !afterGate.includes(s));
+                for (const step of beforeGate.filter(runsOnCreation)) {
                     // Remote steps only: on AWS every host waits for every DNS record, which is no step. The
                     // upgrade's steps are chained on purpose, and run nothing on creation.
                     const before = [...result.ancestors(step.name)].filter((name) =>

@@ -9,6 +9,7 @@ import { parse as parseYaml } from "yaml";
 import { kubeadmConfigPaths } from "../render/kubeadm";
 import { apiserverFiles } from "../render/apiserver-files";
 import { latencyOf, schedule } from "../plan/latency";
+import { installedScript } from "../render/steps";
 import { modeledParallelism } from "../plan/write";
 import { plan, PlanRun, projectDir, runPlanCli } from "./support/plan";
 
@@ -399,6 +400,49 @@ test("the latency model starts a resource only once its provider exists, as `pul
         schedule(resources).criticalPath.map((entry) => `${entry.name} ${entry.finishSeconds}`),
         [`api-ready ${apiReady}`, `k8s ${apiReady}`, `flannel ${apiReady + rollout}`],
     );
+});
+
+test("the latency model: work a step queues on its host holds no slot; what depends on the step waits for that work", () => {
+    const remote = "command:remote:Command";
+    const queue = `sudo --preserve-env=KUBEHA_NODE_NAME ${installedScript("join-worker")}`;
+    const workers = Array.from({ length: 50 }, (_, i) => `worker-${i + 1}`);
+    const resources = [
+        { type: "aws:ec2/route:Route", name: "route", dependencies: [] },
+        ...workers.flatMap((worker) => [
+            { type: remote, name: `${worker}-ssh`, dependencies: [] },
+            {
+                type: remote,
+                name: `${worker}-join`,
+                dependencies: [`${worker}-ssh`, "route"],
+                inputs: { create: queue },
+            },
+        ]),
+        { type: remote, name: "master-1-workers-joined", dependencies: workers.map((worker) => `${worker}-join`) },
+    ];
+    const seconds = (name: string) => latencyOf({ type: remote, name, dependencies: [] }).seconds;
+    const [ssh, route, queued] = [
+        seconds("worker-1-ssh"),
+        latencyOf(resources[0]).seconds,
+        latencyOf(resources[2]).seconds,
+    ];
+    const [boot, join, gate] = [
+        seconds("worker-1-ready"),
+        seconds("worker-1-join-unit"),
+        seconds("master-1-workers-joined"),
+    ];
+    assert.ok(queued < 10 && boot > 100 && join > 10, `${queued} ${boot} ${join}`);
+    const unbounded = schedule(resources);
+    assert.equal(unbounded.minutes * 60, Math.max(ssh, route) + boot + join + gate);
+    assert.deepEqual(
+        unbounded.criticalPath.slice(1).map((entry) => entry.name),
+        ["worker-1-boot (on the host)", "worker-1-join-unit (on the host)", "master-1-workers-joined"],
+    );
+    // Two slots: the ssh steps (and the route) take turns, each boot starts once its ssh step is done and runs beside
+    // the others; the queue steps fit in the boots' time.
+    const twoSlots = schedule(resources, 2).minutes * 60;
+    const lastSsh = Math.ceil((workers.length + 1) / 2) * ssh;
+    assert.ok(twoSlots <= lastSsh + boot + join + gate, `${twoSlots} s`);
+    assert.ok(twoSlots < (workers.length * (boot + join)) / 2 / 2, "far from the boots and joins taking turns");
 });
 
 describe("a second stack of the project in the same cloud account takes nothing of the first's", () => {

@@ -12,7 +12,7 @@ import * as path from "node:path";
 import { after, afterEach, before, beforeEach, describe, test } from "node:test";
 import { operatorScripts, renderEtcdBackupCredentials } from "../render/backup";
 import { hostBoot } from "../render/cloud-init";
-import { installedScriptFiles, scriptLibrary, stepEnvironment, stepIds, steps } from "../render/steps";
+import { installedScriptFiles, scriptLibrary, stepEnvironment, stepIds, steps, workerJoinUnit } from "../render/steps";
 import { changes, scriptsDir, StepSandbox } from "./support/step-sandbox";
 
 const shellFiles = fs.readdirSync(scriptsDir).filter((name) => name.endsWith(".sh"));
@@ -265,7 +265,7 @@ describe("the step catalogue (render/steps.ts)", () => {
 
     test("stepEnvironment checks names against the catalogue and sorts them", () => {
         assert.deepEqual(
-            stepEnvironment("join-worker", {
+            stepEnvironment("join-worker-unit", {
                 KUBEHA_TIMEOUT: "60",
                 KUBEHA_NODE_NAME: "worker-1",
                 KUBEHA_KUBEADM_CONFIG: "/etc/kubernetes/kubeadm-join.yaml",
@@ -319,6 +319,9 @@ describe("kubeadm- and kubectl-driven steps, twice on throwaway hosts", () => {
         sandbox.writeHostFile("master-2", joinConfig, kubeadmConfig("JoinConfiguration", "master-2", true), 0o600);
         sandbox.writeHostFile("worker-1", joinConfig, kubeadmConfig("JoinConfiguration", "worker-1", false), 0o600);
         sandbox.writeHostFile("worker-2", joinConfig, kubeadmConfig("JoinConfiguration", "worker-2", false), 0o600);
+        // A worker's join waits for its boot preparation: these hosts finished theirs.
+        for (const host of ["master-2", "worker-1", "worker-2", "worker-3"])
+            sandbox.writeHostFile(host, hostBoot.doneMarker, "");
     });
     after(() => sandbox.remove());
 
@@ -326,7 +329,7 @@ describe("kubeadm- and kubectl-driven steps, twice on throwaway hosts", () => {
         sandbox.runTwice(host, steps[id].script, variables);
 
     test("join-worker before the control plane exists: kubeadm's failures are retried, then it gives up", async () => {
-        const run = await sandbox.run("worker-2", steps["join-worker"].script, {
+        const run = await sandbox.run("worker-2", steps["join-worker-unit"].script, {
             KUBEHA_KUBEADM_CONFIG: joinConfig,
             KUBEHA_NODE_NAME: "worker-2",
             KUBEHA_TIMEOUT: "8",
@@ -427,7 +430,7 @@ describe("kubeadm- and kubectl-driven steps, twice on throwaway hosts", () => {
 
     test("join-worker: joins once; the second run finds its done marker and the registered node", async () => {
         const variables = { KUBEHA_KUBEADM_CONFIG: joinConfig, KUBEHA_NODE_NAME: "worker-1" };
-        const { firstCalls, second } = await runTwice("worker-1", "join-worker", variables);
+        const { firstCalls, second } = await runTwice("worker-1", "join-worker-unit", variables);
         assert.deepEqual(changes(firstCalls), [`worker-1: kubeadm join --config ${joinConfig}`]);
         assert.match(second.stderr, /kubeadm join completed on an earlier run/);
         assert.ok(fs.existsSync(sandbox.hostPath("worker-1", "/var/lib/kubeha/kubeadm-join.done")));
@@ -438,6 +441,126 @@ describe("kubeadm- and kubectl-driven steps, twice on throwaway hosts", () => {
         assert.match(left, /^kind: JoinConfiguration$/m);
     });
 
+    test("join-worker queues the join as a unit: once, again only after it failed, never after the join", async () => {
+        const node = "worker-4";
+        const unitFile = (suffix: string) =>
+            sandbox.hostPath(node, `/var/lib/stub-systemd/${workerJoinUnit}.${suffix}`);
+        sandbox.writeHostFile(node, joinConfig, kubeadmConfig("JoinConfiguration", node, false), 0o600);
+        const variables = {
+            KUBEHA_KUBEADM_CONFIG: joinConfig,
+            KUBEHA_NODE_NAME: node,
+            KUBEHA_JOIN_UNIT: workerJoinUnit,
+            KUBEHA_TIMEOUT: "77",
+        };
+        const queue = () => sandbox.run(node, steps["join-worker"].script, variables);
+        sandbox.takeCalls();
+
+        const first = await queue();
+        assert.equal(first.status, 0, first.stderr);
+        const [started, ...more] = changes(sandbox.takeCalls());
+        assert.deepEqual(more, []);
+        assert.match(started, new RegExp(`^${node}: systemd-run --unit=${workerJoinUnit} `));
+        assert.match(started, / --property=Restart=on-failure --property=RestartSec=30 /);
+        assert.ok(started.endsWith(`/${steps["join-worker-unit"].script}`), started);
+        assert.deepEqual(fs.readFileSync(unitFile("environment"), "utf8").trim().split("\n").sort(), [
+            `KUBEHA_KUBEADM_CONFIG=${joinConfig}`,
+            `KUBEHA_NODE_NAME=${node}`,
+            "KUBEHA_TIMEOUT=77",
+        ]);
+
+        const whileRunning = await queue();
+        assert.equal(whileRunning.status, 0, whileRunning.stderr);
+        assert.deepEqual(changes(sandbox.takeCalls()), []);
+        assert.match(whileRunning.stderr, /is active already: the join is under way/);
+
+        fs.renameSync(unitFile("active"), unitFile("failed"));
+        const afterFailure = await queue();
+        assert.equal(afterFailure.status, 0, afterFailure.stderr);
+        assert.deepEqual(
+            changes(sandbox.takeCalls()).map((call) => call.split(" ").slice(0, 3).join(" ")),
+            [`${node}: systemctl reset-failed`, `${node}: systemd-run --unit=${workerJoinUnit}`],
+        );
+
+        fs.rmSync(unitFile("active"));
+        sandbox.writeHostFile(node, "/var/lib/kubeha/kubeadm-join.done", "kubeadm join exited 0\n", 0o600);
+        const joined = await queue();
+        assert.equal(joined.status, 0, joined.stderr);
+        assert.deepEqual(changes(sandbox.takeCalls()), []);
+        assert.match(joined.stderr, /kubeadm join completed on this host before .*: nothing to queue/);
+
+        // What the join would refuse is refused before anything is queued.
+        sandbox.writeHostFile("worker-5", joinConfig, kubeadmConfig("JoinConfiguration", "worker-5", false), 0o644);
+        const open = await sandbox.run("worker-5", steps["join-worker"].script, {
+            ...variables,
+            KUBEHA_NODE_NAME: "worker-5",
+        });
+        assert.equal(open.status, 1);
+        assert.match(open.stderr, /holds a bootstrap token but is not root's alone/);
+        assert.deepEqual(changes(sandbox.takeCalls()), []);
+    });
+
+    test("join-worker's unit waits for the boot preparation and fails at once, naming the stage, when it failed", async () => {
+        const node = "worker-6";
+        sandbox.writeHostFile(node, joinConfig, kubeadmConfig("JoinConfiguration", node, false), 0o600);
+        sandbox.writeHostFile(node, "/var/lib/kubeha/stage", "packages");
+        const variables = { KUBEHA_KUBEADM_CONFIG: joinConfig, KUBEHA_NODE_NAME: node, KUBEHA_TIMEOUT: "4" };
+        const waited = await sandbox.run(node, steps["join-worker-unit"].script, variables);
+        assert.equal(waited.status, 1);
+        assert.match(waited.stderr, /waiting for the boot preparation to finish every stage \(now in: packages\)/);
+        assert.match(waited.stderr, /the boot preparation has not finished every stage in time/);
+        sandbox.writeHostFile(node, "/var/lib/kubeha/boot.failed", "packages");
+        const failed = await sandbox.run(node, steps["join-worker-unit"].script, {
+            ...variables,
+            KUBEHA_TIMEOUT: "60",
+        });
+        assert.equal(failed.status, 1);
+        assert.match(failed.stderr, /the boot preparation failed in stage 'packages' before finishing every stage/);
+        assert.ok(failed.seconds < 10, `failed at once, not at its deadline: ${failed.seconds}s`);
+        assert.deepEqual(changes(sandbox.takeCalls()), [], "no kubeadm join before the boot finished");
+    });
+
+    test("workers-joined waits until every listed worker is a Node, and names the ones missing when time runs out", async () => {
+        const gateHost = "master-7";
+        sandbox.writeHostFile(gateHost, "/etc/kubernetes/admin.conf", "admin kubeconfig", 0o600);
+        fs.writeFileSync(path.join(sandbox.state, "apiserver-up"), "");
+        fs.mkdirSync(path.join(sandbox.state, "nodes"), { recursive: true });
+        const nodeFile = (node: string) => path.join(sandbox.state, "nodes", node);
+        fs.writeFileSync(nodeFile("worker-7"), "");
+        const gate = (timeout: string) =>
+            sandbox.run(gateHost, steps["workers-joined"].script, {
+                KUBEHA_NODE_NAMES: "worker-7,worker-8,worker-9",
+                KUBEHA_JOIN_UNIT: workerJoinUnit,
+                KUBEHA_TIMEOUT: timeout,
+            });
+
+        const timedOut = await gate("3");
+        assert.equal(timedOut.status, 1);
+        assert.match(timedOut.stderr, /2 of 3 workers not joined yet: worker-8 worker-9/);
+        assert.match(timedOut.stderr, /FAILED: 2 of 3 workers did not join in 3s: worker-8 worker-9$/m);
+        assert.match(timedOut.stderr, new RegExp(`look at: on each of them: journalctl -u ${workerJoinUnit}`));
+
+        // The others joined: these two are stuck, well before the timeout.
+        const straggling = await sandbox.run(gateHost, steps["workers-joined"].script, {
+            KUBEHA_NODE_NAMES: "worker-7,worker-8,worker-9",
+            KUBEHA_JOIN_UNIT: workerJoinUnit,
+            KUBEHA_STRAGGLER_SECONDS: "3",
+        });
+        assert.equal(straggling.status, 1);
+        assert.match(straggling.stderr, /2 of 3 workers did not join in 3s after the last of the others: worker-8/);
+        assert.ok(straggling.seconds < 15, `${straggling.seconds}s`);
+
+        const waiting = gate("60");
+        setTimeout(() => {
+            fs.writeFileSync(nodeFile("worker-8"), "");
+            fs.writeFileSync(nodeFile("worker-9"), "");
+        }, 3000);
+        const joined = await waiting;
+        assert.equal(joined.status, 0, joined.stderr);
+        assert.ok(joined.seconds >= 3 && joined.seconds < 20, `returned once they joined: ${joined.seconds}s`);
+        assert.match(joined.stderr, /all 3 workers joined/);
+        assert.deepEqual(changes(sandbox.takeCalls()), [], "it only asks");
+    });
+
     test("join-worker refuses a config whose token went with an earlier join when that join no longer counts", async () => {
         const node = "worker-3";
         sandbox.writeHostFile(
@@ -446,7 +569,7 @@ describe("kubeadm- and kubectl-driven steps, twice on throwaway hosts", () => {
             kubeadmConfig("JoinConfiguration", node, false).replace(token, "removed-after-join"),
             0o600,
         );
-        const result = await sandbox.run(node, steps["join-worker"].script, {
+        const result = await sandbox.run(node, steps["join-worker-unit"].script, {
             KUBEHA_KUBEADM_CONFIG: joinConfig,
             KUBEHA_NODE_NAME: node,
             KUBEHA_TIMEOUT: "8",
@@ -463,7 +586,7 @@ describe("kubeadm- and kubectl-driven steps, twice on throwaway hosts", () => {
         });
         assert.equal(asMaster.status, 1);
         assert.match(asMaster.stderr, /has no controlPlane section: it joins a worker/);
-        const asWorker = await sandbox.run("master-2", steps["join-worker"].script, {
+        const asWorker = await sandbox.run("master-2", steps["join-worker-unit"].script, {
             KUBEHA_KUBEADM_CONFIG: joinConfig,
             KUBEHA_NODE_NAME: "master-2",
         });
@@ -532,6 +655,7 @@ describe("kubeadm failing part-way: later runs neither skip it nor retry it", ()
     let sandbox: StepSandbox;
     beforeEach(() => {
         sandbox = new StepSandbox("kubeadm-failures");
+        sandbox.writeHostFile("worker-1", hostBoot.doneMarker, "");
     });
     afterEach(() => sandbox.remove());
 
@@ -625,7 +749,7 @@ describe("kubeadm failing part-way: later runs neither skip it nor retry it", ()
         controlPlaneUp();
         sandbox.writeHostFile("worker-1", joinConfig, kubeadmConfig("JoinConfiguration", "worker-1", false), 0o600);
         failIn("worker-1", "kubelet-start");
-        const first = await run("worker-1", "join-worker", joinVariables("worker-1"));
+        const first = await run("worker-1", "join-worker-unit", joinVariables("worker-1"));
         assert.equal(first.status, 1);
         assert.deepEqual(changes(sandbox.takeCalls()), [`worker-1: kubeadm join --config ${joinConfig}`]);
         assert.ok(!onHost("worker-1", "/etc/kubernetes/bootstrap-kubelet.conf"), "removed on failure, as by kubeadm");
@@ -636,7 +760,7 @@ describe("kubeadm failing part-way: later runs neither skip it nor retry it", ()
         // The kubelet finishes its TLS bootstrap late: kubelet.conf appears and the node registers.
         sandbox.writeHostFile("worker-1", "/etc/kubernetes/kubelet.conf", "kubelet kubeconfig, written late");
         fs.writeFileSync(stateFile("nodes", "worker-1"), "");
-        const second = await run("worker-1", "join-worker", joinVariables("worker-1"));
+        const second = await run("worker-1", "join-worker-unit", joinVariables("worker-1"));
         assert.equal(second.status, 1, "kubeadm join did not complete: not reported as joined");
         assert.deepEqual(changes(sandbox.takeCalls()), []);
         assert.doesNotMatch(second.stderr, /part of the cluster/);
@@ -646,7 +770,7 @@ describe("kubeadm failing part-way: later runs neither skip it nor retry it", ()
         kubeadmReset("worker-1");
         repaired("worker-1");
         for (const expected of [[`worker-1: kubeadm join --config ${joinConfig}`], []]) {
-            const rerun = await run("worker-1", "join-worker", joinVariables("worker-1"));
+            const rerun = await run("worker-1", "join-worker-unit", joinVariables("worker-1"));
             assert.equal(rerun.status, 0, rerun.stderr);
             assert.deepEqual(changes(sandbox.takeCalls()), expected);
         }

@@ -42,7 +42,10 @@ describe(`lab cluster of stack ${stack}`, { skip: unsupported }, () => {
                     load: os.loadavg()[0],
                     steps: lab.bootstrap.steps
                         .filter((step) => step.status === "done")
-                        .map((step) => ({ name: step.name, type: plan.named(step.name).type, seconds: step.seconds })),
+                        .map((step) => {
+                            const { type, inputs } = plan.named(step.name);
+                            return { name: step.name, type, inputs: { create: inputs.create }, seconds: step.seconds };
+                        }),
                 });
             }
             for (const [phase, seconds] of Object.entries(lab.timings))

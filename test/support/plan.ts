@@ -155,3 +155,11 @@ function stackFileWith(stack: string, changes: Record<string, unknown>, dir: str
     fs.writeFileSync(file, toYaml({ config }));
     return file;
 }
+
+/**
+ * The step of a host that waits for its boot preparation and its way out: `<host>-ready`, or for a worker (named
+ * worker-N), its join, which queues a unit that waits for the boot on the worker.
+ */
+export function bootWaitingStep(host: string): string {
+    return `${host}-${host.startsWith("worker-") ? "join" : "ready"}`;
+}

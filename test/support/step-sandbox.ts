@@ -28,7 +28,7 @@ export interface RecordedCall {
 
 /** Calls that change a host or the cluster (as opposed to questions). */
 export const stateChanging =
-    /^(kubeadm (init|join|reset|token create|upgrade)|kubectl .* (cordon|uncordon|drain|delete|approve|annotate) |systemctl (start|stop|restart|enable|daemon-reload)|crictl stop|etcdctl .*\bmember (add|remove)\b|apt-get .*\binstall\b|apt-mark (hold|unhold))/;
+    /^(kubeadm (init|join|reset|token create|upgrade)|kubectl .* (cordon|uncordon|drain|delete|approve|annotate) |systemctl (start|stop|restart|enable|daemon-reload|reset-failed)|systemd-run |crictl stop|etcdctl .*\bmember (add|remove)\b|apt-get .*\binstall\b|apt-mark (hold|unhold))/;
 
 export class StepSandbox {
     readonly dir: string;

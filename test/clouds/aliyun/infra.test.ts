@@ -7,7 +7,7 @@ import { describe, test } from "node:test";
 import * as ipaddr from "ipaddr.js";
 import type { PlannedResource } from "../../../plan/run";
 import { KubehaMocks } from "../../../plan/mocks";
-import { Plan, plan, runPlanCli } from "../../support/plan";
+import { bootWaitingStep, Plan, plan, runPlanCli } from "../../support/plan";
 
 const imagesToken = "alicloud:ecs/getImages:getImages";
 
@@ -206,8 +206,8 @@ describe("Aliyun infrastructure (dev stack)", () => {
         for (const instance of result.ofType(t.instance).filter((i) => i.name !== "bastion")) {
             const zone = vswitchOf(result, instance).inputs.zoneId;
             assert.ok(!instance.dependencies.some((d) => d.startsWith("snat-")), `${instance.name} boots at once`);
-            const ready = result.named(`${instance.name}-ready`);
-            assert.ok(ready.dependencies.includes(`snat-${zone}`), `${instance.name}-ready waits for its way out`);
+            const ready = result.named(bootWaitingStep(instance.name));
+            assert.ok(ready.dependencies.includes(`snat-${zone}`), `${ready.name} waits for its way out`);
         }
     });
 
@@ -217,12 +217,12 @@ describe("Aliyun infrastructure (dev stack)", () => {
         assert.ok(snat.length > 0, "the NAT gateway is still there, for everything else");
         // The whole chain before each host's first steps: nothing of NAT's in it.
         for (const instance of result.ofType(t.instance).filter((i) => i.name !== "bastion")) {
-            for (const step of ["ready", "files", "keys"]) {
-                const before = result.ancestors(`${instance.name}-${step}`);
+            for (const step of [bootWaitingStep(instance.name), `${instance.name}-files`, `${instance.name}-keys`]) {
+                const before = result.ancestors(step);
                 assert.deepEqual(
                     [...before].filter((name) => /^(snat-|nat)/.test(name)),
                     [],
-                    `${instance.name}-${step}`,
+                    step,
                 );
             }
         }

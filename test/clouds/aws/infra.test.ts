@@ -9,7 +9,7 @@ import { planHosts } from "../../../config/layout";
 import { resolveConfig } from "../../../config/resolve";
 import { KubehaMocks } from "../../../plan/mocks";
 import type { PlannedResource } from "../../../plan/run";
-import { Plan, plan } from "../../support/plan";
+import { bootWaitingStep, Plan, plan } from "../../support/plan";
 import { packUserData, unpackUserData } from "../../../render/cloud-init";
 
 type Inputs = Record<string, unknown>;
@@ -261,7 +261,8 @@ describe("aws-dev: default configuration", () => {
             // The host boots while the NAT gateway comes up; its boot preparation waits for the route.
             assert.ok(host.dependencies.includes(association[0].name), `${name} boots into its subnet's routes`);
             assert.ok(!host.dependencies.includes(route.name), `${name} does not wait for the NAT gateway`);
-            assert.ok(p().named(`${name}-ready`).dependencies.includes(route.name), `${name}-ready waits for NAT`);
+            const boot = bootWaitingStep(name);
+            assert.ok(p().named(boot).dependencies.includes(route.name), `${boot} waits for NAT`);
         }
         const bastion = instance(p(), "bastion");
         assert.equal(inputs(bastion).associatePublicIpAddress, true);
