@@ -79,7 +79,15 @@ export class Workers extends pulumi.ComponentResource {
                               KUBEHA_NODE_NAMES: args.workers.map((worker) => worker.name).join(","),
                               KUBEHA_JOIN_UNIT: workerJoinUnit,
                           },
-                          { ssh: args.ssh, parent: this, deletedWith: firstMaster.instance, dependsOn: queued },
+                          {
+                              ssh: args.ssh,
+                              parent: this,
+                              deletedWith: firstMaster.instance,
+                              dependsOn: queued,
+                              // A replaced worker (a new instance, the same name) is waited for again, before its
+                              // serving certificate's approval.
+                              triggers: args.workers.map((worker) => worker.instance.id),
+                          },
                       ),
                   ];
         for (const worker of args.workers) approveServingCertificate(this, firstMaster, worker, allJoined[0], args.ssh);

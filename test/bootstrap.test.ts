@@ -9,7 +9,7 @@ import type { PlannedResource } from "../plan/run";
 import { etcdConfigPath, etcdUnitPath } from "../render/etcd";
 import { bundleInStdin, decodeBundle } from "../render/file-bundle";
 import { kubeadmConfigPaths } from "../render/kubeadm";
-import { Step, stepIds, steps as stepCatalogue } from "../render/steps";
+import { Step, stepIds, steps as stepCatalogue, workerJoinUnit } from "../render/steps";
 import { Plan, plan } from "./support/plan";
 
 const remote = "command:remote:Command";
@@ -108,7 +108,7 @@ for (const stack of ["dev", "aws-dev"]) {
             assert.deepEqual(
                 result
                     .named(gate)
-                    .dependencies.filter((name) => name.startsWith("worker-"))
+                    .dependencies.filter((name) => workers.some((worker) => name.startsWith(`${worker}-`)))
                     .sort(),
                 workers.map((worker) => `${worker}-join`).sort(),
             );
@@ -133,6 +133,29 @@ for (const stack of ["dev", "aws-dev"]) {
                     );
                     assert.deepEqual(others, [], `${step.name} waits for nothing of another worker`);
                 }
+            }
+        });
+
+        test("one gate on the first master waits for every worker by name, and runs again for a replaced worker", () => {
+            const [first] = names("master");
+            const gate = result.named(`${first}-workers-joined`);
+            const workers = names("worker");
+            assert.deepEqual(gate.inputs.environment, {
+                KUBEHA_JOIN_UNIT: workerJoinUnit,
+                KUBEHA_NODE_NAMES: workers.join(","),
+            });
+            // Each host's instance id, as every step on the host has it first among its triggers.
+            const instanceId = (host: string, step: string) =>
+                (result.named(`${host}-${step}`).inputs.triggers as unknown[])[0];
+            assert.deepEqual(gate.inputs.triggers, [
+                instanceId(first, "init"),
+                ...workers.map((worker) => instanceId(worker, "join")),
+            ]);
+            assert.equal(new Set(gate.inputs.triggers as unknown[]).size, workers.length + 1);
+            for (const worker of workers) {
+                const join = result.named(`${worker}-join`);
+                assert.match(String(join.inputs.create), /\/queue-join-worker\.sh$/);
+                assert.equal((join.inputs.environment as Record<string, string>).KUBEHA_JOIN_UNIT, workerJoinUnit);
             }
         });
 
