@@ -76,7 +76,14 @@ export class Workers extends pulumi.ComponentResource {
                           firstMaster,
                           "workers-joined",
                           {
-                              KUBEHA_NODE_NAMES: args.workers.map((worker) => worker.name).join(","),
+                              // A new instance id (a replaced worker) runs it again, for that worker.
+                              KUBEHA_WORKERS: pulumi
+                                  .all(
+                                      args.workers.map(
+                                          (worker) => pulumi.interpolate`${worker.name}=${worker.instance.id}`,
+                                      ),
+                                  )
+                                  .apply((entries) => entries.join(",")),
                               KUBEHA_JOIN_UNIT: workerJoinUnit,
                           },
                           {
@@ -84,9 +91,6 @@ export class Workers extends pulumi.ComponentResource {
                               parent: this,
                               deletedWith: firstMaster.instance,
                               dependsOn: queued,
-                              // A replaced worker (a new instance, the same name) is waited for again, before its
-                              // serving certificate's approval.
-                              triggers: args.workers.map((worker) => worker.instance.id),
                           },
                       ),
                   ];

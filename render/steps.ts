@@ -258,12 +258,15 @@ export const steps = {
         name: "workers-joined",
         script: "wait-workers-joined.sh",
         summary:
-            "gate on the first master: waits until every worker's Node is registered (their queued joins done), naming those that are not",
+            "gate on the first master: waits until every new or replaced worker's Node is registered (their queued joins done), naming those that are not",
         roles: ["master"],
         hosts: "first",
         phase: "create",
         variables: {
-            KUBEHA_NODE_NAMES: { description: "every worker's node name, comma-separated" },
+            KUBEHA_WORKERS: {
+                description:
+                    "every worker as <node name>=<instance id>, comma-separated: it waits for those it has not seen joined with that instance",
+            },
             KUBEHA_JOIN_UNIT: {
                 description: "the unit that joins each worker, for the failure's hints (workerJoinUnit)",
             },

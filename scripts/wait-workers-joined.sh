@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Step workers-joined (the first master, once every worker's join is queued): waits until every worker's Node is
 # registered, that is until the join each worker's unit runs by itself (scripts/join-worker.sh) is done. One wait for
-# all of them: a Pulumi slot per waiting worker would make a large cluster wait for slots. Says every minute how many
+# all of them: a Pulumi slot per waiting worker would make a large cluster wait for slots. It waits only for the
+# workers it has not seen joined with the same instance (it records each in /var/lib/kubeha/workers-joined): a new or
+# replaced worker, not one already part of the cluster, whatever became of its Node since. Says every minute how many
 # are left. Fails, naming the workers missing and where to look on them, at its timeout, or earlier once the others
 # joined and these lag KUBEHA_STRAGGLER_SECONDS behind the last join (the workers boot and join side by side, so a
 # worker that far behind is stuck, not slow).
@@ -9,14 +11,29 @@ set -euo pipefail
 # shellcheck source=lib.sh
 source "${BASH_SOURCE[0]%/*}/lib.sh"
 
-: "${KUBEHA_NODE_NAMES:?KUBEHA_NODE_NAMES is required (every worker node name, comma-separated)}"
+: "${KUBEHA_WORKERS:?KUBEHA_WORKERS is required (every worker as <node name>=<instance id>, comma-separated)}"
 : "${KUBEHA_JOIN_UNIT:?KUBEHA_JOIN_UNIT is required (the unit that joins each worker)}"
 : "${KUBEHA_TIMEOUT:=1800}"
 : "${KUBEHA_STRAGGLER_SECONDS:=600}"
 require_seconds KUBEHA_TIMEOUT "$KUBEHA_TIMEOUT"
 require_seconds KUBEHA_STRAGGLER_SECONDS "$KUBEHA_STRAGGLER_SECONDS"
 
-IFS=, read -ra expected <<<"$KUBEHA_NODE_NAMES"
+readonly seen=$kubeha_state_dir/workers-joined
+declare -A instance_of
+expected=()
+IFS=, read -ra workers <<<"$KUBEHA_WORKERS"
+for worker in "${workers[@]}"; do
+    [[ $worker =~ ^([a-z0-9.-]+)=([A-Za-z0-9._-]+)$ ]] || fail "KUBEHA_WORKERS: '$worker' is not <node name>=<instance id>"
+    if ! grep -qxF "${BASH_REMATCH[1]} ${BASH_REMATCH[2]}" "$seen" 2>/dev/null; then
+        expected+=("${BASH_REMATCH[1]}")
+        instance_of[${BASH_REMATCH[1]}]=${BASH_REMATCH[2]}
+    fi
+done
+if ((${#expected[@]} == 0)); then
+    log "all ${#workers[@]} workers joined before, each with the instance it has now ($seen)"
+    exit 0
+fi
+install -d -m 0755 "$kubeha_state_dir"
 deadline=$((SECONDS + KUBEHA_TIMEOUT))
 said_at=-60 last_join_at="" left=${#expected[@]}
 while true; do
@@ -24,7 +41,11 @@ while true; do
     registered=$(kubectl_as "$admin_kubeconfig" get nodes -o name 2>/dev/null) || registered=""
     missing=()
     for node in "${expected[@]}"; do
-        grep -qxF "node/$node" <<<"$registered" || missing+=("$node")
+        if ! grep -qxF "node/$node" <<<"$registered"; then
+            missing+=("$node")
+        elif ! grep -qxF "$node ${instance_of[$node]}" "$seen" 2>/dev/null; then
+            echo "$node ${instance_of[$node]}" >>"$seen"
+        fi
     done
     ((${#missing[@]} > 0)) || break
     if ((${#missing[@]} < left)); then
@@ -50,4 +71,4 @@ while true; do
     fi
     sleep 5
 done
-log "all ${#expected[@]} workers joined"
+log "${#expected[@]} new or replaced workers joined (${#workers[@]} in all)"

@@ -519,37 +519,38 @@ describe("kubeadm- and kubectl-driven steps, twice on throwaway hosts", () => {
         assert.deepEqual(changes(sandbox.takeCalls()), [], "no kubeadm join before the boot finished");
     });
 
-    test("workers-joined waits until every listed worker is a Node, and names the ones missing when time runs out", async () => {
+    test("workers-joined waits until every worker it has not seen joined is a Node, and names the ones missing", async () => {
         const gateHost = "master-7";
         sandbox.writeHostFile(gateHost, "/etc/kubernetes/admin.conf", "admin kubeconfig", 0o600);
         fs.writeFileSync(path.join(sandbox.state, "apiserver-up"), "");
         fs.mkdirSync(path.join(sandbox.state, "nodes"), { recursive: true });
         const nodeFile = (node: string) => path.join(sandbox.state, "nodes", node);
-        fs.writeFileSync(nodeFile("worker-7"), "");
-        const gate = (timeout: string) =>
+        const seen = () => fs.readFileSync(sandbox.hostPath(gateHost, "/var/lib/kubeha/workers-joined"), "utf8");
+        const workers = (...entries: string[]) => entries.map((entry) => `worker-${entry}`).join(",");
+        const gate = (list: string, more: Record<string, string> = {}) =>
             sandbox.run(gateHost, steps["workers-joined"].script, {
-                KUBEHA_NODE_NAMES: "worker-7,worker-8,worker-9",
+                KUBEHA_WORKERS: list,
                 KUBEHA_JOIN_UNIT: workerJoinUnit,
-                KUBEHA_TIMEOUT: timeout,
+                ...more,
             });
+        const seven = workers("7=i-7", "8=i-8", "9=i-9");
+        fs.writeFileSync(nodeFile("worker-7"), "");
 
-        const timedOut = await gate("3");
+        const timedOut = await gate(seven, { KUBEHA_TIMEOUT: "3" });
         assert.equal(timedOut.status, 1);
         assert.match(timedOut.stderr, /2 of 3 workers not joined yet: worker-8 worker-9/);
         assert.match(timedOut.stderr, /FAILED: 2 of 3 workers did not join in 3s: worker-8 worker-9$/m);
         assert.match(timedOut.stderr, new RegExp(`look at: on each of them: journalctl -u ${workerJoinUnit}`));
+        assert.equal(seen(), "worker-7 i-7\n");
 
-        // The others joined: these two are stuck, well before the timeout.
-        const straggling = await sandbox.run(gateHost, steps["workers-joined"].script, {
-            KUBEHA_NODE_NAMES: "worker-7,worker-8,worker-9",
-            KUBEHA_JOIN_UNIT: workerJoinUnit,
-            KUBEHA_STRAGGLER_SECONDS: "3",
-        });
+        // The others joined in this run: these two are stuck, well before the timeout.
+        fs.writeFileSync(nodeFile("worker-10"), "");
+        const straggling = await gate(workers("10=i-10", "11=i-11", "12=i-12"), { KUBEHA_STRAGGLER_SECONDS: "3" });
         assert.equal(straggling.status, 1);
-        assert.match(straggling.stderr, /2 of 3 workers did not join in 3s after the last of the others: worker-8/);
+        assert.match(straggling.stderr, /2 of 3 workers did not join in 3s after the last of the others: worker-11/);
         assert.ok(straggling.seconds < 15, `${straggling.seconds}s`);
 
-        const waiting = gate("60");
+        const waiting = gate(seven, { KUBEHA_TIMEOUT: "60" });
         setTimeout(() => {
             fs.writeFileSync(nodeFile("worker-8"), "");
             fs.writeFileSync(nodeFile("worker-9"), "");
@@ -557,7 +558,25 @@ describe("kubeadm- and kubectl-driven steps, twice on throwaway hosts", () => {
         const joined = await waiting;
         assert.equal(joined.status, 0, joined.stderr);
         assert.ok(joined.seconds >= 3 && joined.seconds < 20, `returned once they joined: ${joined.seconds}s`);
-        assert.match(joined.stderr, /all 3 workers joined/);
+        assert.match(joined.stderr, /2 new or replaced workers joined \(3 in all\)/);
+        assert.equal(seen(), "worker-7 i-7\nworker-10 i-10\nworker-8 i-8\nworker-9 i-9\n");
+
+        // A worker seen joined with the instance it has is not waited for again, whatever became of its Node; a
+        // replaced one (another instance) is.
+        fs.rmSync(nodeFile("worker-8"));
+        const again = await gate(seven, { KUBEHA_TIMEOUT: "3" });
+        assert.equal(again.status, 0, again.stderr);
+        assert.match(again.stderr, /all 3 workers joined before/);
+        const replaced = await gate(workers("7=i-7", "8=i-88", "9=i-9"), { KUBEHA_TIMEOUT: "3" });
+        assert.equal(replaced.status, 1);
+        assert.match(replaced.stderr, /1 of 1 workers did not join in 3s: worker-8$/m);
+        fs.writeFileSync(nodeFile("worker-8"), "");
+        assert.equal((await gate(workers("7=i-7", "8=i-88", "9=i-9"))).status, 0);
+        assert.match(seen(), /^worker-8 i-88$/m);
+
+        const malformed = await gate("worker-7 i-7");
+        assert.equal(malformed.status, 1);
+        assert.match(malformed.stderr, /KUBEHA_WORKERS: 'worker-7 i-7' is not <node name>=<instance id>/);
         assert.deepEqual(changes(sandbox.takeCalls()), [], "it only asks");
     });
 
