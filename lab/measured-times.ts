@@ -88,7 +88,8 @@ export function describeMeasuredSteps(steps: readonly MeasuredStep[]): string[] 
     }
     return [...byKind].map(([what, { model, seconds }]) => {
         const [low, high] = [Math.min(...seconds), Math.max(...seconds)];
-        const measured = low === high ? `${low.toFixed(0)}` : `${low.toFixed(0)}-${high.toFixed(0)}`;
+        const [from, to] = [low.toFixed(0), high.toFixed(0)];
+        const measured = from === to ? from : `${from}-${to}`;
         return `step       model ${String(model).padStart(3)} s, by hand ${measured.padStart(7)} s (${seconds.length}x): ${what}`;
     });
 }
