@@ -68,34 +68,37 @@ export class Workers extends pulumi.ComponentResource {
             );
             return join;
         });
-        const allJoined =
-            args.workers.length === 0
-                ? []
-                : [
-                      runStep(
-                          firstMaster,
-                          "workers-joined",
-                          {
-                              // A new instance id (a replaced worker) runs it again, for that worker.
-                              KUBEHA_WORKERS: pulumi
-                                  .all(
-                                      args.workers.map(
-                                          (worker) => pulumi.interpolate`${worker.name}=${worker.instance.id}`,
-                                      ),
-                                  )
-                                  .apply((entries) => entries.join(",")),
-                              KUBEHA_JOIN_UNIT: workerJoinUnit,
-                          },
-                          {
-                              ssh: args.ssh,
-                              parent: this,
-                              deletedWith: firstMaster.instance,
-                              dependsOn: queued,
-                          },
-                      ),
-                  ];
-        for (const worker of args.workers) approveServingCertificate(this, firstMaster, worker, allJoined[0], args.ssh);
-        this.joined = args.workers.map(() => allJoined[0]);
+        if (args.workers.length === 0) {
+            this.joined = [];
+        } else {
+            const allJoined = waitForWorkers(this, args.workers, firstMaster, queued, args.ssh);
+            for (const worker of args.workers)
+                approveServingCertificate(this, firstMaster, worker, allJoined, args.ssh);
+            this.joined = args.workers.map(() => allJoined);
+        }
         this.registerOutputs({});
     }
+}
+
+/**
+ * `<first master>-workers-joined`: one wait, after every worker's join is queued, for the Nodes of the workers it has
+ * not seen joined with their current instance (a new instance id, a replaced worker, runs it again, for that worker).
+ */
+function waitForWorkers(
+    parent: pulumi.Resource,
+    workers: readonly ClusterHost[],
+    firstMaster: ClusterHost,
+    queued: pulumi.Resource[],
+    ssh: SshAccess,
+): pulumi.Resource {
+    const instances = workers.map((worker) => pulumi.interpolate`${worker.name}=${worker.instance.id}`);
+    return runStep(
+        firstMaster,
+        "workers-joined",
+        {
+            KUBEHA_WORKERS: pulumi.all(instances).apply((entries) => entries.join(",")),
+            KUBEHA_JOIN_UNIT: workerJoinUnit,
+        },
+        { ssh, parent, deletedWith: firstMaster.instance, dependsOn: queued },
+    );
 }
