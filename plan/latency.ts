@@ -192,6 +192,11 @@ export interface Schedule {
     readonly criticalPath: { readonly name: string; readonly type: string; readonly finishSeconds: number }[];
 }
 
+/** The model's figure for a remote step of this name (`<host>-<step>`). */
+function remoteStepSeconds(name: string): number {
+    return latencyOf({ type: "command:remote:Command", name, dependencies: [] }).seconds;
+}
+
 /**
  * The work queued steps leave on their hosts, as resources of the model that hold no Pulumi slot: for each, the host's
  * boot (from its sshd answering and its outbound access: the queuing step's dependencies that are not remote steps)
@@ -210,7 +215,6 @@ function withHostSideWork(resources: readonly TimedResource[]): {
         const queuing = queuingStepOf(resource);
         if (!queuing) continue;
         const host = resource.name.slice(0, -(queuing.step.name.length + 1));
-        const remote = (type: string, name: string) => ({ type, name, dependencies: [] });
         const work = `${host}-${queuing.queued.name} (on the host)`;
         const after = [resource.name];
         if (typeOf.has(`${host}-${steps.ssh.name}`)) {
@@ -221,11 +225,11 @@ function withHostSideWork(resources: readonly TimedResource[]): {
                 name: boot,
                 dependencies: [`${host}-${steps.ssh.name}`, ...egress],
             });
-            slotFree.set(boot, latencyOf(remote("command:remote:Command", `${host}-${steps.ready.name}`)).seconds);
+            slotFree.set(boot, remoteStepSeconds(`${host}-${steps.ready.name}`));
             after.push(boot);
         }
         added.push({ type: "kubeha:host:QueuedWork", name: work, dependencies: after });
-        slotFree.set(work, latencyOf(remote("command:remote:Command", `${host}-${queuing.queued.name}`)).seconds);
+        slotFree.set(work, remoteStepSeconds(`${host}-${queuing.queued.name}`));
         doneBy.set(resource.name, work);
     }
     const rewired = resources.map((resource) =>
