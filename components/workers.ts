@@ -22,8 +22,8 @@ export interface WorkersArgs {
 
 export class Workers extends pulumi.ComponentResource {
     /**
-     * Per worker, what says it joined: the one gate on the first master that waits for every worker's Node (each
-     * worker's own join step only queues the join on it).
+     * Per worker, what says it joined: the one gate on the first master that waits for the Nodes of the new or
+     * replaced workers (each worker's own join step only queues the join on it).
      */
     readonly joined: pulumi.Resource[];
 
