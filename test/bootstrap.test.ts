@@ -10,7 +10,7 @@ import { etcdConfigPath, etcdUnitPath } from "../render/etcd";
 import { bundleInStdin, decodeBundle } from "../render/file-bundle";
 import { kubeadmConfigPaths } from "../render/kubeadm";
 import { Step, stepIds, steps as stepCatalogue, workerJoinUnit } from "../render/steps";
-import { Plan, plan } from "./support/plan";
+import { bootWaitingStep, Plan, plan } from "./support/plan";
 
 const remote = "command:remote:Command";
 
@@ -64,7 +64,8 @@ for (const stack of ["dev", "aws-dev"]) {
             // (scripts/join-worker.sh), and its other steps come after that join.
             const duringBoot = ["files", "keys", "kubeadm-config", "etcd", "etcd-health", "etcd-upgrade"];
             for (const [host, { role }] of hosts.filter(([, h]) => h.role !== "bastion")) {
-                const booted = role === "worker" ? `${host}-join` : `${host}-ready`;
+                const booted = bootWaitingStep(host);
+                assert.equal(booted, `${host}-${role === "worker" ? "join" : "ready"}`, "the helper follows the roles");
                 assert.ok(result.resources.some((r) => r.name === booted));
                 if (role === "worker") assert.ok(!result.resources.some((r) => r.name === `${host}-ready`), host);
                 for (const step of steps.filter((s) => s.name.startsWith(`${host}-`) && !s.name.endsWith("-ssh"))) {
