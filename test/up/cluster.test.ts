@@ -40,6 +40,12 @@ const full = process.env.KUBEHA_UP_SCOPE === "full" && !onMachines;
 const upgradeTo = process.env.KUBEHA_UP_SCOPE === "upgrade" ? required("KUBEHA_UP_UPGRADE_TO") : undefined;
 /** The beside scope: the basic checks, and a second stack of the project up and down while this one runs. */
 const beside = process.env.KUBEHA_UP_SCOPE === "beside";
+/**
+ * The from scope: a checkout of an earlier revision, whose program brings the stack up first; this checkout's program
+ * then takes it over, and the basic checks run on what it leaves.
+ */
+const earlierCheckout = process.env.KUBEHA_UP_FROM_CHECKOUT;
+const earlierRevision = process.env.KUBEHA_UP_FROM_REVISION;
 /** Set when this stack is the second one: the stack whose settings, project and backend it shares. */
 const secondOf = process.env.KUBEHA_UP_SECOND_OF;
 const scratch = path.join(files.state, "engine");
@@ -178,10 +184,13 @@ function proved(line: string): void {
     process.stdout.write(`proved: ${line}\n`);
 }
 
+/** Where the program comes from: an earlier revision's checkout first in the from scope, then this one. */
+let programCheckout = earlierCheckout ?? repo;
+
 /** The program as the language host loads it: index.ts's export, run by @pulumi/pulumi. */
 async function program(): Promise<Record<string, unknown>> {
     // eslint-disable-next-line @typescript-eslint/no-require-imports
-    return (require(path.join(repo, "index.ts")) as () => Promise<Record<string, unknown>>)();
+    return (require(path.join(programCheckout, "index.ts")) as () => Promise<Record<string, unknown>>)();
 }
 
 describe(`pulumi up of ${stackName} on the lab cloud`, { timeout: 90 * 60_000 }, () => {
@@ -390,7 +399,7 @@ describe(`pulumi up of ${stackName} on the lab cloud`, { timeout: 90 * 60_000 },
     step(
         full
             ? "pulumi up from empty, interrupted by SIGINT and then SIGKILL in the bootstrap, converges when run again"
-            : "pulumi up from empty",
+            : `pulumi up from empty${earlierCheckout ? ` with the program of ${earlierRevision}` : ""}`,
         async () => {
             const started = Date.now();
             // SIGINT once etcd's first member starts: the CLI lets the steps in flight finish, saves and stops.
@@ -435,7 +444,7 @@ describe(`pulumi up of ${stackName} on the lab cloud`, { timeout: 90 * 60_000 },
             );
             // The basic scope's up is the bench's figure beside test:lab's bootstrap by hand (lab/measured-times.ts);
             // not the beside scope's, whose clusters are smaller and share the machine with another.
-            if (process.env.KUBEHA_UP_SCOPE === "basic" && !secondOf)
+            if (process.env.KUBEHA_UP_SCOPE === "basic" && !secondOf && !earlierCheckout)
                 recordLabMeasurement(stackName, "pulumi-up", {
                     seconds: upSeconds,
                     covers: "pulumi up from an empty stack until it succeeded (instances, steps, addons)",
@@ -444,6 +453,38 @@ describe(`pulumi up of ${stackName} on the lab cloud`, { timeout: 90 * 60_000 },
                 });
         },
     );
+
+    if (earlierCheckout)
+        step(
+            `this checkout's program takes over the stack of ${earlierRevision}: one pulumi up, no host replaced`,
+            async () => {
+                programCheckout = repo;
+                const operations = new Map<string, string[]>();
+                const result = await stack.up({
+                    onOutput: log,
+                    color: "never",
+                    onEvent: (event: EngineEvent) => {
+                        const metadata = event.resourcePreEvent?.metadata;
+                        if (!metadata || metadata.op === "same") return;
+                        const name = metadata.urn.split("::").pop() as string;
+                        operations.set(metadata.op, [...(operations.get(metadata.op) ?? []), name]);
+                    },
+                });
+                assert.equal(result.summary.result, "succeeded");
+                const replaced = [...operations]
+                    .filter(([op]) => op.includes("replace"))
+                    .flatMap(([, names]) => names)
+                    .filter((name) => Object.keys(deployed.hosts).includes(name));
+                assert.deepEqual(replaced, [], "no host is replaced");
+                assert.deepEqual(etcdMembers().sort(), [...membersAfterUp].sort(), "the same etcd members");
+                proved(
+                    `pulumi up with this checkout's program on the stack ${earlierRevision} made: ` +
+                        [...operations]
+                            .map(([op, names]) => `${op} ${names.length} (${names.sort().join(", ")})`)
+                            .join("; "),
+                );
+            },
+        );
 
     step(
         "the stack's kubeconfig reaches the API through the load balancer; every node Ready, system pods Running",

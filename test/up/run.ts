@@ -8,12 +8,15 @@
 // a worker appended to the list and removed, and destroy back to plain machines. `<stack>:beside` is the basic checks
 // with, before destroy, a second stack of the same project (`<stack>-2`: the same settings, the same project directory
 // and state backend) brought up, checked and destroyed on a lab of its own while the first keeps running; both with one
-// master and one worker. This process is the cloud: it brings up the lab's network and mirrors
+// master and one worker. `<stack>:from-<git revision>` is the basic checks on a stack the program of that earlier
+// revision brought up (a checkout of it beside this one), which this checkout's program then takes over with one
+// `pulumi up`: what an operator's existing stack goes through when they update kubeha. This process is the cloud: it brings up the lab's network and mirrors
 // (lab/lab.ts labFoundation) and serves the lab cloud (lab/cloud.ts) on a socket; the checks (cluster.test.ts) run
 // where `pulumi up` runs, the lab's operator machine (inside the lab's network, resolving with the lab's DNS), and
 // drive the real Pulumi CLI, whose stand-in provider plugins tell the lab cloud what they create. Needs root on Linux.
-import { spawn } from "node:child_process";
+import { spawn, spawnSync } from "node:child_process";
 import * as fs from "node:fs";
+import * as os from "node:os";
 import * as path from "node:path";
 import { stringify as toYaml } from "yaml";
 import { LabCloud, serveLabCloud } from "../../lab/cloud";
@@ -34,7 +37,7 @@ import {
 const repo = path.resolve(__dirname, "..", "..");
 const say = (line: string) => process.stdout.write(`${line}\n`);
 
-type Scope = "full" | "basic" | "upgrade" | "beside";
+type Scope = "full" | "basic" | "upgrade" | "beside" | "from";
 
 /** The minor after the stack's kubernetesVersion: the upgrade scope's target. */
 function nextMinor(stack: string): KubernetesMinor {
@@ -68,7 +71,19 @@ function labChanges(stack: string, mirrors: LabMirrors, smallest: boolean): Reco
     };
 }
 
-async function upAndDown(stack: string, scope: Scope, second?: SecondStack): Promise<number> {
+/** A checkout of an earlier revision beside this one, sharing its installed packages; removed by the caller. */
+function checkoutOf(revision: string): { dir: string; remove: () => void } {
+    const git = (...args: string[]) => {
+        const result = spawnSync("git", ["-C", repo, ...args], { encoding: "utf8" });
+        if (result.status !== 0) throw new Error(`test:up: git ${args.join(" ")}: ${result.stderr}`);
+    };
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), `kubeha-up-from-${revision}-`));
+    git("worktree", "add", "--detach", dir, revision);
+    fs.symlinkSync(path.join(repo, "node_modules"), path.join(dir, "node_modules"));
+    return { dir, remove: () => git("worktree", "remove", "--force", dir) };
+}
+
+async function upAndDown(stack: string, scope: Scope, second?: SecondStack, fromRevision?: string): Promise<number> {
     const files = { ...labFiles(stack), keys: path.join(labFiles(stack).state, "plain-machines") };
     if (fs.existsSync(files.state)) await labDown(stack, say);
     const upgradeTo = scope === "upgrade" ? nextMinor(stack) : undefined;
@@ -82,6 +97,7 @@ async function upAndDown(stack: string, scope: Scope, second?: SecondStack): Pro
     const socket = path.join(files.run, "cloud.sock");
     const server = await serveLabCloud(cloud, socket);
     const requests = scope === "beside" ? serveSecondStack(files.run) : undefined;
+    const earlier = fromRevision ? checkoutOf(fromRevision) : undefined;
     try {
         // The project as a user has it: Pulumi.yaml, the lab's stack file (the user's, with the lab's mirrors) and
         // the scripts the program's local command runs from the project directory. A second stack joins the first's.
@@ -112,6 +128,7 @@ async function upAndDown(stack: string, scope: Scope, second?: SecondStack): Pro
                 KUBEHA_UP_SCOPE: scope,
                 ...(upgradeTo ? { KUBEHA_UP_UPGRADE_TO: upgradeTo } : {}),
                 ...(second ? { KUBEHA_UP_SECOND_OF: second.configOf, KUBEHA_UP_BACKEND: second.backend } : {}),
+                ...(earlier ? { KUBEHA_UP_FROM_CHECKOUT: earlier.dir, KUBEHA_UP_FROM_REVISION: fromRevision } : {}),
                 KUBEHA_UP_PROJECT: project,
                 KUBEHA_TOOLCHAIN_BIN: binDir,
                 KUBEHA_LAB_CLOUD: socket,
@@ -127,6 +144,7 @@ async function upAndDown(stack: string, scope: Scope, second?: SecondStack): Pro
         return await new Promise<number>((resolve) => child.on("close", (code) => resolve(code ?? 1)));
     } finally {
         await requests?.stop();
+        earlier?.remove();
         server.close();
         // KUBEHA_LAB_KEEP=1 keeps the machines for a look (npm run lab -- status / down); the cloud's API stops.
         if (process.env.KUBEHA_LAB_KEEP !== "1") {
@@ -172,10 +190,16 @@ async function main(): Promise<void> {
     let failed = 0;
     for (const entry of stacks) {
         const [stack, scope] = entry.split(":");
-        if (scope !== undefined && scope !== "basic" && scope !== "upgrade" && scope !== "beside")
-            throw new Error(`test:up: ${entry}: a scope is :basic, :upgrade or :beside`);
+        const fromRevision = /^from-([\w./-]+)$/.exec(scope ?? "")?.[1];
+        if (scope !== undefined && !fromRevision && scope !== "basic" && scope !== "upgrade" && scope !== "beside")
+            throw new Error(`test:up: ${entry}: a scope is :basic, :upgrade, :beside or :from-<git revision>`);
         say(`test:up: ${entry}`);
-        const status = await upAndDown(stack, (scope as Scope | undefined) ?? "full");
+        const status = await upAndDown(
+            stack,
+            fromRevision ? "from" : ((scope as Scope | undefined) ?? "full"),
+            undefined,
+            fromRevision,
+        );
         if (status !== 0) failed++;
         say(`test:up: ${stack} ${status === 0 ? "passed" : "FAILED"}`);
     }
