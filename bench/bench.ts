@@ -34,6 +34,8 @@ const planDirs: string[] = [];
 process.on("exit", () => {
     for (const dir of planDirs) fs.rmSync(dir, { recursive: true, force: true });
 });
+// Interrupted (Ctrl-C or a kill), it still removes them: exiting runs the handler above.
+for (const signal of ["SIGINT", "SIGTERM"] as const) process.on(signal, () => process.exit(130));
 
 function measure(entry: string, workers: number): Figures {
     const [stack, variant] = entry.split("+");
