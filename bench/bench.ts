@@ -18,6 +18,8 @@ const workerCounts = (values.workers ?? "3,100,500,1000").split(",").map(Number)
 interface Figures {
     resources: number;
     wallSeconds: number;
+    /** Of the wall time, writing the plan's files (its summary's schedules included). */
+    writeSeconds: number;
     cpuSeconds: number;
     peakMemoryMb: number;
     modeledMinutes: number;
@@ -76,10 +78,11 @@ console.log(
 console.log(
     "The plan's cost (a fresh process each: runPlan and writePlan) depends on what else the machine runs: each row " +
         "gives the 1-minute load average when it finished, and the plan's own CPU time (user + system), " +
-        "which depends on it less.\n",
+        "which depends on it less. (writing): the part of the wall time spent writing the plan's files, which " +
+        "follows how fast the file system creates files (docs/development.md).\n",
 );
 console.log(
-    "stack              workers  resources  modeled-min (unbounded)  --parallel 256  --parallel 32  plan-wall-s  plan-cpu-s  plan-peak-MB  load",
+    "stack              workers  resources  modeled-min (unbounded)  --parallel 256  --parallel 32  plan-wall-s  (writing)  plan-cpu-s  plan-peak-MB  load",
 );
 for (const stack of stacks) {
     let base: Figures | undefined;
@@ -96,6 +99,7 @@ for (const stack of stacks) {
                 figures.modeledMinutesParallel256.toFixed(2).padStart(15),
                 figures.modeledMinutesParallel32.toFixed(2).padStart(14),
                 figures.wallSeconds.toFixed(1).padStart(12),
+                `(${figures.writeSeconds.toFixed(1)})`.padStart(10),
                 figures.cpuSeconds.toFixed(1).padStart(11),
                 figures.peakMemoryMb.toFixed(0).padStart(13),
                 os.loadavg()[0].toFixed(1).padStart(5),

@@ -8,7 +8,9 @@ import * as path from "node:path";
 async function main(): Promise<void> {
     const [stack, configFile, outDir] = process.argv.slice(2);
     const plan = await runPlan({ projectDir: path.resolve(__dirname, ".."), stack, configFile, showSecrets: false });
+    const writeStarted = process.uptime();
     writePlan(plan, outDir, { showSecrets: false });
+    const writeSeconds = process.uptime() - writeStarted;
     // From the process's start, as `npm run plan` costs a user: loading TypeScript and the program included.
     const wallSeconds = process.uptime();
     const { user, system } = process.cpuUsage();
@@ -17,6 +19,7 @@ async function main(): Promise<void> {
         JSON.stringify({
             resources: plan.resources.length,
             wallSeconds,
+            writeSeconds,
             cpuSeconds: (user + system) / 1e6,
             peakMemoryMb: process.resourceUsage().maxRSS / 1024,
             modeledMinutes: modeled(Infinity).minutes,
