@@ -14,12 +14,13 @@
 // (lab/lab.ts labFoundation) and serves the lab cloud (lab/cloud.ts) on a socket; the checks (cluster.test.ts) run
 // where `pulumi up` runs, the lab's operator machine (inside the lab's network, resolving with the lab's DNS), and
 // drive the real Pulumi CLI, whose stand-in provider plugins tell the lab cloud what they create. Needs root on Linux.
-import { spawn, spawnSync } from "node:child_process";
+import { spawn } from "node:child_process";
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import { stringify as toYaml } from "yaml";
 import { LabCloud, serveLabCloud } from "../../lab/cloud";
+import { mustRun } from "../../lab/command";
 import { labDown, labFiles, labFoundation, onOperatorMachine } from "../../lab/lab";
 import { LabMirrors, labStackMirrors } from "../../lab/mirrors";
 import { labGateway } from "../../lab/paths";
@@ -73,10 +74,7 @@ function labChanges(stack: string, mirrors: LabMirrors, smallest: boolean): Reco
 
 /** A checkout of an earlier revision beside this one, sharing its installed packages; removed by the caller. */
 function checkoutOf(revision: string): { dir: string; remove: () => void } {
-    const git = (...args: string[]) => {
-        const result = spawnSync("git", ["-C", repo, ...args], { encoding: "utf8" });
-        if (result.status !== 0) throw new Error(`test:up: git ${args.join(" ")}: ${result.stderr}`);
-    };
+    const git = (...args: string[]) => mustRun(["git", "-C", repo, ...args]);
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), `kubeha-up-from-${revision}-`));
     git("worktree", "add", "--detach", dir, revision);
     fs.symlinkSync(path.join(repo, "node_modules"), path.join(dir, "node_modules"));
